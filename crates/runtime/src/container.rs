@@ -1,0 +1,4 @@
+//! Container lifecycle (in progress).
+pub struct Container;
+pub struct CreateOptions;
+pub struct ExecOptions;

@@ -1,0 +1,1 @@
+//! Console: a pty whose master is sent over `--console-socket` (SCM_RIGHTS). (in progress)
