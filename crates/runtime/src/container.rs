@@ -1,4 +1,809 @@
-//! Container lifecycle (in progress).
-pub struct Container;
-pub struct CreateOptions;
-pub struct ExecOptions;
+//! Container lifecycle: create (clone the init and wait until it is ready), start (release it
+//! through exec.fifo), state, kill, pause/resume, update, exec (join a running container),
+//! delete. Each is a short-lived call working on the state directory, so the runtime keeps no
+//! daemon: whoever called `create` (a shim, the engine's monitor) becomes the init's parent or
+//! subreaper.
+
+use crate::namespaces::{self, Plan};
+use crate::state::{self, State, StateRoot, Status};
+use crate::sync::{self, SyncPipe};
+use crate::{hooks, init, security, tty, Error, Result, SysContext};
+use cgroups::{FreezerState, Manager};
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use oci_spec::runtime::{
+    LinuxDeviceCgroup, LinuxDeviceType, LinuxNamespaceType, LinuxResources, Process, Spec,
+};
+use std::fs;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// What `create` needs besides the bundle.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    /// Extra fds (3..3+N) passed through to the container's process.
+    pub preserve_fds: i32,
+}
+
+/// An extra process in a running container.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    pub process: Process,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub preserve_fds: i32,
+}
+
+pub struct Container {
+    root: StateRoot,
+    pub state: State,
+}
+
+fn cgroup_manager(state: &State) -> Result<Box<dyn Manager>> {
+    Ok(cgroups::manager(state.cgroups_path.as_deref(), &state.id)?)
+}
+
+/// Reads and checks `<bundle>/config.json`.
+pub fn load_spec(bundle: &Path) -> Result<(Spec, Vec<u8>)> {
+    let path = bundle.join("config.json");
+    let bytes = fs::read(&path)
+        .map_err(|e| Error::Spec(format!("cannot read {}: {e}", path.display())))?;
+    let spec: Spec = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Spec(format!("{}: {e}", path.display())))?;
+    Ok((spec, bytes))
+}
+
+fn validate(spec: &Spec, rootfs: &Path) -> Result<()> {
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Spec("process is required".into()))?;
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(Error::Spec("process.args must not be empty".into()));
+    }
+    if !rootfs.is_dir() {
+        return Err(Error::Spec(format!(
+            "rootfs ({}) does not exist",
+            rootfs.display()
+        )));
+    }
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::Spec("linux section is required".into()))?;
+    let nss = linux.namespaces().clone().unwrap_or_default();
+    if !nss.iter().any(|n| n.typ() == LinuxNamespaceType::Mount) {
+        return Err(Error::Spec("a mount namespace is required".into()));
+    }
+    let user = nss.iter().any(|n| n.typ() == LinuxNamespaceType::User);
+    if user && linux.uid_mappings().as_ref().is_none_or(|m| m.is_empty()) {
+        let new_user = nss
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+        if new_user {
+            return Err(Error::Spec(
+                "user namespace requires uidMappings and gidMappings".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The device rules the cgroup enforces: the spec's, then the devices every container gets
+/// (like runc's AllowedDevices), then the spec's own device nodes.
+fn device_rules(spec: &Spec) -> Vec<LinuxDeviceCgroup> {
+    let linux = spec.linux().as_ref();
+    let mut rules: Vec<LinuxDeviceCgroup> = linux
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.devices().clone())
+        .unwrap_or_default();
+    let rule = |typ, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(true)
+            .set_typ(Some(typ))
+            .set_major(major)
+            .set_minor(minor)
+            .set_access(Some(access.to_string()));
+        r
+    };
+    use LinuxDeviceType::{B, C};
+    rules.push(rule(C, None, None, "m"));
+    rules.push(rule(B, None, None, "m"));
+    for (maj, min) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)] {
+        rules.push(rule(C, Some(maj), Some(min), "rwm"));
+    }
+    rules.push(rule(C, Some(136), None, "rwm"));
+    for d in linux.and_then(|l| l.devices().clone()).unwrap_or_default() {
+        let typ = match d.typ() {
+            LinuxDeviceType::B => B,
+            _ => C,
+        };
+        rules.push(rule(typ, Some(d.major()), Some(d.minor()), "rwm"));
+    }
+    rules
+}
+
+/// Resources as the cgroup manager should write them at create time.
+fn create_resources(spec: &Spec) -> LinuxResources {
+    let mut r = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    r.set_devices(Some(device_rules(spec)));
+    r
+}
+
+/// Removes what a failed create made, in reverse order.
+struct CreateGuard<'a> {
+    dir: &'a Path,
+    pid: Option<Pid>,
+    cgroup: Option<&'a dyn Manager>,
+    armed: bool,
+}
+
+impl Drop for CreateGuard<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(pid) = self.pid {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+        }
+        if let Some(cg) = self.cgroup {
+            let _ = cg.destroy();
+        }
+        let _ = fs::remove_dir_all(self.dir);
+    }
+}
+
+/// fork-like clone with namespace flags. Returns 0 in the child.
+fn clone_process(flags: CloneFlags) -> Result<i32> {
+    // SAFETY: clone without CLONE_VM and without a new stack behaves like fork(): the child gets
+    // a copy of this single-threaded process and continues from here.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags.bits() as libc::c_ulong) | libc::SIGCHLD as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if r < 0 {
+        return Err(Error::Sys {
+            context: "clone container init".into(),
+            source: nix::Error::last(),
+        });
+    }
+    Ok(r as i32)
+}
+
+fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
+    let Some(linux) = spec.linux().as_ref() else {
+        return Ok(());
+    };
+    let fmt = |maps: &[oci_spec::runtime::LinuxIdMapping]| {
+        maps.iter()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
+    };
+    if let Some(m) = linux.uid_mappings() {
+        fs::write(format!("/proc/{pid}/uid_map"), fmt(m))
+            .map_err(|e| Error::other(format!("write uid_map: {e}")))?;
+    }
+    if let Some(m) = linux.gid_mappings() {
+        fs::write(format!("/proc/{pid}/gid_map"), fmt(m))
+            .map_err(|e| Error::other(format!("write gid_map: {e}")))?;
+    }
+    Ok(())
+}
+
+/// New time namespace for the init: created by unshare in the runtime (clone(2) can't) with the
+/// spec's offsets written before any process enters it.
+fn setup_time_ns(spec: &Spec) -> Result<()> {
+    unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+        .ctx(|| "unshare time namespace".into())?;
+    if let Some(offs) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) {
+        let mut s = String::new();
+        for (clock, o) in offs {
+            s.push_str(&format!(
+                "{} {} {}\n",
+                clock,
+                o.secs().unwrap_or(0),
+                o.nanosecs().unwrap_or(0)
+            ));
+        }
+        fs::write("/proc/self/timens_offsets", s)
+            .map_err(|e| Error::other(format!("write timens_offsets: {e}")))?;
+    }
+    Ok(())
+}
+
+fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: fd is a fresh descriptor we own.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Waits (without polling loops or sleeps) until `pid`, not necessarily our child, exits.
+fn wait_exit(pid: i32) {
+    let Some(fd) = pidfd_open(pid) else { return };
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: poll on one valid pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, -1) };
+        if r >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return;
+        }
+    }
+}
+
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    state::write_atomic(path, pid.to_string().as_bytes())
+}
+
+impl Container {
+    /// Creates the container: its init waits on exec.fifo until `start`. When `run_now` is set,
+    /// there is no fifo: the init goes straight on to exec (used by `run`).
+    pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<Container> {
+        Self::create_inner(root, opts, false)
+    }
+
+    fn create_inner(root: &StateRoot, opts: &CreateOptions, run_now: bool) -> Result<Container> {
+        let bundle = fs::canonicalize(&opts.bundle).map_err(|e| {
+            Error::Spec(format!("bundle {}: {e}", opts.bundle.display()))
+        })?;
+        let (spec, spec_bytes) = load_spec(&bundle)?;
+        let root_path = spec
+            .root()
+            .as_ref()
+            .map(|r| r.path().clone())
+            .unwrap_or_else(|| PathBuf::from("rootfs"));
+        let rootfs = bundle.join(root_path);
+        validate(&spec, &rootfs)?;
+        let rootfs = fs::canonicalize(&rootfs)?;
+        let process = spec.process().as_ref().unwrap();
+        if process.terminal().unwrap_or(false) && opts.console_socket.is_none() {
+            return Err(Error::Spec(
+                "terminal is set but no --console-socket was given".into(),
+            ));
+        }
+        let plan = Plan::from_spec(
+            spec.linux()
+                .as_ref()
+                .and_then(|l| l.namespaces().as_deref())
+                .unwrap_or(&[]),
+        )?;
+
+        let cgroups_path = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned());
+        let cgroup = cgroups::manager(cgroups_path.as_deref(), &opts.id)?;
+        let dir = root.claim(&opts.id)?;
+        let mut guard = CreateGuard {
+            dir: &dir,
+            pid: None,
+            cgroup: None,
+            armed: true,
+        };
+        state::write_atomic(&dir.join(state::CONFIG_FILE), &spec_bytes)?;
+
+        let fifo = if run_now {
+            None
+        } else {
+            let p = dir.join(state::EXEC_FIFO);
+            nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o622))
+                .ctx(|| "mkfifo exec.fifo".into())?;
+            Some(
+                fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_PATH)
+                    .open(&p)?,
+            )
+        };
+        let console = match &opts.console_socket {
+            Some(p) if process.terminal().unwrap_or(false) => Some(tty::connect(p)?),
+            _ => None,
+        };
+        let hooks = spec.hooks().as_ref();
+        let hook_sync = hooks.is_some_and(|h| {
+            h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+                || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+        });
+
+        let mut st = State {
+            oci_version: spec.version().clone(),
+            id: opts.id.clone(),
+            status: Status::Creating,
+            pid: 0,
+            pid_start_time: 0,
+            bundle: bundle.clone(),
+            rootfs: rootfs.clone(),
+            created: state::now_rfc3339(),
+            owner: String::new(),
+            annotations: spec.annotations().clone().unwrap_or_default(),
+            cgroups_path,
+        };
+
+        // Namespaces that must be entered before clone because they only affect children.
+        for (t, f) in &plan.join {
+            if *t == LinuxNamespaceType::Pid {
+                setns(f.as_fd(), CloneFlags::CLONE_NEWPID).ctx(|| "join pid namespace".into())?;
+            }
+        }
+        if plan.creates(LinuxNamespaceType::Time) {
+            setup_time_ns(&spec)?;
+        }
+        let (parent_sync, child_sync) = sync::pair()?;
+        let clone_flags = plan.create
+            - CloneFlags::CLONE_NEWCGROUP
+            - CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+        let pid = clone_process(clone_flags)?;
+        if pid == 0 {
+            drop(parent_sync);
+            init::run(init::InitArgs {
+                spec: &spec,
+                rootfs: &rootfs,
+                plan: &plan,
+                sync: &child_sync,
+                fifo_fd: fifo.as_ref().map(|f| f.as_raw_fd()),
+                console: console.as_ref(),
+                no_pivot: opts.no_pivot,
+                preserve_fds: opts.preserve_fds,
+                hook_sync,
+            });
+        }
+        drop(child_sync);
+        drop(console);
+        guard.pid = Some(Pid::from_raw(pid));
+        guard.cgroup = Some(cgroup.as_ref());
+
+        if plan.creates(LinuxNamespaceType::User) {
+            write_id_maps(pid, &spec)?;
+        }
+        cgroup.apply(pid)?;
+        cgroup.set(&create_resources(&spec))?;
+        st.pid = pid;
+        st.pid_start_time = state::pid_start_time(pid).unwrap_or(0);
+        let state_json = serde_json::to_vec(&st.oci_json(Status::Creating)).unwrap();
+        parent_sync.send(sync::GO, &state_json)?;
+        if hook_sync {
+            parent_sync.expect(sync::HOOKS)?;
+            let h = hooks.unwrap();
+            if let Some(v) = h.prestart() {
+                hooks::run_hooks(v, &state_json)?;
+            }
+            if let Some(v) = h.create_runtime() {
+                hooks::run_hooks(v, &state_json)?;
+            }
+            parent_sync.send(sync::HOOKS_DONE, &[])?;
+        }
+        parent_sync.expect(sync::READY)?;
+
+        st.status = Status::Created;
+        root.save(&st)?;
+        if let Some(p) = &opts.pid_file {
+            write_pid_file(p, pid)?;
+        }
+        guard.armed = false;
+        drop(guard);
+        Ok(Container {
+            root: root.clone(),
+            state: st,
+        })
+    }
+
+    /// `run`: create and start at once (no exec.fifo round trip). Returns the container; the
+    /// caller is the init's parent and waits for it.
+    pub fn create_and_start(root: &StateRoot, opts: &CreateOptions) -> Result<Container> {
+        let mut c = Self::create_inner(root, opts, true)?;
+        c.state.status = Status::Running;
+        c.root.save(&c.state)?;
+        c.poststart()?;
+        Ok(c)
+    }
+
+    pub fn load(root: &StateRoot, id: &str) -> Result<Container> {
+        Ok(Container {
+            root: root.clone(),
+            state: root.load(id)?,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.state.id
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.state.pid
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.root.dir(&self.state.id)
+    }
+
+    /// The spec the container was created with.
+    pub fn spec(&self) -> Result<Spec> {
+        let b = fs::read(self.dir().join(state::CONFIG_FILE))?;
+        serde_json::from_slice(&b).map_err(|e| Error::Spec(e.to_string()))
+    }
+
+    fn alive(&self) -> bool {
+        self.state.pid > 0
+            && state::pid_start_time(self.state.pid) == Some(self.state.pid_start_time)
+    }
+
+    /// The live status: stopped once the init is gone, created while exec.fifo exists, paused
+    /// while the cgroup is frozen.
+    pub fn status(&self) -> Status {
+        if !self.alive() {
+            return Status::Stopped;
+        }
+        if self.dir().join(state::EXEC_FIFO).exists() {
+            return Status::Created;
+        }
+        if let Ok(cg) = cgroup_manager(&self.state) {
+            if cg.freezer_state().ok() == Some(FreezerState::Frozen) {
+                return Status::Paused;
+            }
+        }
+        Status::Running
+    }
+
+    pub fn oci_state(&self) -> serde_json::Value {
+        self.state.oci_json(self.status())
+    }
+
+    /// Releases the init waiting on exec.fifo.
+    pub fn start(&mut self) -> Result<()> {
+        let status = self.status();
+        if status != Status::Created {
+            return Err(Error::other(format!(
+                "cannot start a container that is {status} (only created containers start)"
+            )));
+        }
+        let fifo_path = self.dir().join(state::EXEC_FIFO);
+        // Non-blocking open + poll with the init's pidfd: a dead init can't hang us.
+        let fifo = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&fifo_path)?;
+        let pidfd = pidfd_open(self.state.pid)
+            .ok_or_else(|| Error::other("container init is gone"))?;
+        let mut fds = [
+            libc::pollfd {
+                fd: fifo.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: pidfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        loop {
+            // SAFETY: poll on two valid pollfds.
+            let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+            if r < 0 {
+                if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                return Err(std::io::Error::last_os_error().into());
+            }
+            if fds[0].revents & libc::POLLIN != 0 {
+                break;
+            }
+            if fds[1].revents != 0 || fds[0].revents & libc::POLLHUP != 0 {
+                return Err(Error::other("container init exited before start"));
+            }
+        }
+        let mut b = [0u8; 1];
+        // SAFETY: read one byte into a local buffer.
+        let n = unsafe { libc::read(fifo.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+        if n != 1 {
+            return Err(Error::other("container init exited before start"));
+        }
+        let _ = fs::remove_file(&fifo_path);
+        self.state.status = Status::Running;
+        self.root.save(&self.state)?;
+        self.poststart()
+    }
+
+    fn poststart(&self) -> Result<()> {
+        let spec = self.spec()?;
+        if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststart().as_ref()) {
+            let sj = serde_json::to_vec(&self.oci_state()).unwrap();
+            hooks::run_hooks(h, &sj)?;
+        }
+        Ok(())
+    }
+
+    /// Sends `sig` to the init, or with `all` to every process in the container's cgroup.
+    pub fn kill(&self, sig: Signal, all: bool) -> Result<()> {
+        let status = self.status();
+        if all {
+            let cg = cgroup_manager(&self.state)?;
+            if sig == Signal::SIGKILL {
+                // Freeze first so nothing forks while we kill (like runc's signalAllProcesses).
+                let _ = cg.freeze(FreezerState::Frozen);
+            }
+            for p in cg.pids().unwrap_or_default() {
+                let _ = kill(Pid::from_raw(p), sig);
+            }
+            if sig == Signal::SIGKILL {
+                let _ = cg.freeze(FreezerState::Thawed);
+            }
+            return Ok(());
+        }
+        if status == Status::Stopped {
+            return Err(Error::other("container not running"));
+        }
+        kill(Pid::from_raw(self.state.pid), sig).ctx(|| format!("kill {}", self.state.pid))
+    }
+
+    pub fn pause(&self) -> Result<()> {
+        match self.status() {
+            Status::Running => Ok(cgroup_manager(&self.state)?.freeze(FreezerState::Frozen)?),
+            s => Err(Error::other(format!("container not running: {s}"))),
+        }
+    }
+
+    pub fn resume(&self) -> Result<()> {
+        match self.status() {
+            Status::Paused => Ok(cgroup_manager(&self.state)?.freeze(FreezerState::Thawed)?),
+            s => Err(Error::other(format!("container not paused: {s}"))),
+        }
+    }
+
+    pub fn update(&self, resources: &LinuxResources) -> Result<()> {
+        if self.status() == Status::Stopped {
+            return Err(Error::other("container not running"));
+        }
+        Ok(cgroup_manager(&self.state)?.set(resources)?)
+    }
+
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        Ok(cgroup_manager(&self.state)?.pids()?)
+    }
+
+    pub fn stats(&self) -> Result<cgroups::Stats> {
+        Ok(cgroup_manager(&self.state)?.stats()?)
+    }
+
+    /// Removes the container. A running or paused one needs `force` (it is killed first); a
+    /// created one is killed like runc does.
+    pub fn delete(self, force: bool) -> Result<()> {
+        let status = self.status();
+        match status {
+            Status::Stopped => {}
+            Status::Created | Status::Creating => self.kill_and_wait()?,
+            Status::Running | Status::Paused if force => self.kill_and_wait()?,
+            s => {
+                return Err(Error::other(format!(
+                    "cannot delete container {} that is not stopped: {s}",
+                    self.state.id
+                )))
+            }
+        }
+        let spec = self.spec().ok();
+        let mut st = self.state.oci_json(Status::Stopped);
+        st["pid"] = serde_json::json!(self.state.pid);
+        if let Some(h) = spec
+            .as_ref()
+            .and_then(|s| s.hooks().as_ref())
+            .and_then(|h| h.poststop().as_ref())
+        {
+            // Poststop failures are reported but never block removal (runtime-spec).
+            if let Err(e) = hooks::run_hooks(h, &serde_json::to_vec(&st).unwrap()) {
+                eprintln!("berth-runtime: poststop hook: {e}");
+            }
+        }
+        cgroup_manager(&self.state)?.destroy()?;
+        fs::remove_dir_all(self.dir())?;
+        Ok(())
+    }
+
+    fn kill_and_wait(&self) -> Result<()> {
+        let cg = cgroup_manager(&self.state)?;
+        let _ = cg.freeze(FreezerState::Thawed);
+        if self.alive() {
+            let _ = kill(Pid::from_raw(self.state.pid), Signal::SIGKILL);
+            wait_exit(self.state.pid);
+        }
+        // Processes of a container sharing the host pid namespace survive their init.
+        for p in cg.pids().unwrap_or_default() {
+            let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+            wait_exit(p);
+        }
+        Ok(())
+    }
+
+    /// Starts `opts.process` inside the running container. Returns its host PID; the caller is
+    /// its parent.
+    pub fn exec(&self, opts: &ExecOptions) -> Result<i32> {
+        let status = self.status();
+        if status != Status::Running && status != Status::Created {
+            return Err(Error::other(format!(
+                "cannot exec in a {status} container"
+            )));
+        }
+        let spec = self.spec()?;
+        let process = &opts.process;
+        if process.terminal().unwrap_or(false) && opts.console_socket.is_none() {
+            return Err(Error::Spec(
+                "terminal is set but no --console-socket was given".into(),
+            ));
+        }
+        // Join every namespace of the init that differs from ours.
+        let mut join = Vec::new();
+        for t in namespaces::JOIN_ORDER {
+            let name = namespaces::proc_name(t);
+            let theirs = format!("/proc/{}/ns/{name}", self.state.pid);
+            let ours = format!("/proc/self/ns/{name}");
+            let (Ok(a), Ok(b)) = (fs::metadata(&theirs), fs::metadata(&ours)) else {
+                continue;
+            };
+            use std::os::unix::fs::MetadataExt;
+            if a.ino() != b.ino() || a.dev() != b.dev() {
+                join.push((t, fs::File::open(&theirs)?));
+            }
+        }
+        if !self.alive() {
+            return Err(Error::other("container init exited"));
+        }
+        let plan = Plan {
+            create: CloneFlags::empty(),
+            join,
+        };
+        let console = match &opts.console_socket {
+            Some(p) if process.terminal().unwrap_or(false) => Some(tty::connect(p)?),
+            _ => None,
+        };
+        let cg = cgroup_manager(&self.state)?;
+        let filter_spec = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
+        for (t, f) in &plan.join {
+            if *t == LinuxNamespaceType::Pid {
+                setns(f.as_fd(), CloneFlags::CLONE_NEWPID).ctx(|| "join pid namespace".into())?;
+            }
+        }
+        let (parent_sync, child_sync) = sync::pair()?;
+        let pid = clone_process(CloneFlags::empty())?;
+        if pid == 0 {
+            drop(parent_sync);
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                exec_child(&plan, &child_sync, process, console.as_ref(), filter_spec.as_ref(), opts.preserve_fds)
+            }));
+            let msg = match r {
+                Ok(Err(e)) => e.to_string(),
+                _ => "exec child failed".into(),
+            };
+            let _ = child_sync.send(sync::ERROR, msg.as_bytes());
+            // SAFETY: end the child without running the parent's destructors.
+            unsafe { libc::_exit(1) }
+        }
+        drop(child_sync);
+        drop(console);
+        let fail = |e: Error| {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+            e
+        };
+        cg.apply(pid).map_err(|e| fail(e.into()))?;
+        parent_sync.send(sync::GO, &[]).map_err(fail)?;
+        // The sync socket is close-on-exec: EOF means the exec happened.
+        match parent_sync.recv().map_err(fail)? {
+            None => {}
+            Some((sync::ERROR, msg)) => {
+                let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+                return Err(Error::Other(String::from_utf8_lossy(&msg).into_owned()));
+            }
+            Some(_) => return Err(fail(Error::other("exec: unexpected sync message"))),
+        }
+        if let Some(p) = &opts.pid_file {
+            write_pid_file(p, pid)?;
+        }
+        Ok(pid)
+    }
+}
+
+fn exec_child(
+    plan: &Plan,
+    sync: &SyncPipe,
+    process: &Process,
+    console: Option<&std::os::unix::net::UnixStream>,
+    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    preserve_fds: i32,
+) -> Result<()> {
+    sync.expect(sync::GO)?;
+    plan.enter(|t| t != LinuxNamespaceType::Pid)?;
+    if process.terminal().unwrap_or(false) {
+        let (master, slave) = tty::open_pty()?;
+        tty::send_master(console.unwrap(), &master)?;
+        drop(master);
+        tty::become_console(&slave)?;
+    }
+    let (path, argv, envp) = init::prepare_exec(process)?;
+    init::chdir_cwd(process)?;
+    let filter = match seccomp {
+        Some(s) => Some(security::compile_seccomp(s)?),
+        None => None,
+    };
+    security::finalize_process(process, filter)?;
+    init::exec(&path, &argv, &envp, preserve_fds)
+}
+
+/// Waits for our child `pid`, forwarding the usual terminal/termination signals to it, and
+/// returns its exit code in the shell's convention (128+N for a signal).
+pub fn wait_forwarding(pid: i32) -> Result<i32> {
+    use nix::sys::signal::{SigSet, SigmaskHow};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGWINCH,
+    ] {
+        set.add(s);
+    }
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
+        .ctx(|| "sigprocmask".into())?;
+    let sfd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).ctx(|| "signalfd".into())?;
+    let pidfd = pidfd_open(pid).ok_or_else(|| Error::other("pidfd_open"))?;
+    loop {
+        let mut fds = [
+            libc::pollfd {
+                fd: pidfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: sfd.as_fd().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: poll on two valid pollfds.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if r < 0 {
+            continue;
+        }
+        if fds[1].revents & libc::POLLIN != 0 {
+            if let Ok(Some(si)) = sfd.read_signal() {
+                let _ = nix::sys::signal::kill(
+                    Pid::from_raw(pid),
+                    Signal::try_from(si.ssi_signo as i32).ok(),
+                );
+            }
+        }
+        if fds[0].revents != 0 {
+            use nix::sys::wait::{waitpid, WaitStatus};
+            return match waitpid(Pid::from_raw(pid), None).ctx(|| "waitpid".into())? {
+                WaitStatus::Exited(_, c) => Ok(c),
+                WaitStatus::Signaled(_, s, _) => Ok(128 + s as i32),
+                _ => Ok(255),
+            };
+        }
+    }
+}

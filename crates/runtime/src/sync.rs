@@ -1,1 +1,84 @@
-//! (in progress)
+//! Parent/child synchronisation over a SOCK_SEQPACKET socketpair: one message per packet, a tag
+//! byte plus an optional payload. Blocking reads are the only waiting on the create path.
+
+use crate::{Error, Result};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+/// parent -> child: namespaces mapped and cgroup joined, carry on.
+pub const GO: u8 = b'G';
+/// child -> parent: mounts are done, run prestart/createRuntime hooks.
+pub const HOOKS: u8 = b'H';
+/// parent -> child: hooks done.
+pub const HOOKS_DONE: u8 = b'h';
+/// child -> parent: the container is created and waits for start.
+pub const READY: u8 = b'R';
+/// child -> parent: setup failed; payload is the message.
+pub const ERROR: u8 = b'E';
+
+pub struct SyncPipe {
+    fd: OwnedFd,
+}
+
+pub fn pair() -> Result<(SyncPipe, SyncPipe)> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| Error::Sys {
+        context: "socketpair".into(),
+        source: e,
+    })?;
+    Ok((SyncPipe { fd: a }, SyncPipe { fd: b }))
+}
+
+impl SyncPipe {
+    pub fn send(&self, tag: u8, payload: &[u8]) -> Result<()> {
+        let mut buf = Vec::with_capacity(1 + payload.len());
+        buf.push(tag);
+        buf.extend_from_slice(payload);
+        // SAFETY: writing an owned buffer to an fd we own.
+        let n = unsafe { libc::write(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        Ok(())
+    }
+
+    /// Receives one message; `None` when the other side closed (exited).
+    pub fn recv(&self) -> Result<Option<(u8, Vec<u8>)>> {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            // SAFETY: reading into an owned buffer of the given length.
+            let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                return Err(e.into());
+            }
+            if n == 0 {
+                return Ok(None);
+            }
+            buf.truncate(n as usize);
+            let tag = buf.remove(0);
+            return Ok(Some((tag, buf)));
+        }
+    }
+
+    /// Waits for `want`; an ERROR message or a closed socket becomes an error.
+    pub fn expect(&self, want: u8) -> Result<()> {
+        match self.recv()? {
+            Some((t, _)) if t == want => Ok(()),
+            Some((ERROR, msg)) => Err(Error::Other(String::from_utf8_lossy(&msg).into_owned())),
+            Some((t, _)) => Err(Error::other(format!(
+                "sync: expected {:?}, got {:?}",
+                want as char, t as char
+            ))),
+            None => Err(Error::other("container init exited before it was ready")),
+        }
+    }
+}
