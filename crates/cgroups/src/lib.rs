@@ -1,13 +1,26 @@
 //! Control groups for berth: one `Manager` trait over cgroup v1, v2 and hybrid hierarchies.
 //!
 //! A manager is built from an OCI `cgroupsPath` (absolute `/a/b`, relative `a/b` under the
-//! runtime's parent, or systemd `slice:prefix:name` which is refused) and is cheap to rebuild from
-//! the path recorded in the runtime state, so every runtime command can find a container's cgroup.
+//! runtime's own cgroup, or systemd `slice:prefix:name` which is refused) and is cheap to rebuild
+//! from the path recorded in the runtime state, so every runtime command can find a container's
+//! cgroup. Building a manager touches no cgroup files; /proc/self/mountinfo is parsed once per
+//! process.
 //!
-//! STATUS: interface stub — being implemented.
+//! * Legacy (v1) and hybrid hosts get a [`v1::V1Manager`]: resources go to the v1 controllers;
+//!   on hybrid hosts the cgroup is also created and joined in the unified (v2) tree, like runc,
+//!   and hugetlb limits fall back to v2 when no v1 hugetlb controller is mounted.
+//! * Unified (v2) hosts get a [`v2::V2Manager`]; device rules become an eBPF program.
+
+mod ebpf;
+mod fsutil;
+pub mod mounts;
+pub mod v1;
+pub mod v2;
 
 use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -16,6 +29,13 @@ pub enum Error {
     #[error("cgroup {path}: {source}")]
     Io {
         path: String,
+        source: std::io::Error,
+    },
+    /// The kernel (or the file system) refused a value, e.g. a cpu quota below 1000.
+    #[error("cgroup: cannot write {value:?} to {path}: {source}")]
+    Write {
+        path: String,
+        value: String,
         source: std::io::Error,
     },
     #[error("invalid cgroup value: {0}")]
@@ -63,6 +83,8 @@ pub trait Manager: Send + Sync {
     fn apply(&self, pid: i32) -> Result<()>;
     /// Writes the resources (also used by `update`; absent fields are left alone).
     fn set(&self, resources: &LinuxResources) -> Result<()>;
+    /// Freezes or thaws every process in the cgroup and returns once the kernel reports the
+    /// new state.
     fn freeze(&self, state: FreezerState) -> Result<()>;
     fn freezer_state(&self) -> Result<FreezerState>;
     /// PIDs in the cgroup and its descendants.
@@ -71,16 +93,140 @@ pub trait Manager: Send + Sync {
     /// Removes the cgroup directories (all processes must be gone; retries briefly on EBUSY).
     fn destroy(&self) -> Result<()>;
     /// The directory of `controller` ("memory", "cpu", ..., or "" for the v2 unified dir).
-    fn path(&self, controller: &str) -> Option<std::path::PathBuf>;
+    fn path(&self, controller: &str) -> Option<PathBuf>;
+
+    /// Whether the cgroup directory exists (in the hierarchy used for `pids()`).
+    fn exists(&self) -> bool;
+
+    /// Sends `signal` to every process in the cgroup (`kill --all`). With SIGKILL the cgroup is
+    /// frozen first (v1) or `cgroup.kill` is used (v2) so forking processes cannot escape.
+    fn kill_all(&self, signal: i32) -> Result<()> {
+        signal_pids(&self.pids()?, signal);
+        Ok(())
+    }
+
+    /// How many times the kernel OOM-killed a process in this cgroup.
+    fn oom_kill_count(&self) -> Result<u64> {
+        Ok(self.stats()?.oom_kill_count)
+    }
 }
 
-/// Detects the host's hierarchy.
+pub(crate) fn signal_pids(pids: &[i32], signal: i32) {
+    for &pid in pids {
+        // SAFETY: kill(2) has no memory effects; ESRCH for an already-gone pid is expected.
+        unsafe { libc::kill(pid, signal) };
+    }
+}
+
+static WARN_HOOK: OnceLock<fn(&str)> = OnceLock::new();
+
+/// Routes warnings (settings this host cannot honour and that are skipped) to `hook`, e.g. the
+/// runtime's log. Without a hook they go to stderr. Can be set once per process.
+pub fn set_warning_hook(hook: fn(&str)) {
+    let _ = WARN_HOOK.set(hook);
+}
+
+pub(crate) fn warn(msg: &str) {
+    match WARN_HOOK.get() {
+        Some(hook) => hook(msg),
+        None => eprintln!("berth cgroups: warning: {msg}"),
+    }
+}
+
+/// Detects the host's hierarchy (Legacy when nothing can be read).
 pub fn hierarchy() -> Hierarchy {
-    todo!()
+    mounts::mounts()
+        .map(|m| m.hierarchy())
+        .unwrap_or(Hierarchy::Legacy)
+}
+
+/// A validated cgroupsPath.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CgroupPath {
+    /// Relative to each hierarchy's mount point.
+    Absolute(String),
+    /// Relative to the calling process's own cgroup in each hierarchy.
+    Relative(String),
+}
+
+/// Validates an OCI cgroupsPath (None -> `/berth/<container_id>`).
+pub fn parse_cgroups_path(cgroups_path: Option<&str>, container_id: &str) -> Result<CgroupPath> {
+    let p = match cgroups_path {
+        None | Some("") => format!("/berth/{container_id}"),
+        Some(p) => p.to_string(),
+    };
+    if p.contains(':') {
+        return Err(Error::Unsupported(format!(
+            "cgroupsPath {p:?} looks like a systemd path (slice:prefix:name); berth manages \
+             cgroupfs directly and does not support the systemd cgroup driver - use a path like \
+             /berth/{container_id}"
+        )));
+    }
+    if p.split('/').any(|c| c == ".." || c == ".") {
+        return Err(Error::Invalid(format!(
+            "cgroupsPath {p:?} must not contain '.' or '..' components"
+        )));
+    }
+    let trimmed = p.trim_matches('/');
+    if trimmed.is_empty() {
+        return Err(Error::Invalid(format!(
+            "cgroupsPath {p:?} names the hierarchy root; a container needs its own cgroup"
+        )));
+    }
+    Ok(if p.starts_with('/') {
+        CgroupPath::Absolute(format!("/{trimmed}"))
+    } else {
+        CgroupPath::Relative(trimmed.to_string())
+    })
 }
 
 /// Builds the manager for `cgroups_path` (None -> `/berth/<container_id>`, like runc's default).
 pub fn manager(cgroups_path: Option<&str>, container_id: &str) -> Result<Box<dyn Manager>> {
-    let _ = (cgroups_path, container_id);
-    todo!()
+    let path = parse_cgroups_path(cgroups_path, container_id)?;
+    let m = mounts::mounts()?;
+    match m.hierarchy() {
+        Hierarchy::Unified => {
+            let mount = m.v2.as_ref().expect("unified hierarchy has a v2 mount");
+            Ok(Box::new(v2::V2Manager::for_mount(mount, &path, true)?))
+        }
+        Hierarchy::Legacy | Hierarchy::Hybrid => Ok(Box::new(v1::V1Manager::for_mounts(m, &path)?)),
+    }
+}
+
+/// An explicit v2 manager for the cgroup2 hierarchy mounted at `root`; `path` is taken relative
+/// to `root` (a leading '/' is ignored). On hybrid hosts pass `/sys/fs/cgroup/unified`.
+pub fn manager_v2(root: &Path, path: &str) -> Result<Box<dyn Manager>> {
+    match parse_cgroups_path(Some(path), "")? {
+        CgroupPath::Absolute(p) | CgroupPath::Relative(p) => Ok(Box::new(v2::V2Manager::new(
+            root,
+            &root.join(p.trim_start_matches('/')),
+            true,
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroups_path_forms() {
+        assert_eq!(
+            parse_cgroups_path(None, "abc").unwrap(),
+            CgroupPath::Absolute("/berth/abc".into())
+        );
+        assert_eq!(
+            parse_cgroups_path(Some("/a/b/"), "x").unwrap(),
+            CgroupPath::Absolute("/a/b".into())
+        );
+        assert_eq!(
+            parse_cgroups_path(Some("a/b"), "x").unwrap(),
+            CgroupPath::Relative("a/b".into())
+        );
+        let e = parse_cgroups_path(Some("system.slice:berth:abc"), "abc").unwrap_err();
+        assert!(matches!(e, Error::Unsupported(_)), "{e}");
+        assert!(e.to_string().contains("systemd"));
+        assert!(parse_cgroups_path(Some("/a/../../etc"), "x").is_err());
+        assert!(parse_cgroups_path(Some("/"), "x").is_err());
+    }
 }
