@@ -107,11 +107,16 @@ pub fn program(rules: &[LinuxDeviceCgroup]) -> Vec<Insn> {
         block.push((insn(ALU64_MOV_K, 0, 0, 0, i32::from(rule.allow())), false));
         block.push((insn(JMP_EXIT, 0, 0, 0, 0), false));
         let len = block.len();
+        let catch_all = !block.iter().any(|(_, to_next)| *to_next);
         for (i, (mut ins, to_next)) in block.into_iter().enumerate() {
             if to_next {
                 ins.off = (len - i - 1) as i16;
             }
             prog.push(ins);
+        }
+        // Nothing after an unconditional rule is reachable (the verifier rejects dead code).
+        if catch_all {
+            return prog;
         }
     }
     prog.push(insn(ALU64_MOV_K, 0, 0, 0, 0));
@@ -358,5 +363,9 @@ mod tests {
         assert_eq!(run(&program(&[]), c, r, 1, 3), 0);
         let all = program(&[rule(true, A, -1, -1, "rwm")]);
         assert_eq!(run(&all, DEV_BLOCK as u32, r | w | m, 8, 0), 1);
+        // No dead code after a catch-all rule: the last instruction is its exit.
+        assert_eq!(all.len(), 6 + 2);
+        // prologue 6 + "c 1:3 rw" block 8 + deny-all block 2, no default tail
+        assert_eq!(program(&rules[..2]).len(), 16);
     }
 }

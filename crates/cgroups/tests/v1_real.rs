@@ -30,7 +30,8 @@ fn v1_host() -> bool {
 fn setup(tag: &str) -> (Guard, Box<dyn Manager>, String) {
     let top = format!("/{}", unique(tag));
     let mut g = Guard::default();
-    g.trees.push(cgroups::manager(Some(&top), "unused").unwrap());
+    g.trees
+        .push(cgroups::manager(Some(&top), "unused").unwrap());
     let m = cgroups::manager(Some(&format!("{top}/c")), "unused").unwrap();
     (g, m, top)
 }
@@ -71,20 +72,41 @@ fn apply_set_update_freeze_stats_destroy() {
     m.apply(pid).unwrap();
 
     // Joined in every v1 controller and (hybrid) in the unified tree.
-    for ctrl in ["memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "devices", "blkio"] {
+    for ctrl in [
+        "memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "devices", "blkio",
+    ] {
         let dir = m.path(ctrl).unwrap_or_else(|| panic!("no {ctrl} path"));
-        assert_eq!(dir, Path::new("/sys/fs/cgroup").join(ctrl).join(&top[1..]).join("c"));
-        assert!(read(&dir.join("cgroup.procs")).lines().any(|l| l == pid.to_string()), "{ctrl}");
+        assert_eq!(
+            dir,
+            Path::new("/sys/fs/cgroup")
+                .join(ctrl)
+                .join(&top[1..])
+                .join("c")
+        );
+        assert!(
+            read(&dir.join("cgroup.procs"))
+                .lines()
+                .any(|l| l == pid.to_string()),
+            "{ctrl}"
+        );
     }
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     assert!(own.contains(&format!(":memory:{top}/c\n")), "{own}");
     if cgroups::hierarchy() == Hierarchy::Hybrid {
         assert!(own.contains(&format!("0::{top}/c\n")), "{own}");
-        assert_eq!(m.path("").unwrap(), Path::new("/sys/fs/cgroup/unified").join(&top[1..]).join("c"));
+        assert_eq!(
+            m.path("").unwrap(),
+            Path::new("/sys/fs/cgroup/unified")
+                .join(&top[1..])
+                .join("c")
+        );
     }
     // cpuset was initialised from the parent, else the kernel would have refused the pid.
     let cpuset = m.path("cpuset").unwrap();
-    assert_eq!(read(&cpuset.join("cpuset.cpus")), read(Path::new("/sys/fs/cgroup/cpuset/cpuset.cpus")));
+    assert_eq!(
+        read(&cpuset.join("cpuset.cpus")),
+        read(Path::new("/sys/fs/cgroup/cpuset/cpuset.cpus"))
+    );
 
     let (maj, min) = first_disk();
     let r = LinuxResourcesBuilder::default()
@@ -125,9 +147,18 @@ fn apply_set_update_freeze_stats_destroy() {
         .unwrap();
     m.set(&r).unwrap();
     let f = |ctrl: &str, file: &str| read(&m.path(ctrl).unwrap().join(file));
-    assert_eq!(f("memory", "memory.limit_in_bytes"), (64u64 << 20).to_string());
-    assert_eq!(f("memory", "memory.memsw.limit_in_bytes"), (128u64 << 20).to_string());
-    assert_eq!(f("memory", "memory.soft_limit_in_bytes"), (32u64 << 20).to_string());
+    assert_eq!(
+        f("memory", "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
+    assert_eq!(
+        f("memory", "memory.memsw.limit_in_bytes"),
+        (128u64 << 20).to_string()
+    );
+    assert_eq!(
+        f("memory", "memory.soft_limit_in_bytes"),
+        (32u64 << 20).to_string()
+    );
     assert_eq!(f("memory", "memory.swappiness"), "10");
     assert_eq!(f("cpu", "cpu.shares"), "512");
     assert_eq!(f("cpu", "cpu.cfs_quota_us"), "50000");
@@ -144,11 +175,23 @@ fn apply_set_update_freeze_stats_destroy() {
     // update: raising both needs memsw first, lowering needs the limit first; the kernel
     // rejects the wrong order with EINVAL.
     m.set(&mem(256 << 20, 512 << 20)).unwrap();
-    assert_eq!(f("memory", "memory.limit_in_bytes"), (256u64 << 20).to_string());
-    assert_eq!(f("memory", "memory.memsw.limit_in_bytes"), (512u64 << 20).to_string());
+    assert_eq!(
+        f("memory", "memory.limit_in_bytes"),
+        (256u64 << 20).to_string()
+    );
+    assert_eq!(
+        f("memory", "memory.memsw.limit_in_bytes"),
+        (512u64 << 20).to_string()
+    );
     m.set(&mem(32 << 20, 48 << 20)).unwrap();
-    assert_eq!(f("memory", "memory.limit_in_bytes"), (32u64 << 20).to_string());
-    assert_eq!(f("memory", "memory.memsw.limit_in_bytes"), (48u64 << 20).to_string());
+    assert_eq!(
+        f("memory", "memory.limit_in_bytes"),
+        (32u64 << 20).to_string()
+    );
+    assert_eq!(
+        f("memory", "memory.memsw.limit_in_bytes"),
+        (48u64 << 20).to_string()
+    );
     // Absent fields stay: a pids-only update keeps memory and cpu; -1 means unlimited.
     let pids_only = LinuxResourcesBuilder::default()
         .pids(LinuxPidsBuilder::default().limit(-1i64).build().unwrap())
@@ -156,7 +199,10 @@ fn apply_set_update_freeze_stats_destroy() {
         .unwrap();
     m.set(&pids_only).unwrap();
     assert_eq!(f("pids", "pids.max"), "max");
-    assert_eq!(f("memory", "memory.limit_in_bytes"), (32u64 << 20).to_string());
+    assert_eq!(
+        f("memory", "memory.limit_in_bytes"),
+        (32u64 << 20).to_string()
+    );
     assert_eq!(f("cpu", "cpu.cfs_quota_us"), "50000");
     m.set(&mem(-1, -1)).unwrap();
     assert!(f("memory", "memory.limit_in_bytes").parse::<u64>().unwrap() > 1 << 60);
@@ -176,7 +222,10 @@ fn apply_set_update_freeze_stats_destroy() {
     assert_eq!(f("freezer", "freezer.state"), "FROZEN");
     // Frozen tasks show as D on kernels >= 6.1 (TASK_FROZEN), T on older ones.
     let st = proc_state(pid);
-    assert!(st.starts_with('D') || st.starts_with('T'), "frozen task state {st}");
+    assert!(
+        st.starts_with('D') || st.starts_with('T'),
+        "frozen task state {st}"
+    );
     m.freeze(FreezerState::Thawed).unwrap();
     assert_eq!(m.freezer_state().unwrap(), FreezerState::Thawed);
     // Thawed for real: it answers again.
@@ -189,7 +238,9 @@ fn apply_set_update_freeze_stats_destroy() {
     g.kill_children();
     assert!(m.pids().unwrap().is_empty());
     m.destroy().unwrap();
-    for ctrl in ["memory", "cpu", "cpuset", "pids", "freezer", "devices", "blkio", ""] {
+    for ctrl in [
+        "memory", "cpu", "cpuset", "pids", "freezer", "devices", "blkio", "",
+    ] {
         if let Some(p) = m.path(ctrl) {
             assert!(!p.exists(), "{} left behind", p.display());
             assert!(p.parent().unwrap().exists(), "parent must stay");
@@ -212,7 +263,10 @@ fn kernel_rejections_name_file_and_value() {
         .build()
         .unwrap();
     let e = m.set(&quota).unwrap_err().to_string();
-    assert!(e.contains("cpu.cfs_quota_us") && e.contains("\"500\""), "{e}");
+    assert!(
+        e.contains("cpu.cfs_quota_us") && e.contains("\"500\""),
+        "{e}"
+    );
     let cpus = LinuxResourcesBuilder::default()
         .cpu(LinuxCpuBuilder::default().cpus("99").build().unwrap())
         .build()
@@ -254,7 +308,10 @@ fn device_rules_are_enforced() {
         .build()
         .unwrap();
     m.set(&r).unwrap();
-    assert_eq!(read(&m.path("devices").unwrap().join("devices.list")), "c 1:3 rw");
+    assert_eq!(
+        read(&m.path("devices").unwrap().join("devices.list")),
+        "c 1:3 rw"
+    );
     assert_eq!(ask(&mut stdin, &mut out, 2), ["null-ok", "zero-denied"]);
 }
 
@@ -298,7 +355,10 @@ fn relative_and_default_paths_resolve_without_touching_cgroupfs() {
     for ctrl in ["memory", "pids"] {
         let mine = own
             .lines()
-            .find_map(|l| l.split_once(&format!(":{ctrl}:")).map(|(_, p)| p.to_string()))
+            .find_map(|l| {
+                l.split_once(&format!(":{ctrl}:"))
+                    .map(|(_, p)| p.to_string())
+            })
             .unwrap();
         let want = Path::new("/sys/fs/cgroup")
             .join(ctrl)
@@ -312,6 +372,8 @@ fn relative_and_default_paths_resolve_without_touching_cgroupfs() {
         d.path("pids").unwrap(),
         Path::new("/sys/fs/cgroup/pids/berth/abc123")
     );
-    let e = cgroups::manager(Some("system.slice:berth:abc"), "abc").err().unwrap();
+    let e = cgroups::manager(Some("system.slice:berth:abc"), "abc")
+        .err()
+        .unwrap();
     assert!(matches!(e, cgroups::Error::Unsupported(_)));
 }

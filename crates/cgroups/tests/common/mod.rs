@@ -32,7 +32,10 @@ pub struct Guard {
 
 impl Guard {
     pub fn spawn_sleep(&mut self) -> i32 {
-        let c = Command::new("sleep").arg("100").spawn().expect("spawn sleep");
+        let c = Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .expect("spawn sleep");
         let pid = c.id() as i32;
         self.children.push(c);
         pid
