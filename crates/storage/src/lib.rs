@@ -8,8 +8,31 @@
 //!
 //! Drivers only return mount specs; whoever runs the container performs the mount.
 //!
-//! STATUS: interface stub — being implemented (see crate docs in each module as they land).
+//! Modules: [`unpack`] (streaming, path-safe tar apply + tar-split), [`diff`] (changes, export),
+//! [`drivers`] (overlay2, vfs, btrfs), [`layerdb`] (Docker's metadata files + refcounts).
+//!
+//! Layout under `--root`: `image/<driver>/layerdb/sha256/<chain>/{diff,cache-id,size,parent,refs,
+//! berth-tar-split}`, `image/<driver>/layerdb/mounts/<container>/`, `<driver>/...` (see drivers).
+//!
+//! Reproducing diff IDs: `register` records a tar-split (every non-content byte of the original
+//! uncompressed stream plus, per regular file, its size and path) so `layer_tar` streams the exact
+//! original bytes back (same diff ID) without keeping a second copy of the content. A layer whose
+//! tar wrote the same path twice would not round-trip (the later content wins); such tars are rare.
+//!
+//! Concurrency: one flock per store (`image/<driver>/.lock`) around metadata changes; unpacking
+//! runs outside it in a flocked staging dir.
 
+pub mod diff;
+pub mod drivers;
+pub mod fsutil;
+pub mod layerdb;
+pub mod unpack;
+
+use drivers::{overlay2, Driver, Kind};
+use layerdb::LayerDb;
+use rustix::fs::{flock, FlockOperation};
+use std::collections::HashSet;
+use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -29,6 +52,12 @@ pub enum Error {
     DriverUnsupported(String),
     #[error("{0}")]
     Other(String),
+}
+
+impl From<rustix::io::Errno> for Error {
+    fn from(e: rustix::io::Errno) -> Self {
+        Error::Io(e.into())
+    }
 }
 
 /// A content digest, always in the `sha256:<64 hex>` form.
@@ -76,16 +105,142 @@ pub struct InitLayerSpec {
 /// The layer store + graph driver under one `--root`.
 pub struct Store {
     root: PathBuf,
+    driver: Driver,
+    db: LayerDb,
 }
+
+/// Holds the store-wide flock until dropped.
+struct LockGuard(#[allow(dead_code)] File);
+
+pub(crate) fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut b = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+fn chain_of(parent: Option<&str>, diff_id: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    match parent {
+        None => diff_id.to_string(),
+        Some(p) => format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(format!("{p} {diff_id}")))
+        ),
+    }
+}
+
+fn check_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Other(format!("invalid container layer id {id:?}")))
+    }
+}
+
+fn overlay_supported() -> bool {
+    // fsopen loads the overlay module if needed.
+    rustix::mount::fsopen("overlay", rustix::mount::FsOpenFlags::FSOPEN_CLOEXEC).is_ok()
+}
+
+const INIT_DIRS: &[&str] = &["dev/pts", "dev/shm", "proc", "sys", "etc"];
 
 impl Store {
     /// Opens (creating if needed) the store under `root` (`--root`, default /var/lib/berth).
     /// `driver` = None auto-detects (btrfs root -> btrfs, overlay available -> overlay2, else vfs).
+    /// Without a flag, a driver already used under `root` is kept.
     pub fn open(root: &Path, driver: Option<&str>) -> Result<Store> {
-        let _ = driver;
-        Ok(Store {
+        std::fs::create_dir_all(root)?;
+        let magic = fsutil::fs_magic(root)?;
+        let kind = match driver {
+            Some(d) => Kind::parse(d)?,
+            None => {
+                let prior = [Kind::Overlay2, Kind::Btrfs, Kind::Vfs]
+                    .into_iter()
+                    .find(|k| root.join("image").join(k.name()).join("layerdb").is_dir());
+                match prior {
+                    Some(k) => k,
+                    None if magic == fsutil::BTRFS_MAGIC => Kind::Btrfs,
+                    None if magic != fsutil::OVERLAY_MAGIC && overlay_supported() => Kind::Overlay2,
+                    None => Kind::Vfs,
+                }
+            }
+        };
+        match kind {
+            Kind::Btrfs if magic != fsutil::BTRFS_MAGIC => {
+                return Err(Error::DriverUnsupported(format!(
+                    "btrfs ({} is on {}, not btrfs)",
+                    root.display(),
+                    fsutil::fs_name(magic)
+                )))
+            }
+            Kind::Overlay2 if magic == fsutil::OVERLAY_MAGIC || !overlay_supported() => {
+                return Err(Error::DriverUnsupported(format!(
+                    "overlay2 ({} is on {} or the kernel lacks overlayfs; try --storage-driver vfs)",
+                    root.display(),
+                    fsutil::fs_name(magic)
+                )))
+            }
+            _ => {}
+        }
+        let driver = Driver {
+            kind,
+            home: root.join(kind.name()),
+        };
+        let db = LayerDb {
+            dir: root.join("image").join(kind.name()).join("layerdb"),
+        };
+        std::fs::create_dir_all(db.dir.join("sha256"))?;
+        std::fs::create_dir_all(db.dir.join("mounts"))?;
+        driver.init()?;
+        let store = Store {
             root: root.to_path_buf(),
-        })
+            driver,
+            db,
+        };
+        {
+            let _g = store.lock()?;
+            store.db.sweep();
+            store.driver.sweep_staging();
+            store.driver.sweep_orphans(&store.referenced_cache_ids());
+        }
+        Ok(store)
+    }
+
+    fn lock(&self) -> Result<LockGuard> {
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(
+                self.root
+                    .join("image")
+                    .join(self.driver.kind.name())
+                    .join(".lock"),
+            )?;
+        flock(&f, FlockOperation::LockExclusive)?;
+        Ok(LockGuard(f))
+    }
+
+    fn referenced_cache_ids(&self) -> HashSet<String> {
+        let mut s: HashSet<String> = self
+            .db
+            .list()
+            .iter()
+            .filter_map(|c| self.db.get(c).ok())
+            .map(|l| l.cache_id)
+            .collect();
+        for (id, _) in self.db.mounts() {
+            s.insert(format!("{id}-init"));
+            s.insert(id);
+        }
+        s
     }
 
     pub fn root(&self) -> &Path {
@@ -94,12 +249,38 @@ impl Store {
 
     /// "overlay2", "vfs" or "btrfs".
     pub fn driver_name(&self) -> &str {
-        todo!()
+        self.driver.kind.name()
     }
 
     /// Driver status lines for `berth info` (e.g. ("Backing Filesystem", "extfs")).
     pub fn driver_status(&self) -> Vec<(String, String)> {
-        todo!()
+        let fs = fsutil::fs_magic(&self.root)
+            .map(fsutil::fs_name)
+            .unwrap_or("<unknown>");
+        let mut v = vec![("Backing Filesystem".to_string(), fs.to_string())];
+        if self.driver.kind == Kind::Overlay2 {
+            v.push(("Supports d_type".into(), "true".into()));
+            v.push(("Using metacopy".into(), "false".into()));
+            v.push(("Native Overlay Diff".into(), "true".into()));
+            v.push(("userxattr".into(), "false".into()));
+        }
+        v
+    }
+
+    /// All image layers (chain IDs, sorted).
+    pub fn layers(&self) -> Result<Vec<Layer>> {
+        self.db.list().iter().map(|c| self.db.get(c)).collect()
+    }
+
+    /// Current reference count of a layer.
+    pub fn refs(&self, chain_id: &str) -> Result<u64> {
+        self.db.get(chain_id)?;
+        self.db.refs(chain_id)
+    }
+
+    /// The directory with the layer's content (overlay2: its own files; vfs/btrfs: full rootfs).
+    pub fn layer_dir(&self, chain_id: &str) -> Result<PathBuf> {
+        Ok(self.driver.layer_root(&self.db.get(chain_id)?.cache_id))
     }
 
     /// Applies a layer tar (plain, gzip or zstd: sniffed) on top of `parent` as a streamed unpack,
@@ -112,33 +293,175 @@ impl Store {
         parent: Option<&str>,
         expected_diff_id: Option<&str>,
     ) -> Result<Layer> {
-        let _ = (tar, parent, expected_diff_id);
-        todo!()
+        let parent_layer = parent.map(|p| self.db.get(p)).transpose()?;
+        if let Some(d) = expected_diff_id {
+            // Already present: skip the unpack entirely.
+            let chain = chain_of(parent, d);
+            if hex_ok(&chain) {
+                let _g = self.lock()?;
+                if let Ok(l) = self.db.get(&chain) {
+                    self.db.set_refs(&chain, self.db.refs(&chain)? + 1)?;
+                    return Ok(l);
+                }
+            }
+        }
+        // Overlay lowers for hard links to parent files: the parent chain's dirs, top first.
+        let mut lowers = Vec::new();
+        if self.driver.kind == Kind::Overlay2 {
+            let mut cur = parent_layer.clone();
+            while let Some(l) = cur {
+                lowers.push(self.driver.layer_root(&l.cache_id));
+                cur = l.parent.as_deref().map(|p| self.db.get(p)).transpose()?;
+            }
+        }
+        let staging = self
+            .driver
+            .stage(parent_layer.as_ref().map(|l| l.cache_id.as_str()))?;
+        let applied = match unpack::apply(
+            tar,
+            &staging.root,
+            self.driver.whiteout_mode(),
+            &lowers,
+            Some(&staging.split),
+        ) {
+            Ok(a) => a,
+            Err(e) => {
+                self.driver.discard(staging);
+                return Err(e);
+            }
+        };
+        if let Some(exp) = expected_diff_id {
+            if exp != applied.diff_id {
+                self.driver.discard(staging);
+                return Err(Error::DigestMismatch {
+                    expected: exp.to_string(),
+                    actual: applied.diff_id,
+                });
+            }
+        }
+        let chain = chain_of(parent, &applied.diff_id);
+        let _g = self.lock()?;
+        if let Ok(l) = self.db.get(&chain) {
+            // Someone registered the same chain meanwhile: theirs wins.
+            self.driver.discard(staging);
+            self.db.set_refs(&chain, self.db.refs(&chain)? + 1)?;
+            return Ok(l);
+        }
+        if let Some(p) = parent {
+            if self.db.get(p).is_err() {
+                self.driver.discard(staging);
+                return Err(Error::LayerNotFound(format!(
+                    "{p} (parent removed while registering)"
+                )));
+            }
+        }
+        let layer = Layer {
+            chain_id: chain.clone(),
+            diff_id: applied.diff_id,
+            parent: parent.map(str::to_string),
+            cache_id: random_hex(32),
+            size: applied.size,
+        };
+        let res = (|| -> Result<()> {
+            let tmp = self.db.stage(&layer, &staging.split)?;
+            let lower = match &parent_layer {
+                Some(p) => Some(self.overlay_lower_of(&p.cache_id)?),
+                None => None,
+            };
+            let split_path = staging.split.clone();
+            let _ = split_path;
+            self.driver.commit(staging, &layer.cache_id, lower)?;
+            self.db.publish(&tmp, &chain)?;
+            if let Some(p) = parent {
+                self.db.set_refs(p, self.db.refs(p)? + 1)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = res {
+            self.db.sweep();
+            let _ = self.driver.remove(&layer.cache_id);
+            return Err(e);
+        }
+        Ok(layer)
+    }
+
+    /// overlay2: the `lower` file content for a child of `cache_id`.
+    fn overlay_lower_of(&self, cache_id: &str) -> Result<String> {
+        if self.driver.kind != Kind::Overlay2 {
+            return Ok(String::new());
+        }
+        let d = self.driver.home.join(cache_id);
+        let link = std::fs::read_to_string(d.join("link"))?;
+        Ok(match std::fs::read_to_string(d.join("lower")) {
+            Ok(l) if !l.trim().is_empty() => format!("l/{}:{}", link.trim(), l.trim()),
+            _ => format!("l/{}", link.trim()),
+        })
     }
 
     /// Takes one more reference on an existing layer.
     pub fn retain(&self, chain_id: &str) -> Result<Layer> {
-        let _ = chain_id;
-        todo!()
+        let _g = self.lock()?;
+        let l = self.db.get(chain_id)?;
+        self.db.set_refs(chain_id, self.db.refs(chain_id)? + 1)?;
+        Ok(l)
     }
 
     /// Looks a layer up by chain ID.
     pub fn get(&self, chain_id: &str) -> Result<Layer> {
-        let _ = chain_id;
-        todo!()
+        self.db.get(chain_id)
     }
 
     /// Drops one reference; a layer with none left is deleted, and releases its parent.
     /// Returns the chain IDs deleted.
     pub fn release(&self, chain_id: &str) -> Result<Vec<Digest>> {
-        let _ = chain_id;
-        todo!()
+        let _g = self.lock()?;
+        self.release_locked(chain_id)
+    }
+
+    fn release_locked(&self, chain_id: &str) -> Result<Vec<Digest>> {
+        let mut deleted = Vec::new();
+        let mut cur = Some(chain_id.to_string());
+        while let Some(c) = cur.take() {
+            let l = self.db.get(&c)?;
+            let refs = self.db.refs(&c)?;
+            if refs > 1 {
+                self.db.set_refs(&c, refs - 1)?;
+                break;
+            }
+            // Metadata first: a crash after this leaves an orphan dir the next open sweeps.
+            self.db.remove(&c)?;
+            self.driver.remove(&l.cache_id)?;
+            deleted.push(c);
+            cur = l.parent;
+        }
+        Ok(deleted)
     }
 
     /// The layer's own content as an uncompressed tar with AUFS whiteouts (for save/push).
+    /// Byte-identical to the registered tar (same diff ID), rebuilt from the tar-split.
     pub fn layer_tar(&self, chain_id: &str) -> Result<Box<dyn Read + Send>> {
-        let _ = chain_id;
-        todo!()
+        let l = self.db.get(chain_id)?;
+        let split = self.db.entry(chain_id)?.join(layerdb::TAR_SPLIT);
+        let root = self.driver.layer_root(&l.cache_id);
+        if split.exists() {
+            return Ok(Box::new(unpack::SplitReader::new(&split, &root)?));
+        }
+        // No tar-split (layer from another tool): regenerate; the diff ID may differ.
+        match self.driver.kind {
+            Kind::Overlay2 => Ok(Box::new(diff::spawn_tar(move |b| {
+                diff::overlay_tar(b, &root)
+            }))),
+            _ => {
+                let old = match &l.parent {
+                    Some(p) => Some(self.driver.layer_root(&self.db.get(p)?.cache_id)),
+                    None => None,
+                };
+                let ch = diff::naive_changes(&root, old.as_deref())?;
+                Ok(Box::new(diff::spawn_tar(move |b| {
+                    diff::changes_tar(b, &root, &ch)
+                })))
+            }
+        }
     }
 
     /// Creates `<id>-init` (from `init`) and the writable `<id>` layer over `parent` (an image's top
@@ -149,43 +472,283 @@ impl Store {
         parent: Option<&str>,
         init: &InitLayerSpec,
     ) -> Result<Vec<Mount>> {
-        let _ = (id, parent, init);
-        todo!()
+        check_id(id)?;
+        let _g = self.lock()?;
+        if self.db.mount_dir(id).exists() {
+            return Err(Error::Other(format!("container layer {id} already exists")));
+        }
+        let parent_layer = parent.map(|p| self.db.get(p)).transpose()?;
+        let init_id = format!("{id}-init");
+        let res = (|| -> Result<()> {
+            let pcache = parent_layer.as_ref().map(|l| l.cache_id.clone());
+            let lower = match &pcache {
+                Some(c) => Some(self.overlay_lower_of(c)?),
+                None => None,
+            };
+            let st = self.driver.stage(pcache.as_deref())?;
+            write_init_layer(&st.root, init)?;
+            self.driver.commit(st, &init_id, lower)?;
+            let st = self.driver.stage(Some(&init_id))?;
+            let lower = self.overlay_lower_of(&init_id)?;
+            self.driver.commit(st, id, Some(lower))?;
+            if self.driver.kind == Kind::Overlay2 {
+                std::fs::create_dir_all(self.driver.home.join(id).join("merged"))?;
+            }
+            self.db.write_mount(id, parent)?;
+            if let Some(p) = parent {
+                self.db.set_refs(p, self.db.refs(p)? + 1)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = res {
+            let _ = std::fs::remove_dir_all(self.db.mount_dir(id));
+            let _ = self.driver.remove(id);
+            let _ = self.driver.remove(&init_id);
+            return Err(e);
+        }
+        drop(_g);
+        self.mounts(id)
     }
 
-    /// The mounts of a prepared container layer.
+    fn parent_of_mount(&self, id: &str) -> Result<Option<String>> {
+        check_id(id)?;
+        let d = self.db.mount_dir(id);
+        match std::fs::read_to_string(d.join("parent")) {
+            Ok(p) => Ok(Some(p.trim().to_string()).filter(|p| !p.is_empty())),
+            Err(_) => Err(Error::LayerNotFound(format!("container layer {id}"))),
+        }
+    }
+
+    /// overlay2: absolute lower dirs of a container layer, top first (init layer first).
+    fn overlay_lowers(&self, id: &str) -> Result<Vec<PathBuf>> {
+        let lower = std::fs::read_to_string(self.driver.home.join(id).join("lower"))?;
+        Ok(lower
+            .trim()
+            .split(':')
+            .filter(|s| !s.is_empty())
+            .map(|s| self.driver.home.join(s))
+            .collect())
+    }
+
+    /// The mounts of a prepared container layer. The last one is the rootfs (target None =
+    /// `merged_dir(id)`); earlier ones (deep images only) carry their own target. Options with
+    /// `lowerdir+=` need the new mount API: use [`Store::mount`] or [`perform_mount`].
     pub fn mounts(&self, id: &str) -> Result<Vec<Mount>> {
-        let _ = id;
-        todo!()
+        self.parent_of_mount(id)?;
+        match self.driver.kind {
+            Kind::Overlay2 => {
+                let d = self.driver.home.join(id);
+                overlay2::container_mounts(
+                    &self.overlay_lowers(id)?,
+                    &d.join("diff"),
+                    &d.join("work"),
+                    &d.join("stack"),
+                )
+            }
+            _ => Ok(vec![Mount {
+                kind: "bind".into(),
+                source: self.driver.layer_root(id).display().to_string(),
+                target: None,
+                options: vec!["rbind".into()],
+            }]),
+        }
+    }
+
+    /// Mounts the container's rootfs at `merged_dir(id)` and returns that path.
+    pub fn mount(&self, id: &str) -> Result<PathBuf> {
+        let mounts = self.mounts(id)?;
+        let merged = self.merged_dir(id);
+        std::fs::create_dir_all(&merged)?;
+        let mut stacks = Vec::new();
+        for m in &mounts {
+            let target = m.target.clone().unwrap_or_else(|| merged.clone());
+            std::fs::create_dir_all(&target)?;
+            if let Err(e) = perform_mount(m, &target) {
+                for s in &stacks {
+                    let _ = rustix::mount::unmount(s, rustix::mount::UnmountFlags::DETACH);
+                }
+                return Err(e);
+            }
+            if m.target.is_some() {
+                stacks.push(target);
+            }
+        }
+        // The container overlay holds its own reference to the stack; detaching it now means
+        // unmounting the rootfs alone releases everything.
+        for s in &stacks {
+            let _ = rustix::mount::unmount(s, rustix::mount::UnmountFlags::DETACH);
+        }
+        Ok(merged)
+    }
+
+    /// Unmounts what [`Store::mount`] (or the engine) mounted at `merged_dir(id)`; not mounted is fine.
+    pub fn unmount(&self, id: &str) -> Result<()> {
+        check_id(id)?;
+        let merged = self.merged_dir(id);
+        let mut targets = vec![merged];
+        if self.driver.kind == Kind::Overlay2 {
+            targets.push(self.driver.home.join(id).join("stack"));
+        }
+        for t in targets {
+            loop {
+                match rustix::mount::unmount(&t, rustix::mount::UnmountFlags::empty()) {
+                    Ok(()) => continue, // stacked mounts: peel them all
+                    Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => break,
+                    Err(rustix::io::Errno::BUSY) => {
+                        rustix::mount::unmount(&t, rustix::mount::UnmountFlags::DETACH).map_err(
+                            |e| Error::Other(format!("unmounting {}: {e}", t.display())),
+                        )?;
+                    }
+                    Err(e) => return Err(Error::Other(format!("unmounting {}: {e}", t.display()))),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Driver data for inspect's GraphDriver.Data (LowerDir, UpperDir, WorkDir, MergedDir).
     pub fn metadata(&self, id: &str) -> Result<Vec<(String, String)>> {
-        let _ = id;
-        todo!()
+        self.parent_of_mount(id)?;
+        if self.driver.kind != Kind::Overlay2 {
+            return Ok(Vec::new());
+        }
+        let d = self.driver.home.join(id);
+        let lowers = self
+            .overlay_lowers(id)?
+            .iter()
+            .map(|l| {
+                std::fs::canonicalize(l)
+                    .unwrap_or_else(|_| l.clone())
+                    .display()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join(":");
+        Ok(vec![
+            ("LowerDir".into(), lowers),
+            ("MergedDir".into(), d.join("merged").display().to_string()),
+            ("UpperDir".into(), d.join("diff").display().to_string()),
+            ("WorkDir".into(), d.join("work").display().to_string()),
+        ])
     }
 
     /// The merged directory where the engine mounts the container's rootfs.
     pub fn merged_dir(&self, id: &str) -> PathBuf {
-        let _ = id;
-        todo!()
+        match self.driver.kind {
+            Kind::Overlay2 => self.driver.home.join(id).join("merged"),
+            _ => self.driver.layer_root(id),
+        }
     }
 
     /// `docker diff`: changes of the writable layer `<id>` against its parents (init layer excluded).
     pub fn changes(&self, id: &str) -> Result<Vec<Change>> {
-        let _ = id;
-        todo!()
+        self.parent_of_mount(id)?;
+        Ok(match self.driver.kind {
+            Kind::Overlay2 => {
+                diff::overlay_changes(&self.driver.layer_root(id), &self.overlay_lowers(id)?)?
+            }
+            _ => diff::naive_changes(
+                &self.driver.layer_root(id),
+                Some(&self.driver.layer_root(&format!("{id}-init"))),
+            )?,
+        })
     }
 
     /// The writable layer's changes as a layer tar with AUFS whiteouts (for commit).
     pub fn diff_tar(&self, id: &str) -> Result<Box<dyn Read + Send>> {
-        let _ = id;
-        todo!()
+        self.parent_of_mount(id)?;
+        let root = self.driver.layer_root(id);
+        match self.driver.kind {
+            Kind::Overlay2 => Ok(Box::new(diff::spawn_tar(move |b| {
+                diff::overlay_tar(b, &root)
+            }))),
+            _ => {
+                let ch = self.changes(id)?;
+                Ok(Box::new(diff::spawn_tar(move |b| {
+                    diff::changes_tar(b, &root, &ch)
+                })))
+            }
+        }
     }
 
-    /// Removes a container's `<id>` and `<id>-init` layers (unmounting first if needed).
-    pub fn remove(&self, id: &str) -> Result<()> {
-        let _ = id;
-        todo!()
+    /// Bytes used by a container's writable layer (for `system df` / `ps -s`).
+    pub fn container_size(&self, id: &str) -> Result<u64> {
+        self.parent_of_mount(id)?;
+        fn walk(p: &Path) -> u64 {
+            let Ok(rd) = std::fs::read_dir(p) else {
+                return 0;
+            };
+            rd.flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => walk(&e.path()),
+                    Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+                    _ => 0,
+                })
+                .sum()
+        }
+        Ok(walk(&self.driver.layer_root(id)))
     }
+
+    /// Removes a container's `<id>` and `<id>-init` layers (unmounting first if needed) and
+    /// releases its reference on the image layer.
+    pub fn remove(&self, id: &str) -> Result<()> {
+        let parent = self.parent_of_mount(id)?;
+        self.unmount(id)?;
+        let _g = self.lock()?;
+        self.driver.remove(id)?;
+        self.driver.remove(&format!("{id}-init"))?;
+        std::fs::remove_dir_all(self.db.mount_dir(id))?;
+        if let Some(p) = parent {
+            self.release_locked(&p)?;
+        }
+        Ok(())
+    }
+}
+
+fn hex_ok(chain: &str) -> bool {
+    layerdb::hex_of(chain).is_ok()
+}
+
+/// Performs one [`Mount`] at `target` (new mount API for `lowerdir+=` overlay specs).
+pub fn perform_mount(m: &Mount, target: &Path) -> Result<()> {
+    overlay2::perform(m, target)
+}
+
+/// Fills an init layer dir: the files the engine manages plus Docker's mount-point placeholders.
+fn write_init_layer(root: &Path, spec: &InitLayerSpec) -> Result<()> {
+    use rustix::fs::{self as rfs, Mode, OFlags};
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    let rfd = fsutil::open_dir(root)?;
+    for d in INIT_DIRS {
+        fsutil::open_dir_create(rfd.as_fd(), Path::new(d))?;
+    }
+    let files: [(&str, &str, &str); 5] = [
+        ("etc", "hosts", spec.hosts.as_str()),
+        ("etc", "hostname", spec.hostname.as_str()),
+        ("etc", "resolv.conf", spec.resolv_conf.as_str()),
+        ("dev", "console", ""),
+        ("", ".dockerenv", ""),
+    ];
+    for (dir, name, content) in files {
+        let p = fsutil::open_dir_create(rfd.as_fd(), Path::new(dir))?;
+        fsutil::remove_all_at(p.as_fd(), std::ffi::OsStr::new(name))?;
+        let fd = rfs::openat(
+            &p,
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(if name == "console" { 0o755 } else { 0o644 }),
+        )?;
+        let mut f = File::from(fd);
+        let mut c = content.to_string();
+        if name == "hostname" && !c.is_empty() && !c.ends_with('\n') {
+            c.push('\n');
+        }
+        f.write_all(c.as_bytes())?;
+    }
+    let etc = fsutil::open_dir_create(rfd.as_fd(), Path::new("etc"))?;
+    if fsutil::lstat_at(etc.as_fd(), std::ffi::OsStr::new("mtab"))?.is_none() {
+        rfs::symlinkat("/proc/mounts", &etc, "mtab")?;
+    }
+    Ok(())
 }

@@ -1,0 +1,237 @@
+//! Graph drivers: where a layer's files live and how a staging copy is made and committed.
+//!
+//! Staging: every new layer is built in `<layers dir>/.tmp-<rand>/` (flocked by its builder while
+//! alive) and renamed into place under the store lock; a crashed builder leaves only that dir,
+//! which the next `Store::open` removes (its flock is free).
+
+pub mod btrfs;
+pub mod overlay2;
+
+use crate::fsutil;
+use crate::unpack::WhiteoutMode;
+use crate::{Error, Result};
+use rustix::fs::{flock, FlockOperation};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Overlay2,
+    Vfs,
+    Btrfs,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Overlay2 => "overlay2",
+            Kind::Vfs => "vfs",
+            Kind::Btrfs => "btrfs",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Kind> {
+        match s {
+            "overlay2" | "overlay" => Ok(Kind::Overlay2),
+            "vfs" => Ok(Kind::Vfs),
+            "btrfs" => Ok(Kind::Btrfs),
+            other => Err(Error::DriverUnsupported(format!(
+                "{other:?} (berth supports overlay2, vfs and btrfs; aufs, devicemapper and zfs are not available)"
+            ))),
+        }
+    }
+}
+
+pub struct Driver {
+    pub kind: Kind,
+    /// `<root>/<driver name>`
+    pub home: PathBuf,
+}
+
+pub struct Staging {
+    pub dir: PathBuf,
+    /// Where the layer content goes (overlay: `diff`, vfs/btrfs: `rootfs`).
+    pub root: PathBuf,
+    pub split: PathBuf,
+    _lock: OwnedFd,
+}
+
+impl Driver {
+    pub fn layers_dir(&self) -> PathBuf {
+        match self.kind {
+            Kind::Overlay2 => self.home.clone(),
+            Kind::Vfs => self.home.join("dir"),
+            Kind::Btrfs => self.home.join("subvolumes"),
+        }
+    }
+
+    /// The directory holding the layer's own files (overlay) or its full rootfs (vfs/btrfs).
+    pub fn layer_root(&self, cache_id: &str) -> PathBuf {
+        match self.kind {
+            Kind::Overlay2 => self.home.join(cache_id).join("diff"),
+            _ => self.layers_dir().join(cache_id),
+        }
+    }
+
+    pub fn whiteout_mode(&self) -> WhiteoutMode {
+        match self.kind {
+            Kind::Overlay2 => WhiteoutMode::Overlay,
+            _ => WhiteoutMode::Delete,
+        }
+    }
+
+    pub fn init(&self) -> Result<()> {
+        std::fs::create_dir_all(self.layers_dir())?;
+        if self.kind == Kind::Overlay2 {
+            std::fs::create_dir_all(self.home.join("l"))?;
+        }
+        Ok(())
+    }
+
+    /// Creates a staging layer on top of `parent` (a cache id).
+    pub fn stage(&self, parent: Option<&str>) -> Result<Staging> {
+        let dir = self
+            .layers_dir()
+            .join(format!(".tmp-{}", crate::random_hex(16)));
+        std::fs::create_dir(&dir)?;
+        let lock = fsutil::open_dir(&dir)?;
+        flock(&lock, FlockOperation::LockExclusive)?;
+        let st = Staging {
+            root: self.content_dir(&dir),
+            split: dir.join("tar-split"),
+            dir,
+            _lock: lock,
+        };
+        let res = (|| -> Result<()> {
+            match self.kind {
+                Kind::Overlay2 => {
+                    std::fs::create_dir(&st.root)?;
+                    std::fs::create_dir(st.dir.join("work"))?;
+                }
+                Kind::Vfs => match parent {
+                    Some(p) => fsutil::copy_tree(&self.layer_root(p), &st.root)?,
+                    None => std::fs::create_dir(&st.root)?,
+                },
+                Kind::Btrfs => match parent {
+                    Some(p) => btrfs::snapshot(&self.layer_root(p), &st.root)?,
+                    None => btrfs::subvol_create(&st.root)?,
+                },
+            }
+            Ok(())
+        })();
+        if let Err(e) = res {
+            self.discard(st);
+            return Err(e);
+        }
+        Ok(st)
+    }
+
+    fn content_dir(&self, staging: &Path) -> PathBuf {
+        match self.kind {
+            Kind::Overlay2 => staging.join("diff"),
+            _ => staging.join("rootfs"),
+        }
+    }
+
+    /// Moves a staging layer into place as `cache_id`. Call with the store lock held.
+    /// `lower` is the overlay `lower` file content of the parent chain (None for a base layer).
+    pub fn commit(&self, st: Staging, cache_id: &str, lower: Option<String>) -> Result<()> {
+        let dst = self.layers_dir().join(cache_id);
+        match self.kind {
+            Kind::Overlay2 => {
+                let link = overlay2::new_link_id();
+                std::fs::write(st.dir.join("link"), &link)?;
+                if let Some(l) = lower {
+                    std::fs::write(st.dir.join("lower"), l)?;
+                }
+                let _ = std::fs::remove_file(&st.split);
+                std::fs::rename(&st.dir, &dst)?;
+                std::os::unix::fs::symlink(
+                    format!("../{cache_id}/diff"),
+                    self.home.join("l").join(&link),
+                )?;
+            }
+            _ => {
+                std::fs::rename(&st.root, &dst)?;
+                let _ = fsutil::remove_path(&st.dir);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn discard(&self, st: Staging) {
+        if self.kind == Kind::Btrfs && st.root.exists() {
+            let _ = btrfs::subvol_delete(&st.root);
+        }
+        let _ = fsutil::remove_path(&st.dir);
+    }
+
+    /// Removes a committed layer (image or container layer).
+    pub fn remove(&self, cache_id: &str) -> Result<()> {
+        let dir = self.layers_dir().join(cache_id);
+        match self.kind {
+            Kind::Overlay2 => {
+                if let Ok(link) = std::fs::read_to_string(dir.join("link")) {
+                    let link = link.trim();
+                    if !link.is_empty() && !link.contains('/') {
+                        let _ = std::fs::remove_file(self.home.join("l").join(link));
+                    }
+                }
+            }
+            Kind::Btrfs => {
+                if dir.exists() && btrfs::subvol_delete(&dir).is_ok() {
+                    return Ok(());
+                }
+            }
+            Kind::Vfs => {}
+        }
+        fsutil::remove_path(&dir)?;
+        Ok(())
+    }
+
+    /// Removes staging dirs whose builder died (their flock is free). Call with the store lock held.
+    pub fn sweep_staging(&self) {
+        let Ok(rd) = std::fs::read_dir(self.layers_dir()) else {
+            return;
+        };
+        for e in rd.flatten() {
+            if !e.file_name().to_string_lossy().starts_with(".tmp-") {
+                continue;
+            }
+            let Ok(fd) = fsutil::open_dir(&e.path()) else {
+                continue;
+            };
+            if flock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok() {
+                let root = self.content_dir(&e.path());
+                if self.kind == Kind::Btrfs && root.exists() {
+                    let _ = btrfs::subvol_delete(&root);
+                }
+                let _ = fsutil::remove_path(&e.path());
+            }
+        }
+    }
+
+    /// Removes committed layer dirs no metadata refers to (a crash between the rename of the layer
+    /// dir and the rename of its layerdb entry). Call with the store lock held.
+    pub fn sweep_orphans(&self, referenced: &std::collections::HashSet<String>) {
+        let Ok(rd) = std::fs::read_dir(self.layers_dir()) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || name == "l" || referenced.contains(&name) {
+                continue;
+            }
+            let _ = self.remove(&name);
+        }
+        if self.kind == Kind::Overlay2 {
+            // Dangling short links.
+            if let Ok(rd) = std::fs::read_dir(self.home.join("l")) {
+                for e in rd.flatten() {
+                    if std::fs::metadata(e.path()).is_err() {
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,646 @@
+//! Streaming, path-safe layer unpack (tar → directory) with whiteout conversion, plus the
+//! "tar-split" record that lets `layer_tar` reproduce the original byte stream (and diff ID).
+//!
+//! Tar-split format (berth's own, binary): a sequence of records
+//! `b'M' u32le len, bytes` (raw tar bytes: headers, PAX/GNU records, padding, trailer) and
+//! `b'F' u64le size, u32le len, path` (file content, read back from the layer at `path`).
+
+use crate::fsutil::{self, clean_rel, lstat_at, open_dir_create, open_dir_in, open_file_in};
+use crate::{Error, Result};
+use rustix::fs::{self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Timespec, Timestamps, Uid};
+use rustix::io::Errno;
+use sha2::{Digest as _, Sha256};
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// How whiteouts are applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WhiteoutMode {
+    /// overlay2: the layer dir holds only this layer; whiteouts become char 0/0 devices and
+    /// opaque markers the `trusted.overlay.opaque` xattr.
+    Overlay,
+    /// vfs/btrfs: the layer dir is a copy of the parent; whiteouts delete.
+    Delete,
+}
+
+pub struct Applied {
+    pub diff_id: String,
+    pub size: u64,
+}
+
+/// Wraps a reader sniffing gzip / zstd / plain from the magic bytes.
+pub fn decompress<'a>(r: &'a mut dyn Read) -> Result<Box<dyn Read + 'a>> {
+    let mut br = BufReader::with_capacity(256 * 1024, r);
+    let magic = br.fill_buf()?;
+    Ok(if magic.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::bufread::MultiGzDecoder::new(br))
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Box::new(zstd::stream::read::Decoder::with_buffer(br)?)
+    } else if magic.starts_with(b"BZh") || magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        return Err(Error::InvalidLayer(
+            "bzip2/xz-compressed layers are not supported; decompress the layer first".into(),
+        ));
+    } else {
+        Box::new(br)
+    })
+}
+
+struct SplitState {
+    out: Option<BufWriter<File>>,
+    pending: Vec<u8>,
+    skip: (u64, u64),
+}
+
+impl SplitState {
+    fn flush_meta(&mut self) -> io::Result<()> {
+        if let Some(out) = self.out.as_mut() {
+            if !self.pending.is_empty() {
+                out.write_all(b"M")?;
+                out.write_all(&(self.pending.len() as u32).to_le_bytes())?;
+                out.write_all(&self.pending)?;
+                self.pending.clear();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Hashes every uncompressed byte and records non-content bytes for the tar-split.
+struct Tap<R> {
+    inner: R,
+    pos: u64,
+    hasher: Sha256,
+    st: Rc<RefCell<SplitState>>,
+}
+
+impl<R: Read> Read for Tap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let data = &buf[..n];
+        self.hasher.update(data);
+        let (start, end) = (self.pos, self.pos + n as u64);
+        let mut st = self.st.borrow_mut();
+        if st.out.is_some() {
+            let (ss, se) = st.skip;
+            if ss >= se || end <= ss || start >= se {
+                st.pending.extend_from_slice(data);
+            } else {
+                if start < ss {
+                    st.pending.extend_from_slice(&data[..(ss - start) as usize]);
+                }
+                if end > se {
+                    st.pending.extend_from_slice(&data[(se - start) as usize..]);
+                }
+            }
+            if st.pending.len() > 1 << 20 {
+                st.flush_meta()?;
+            }
+        }
+        self.pos = end;
+        Ok(n)
+    }
+}
+
+/// Unpacks `tar` (any supported compression) into `root`.
+/// `lowers` (overlay only) are the parent layers' dirs, top first, for hard links to lower files.
+pub fn apply(
+    tar: &mut dyn Read,
+    root: &Path,
+    mode: WhiteoutMode,
+    lowers: &[PathBuf],
+    split_out: Option<&Path>,
+) -> Result<Applied> {
+    let reader = decompress(tar)?;
+    let out = match split_out {
+        Some(p) => Some(BufWriter::with_capacity(256 * 1024, File::create(p)?)),
+        None => None,
+    };
+    let st = Rc::new(RefCell::new(SplitState {
+        out,
+        pending: Vec::new(),
+        skip: (0, 0),
+    }));
+    let tap = Tap {
+        inner: reader,
+        pos: 0,
+        hasher: Sha256::new(),
+        st: st.clone(),
+    };
+    let root_fd = fsutil::open_dir(root)?;
+    let mut u = Unpacker {
+        root: root_fd,
+        mode,
+        lowers: lowers.to_vec(),
+        dir_times: Vec::new(),
+        created: HashSet::new(),
+        size: 0,
+        st: st.clone(),
+    };
+    let mut ar = tar::Archive::new(tap);
+    for entry in ar.entries()? {
+        let mut e = entry.map_err(bad_tar)?;
+        u.entry(&mut e)?;
+    }
+    let mut tap = ar.into_inner();
+    // Trailing bytes after the end-of-archive marker still count for the diff ID.
+    io::copy(&mut tap, &mut io::sink())?;
+    for (rel, ts) in u.dir_times.iter().rev() {
+        if let Ok(fd) = open_dir_in(u.root.as_fd(), rel) {
+            rfs::futimens(&fd, ts)?;
+        }
+    }
+    {
+        let mut s = st.borrow_mut();
+        s.flush_meta()?;
+        if let Some(mut out) = s.out.take() {
+            out.flush()?;
+            out.get_ref().sync_data()?;
+        }
+    }
+    Ok(Applied {
+        diff_id: format!("sha256:{}", hex::encode(tap.hasher.finalize())),
+        size: u.size,
+    })
+}
+
+fn bad_tar(e: io::Error) -> Error {
+    if e.kind() == io::ErrorKind::Other || e.kind() == io::ErrorKind::InvalidData {
+        Error::InvalidLayer(format!("malformed tar: {e}"))
+    } else {
+        Error::Io(e)
+    }
+}
+
+struct Unpacker {
+    root: OwnedFd,
+    mode: WhiteoutMode,
+    lowers: Vec<PathBuf>,
+    dir_times: Vec<(PathBuf, Timestamps)>,
+    /// Paths this layer created (Delete mode: an opaque marker keeps them).
+    created: HashSet<PathBuf>,
+    size: u64,
+    st: Rc<RefCell<SplitState>>,
+}
+
+struct Meta {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    mtime: Timestamps,
+    xattrs: Vec<(String, Vec<u8>)>,
+}
+
+fn name_str(p: &Path) -> String {
+    p.display().to_string()
+}
+
+impl Unpacker {
+    fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<()> {
+        let etype = e.header().entry_type();
+        if matches!(
+            etype,
+            tar::EntryType::XGlobalHeader
+                | tar::EntryType::XHeader
+                | tar::EntryType::GNULongName
+                | tar::EntryType::GNULongLink
+        ) {
+            return Ok(());
+        }
+        let rel = clean_rel(&e.path_bytes())?;
+        let Some(name) = rel.file_name().map(|n| n.to_os_string()) else {
+            return Ok(()); // the root itself: nothing to create
+        };
+        let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
+        let nb = name.as_bytes();
+        if let Some(target) = nb.strip_prefix(b".wh.") {
+            if nb == b".wh..wh..opq" {
+                return self.opaque(&parent);
+            }
+            if target.starts_with(b".wh.") {
+                return Ok(()); // AUFS metadata (.wh..wh.plnk etc.)
+            }
+            if target.is_empty() || target == b"." || target == b".." {
+                return Err(Error::InvalidLayer(format!(
+                    "bad whiteout {}",
+                    name_str(&rel)
+                )));
+            }
+            let meta = self.meta(e)?;
+            return self.whiteout(&parent, OsStr::from_bytes(target), &meta);
+        }
+        let meta = self.meta(e)?;
+        let pfd = open_dir_create(self.root.as_fd(), &parent)?;
+        let p = pfd.as_fd();
+        let mode = Mode::from_raw_mode(meta.mode & 0o7777);
+        match etype {
+            tar::EntryType::Directory => {
+                match lstat_at(p, &name)? {
+                    Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
+                    Some(_) => {
+                        fsutil::remove_all_at(p, &name)?;
+                        rfs::mkdirat(p, &name, Mode::from_raw_mode(0o700))?;
+                    }
+                    None => rfs::mkdirat(p, &name, Mode::from_raw_mode(0o700))?,
+                }
+                let d = rfs::openat(
+                    p,
+                    &name,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
+                rfs::fchown(
+                    &d,
+                    Some(Uid::from_raw(meta.uid)),
+                    Some(Gid::from_raw(meta.gid)),
+                )?;
+                rfs::fchmod(&d, mode)?;
+                self.xattrs(p, &name, &meta)?;
+                self.dir_times.push((rel.clone(), meta.mtime));
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                fsutil::remove_all_at(p, &name)?;
+                let f = rfs::openat(
+                    p,
+                    &name,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )?;
+                let size = e.size();
+                if size > 0 {
+                    let mut st = self.st.borrow_mut();
+                    if st.out.is_some() {
+                        st.flush_meta()?;
+                        let start = e.raw_file_position();
+                        let out = st.out.as_mut().expect("checked");
+                        let pb = rel.as_os_str().as_bytes();
+                        out.write_all(b"F")?;
+                        out.write_all(&size.to_le_bytes())?;
+                        out.write_all(&(pb.len() as u32).to_le_bytes())?;
+                        out.write_all(pb)?;
+                        st.skip = (start, start + size);
+                    }
+                }
+                let mut file = File::from(f);
+                let n = io::copy(e, &mut file)?;
+                if n != size {
+                    return Err(Error::InvalidLayer(format!(
+                        "{} is truncated",
+                        name_str(&rel)
+                    )));
+                }
+                self.size += n;
+                rfs::fchown(
+                    &file,
+                    Some(Uid::from_raw(meta.uid)),
+                    Some(Gid::from_raw(meta.gid)),
+                )?;
+                // chown clears setuid bits: chmod after it.
+                rfs::fchmod(&file, mode)?;
+                self.xattrs(p, &name, &meta)?;
+                rfs::futimens(&file, &meta.mtime)?;
+            }
+            tar::EntryType::Symlink => {
+                let target = e
+                    .link_name_bytes()
+                    .ok_or_else(|| {
+                        Error::InvalidLayer(format!("symlink {} has no target", name_str(&rel)))
+                    })?
+                    .into_owned();
+                fsutil::remove_all_at(p, &name)?;
+                rfs::symlinkat(OsStr::from_bytes(&target), p, &name)?;
+                self.finish_nonreg(p, &name, &meta, false)?;
+            }
+            tar::EntryType::Link => {
+                let target = e.link_name_bytes().ok_or_else(|| {
+                    Error::InvalidLayer(format!("hard link {} has no target", name_str(&rel)))
+                })?;
+                let trel = clean_rel(&target)?;
+                self.hardlink(p, &name, &rel, &trel)?;
+            }
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                let ft = match etype {
+                    tar::EntryType::Char => FileType::CharacterDevice,
+                    tar::EntryType::Block => FileType::BlockDevice,
+                    _ => FileType::Fifo,
+                };
+                let dev = rfs::makedev(
+                    e.header().device_major()?.unwrap_or(0),
+                    e.header().device_minor()?.unwrap_or(0),
+                );
+                fsutil::remove_all_at(p, &name)?;
+                rfs::mknodat(p, &name, ft, mode, dev)?;
+                self.finish_nonreg(p, &name, &meta, true)?;
+            }
+            tar::EntryType::GNUSparse => {
+                return Err(Error::InvalidLayer(format!(
+                    "{}: sparse tar entries are not supported",
+                    name_str(&rel)
+                )))
+            }
+            _ => return Ok(()), // unknown types are skipped, like Docker
+        }
+        if self.mode == WhiteoutMode::Delete {
+            self.created.insert(rel);
+        }
+        Ok(())
+    }
+
+    fn meta<R: Read>(&self, e: &mut tar::Entry<'_, R>) -> Result<Meta> {
+        let h = e.header();
+        let mut m = Meta {
+            mode: h.mode()?,
+            uid: h.uid()? as u32,
+            gid: h.gid()? as u32,
+            mtime: ts(h.mtime().unwrap_or(0) as i64, 0),
+            xattrs: Vec::new(),
+        };
+        if let Some(exts) = e.pax_extensions()? {
+            for ext in exts {
+                let ext = ext?;
+                let Ok(key) = ext.key() else { continue };
+                if let Some(x) = key.strip_prefix("SCHILY.xattr.") {
+                    // overlay's own xattrs would let a layer forge opaque dirs or redirects.
+                    if !x.starts_with("trusted.overlay.") {
+                        m.xattrs.push((x.to_string(), ext.value_bytes().to_vec()));
+                    }
+                } else if key == "uid" || key == "gid" || key == "mtime" {
+                    let v = ext.value().unwrap_or("");
+                    match key {
+                        "uid" => m.uid = v.parse().unwrap_or(m.uid),
+                        "gid" => m.gid = v.parse().unwrap_or(m.gid),
+                        _ => {
+                            let (s, ns) = v.split_once('.').unwrap_or((v, ""));
+                            let ns = format!("{ns:0<9}");
+                            m.mtime = ts(s.parse().unwrap_or(0), ns[..9].parse().unwrap_or(0));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(m)
+    }
+
+    fn xattrs(&self, p: BorrowedFd<'_>, name: &OsStr, m: &Meta) -> Result<()> {
+        for (k, v) in &m.xattrs {
+            fsutil::set_lxattr(&fsutil::fd_path(p, name), k, v)?;
+        }
+        Ok(())
+    }
+
+    fn finish_nonreg(&self, p: BorrowedFd<'_>, name: &OsStr, m: &Meta, chmod: bool) -> Result<()> {
+        rfs::chownat(
+            p,
+            name,
+            Some(Uid::from_raw(m.uid)),
+            Some(Gid::from_raw(m.gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?;
+        if chmod {
+            rfs::chmodat(
+                p,
+                name,
+                Mode::from_raw_mode(m.mode & 0o7777),
+                AtFlags::empty(),
+            )?;
+        }
+        self.xattrs(p, name, m)?;
+        rfs::utimensat(p, name, &m.mtime, AtFlags::SYMLINK_NOFOLLOW)?;
+        Ok(())
+    }
+
+    fn hardlink(&mut self, p: BorrowedFd<'_>, name: &OsStr, rel: &Path, trel: &Path) -> Result<()> {
+        let bad = || {
+            Error::InvalidLayer(format!(
+                "hard link {} -> {}: target not found in the layer or its parents",
+                rel.display(),
+                trel.display()
+            ))
+        };
+        let tname = trel.file_name().ok_or_else(bad)?;
+        let tparent = trel.parent().unwrap_or(Path::new(""));
+        if trel == rel {
+            return Ok(());
+        }
+        let tfd = match open_dir_in(self.root.as_fd(), tparent) {
+            Ok(fd) => Some(fd),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(tfd) = &tfd {
+            if let Some(st) = lstat_at(tfd.as_fd(), tname)? {
+                if FileType::from_raw_mode(st.st_mode) == FileType::Directory
+                    || fsutil::is_whiteout(&st)
+                {
+                    return Err(bad());
+                }
+                fsutil::remove_all_at(p, name)?;
+                rfs::linkat(tfd, tname, p, name, AtFlags::empty())?;
+                return Ok(());
+            }
+        }
+        // overlay: the target lives in a lower layer; a cross-layer hard link is impossible,
+        // so copy the file up (what Docker does).
+        for lower in &self.lowers {
+            let lfd = fsutil::open_dir(lower)?;
+            match open_file_in(lfd.as_fd(), trel) {
+                Ok(src) => {
+                    let st = rfs::fstat(&src)?;
+                    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+                        return Err(bad());
+                    }
+                    fsutil::remove_all_at(p, name)?;
+                    let dst = rfs::openat(
+                        p,
+                        name,
+                        OFlags::WRONLY
+                            | OFlags::CREATE
+                            | OFlags::EXCL
+                            | OFlags::NOFOLLOW
+                            | OFlags::CLOEXEC,
+                        Mode::from_raw_mode(0o600),
+                    )?;
+                    let (mut r, mut w) = (File::from(src), File::from(dst));
+                    io::copy(&mut r, &mut w)?;
+                    rfs::fchown(
+                        &w,
+                        Some(Uid::from_raw(st.st_uid)),
+                        Some(Gid::from_raw(st.st_gid)),
+                    )?;
+                    rfs::fchmod(&w, Mode::from_raw_mode(st.st_mode & 0o7777))?;
+                    let tp = open_dir_in(lfd.as_fd(), trel.parent().unwrap_or(Path::new("")))?;
+                    for (k, v) in fsutil::lxattrs(&fsutil::fd_path(tp.as_fd(), tname))? {
+                        fsutil::set_lxattr(&fsutil::fd_path(p, name), &k, &v)?;
+                    }
+                    rfs::futimens(&w, &ts(st.st_mtime as i64, st.st_mtime_nsec as i64))?;
+                    return Ok(());
+                }
+                Err(e)
+                    if e.raw_os_error() == Some(libc::ENOENT)
+                        || e.raw_os_error() == Some(libc::ENOTDIR) =>
+                {
+                    continue
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(bad()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(bad())
+    }
+
+    fn whiteout(&mut self, parent: &Path, target: &OsStr, m: &Meta) -> Result<()> {
+        match self.mode {
+            WhiteoutMode::Delete => match open_dir_in(self.root.as_fd(), parent) {
+                Ok(p) => Ok(fsutil::remove_all_at(p.as_fd(), target)?),
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+                    Ok(())
+                }
+                Err(e) => Err(e.into()),
+            },
+            WhiteoutMode::Overlay => {
+                let p = open_dir_create(self.root.as_fd(), parent)?;
+                fsutil::remove_all_at(p.as_fd(), target)?;
+                rfs::mknodat(&p, target, FileType::CharacterDevice, Mode::empty(), 0)?;
+                rfs::chownat(
+                    &p,
+                    target,
+                    Some(Uid::from_raw(m.uid)),
+                    Some(Gid::from_raw(m.gid)),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )?;
+                Ok(())
+            }
+        }
+    }
+
+    fn opaque(&mut self, dir: &Path) -> Result<()> {
+        match self.mode {
+            WhiteoutMode::Overlay => {
+                let d = open_dir_create(self.root.as_fd(), dir)?;
+                rfs::fsetxattr(&d, "trusted.overlay.opaque", b"y", rfs::XattrFlags::empty())
+                    .map_err(|e| Error::Other(format!("marking {} opaque (needs root and a filesystem with trusted xattrs): {e}", dir.display())))?;
+            }
+            WhiteoutMode::Delete => {
+                let d = match open_dir_in(self.root.as_fd(), dir) {
+                    Ok(d) => d,
+                    Err(e)
+                        if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) =>
+                    {
+                        return Ok(())
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let created = &self.created;
+                fsutil::empty_dir(d.as_fd(), |n| !created.contains(&dir.join(n)))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn ts(sec: i64, nsec: i64) -> Timestamps {
+    let t = Timespec {
+        tv_sec: sec as _,
+        tv_nsec: nsec as _,
+    };
+    Timestamps {
+        last_access: t,
+        last_modification: t,
+    }
+}
+
+/// Rebuilds the original layer tar from a tar-split file and the layer's files.
+pub struct SplitReader {
+    split: BufReader<File>,
+    root: OwnedFd,
+    cur: Cur,
+}
+
+enum Cur {
+    Meta(Vec<u8>, usize),
+    File(File, u64),
+    Next,
+}
+
+impl SplitReader {
+    pub fn new(split: &Path, root: &Path) -> io::Result<SplitReader> {
+        Ok(SplitReader {
+            split: BufReader::with_capacity(256 * 1024, File::open(split)?),
+            root: fsutil::open_dir(root)?,
+            cur: Cur::Next,
+        })
+    }
+}
+
+impl Read for SplitReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match &mut self.cur {
+                Cur::Meta(v, off) => {
+                    if *off < v.len() {
+                        let n = (v.len() - *off).min(buf.len());
+                        buf[..n].copy_from_slice(&v[*off..*off + n]);
+                        *off += n;
+                        return Ok(n);
+                    }
+                    self.cur = Cur::Next;
+                }
+                Cur::File(f, left) => {
+                    if *left > 0 {
+                        let want = (*left).min(buf.len() as u64) as usize;
+                        let n = f.read(&mut buf[..want])?;
+                        if n == 0 {
+                            return Err(io::Error::other(
+                                "layer file shrank since it was unpacked",
+                            ));
+                        }
+                        *left -= n as u64;
+                        return Ok(n);
+                    }
+                    self.cur = Cur::Next;
+                }
+                Cur::Next => {
+                    let mut tag = [0u8; 1];
+                    match self.split.read(&mut tag)? {
+                        0 => return Ok(0),
+                        _ => {}
+                    }
+                    match tag[0] {
+                        b'M' => {
+                            let mut l = [0u8; 4];
+                            self.split.read_exact(&mut l)?;
+                            let mut v = vec![0u8; u32::from_le_bytes(l) as usize];
+                            self.split.read_exact(&mut v)?;
+                            self.cur = Cur::Meta(v, 0);
+                        }
+                        b'F' => {
+                            let mut s = [0u8; 8];
+                            self.split.read_exact(&mut s)?;
+                            let mut l = [0u8; 4];
+                            self.split.read_exact(&mut l)?;
+                            let mut p = vec![0u8; u32::from_le_bytes(l) as usize];
+                            self.split.read_exact(&mut p)?;
+                            let fd =
+                                open_file_in(self.root.as_fd(), Path::new(OsStr::from_bytes(&p)))?;
+                            self.cur = Cur::File(File::from(fd), u64::from_le_bytes(s));
+                        }
+                        _ => return Err(io::Error::other("corrupt tar-split record")),
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _unused(_: Errno) {}
