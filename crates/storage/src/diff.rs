@@ -426,6 +426,9 @@ impl Emitter {
         h.set_entry_type(tar::EntryType::Regular);
         h.set_mode(0o600);
         h.set_size(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
         let mut n = OsString::from(".wh.");
         n.push(name);
         b.append_data(&mut h, dir.join(n), io::empty())

@@ -358,10 +358,11 @@ impl Unpacker {
 
     fn meta<R: Read>(&self, e: &mut tar::Entry<'_, R>) -> Result<Meta> {
         let h = e.header();
+        let bad = |e: io::Error| Error::InvalidLayer(format!("malformed tar header: {e}"));
         let mut m = Meta {
-            mode: h.mode()?,
-            uid: h.uid()? as u32,
-            gid: h.gid()? as u32,
+            mode: h.mode().map_err(bad)?,
+            uid: h.uid().map_err(bad)? as u32,
+            gid: h.gid().map_err(bad)? as u32,
             mtime: ts(h.mtime().unwrap_or(0) as i64, 0),
             xattrs: Vec::new(),
         };
