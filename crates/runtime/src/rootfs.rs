@@ -1008,27 +1008,17 @@ impl<'a> Ctx<'a> {
             let sub = dest.join(&name);
             let subfd = self.root.resolve(&sub, Create::Dir)?;
             let target = fd_path(subfd.as_fd());
-            let mounted = self.cgroupns && {
+            if self.cgroupns {
+                // The kernel shows the namespace's root: nothing of the host's tree.
                 let data = cgroup_mount_data(&h.super_opts);
-                let r = if h.fstype == "cgroup2" {
-                    sys_mount(Some("cgroup2"), &target, Some("cgroup2"), sub_flags, None)
+                let (fstype, data) = if h.fstype == "cgroup2" {
+                    ("cgroup2", None)
                 } else {
-                    sys_mount(
-                        Some("cgroup"),
-                        &target,
-                        Some("cgroup"),
-                        sub_flags,
-                        Some(&data),
-                    )
+                    ("cgroup", Some(data.as_str()))
                 };
-                r.is_ok()
-            };
-            if !mounted {
-                let own = if own.is_empty() {
-                    own_cgroups()?
-                } else {
-                    own.clone()
-                };
+                sys_mount(Some(fstype), &target, Some(fstype), sub_flags, data)
+                    .ctx(|| format!("mount {fstype} ({}) on {}", h.super_opts, sub.display()))?;
+            } else {
                 let src = host_cgroup_dir(h, &own);
                 sys_mount::<Path, str>(Some(&src), &target, None, MsFlags::MS_BIND, None)
                     .ctx(|| format!("bind {} on {}", src.display(), sub.display()))?;
@@ -1447,7 +1437,8 @@ fn root_is_ramfs() -> bool {
 /// The container's /dev/null, checked to really be the null device before it is bound over
 /// masked paths (a symlink or a regular file there would unmask or expose data).
 struct NullDevice {
-    fd: OwnedFd,
+    /// Keeps `source` (/proc/self/fd/N) valid.
+    _fd: OwnedFd,
     source: String,
 }
 
@@ -1474,12 +1465,11 @@ impl NullDevice {
         } else {
             "/dev/null".to_string()
         };
-        Ok(NullDevice { fd, source })
+        Ok(NullDevice { _fd: fd, source })
     }
 }
 
 fn mask_path(path: &str, null: &NullDevice) -> Result<()> {
-    let _ = &null.fd;
     match sys_mount::<str, str>(Some(&null.source), path, None, MsFlags::MS_BIND, None) {
         Ok(()) | Err(Errno::ENOENT) => Ok(()),
         // A directory: hide it under an empty read-only tmpfs.
@@ -1502,5 +1492,615 @@ fn readonly_path(path: &str) -> Result<()> {
         Ok(()) => remount_readonly(path),
         Err(Errno::ENOENT) => Ok(()),
         Err(e) => Err(e).ctx(|| format!("bind {path} on itself to make it read-only")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sched::CloneFlags;
+    use nix::sys::wait::{waitpid, WaitStatus};
+    use nix::unistd::ForkResult;
+    use serde_json::json;
+    use std::io::{Read, Write};
+    use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt, PermissionsExt};
+
+    // ---- pure logic -------------------------------------------------------------------------
+
+    #[test]
+    fn secure_join_plain_and_dotdot_stay_inside() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        fs::create_dir_all(root.join("a/b")).unwrap();
+        assert_eq!(
+            secure_join(root, Path::new("/a/b")).unwrap(),
+            root.join("a/b")
+        );
+        assert_eq!(
+            secure_join(root, Path::new("a//./b/")).unwrap(),
+            root.join("a/b")
+        );
+        assert_eq!(
+            secure_join(root, Path::new("/../../..")).unwrap(),
+            root.to_path_buf()
+        );
+        assert_eq!(
+            secure_join(root, Path::new("/a/../../../etc/passwd")).unwrap(),
+            root.join("etc/passwd")
+        );
+        assert_eq!(
+            secure_join(root, Path::new("")).unwrap(),
+            root.to_path_buf()
+        );
+    }
+
+    #[test]
+    fn secure_join_symlinks_resolve_inside_root() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        fs::create_dir_all(root.join("real/dir")).unwrap();
+        symlink("/etc", root.join("abs")).unwrap();
+        symlink("../../../../../../tmp", root.join("rel")).unwrap();
+        symlink("real", root.join("good")).unwrap();
+        symlink("/good/dir", root.join("chain")).unwrap();
+        symlink("../real/dir/../..", root.join("real/up")).unwrap();
+        symlink("/nonexistent/x", root.join("dangling")).unwrap();
+        let j = |p: &str| secure_join(root, Path::new(p)).unwrap();
+        assert_eq!(j("/abs/passwd"), root.join("etc/passwd"));
+        assert_eq!(j("/rel/x"), root.join("tmp/x"));
+        assert_eq!(j("/good/dir"), root.join("real/dir"));
+        assert_eq!(j("/chain/f"), root.join("real/dir/f"));
+        // real/up -> ../real/dir/../.. = (from /real) /real/dir/../.. = /
+        assert_eq!(j("/real/up/etc"), root.join("etc"));
+        assert_eq!(j("/dangling"), root.join("nonexistent/x"));
+        // A file in the middle: the rest is taken literally (and later fails to open).
+        fs::write(root.join("file"), "").unwrap();
+        assert_eq!(j("/file/x"), root.join("file/x"));
+    }
+
+    #[test]
+    fn secure_join_symlink_loop_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        symlink("b", d.path().join("a")).unwrap();
+        symlink("a", d.path().join("b")).unwrap();
+        let err = secure_join(d.path(), Path::new("/a/x")).unwrap_err();
+        assert!(err.to_string().contains("too many levels"), "{err}");
+    }
+
+    #[test]
+    fn options_split_into_flags_propagation_and_data() {
+        let o = |v: &[&str]| parse_options(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let m = o(&[
+            "nosuid",
+            "noexec",
+            "mode=755",
+            "size=65536k",
+            "rprivate",
+            "ro",
+        ])
+        .unwrap();
+        assert_eq!(
+            m.flags,
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY
+        );
+        assert_eq!(m.data, "mode=755,size=65536k");
+        assert_eq!(m.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
+        // Later options win; "rw" records an explicit clear.
+        let m = o(&["ro", "rw", "rbind", "x-systemd.automount", "tmpcopyup"]).unwrap();
+        assert_eq!(m.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
+        assert_eq!(m.cleared, MsFlags::MS_RDONLY);
+        assert_eq!(m.data, "");
+        let m = o(&["rro", "rnosuid", "rnoatime"]).unwrap();
+        assert_eq!(
+            m.rec_set,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOATIME
+        );
+        assert_eq!(m.rec_clr, MOUNT_ATTR_ATIME_MASK);
+        assert!(o(&["idmap"]).is_err());
+    }
+
+    #[test]
+    fn ms_flags_map_to_mount_attrs() {
+        let (s, c) = ms_to_attr(
+            MsFlags::MS_RDONLY | MsFlags::MS_NODEV | MsFlags::MS_STRICTATIME,
+            MsFlags::MS_NOSUID,
+        );
+        assert_eq!(
+            s,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME
+        );
+        assert_eq!(c, MOUNT_ATTR_NOSUID | MOUNT_ATTR_ATIME_MASK);
+    }
+
+    #[test]
+    fn mountinfo_and_cgroup_helpers() {
+        let text = "31 23 0:28 / /sys/fs/cgroup rw,relatime shared:9 - tmpfs tmpfs rw,mode=755\n\
+                    32 31 0:29 /sub /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+                    40 31 0:37 / /mnt/with\\040space rw - ext4 /dev/sda rw\n";
+        let mi = parse_mountinfo(text);
+        assert_eq!(mi.len(), 3);
+        assert_eq!(mi[0].optional, "shared:9");
+        assert_eq!(mi[1].root, "/sub");
+        assert_eq!(mi[2].mount_point, "/mnt/with space");
+        assert_eq!(
+            cgroup_mount_data("rw,xattr,release_agent=/x,name=systemd"),
+            "xattr,name=systemd"
+        );
+        let own = vec![
+            OwnCgroup {
+                controllers: vec!["cpu".into(), "cpuacct".into()],
+                path: "/sub/ctr".into(),
+            },
+            OwnCgroup {
+                controllers: vec![],
+                path: "/v2".into(),
+            },
+        ];
+        assert_eq!(
+            host_cgroup_dir(&mi[1], &own),
+            PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/ctr")
+        );
+    }
+
+    #[test]
+    fn bundle_dir_strips_relative_root_path() {
+        let mut spec = Spec::default();
+        let mut root = oci_spec::runtime::Root::default();
+        root.set_path("./rootfs".into());
+        spec.set_root(Some(root.clone()));
+        assert_eq!(
+            bundle_dir(&spec, Path::new("/b/rootfs")),
+            Some(PathBuf::from("/b"))
+        );
+        root.set_path("/abs/rootfs".into());
+        spec.set_root(Some(root));
+        assert_eq!(bundle_dir(&spec, Path::new("/abs/rootfs")), None);
+    }
+
+    // ---- real kernel: forked children in new namespaces ---------------------------------------
+
+    /// Runs `f` as PID 1 of new mount/pid/uts/net/ipc namespaces (plus `extra`) in a forked
+    /// grandchild and returns its error message. The namespaces (and every mount made in them)
+    /// die with it. The child code avoids locks other test threads could hold at fork time.
+    fn in_new_namespaces(
+        extra: CloneFlags,
+        f: impl FnOnce() -> std::result::Result<(), String>,
+    ) -> std::result::Result<(), String> {
+        let (r, w) = unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        // SAFETY: the child runs only the code below and leaves with _exit.
+        match unsafe { unistd::fork() }.unwrap() {
+            ForkResult::Child => {
+                drop(r);
+                let fail = |msg: &str| -> ! {
+                    let _ = fs::File::from(w.try_clone().unwrap()).write_all(msg.as_bytes());
+                    // SAFETY: leave without running the test harness' destructors.
+                    unsafe { libc::_exit(1) }
+                };
+                let flags = CloneFlags::CLONE_NEWNS
+                    | CloneFlags::CLONE_NEWPID
+                    | CloneFlags::CLONE_NEWUTS
+                    | CloneFlags::CLONE_NEWNET
+                    | CloneFlags::CLONE_NEWIPC
+                    | extra;
+                if let Err(e) = nix::sched::unshare(flags) {
+                    fail(&format!("unshare: {e}"));
+                }
+                // Whatever the test mounts before setup_rootfs must not reach the host either.
+                if let Err(e) = sys_mount(
+                    None::<&str>,
+                    "/",
+                    None,
+                    MsFlags::MS_SLAVE | MsFlags::MS_REC,
+                    None,
+                ) {
+                    fail(&format!("make / rslave: {e}"));
+                }
+                // SAFETY: as above; the grandchild is PID 1 of the new pid namespace.
+                match unsafe { unistd::fork() } {
+                    Ok(ForkResult::Child) => {
+                        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+                        match res {
+                            Ok(Ok(())) => unsafe { libc::_exit(0) }, // SAFETY: see above.
+                            Ok(Err(msg)) => fail(&msg),
+                            Err(_) => fail("panicked"),
+                        }
+                    }
+                    Ok(ForkResult::Parent { child }) => {
+                        let code = match waitpid(child, None) {
+                            Ok(WaitStatus::Exited(_, c)) => c,
+                            _ => 2,
+                        };
+                        // SAFETY: see above.
+                        unsafe { libc::_exit(code) }
+                    }
+                    Err(e) => fail(&format!("fork: {e}")),
+                }
+            }
+            ForkResult::Parent { child } => {
+                drop(w);
+                let mut msg = String::new();
+                fs::File::from(r).read_to_string(&mut msg).unwrap();
+                match waitpid(child, None).unwrap() {
+                    WaitStatus::Exited(_, 0) => Ok(()),
+                    st => Err(format!("{st:?}: {msg}")),
+                }
+            }
+        }
+    }
+
+    macro_rules! ensure {
+        ($cond:expr, $($fmt:tt)+) => {
+            if !$cond {
+                return Err(format!($($fmt)+));
+            }
+        };
+    }
+
+    fn fs_type(p: &str) -> std::result::Result<statfs::FsType, String> {
+        statfs::statfs(p)
+            .map(|s| s.filesystem_type())
+            .map_err(|e| format!("statfs {p}: {e}"))
+    }
+
+    fn is_ro(p: &str) -> std::result::Result<bool, String> {
+        statvfs::statvfs(p)
+            .map(|s| s.flags().contains(FsFlags::ST_RDONLY))
+            .map_err(|e| format!("statvfs {p}: {e}"))
+    }
+
+    fn rdev_of(p: &str) -> std::result::Result<(u64, u64, u32, fs::Metadata), String> {
+        let md = fs::symlink_metadata(p).map_err(|e| format!("{p}: {e}"))?;
+        let r = md.rdev();
+        Ok((
+            libc::major(r) as u64,
+            libc::minor(r) as u64,
+            md.mode() & 0o7777,
+            md,
+        ))
+    }
+
+    fn write_fails_erofs(p: &str) -> std::result::Result<(), String> {
+        match fs::OpenOptions::new().append(true).create(true).open(p) {
+            Err(e) if e.raw_os_error() == Some(libc::EROFS) => Ok(()),
+            other => Err(format!("writing {p} should fail with EROFS, got {other:?}")),
+        }
+    }
+
+    fn host_mountinfo_mentions(p: &Path) -> bool {
+        fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .contains(p.to_str().unwrap())
+    }
+
+    fn is_mount_point(p: &Path) -> bool {
+        let md = fs::metadata(p).unwrap();
+        let parent = fs::metadata(p.parent().unwrap()).unwrap();
+        md.dev() != parent.dev()
+    }
+
+    fn spec_of(b: &testutil::Bundle) -> Spec {
+        serde_json::from_value(b.spec.clone()).unwrap()
+    }
+
+    #[test]
+    fn full_rootfs_setup_in_new_namespaces() {
+        testutil::require_root();
+        let host = tempfile::Builder::new()
+            .prefix("berth-rootfs-host")
+            .tempdir()
+            .unwrap();
+        fs::write(host.path().join("hello"), "from host\n").unwrap();
+        fs::create_dir(host.path().join("sub")).unwrap();
+        let escape = tempfile::Builder::new()
+            .prefix("berth-rootfs-escape")
+            .tempdir()
+            .unwrap();
+        let escape_path = escape.path().to_path_buf();
+
+        let mut b = testutil::Bundle::new(&["true"]);
+        let rootfs = fs::canonicalize(b.rootfs()).unwrap();
+        // Symlinks planted "in the image" that point at the host directory.
+        symlink(&escape_path, rootfs.join("escape")).unwrap();
+        symlink(
+            format!("../../../../../../../..{}", escape_path.display()),
+            rootfs.join("rel"),
+        )
+        .unwrap();
+        let host_dir = host.path().to_str().unwrap().to_string();
+        b.edit(|s| {
+            let mounts = s["mounts"].as_array_mut().unwrap();
+            mounts.push(
+                json!({"destination": "/mnt/tmp", "type": "tmpfs", "source": "tmpfs",
+                "options": ["nosuid", "size=1m", "mode=700"]}),
+            );
+            mounts.push(
+                json!({"destination": "/data", "type": "bind", "source": host_dir,
+                "options": ["rbind", "ro"]}),
+            );
+            mounts.push(json!({"destination": "/etc/hostfile", "type": "bind",
+                "source": format!("{host_dir}/hello"), "options": ["bind"]}));
+            mounts.push(json!({"destination": "/escape", "type": "tmpfs", "source": "tmpfs"}));
+            mounts.push(json!({"destination": "/rel", "type": "tmpfs", "source": "tmpfs"}));
+            s["linux"]["devices"] = json!([
+                {"path": "/dev/mydev", "type": "c", "major": 1, "minor": 7,
+                 "fileMode": 0o600, "uid": 1000, "gid": 1000},
+                {"path": "/dev/fifo0", "type": "p", "major": 0, "minor": 0},
+                {"path": "/dev/sub/blk", "type": "b", "major": 7, "minor": 0}
+            ]);
+        });
+        let spec = spec_of(&b);
+        let rootfs_c = rootfs.clone();
+        let host_sub = host.path().join("sub");
+
+        let res = in_new_namespaces(CloneFlags::CLONE_NEWCGROUP, || {
+            // A submount in the rbind source: "ro" must reach it too.
+            sys_mount(
+                Some("tmpfs"),
+                &host_sub,
+                Some("tmpfs"),
+                MsFlags::empty(),
+                None,
+            )
+            .map_err(|e| format!("mount tmpfs on host sub: {e}"))?;
+            let opts = RootfsOptions {
+                spec: &spec,
+                rootfs: &rootfs_c,
+                no_pivot: false,
+                in_userns: false,
+            };
+            let mut hook_ran = false;
+            let mut before = || -> Result<()> {
+                hook_ran = true;
+                // Still in the host's tree: the escape dir must be untouched.
+                let ok = !is_mount_point(&escape_path)
+                    && fs::read_dir(&escape_path).unwrap().next().is_none();
+                let inside = rootfs_c.join(escape_path.strip_prefix("/").unwrap());
+                let landed = statfs::statfs(&inside)
+                    .is_ok_and(|s| s.filesystem_type() == statfs::TMPFS_MAGIC);
+                if ok && landed {
+                    Ok(())
+                } else {
+                    Err(Error::other(format!(
+                        "symlink escape: host dir mounted={} empty={} landed in rootfs={landed}",
+                        is_mount_point(&escape_path),
+                        fs::read_dir(&escape_path).unwrap().next().is_none()
+                    )))
+                }
+            };
+            setup_rootfs(&opts, &mut before).map_err(|e| format!("setup_rootfs: {e}"))?;
+            ensure!(hook_ran, "before_pivot was not called");
+            finish_rootfs(&spec).map_err(|e| format!("finish_rootfs: {e}"))?;
+
+            // pivoted into the busybox rootfs, PID 1 with our own /proc
+            ensure!(Path::new("/bin/busybox").exists(), "not in the rootfs");
+            ensure!(
+                fs::read_link("/proc/self").map_err(|e| e.to_string())? == Path::new("1"),
+                "/proc is not the container's"
+            );
+            ensure!(fs_type("/")? != statfs::PROC_SUPER_MAGIC, "bad root");
+            // devices
+            for (p, maj, min) in [
+                ("/dev/null", 1, 3),
+                ("/dev/zero", 1, 5),
+                ("/dev/full", 1, 7),
+                ("/dev/random", 1, 8),
+                ("/dev/urandom", 1, 9),
+                ("/dev/tty", 5, 0),
+            ] {
+                let (ma, mi, mode, md) = rdev_of(p)?;
+                ensure!(md.file_type().is_char_device(), "{p} is not a char device");
+                ensure!(
+                    (ma, mi, mode) == (maj, min, 0o666),
+                    "{p}: {ma}:{mi} {mode:o}"
+                );
+                ensure!(md.uid() == 0 && md.gid() == 0, "{p} not root-owned");
+            }
+            let (ma, mi, mode, md) = rdev_of("/dev/mydev")?;
+            ensure!(
+                (ma, mi, mode, md.uid(), md.gid()) == (1, 7, 0o600, 1000, 1000),
+                "/dev/mydev: {ma}:{mi} {mode:o} {}:{}",
+                md.uid(),
+                md.gid()
+            );
+            ensure!(rdev_of("/dev/fifo0")?.3.file_type().is_fifo(), "fifo0");
+            let (ma, mi, _, md) = rdev_of("/dev/sub/blk")?;
+            ensure!(
+                md.file_type().is_block_device() && (ma, mi) == (7, 0),
+                "blk"
+            );
+            // /dev symlinks
+            for (l, t) in [
+                ("/dev/fd", "/proc/self/fd"),
+                ("/dev/stdin", "/proc/self/fd/0"),
+                ("/dev/stdout", "/proc/self/fd/1"),
+                ("/dev/stderr", "/proc/self/fd/2"),
+                ("/dev/ptmx", "pts/ptmx"),
+            ] {
+                let got = fs::read_link(l).map_err(|e| format!("{l}: {e}"))?;
+                ensure!(got == Path::new(t), "{l} -> {got:?}");
+            }
+            ensure!(Path::new("/dev/pts/ptmx").exists(), "no devpts");
+            ensure!(fs::File::open("/dev/ptmx").is_ok(), "cannot open /dev/ptmx");
+            // filesystems
+            ensure!(fs_type("/dev")? == statfs::TMPFS_MAGIC, "/dev");
+            ensure!(fs_type("/dev/shm")? == statfs::TMPFS_MAGIC, "/dev/shm");
+            ensure!(
+                fs_type("/dev/mqueue")? == statfs::FsType(0x1980_0202),
+                "mqueue"
+            );
+            ensure!(
+                fs_type("/sys")? == statfs::SYSFS_MAGIC && is_ro("/sys")?,
+                "/sys"
+            );
+            fs::write("/dev/shm/x", "x").map_err(|e| format!("/dev/shm not writable: {e}"))?;
+            // cgroup v1 hierarchies mounted in the cgroup namespace, read-only
+            ensure!(
+                Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists(),
+                "no memory cgroup: {:?}",
+                fs::read_dir("/sys/fs/cgroup").map(|d| d.count())
+            );
+            ensure!(
+                Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists(),
+                "no unified cgroup"
+            );
+            ensure!(
+                is_ro("/sys/fs/cgroup")? && is_ro("/sys/fs/cgroup/memory")?,
+                "cgroup rw"
+            );
+            write_fails_erofs("/sys/fs/cgroup/x")?;
+            // tmpfs with options
+            ensure!(fs_type("/mnt/tmp")? == statfs::TMPFS_MAGIC, "/mnt/tmp");
+            let md = fs::metadata("/mnt/tmp").map_err(|e| e.to_string())?;
+            ensure!(
+                md.permissions().mode() & 0o7777 == 0o700,
+                "mode {:o}",
+                md.mode()
+            );
+            let vfs = statvfs::statvfs("/mnt/tmp").map_err(|e| e.to_string())?;
+            ensure!(
+                vfs.flags().contains(FsFlags::ST_NOSUID),
+                "/mnt/tmp not nosuid"
+            );
+            ensure!(
+                vfs.blocks() as u64 * vfs.fragment_size() as u64 == 1 << 20,
+                "/mnt/tmp size"
+            );
+            fs::write("/mnt/tmp/f", "x").map_err(|e| format!("/mnt/tmp: {e}"))?;
+            // binds: recursive read-only, file bind
+            let hello = fs::read_to_string("/data/hello").map_err(|e| e.to_string())?;
+            ensure!(hello == "from host\n", "/data/hello = {hello:?}");
+            write_fails_erofs("/data/new")?;
+            ensure!(
+                fs_type("/data/sub")? == statfs::TMPFS_MAGIC,
+                "rbind lost the submount"
+            );
+            write_fails_erofs("/data/sub/new")?;
+            let f = fs::read_to_string("/etc/hostfile").map_err(|e| e.to_string())?;
+            ensure!(f == "from host\n", "/etc/hostfile = {f:?}");
+            // the escape attempts landed inside
+            ensure!(fs_type("/escape")? == statfs::TMPFS_MAGIC, "/escape");
+            ensure!(fs_type("/rel")? == statfs::TMPFS_MAGIC, "/rel");
+            // masked and read-only paths, read-only root
+            let keys = fs::read_to_string("/proc/keys").map_err(|e| e.to_string())?;
+            ensure!(keys.is_empty(), "/proc/keys not masked");
+            let tl = fs::read_to_string("/proc/timer_list").map_err(|e| e.to_string())?;
+            ensure!(tl.is_empty(), "/proc/timer_list not masked");
+            let fw = fs::read_dir("/sys/firmware").map_err(|e| e.to_string())?;
+            ensure!(fw.count() == 0, "/sys/firmware not masked");
+            write_fails_erofs("/sys/firmware/x")?;
+            write_fails_erofs("/proc/sys/kernel/hostname")?;
+            ensure!(is_ro("/proc/sys")? && !is_ro("/proc")?, "/proc/sys");
+            write_fails_erofs("/newfile")?;
+            write_fails_erofs("/etc/newfile")?;
+            Ok(())
+        });
+        res.unwrap();
+        // Nothing leaked to the host.
+        assert!(
+            !host_mountinfo_mentions(&rootfs),
+            "rootfs mounts on the host"
+        );
+        assert!(!is_mount_point(&escape_path));
+        assert!(!is_mount_point(&host.path().join("sub")));
+        assert!(fs::read_dir(&escape_path).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn no_pivot_userns_devices_and_bound_cgroups() {
+        testutil::require_root();
+        let mut b = testutil::Bundle::new(&["true"]);
+        b.edit(|s| {
+            s["root"]["readonly"] = json!(false);
+            // No cgroup namespace: the container's own cgroup directories are bound.
+            let ns = s["linux"]["namespaces"].as_array_mut().unwrap();
+            ns.retain(|n| n["type"] != "cgroup");
+            s["linux"]["rootfsPropagation"] = json!("rprivate");
+        });
+        let spec = spec_of(&b);
+        let rootfs = fs::canonicalize(b.rootfs()).unwrap();
+        let res = in_new_namespaces(CloneFlags::empty(), || {
+            let opts = RootfsOptions {
+                spec: &spec,
+                rootfs: &rootfs,
+                no_pivot: true,
+                // Pretend mknod is impossible: devices must be bind-mounted from the host.
+                in_userns: true,
+            };
+            setup_rootfs(&opts, &mut || Ok(())).map_err(|e| format!("setup_rootfs: {e}"))?;
+            finish_rootfs(&spec).map_err(|e| format!("finish_rootfs: {e}"))?;
+            ensure!(
+                Path::new("/bin/busybox").exists(),
+                "not chrooted into the rootfs"
+            );
+            ensure!(
+                fs::read_link("/proc/self").map_err(|e| e.to_string())? == Path::new("1"),
+                "/proc is not the container's"
+            );
+            let (ma, mi, _, md) = rdev_of("/dev/null")?;
+            ensure!(
+                md.file_type().is_char_device() && (ma, mi) == (1, 3),
+                "/dev/null"
+            );
+            fs::write("/dev/null", "x").map_err(|e| format!("/dev/null: {e}"))?;
+            // cgroup: bound, and it is our own cgroup (cgroup.procs lists this process).
+            let procs = fs::read_to_string("/sys/fs/cgroup/memory/cgroup.procs")
+                .map_err(|e| format!("memory cgroup: {e}"))?;
+            ensure!(!procs.is_empty(), "empty memory cgroup.procs");
+            ensure!(is_ro("/sys/fs/cgroup/memory")?, "cgroup rw");
+            // writable root
+            fs::write("/newfile", "x").map_err(|e| format!("root not writable: {e}"))?;
+            Ok(())
+        });
+        res.unwrap();
+        assert!(b.rootfs().join("newfile").exists());
+        assert!(!host_mountinfo_mentions(&rootfs));
+    }
+
+    #[test]
+    fn mounts_over_proc_files_are_refused() {
+        testutil::require_root();
+        for (dest, link) in [("/proc/sys", None), ("/sneaky", Some("/proc/sys"))] {
+            let mut b = testutil::Bundle::new(&["true"]);
+            if let Some(l) = link {
+                symlink(l, b.rootfs().join(dest.trim_start_matches('/'))).unwrap();
+            }
+            b.edit(|s| {
+                s["mounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs"}));
+            });
+            let spec = spec_of(&b);
+            let rootfs = fs::canonicalize(b.rootfs()).unwrap();
+            let res = in_new_namespaces(CloneFlags::CLONE_NEWCGROUP, || {
+                let opts = RootfsOptions {
+                    spec: &spec,
+                    rootfs: &rootfs,
+                    no_pivot: false,
+                    in_userns: false,
+                };
+                match setup_rootfs(&opts, &mut || Ok(())) {
+                    Err(e) if e.to_string().contains("/proc") => Ok(()),
+                    other => Err(format!("{dest}: expected a /proc error, got {other:?}")),
+                }
+            });
+            res.unwrap();
+        }
+    }
+
+    #[test]
+    fn bad_propagation_is_a_spec_error() {
+        let mut b = testutil::Bundle::new(&["true"]);
+        b.edit(|s| s["linux"]["rootfsPropagation"] = json!("sideways"));
+        let spec = spec_of(&b);
+        let opts = RootfsOptions {
+            spec: &spec,
+            rootfs: &b.rootfs(),
+            no_pivot: false,
+            in_userns: false,
+        };
+        // Fails before touching any mount.
+        let err = setup_rootfs(&opts, &mut || Ok(())).unwrap_err();
+        assert!(matches!(err, Error::Spec(_)), "{err}");
     }
 }
