@@ -430,3 +430,30 @@ fn features_document_is_valid() {
     let seccomp = f.linux().as_ref().unwrap().seccomp().as_ref().unwrap();
     assert_eq!(seccomp.enabled(), &Some(true));
 }
+
+#[test]
+fn io_priority_and_scheduler_apply_to_the_process() {
+    let (text, o) = run_script(
+        |s| {
+            s["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6});
+            s["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 9});
+        },
+        // /proc/PID/stat: field 19 is nice, field 41 the policy (3 = SCHED_BATCH).
+        "ionice -p $$; echo; cut -d' ' -f19,41 /proc/$$/stat",
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(text.contains("best-effort: prio 6"), "{text}");
+    assert!(text.contains("\n9 3"), "{text}");
+}
+
+#[test]
+fn personality_linux32_shows_a_32_bit_machine() {
+    let (text, o) = run_script(
+        |s| s["linux"]["personality"] = json!({"domain": "LINUX32"}),
+        "uname -m",
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    // On x86_64 a PER_LINUX32 process sees i686; the host itself is 64-bit.
+    assert_eq!(std::env::consts::ARCH, "x86_64");
+    assert_eq!(text.trim(), "i686");
+}

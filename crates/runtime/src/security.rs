@@ -117,8 +117,20 @@ pub fn strip_unknown_capabilities(spec: &mut serde_json::Value) -> Vec<String> {
     removed
 }
 
+static WARN_SINK: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
+
+/// Routes this module's warnings (unknown capabilities, unsupported LSM labels, ambient
+/// capabilities the kernel refused, ...) to `sink`, e.g. the runtime's `--log`. Set once,
+/// before the container's init is cloned (the init inherits it). Default: stderr.
+pub fn set_warning_sink(sink: fn(&str)) {
+    let _ = WARN_SINK.set(sink);
+}
+
 fn warn(msg: &str) {
-    eprintln!("berth-runtime: warning: {msg}");
+    match WARN_SINK.get() {
+        Some(sink) => sink(msg),
+        None => eprintln!("berth-runtime: warning: {msg}"),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

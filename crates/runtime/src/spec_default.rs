@@ -313,6 +313,31 @@ mod tests {
         assert!(v["process"]["capabilities"].get("inheritable").is_none());
     }
 
+    /// The same documents as the installed runc's `spec` / `spec --rootless`, apart from the
+    /// hostname. Skipped (with a note) where runc is not installed.
+    #[test]
+    fn default_spec_equals_runc_spec() {
+        for rootless in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut cmd = std::process::Command::new("runc");
+            cmd.arg("spec").current_dir(dir.path());
+            if rootless {
+                cmd.arg("--rootless");
+            }
+            match cmd.output() {
+                Ok(o) if o.status.success() => {}
+                _ => {
+                    eprintln!("runc not installed: skipping the comparison with `runc spec`");
+                    return;
+                }
+            }
+            let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
+            let mut theirs: Value = serde_json::from_str(&text).unwrap();
+            theirs["hostname"] = json!("berth");
+            assert_eq!(default_spec(rootless), theirs, "rootless={rootless}");
+        }
+    }
+
     #[test]
     fn rootless_spec_maps_the_caller_and_drops_what_needs_privilege() {
         let v = default_spec(true);
