@@ -95,7 +95,14 @@ pub fn open_dir_create(root: BorrowedFd<'_>, rel: &Path) -> Result<OwnedFd> {
                     Ok(()) | Err(Errno::EXIST) => {}
                     Err(e) => return Err(e.into()),
                 }
-                fd = open_dir_in(root, &prefix).map_err(|e| not_dir_err(&prefix, e))?;
+                // Still missing: `c` is a symlink that points nowhere inside the layer.
+                fd = open_dir_in(root, &prefix).map_err(|e| {
+                    if e.kind() == io::ErrorKind::NotFound {
+                        Error::InvalidLayer(format!("{} is a dangling symlink", prefix.display()))
+                    } else {
+                        not_dir_err(&prefix, e)
+                    }
+                })?;
             }
             Err(e) => return Err(not_dir_err(&prefix, e)),
         }
