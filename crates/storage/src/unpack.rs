@@ -335,8 +335,9 @@ impl Unpacker {
                     _ => FileType::Fifo,
                 };
                 let dev = rfs::makedev(
-                    e.header().device_major()?.unwrap_or(0),
-                    e.header().device_minor()?.unwrap_or(0),
+                    // Empty numeric fields (common for fifos) read as 0, like Go's archive/tar.
+                    e.header().device_major().ok().flatten().unwrap_or(0),
+                    e.header().device_minor().ok().flatten().unwrap_or(0),
                 );
                 fsutil::remove_all_at(p, &name)?;
                 rfs::mknodat(p, &name, ft, mode, dev)?;
