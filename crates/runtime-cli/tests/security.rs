@@ -457,3 +457,32 @@ fn personality_linux32_shows_a_32_bit_machine() {
     assert_eq!(std::env::consts::ARCH, "x86_64");
     assert_eq!(text.trim(), "i686");
 }
+
+#[test]
+fn user_and_capabilities_inside_a_user_namespace() {
+    let (text, o) = run_script(
+        |s| {
+            s["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+            s["linux"]["uidMappings"] =
+                json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+            s["linux"]["gidMappings"] =
+                json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+            s["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [2000]});
+            s["process"]["capabilities"] = json!({
+                "bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"],
+                "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL"]
+            });
+        },
+        "id; cat /proc/self/status",
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(text.contains("uid=1000 gid=1000 groups=2000"), "{text}");
+    // Real, effective, saved and filesystem ids all switched.
+    let uids: Vec<&str> = field(&text, "Uid").split_whitespace().collect();
+    assert_eq!(uids, ["1000"; 4]);
+    assert_eq!(field(&text, "CapEff"), hex(CAP_KILL));
+    assert_eq!(field(&text, "CapBnd"), hex(CAP_KILL));
+}
