@@ -16,7 +16,7 @@
 use crate::config::{chain_ids, ContainerConfig, ImageConfig};
 use crate::reference::{valid_digest, Reference};
 use crate::store::{ImageStore, Op};
-use crate::{sha256_digest, short_id, Error, Result};
+use crate::{sha256_digest, Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -920,11 +920,6 @@ fn next_layer(
         }
     }
     None
-}
-
-/// Formats `rmi`-style lines for a short ID (used by the CLI for messages).
-pub fn short(id: &str) -> String {
-    short_id(id)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //!
 //! On-disk layout under `--root` (Docker's): `image/<driver>/imagedb/content/sha256/<id>` (config
 //! bytes), `image/<driver>/imagedb/metadata/sha256/<id>/{parent,lastUpdated}`,
-//! `image/<driver>/repositories.json`. Mutations take `image/<driver>/.lock`; every file is
+//! `image/<driver>/repositories.json`. Mutations take `image/<driver>/repositories.json.lock`; every file is
 //! written atomically. Layer references taken by a load/import in progress are journaled under
 //! `image/<driver>/tmp/op-*/` so a killed process's references are released by the next one.
 

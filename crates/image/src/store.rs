@@ -131,7 +131,9 @@ impl ImageStore {
 
     /// Serializes mutations of tags and configs between berth processes.
     pub fn lock(&self) -> Result<StoreLock> {
-        let p = self.base.join(".lock");
+        // Not `.lock`: the layer store flocks that one, and flock conflicts between two
+        // opens of one file even inside one process.
+        let p = self.base.join("repositories.json.lock");
         let f = OpenOptions::new()
             .create(true)
             .truncate(false)
