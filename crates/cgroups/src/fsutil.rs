@@ -19,7 +19,16 @@ pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
     res.map_err(|source| Error::Write {
         path: path.display().to_string(),
         value: value.to_string(),
-        source,
+        source: if source.kind() == ErrorKind::NotFound && !dir.exists() {
+            source
+        } else if source.kind() == ErrorKind::NotFound {
+            std::io::Error::new(
+                source.kind(),
+                format!("{source} (is the controller available and enabled for this cgroup?)"),
+            )
+        } else {
+            source
+        },
     })
 }
 

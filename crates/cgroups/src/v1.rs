@@ -206,19 +206,37 @@ fn cpu_has_settings(c: &LinuxCpu) -> bool {
         || c.realtime_period().is_some()
 }
 
-/// Copies cpuset.cpus/mems from the parent into newly created cpuset cgroups, top-down: the
-/// kernel refuses tasks in a cpuset with empty cpus or mems.
-fn init_cpuset(created: &[PathBuf]) -> Result<()> {
-    for dir in created {
-        let Some(parent) = dir.parent() else { continue };
-        for file in ["cpuset.cpus", "cpuset.mems"] {
-            let cur = fsutil::read(dir, file)?;
-            if cur.trim().is_empty() {
-                let p = fsutil::read(parent, file)?;
-                if !p.trim().is_empty() {
-                    write(dir, file, p.trim())?;
-                }
-            }
+/// Makes `dir` usable for tasks: the kernel refuses tasks in a cpuset with empty cpus or mems,
+/// and v1 creates cpusets empty. Walks up to the nearest initialised ancestor (a concurrent
+/// runtime may have just created a shared parent such as /berth) and copies values down.
+fn ensure_cpuset(dir: &Path) -> Result<()> {
+    let mut chain = Vec::new();
+    let mut cur = dir.to_path_buf();
+    let (mut cpus, mut mems) = loop {
+        let c = fsutil::read(&cur, "cpuset.cpus")?;
+        let m = fsutil::read(&cur, "cpuset.mems")?;
+        if !c.trim().is_empty() && !m.trim().is_empty() {
+            break (c, m);
+        }
+        chain.push(cur.clone());
+        match cur.parent() {
+            Some(p) if p.join("cpuset.cpus").exists() => cur = p.to_path_buf(),
+            // The mount root always has values; stop rather than walk out of the hierarchy.
+            _ => return Ok(()),
+        }
+    };
+    for d in chain.iter().rev() {
+        let here_c = fsutil::read(d, "cpuset.cpus")?;
+        if here_c.trim().is_empty() {
+            write(d, "cpuset.cpus", cpus.trim())?;
+        } else {
+            cpus = here_c;
+        }
+        let here_m = fsutil::read(d, "cpuset.mems")?;
+        if here_m.trim().is_empty() {
+            write(d, "cpuset.mems", mems.trim())?;
+        } else {
+            mems = here_m;
         }
     }
     Ok(())
@@ -538,7 +556,7 @@ impl Manager for V1Manager {
         for (ctrl, dir) in self.unique_dirs() {
             let created = fsutil::mkdir_p(dir)?;
             if ctrl == "cpuset" && !created.is_empty() {
-                init_cpuset(&created)?;
+                ensure_cpuset(dir)?;
             }
             write(dir, "cgroup.procs", &pid)?;
         }
@@ -641,6 +659,26 @@ mod tests {
 
     fn get(t: &tempfile::TempDir, f: &str) -> String {
         std::fs::read_to_string(t.path().join(f)).unwrap()
+    }
+
+    #[test]
+    fn cpuset_is_filled_from_nearest_initialised_ancestor() {
+        let t = fake(&[("cpuset.cpus", "0-3\n"), ("cpuset.mems", "0\n")]);
+        let mid = t.path().join("berth");
+        let leaf = mid.join("c");
+        std::fs::create_dir_all(&leaf).unwrap();
+        for d in [&mid, &leaf] {
+            std::fs::write(d.join("cpuset.cpus"), "").unwrap();
+            std::fs::write(d.join("cpuset.mems"), "").unwrap();
+        }
+        ensure_cpuset(&leaf).unwrap();
+        for d in [&mid, &leaf] {
+            assert_eq!(
+                std::fs::read_to_string(d.join("cpuset.cpus")).unwrap(),
+                "0-3"
+            );
+            assert_eq!(std::fs::read_to_string(d.join("cpuset.mems")).unwrap(), "0");
+        }
     }
 
     #[test]

@@ -377,3 +377,39 @@ fn relative_and_default_paths_resolve_without_touching_cgroupfs() {
         .unwrap();
     assert!(matches!(e, cgroups::Error::Unsupported(_)));
 }
+
+#[test]
+fn memory_hog_is_oom_killed_and_counted() {
+    if !v1_host() {
+        return;
+    }
+    let (mut g, m, _top) = setup("oom");
+    // tail -n1 must keep the whole newline-free input in memory.
+    let (pid, mut stdin, mut out) =
+        g.spawn_responder("head -c 200000000 /dev/zero | tail -n1 >/dev/null; echo $?");
+    m.apply(pid).unwrap();
+    // memsw == limit: no swap to escape into.
+    m.set(&mem(16 << 20, 16 << 20)).unwrap();
+    assert_eq!(m.oom_kill_count().unwrap(), 0);
+    assert_eq!(
+        ask(&mut stdin, &mut out, 1),
+        ["137"],
+        "SIGKILLed by the OOM killer"
+    );
+    assert!(m.oom_kill_count().unwrap() >= 1);
+    assert!(m.stats().unwrap().memory_max_usage >= 15 << 20);
+
+    // disableOOMKiller is written through to memory.oom_control.
+    let r = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .disable_oom_killer(true)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    m.set(&r).unwrap();
+    let oc = read(&m.path("memory").unwrap().join("memory.oom_control"));
+    assert!(oc.contains("oom_kill_disable 1"), "{oc}");
+}

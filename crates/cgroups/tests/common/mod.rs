@@ -48,6 +48,7 @@ impl Guard {
             .arg(format!("while read x; do {script}; done"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .expect("spawn sh");
         let pid = c.id() as i32;
