@@ -168,7 +168,7 @@ fn masked_paths_readonly_paths_and_readonly_root() {
     assert!(out.contains("/etc/newfile: Read-only file system"), "{out}");
     assert!(out.contains("shm-writable"), "{out}");
     // Outside: the host's files are intact and the rootfs got nothing.
-    assert!(fs::read_to_string("/proc/timer_list").unwrap().len() > 0);
+    assert!(!fs::read_to_string("/proc/timer_list").unwrap().is_empty());
     assert!(!b.rootfs().join("newfile").exists());
     assert_no_mounts_left(&b);
 }
