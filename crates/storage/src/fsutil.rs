@@ -3,7 +3,7 @@
 //! so a symlink planted by a (malicious) layer can never redirect a write outside the layer.
 
 use crate::{Error, Result};
-use rustix::fs::{self as rfs, openat2, AtFlags, Dir, FileType, Mode, OFlags, ResolveFlags, CWD};
+use rustix::fs::{self as rfs, openat2, AtFlags, Dir, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use std::ffi::OsStr;
 use std::io;
@@ -152,7 +152,7 @@ pub fn remove_all_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
     }
 }
 
-/// Removes every child of `dir` for which `keep_pred` returns true... i.e. `remove(name)`.
+/// Removes every child of `dir` for which `remove(name)` returns true.
 pub fn empty_dir(dir: BorrowedFd<'_>, mut remove: impl FnMut(&OsStr) -> bool) -> io::Result<()> {
     for name in list_dir(dir)? {
         if remove(&name) {
@@ -421,9 +421,4 @@ pub fn fs_name(magic: i64) -> &'static str {
         0x2fc12fc1 => "zfs",
         _ => "<unknown>",
     }
-}
-
-#[allow(dead_code)]
-pub fn cwd() -> BorrowedFd<'static> {
-    CWD
 }

@@ -368,8 +368,6 @@ impl Store {
                 Some(p) => Some(self.overlay_lower_of(&p.cache_id)?),
                 None => None,
             };
-            let split_path = staging.split.clone();
-            let _ = split_path;
             self.driver.commit(staging, &layer.cache_id, lower)?;
             self.db.publish(&tmp, &chain)?;
             if let Some(p) = parent {

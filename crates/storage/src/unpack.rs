@@ -8,7 +8,6 @@
 use crate::fsutil::{self, clean_rel, lstat_at, open_dir_create, open_dir_in, open_file_in};
 use crate::{Error, Result};
 use rustix::fs::{self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Timespec, Timestamps, Uid};
-use rustix::io::Errno;
 use sha2::{Digest as _, Sha256};
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -613,9 +612,8 @@ impl Read for SplitReader {
                 }
                 Cur::Next => {
                     let mut tag = [0u8; 1];
-                    match self.split.read(&mut tag)? {
-                        0 => return Ok(0),
-                        _ => {}
+                    if self.split.read(&mut tag)? == 0 {
+                        return Ok(0);
                     }
                     match tag[0] {
                         b'M' => {
@@ -643,6 +641,3 @@ impl Read for SplitReader {
         }
     }
 }
-
-#[allow(dead_code)]
-fn _unused(_: Errno) {}

@@ -26,9 +26,17 @@ fn whiteouts_opaque_changes_and_diff_roundtrip() {
         E::File("c", b"c"),
         E::FileMode("bin/suid", b"#!", 0o4755),
     ]);
-    let l1 = s.register(&mut &gzip(&base)[..], None, Some(&sha(&base))).unwrap();
+    let l1 = s
+        .register(&mut &gzip(&base)[..], None, Some(&sha(&base)))
+        .unwrap();
     assert_eq!(l1.chain_id, sha(&base));
-    let top = tar_of(&[E::Empty(".wh.c"), E::Empty("a/.wh.f1"), E::Empty("b/.wh..wh..opq"), E::File("b/y", b"y"), E::Empty(".wh..wh.plnk")]);
+    let top = tar_of(&[
+        E::Empty(".wh.c"),
+        E::Empty("a/.wh.f1"),
+        E::Empty("b/.wh..wh..opq"),
+        E::File("b/y", b"y"),
+        E::Empty(".wh..wh.plnk"),
+    ]);
     let l2 = s.register(&mut &top[..], Some(&l1.chain_id), None).unwrap();
     assert_eq!(l2.diff_id, sha(&top));
     assert_eq!(l2.parent.as_deref(), Some(l1.chain_id.as_str()));
@@ -39,19 +47,42 @@ fn whiteouts_opaque_changes_and_diff_roundtrip() {
 
     let mounts = s.prepare("c1", Some(&l2.chain_id), &init_spec()).unwrap();
     assert_eq!(mounts.len(), 1);
-    assert!(mounts[0].options[0].starts_with("lowerdir="), "{:?}", mounts[0]);
+    assert!(
+        mounts[0].options[0].starts_with("lowerdir="),
+        "{:?}",
+        mounts[0]
+    );
     let md = s.metadata("c1").unwrap();
-    assert_eq!(md.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["LowerDir", "MergedDir", "UpperDir", "WorkDir"]);
+    assert_eq!(
+        md.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        ["LowerDir", "MergedDir", "UpperDir", "WorkDir"]
+    );
     let m = t.mount(&s, "c1");
     assert!(!m.join("c").exists(), "whiteout must hide c");
     assert!(!m.join("a/f1").exists());
     assert_eq!(std::fs::read(m.join("a/f2")).unwrap(), b"two");
-    assert!(!m.join("b/x").exists(), "opaque dir must hide lower content");
+    assert!(
+        !m.join("b/x").exists(),
+        "opaque dir must hide lower content"
+    );
     assert_eq!(std::fs::read(m.join("b/y")).unwrap(), b"y");
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(m.join("bin/suid")).unwrap().permissions().mode() & 0o7777, 0o4755);
-    assert_eq!(std::fs::read_to_string(m.join("etc/hostname")).unwrap(), "box1\n");
-    assert_eq!(std::fs::read_link(m.join("etc/mtab")).unwrap().to_str(), Some("/proc/mounts"));
+    assert_eq!(
+        std::fs::metadata(m.join("bin/suid"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777,
+        0o4755
+    );
+    assert_eq!(
+        std::fs::read_to_string(m.join("etc/hostname")).unwrap(),
+        "box1\n"
+    );
+    assert_eq!(
+        std::fs::read_link(m.join("etc/mtab")).unwrap().to_str(),
+        Some("/proc/mounts")
+    );
     assert!(m.join(".dockerenv").exists() && m.join("dev/pts").is_dir() && m.join("proc").is_dir());
 
     // Changes in the container: add, modify, delete.
@@ -61,13 +92,29 @@ fn whiteouts_opaque_changes_and_diff_roundtrip() {
     std::fs::create_dir(m.join("d")).unwrap();
     std::fs::write(m.join("d/e"), b"e").unwrap();
     let ch = s.changes("c1").unwrap();
-    let want = [('C', "/a"), ('D', "/a/f2"), ('A', "/a/new"), ('C', "/b"), ('C', "/b/y"), ('A', "/d"), ('A', "/d/e")];
-    let want: Vec<Change> = want.iter().map(|(k, p)| Change { kind: *k, path: p.to_string() }).collect();
+    let want = [
+        ('C', "/a"),
+        ('D', "/a/f2"),
+        ('A', "/a/new"),
+        ('C', "/b"),
+        ('C', "/b/y"),
+        ('A', "/d"),
+        ('A', "/d/e"),
+    ];
+    let want: Vec<Change> = want
+        .iter()
+        .map(|(k, p)| Change {
+            kind: *k,
+            path: p.to_string(),
+        })
+        .collect();
     assert_eq!(ch, want);
 
     // diff_tar → register as a new layer → a new container sees the same tree.
     let dt = read_all(s.diff_tar("c1").unwrap());
-    let l3 = s.register(&mut &dt[..], Some(&l2.chain_id), Some(&sha(&dt))).unwrap();
+    let l3 = s
+        .register(&mut &dt[..], Some(&l2.chain_id), Some(&sha(&dt)))
+        .unwrap();
     s.prepare("c2", Some(&l3.chain_id), &init_spec()).unwrap();
     let m2 = t.mount(&s, "c2");
     assert_eq!(std::fs::read(m2.join("a/new")).unwrap(), b"n");
@@ -93,11 +140,18 @@ fn hard_links_within_and_across_layers() {
     let s = t.store(Some("overlay2"));
     let base = tar_of(&[E::FileMode("bin/tool", b"TOOL", 0o755)]);
     let l1 = s.register(&mut &base[..], None, None).unwrap();
-    let top = tar_of(&[E::File("x", b"X"), E::Link("y", "x"), E::Link("bin/tool2", "/bin/tool")]);
+    let top = tar_of(&[
+        E::File("x", b"X"),
+        E::Link("y", "x"),
+        E::Link("bin/tool2", "/bin/tool"),
+    ]);
     let l2 = s.register(&mut &top[..], Some(&l1.chain_id), None).unwrap();
     let d = s.layer_dir(&l2.chain_id).unwrap();
     use std::os::unix::fs::MetadataExt;
-    assert_eq!(std::fs::metadata(d.join("x")).unwrap().ino(), std::fs::metadata(d.join("y")).unwrap().ino());
+    assert_eq!(
+        std::fs::metadata(d.join("x")).unwrap().ino(),
+        std::fs::metadata(d.join("y")).unwrap().ino()
+    );
     assert_eq!(std::fs::metadata(d.join("x")).unwrap().nlink(), 2);
     // The lower file was copied up into this layer.
     assert_eq!(std::fs::read(d.join("bin/tool2")).unwrap(), b"TOOL");
@@ -128,10 +182,20 @@ fn five_hundred_layers() {
     assert_eq!(std::fs::read(m.join("layer0")).unwrap(), b"layer0");
     assert_eq!(std::fs::read(m.join("layer499")).unwrap(), b"layer499");
     std::fs::write(m.join("layer0"), b"changed").unwrap();
-    assert_eq!(s.changes("deep").unwrap(), vec![Change { kind: 'C', path: "/layer0".into() }]);
+    assert_eq!(
+        s.changes("deep").unwrap(),
+        vec![Change {
+            kind: 'C',
+            path: "/layer0".into()
+        }]
+    );
     s.remove("deep").unwrap();
     // The image holds one reference per layer (one per register).
-    let deleted: usize = chain.iter().rev().map(|c| s.release(c).unwrap().len()).sum();
+    let deleted: usize = chain
+        .iter()
+        .rev()
+        .map(|c| s.release(c).unwrap().len())
+        .sum();
     assert_eq!(deleted, 500);
     assert_eq!(entries(&t.dir.join("root/overlay2")), ["l"]);
 }
@@ -154,7 +218,10 @@ fn refcounted_removal_of_shared_base() {
     assert_eq!(s.release(&l2.chain_id).unwrap(), vec![l2.chain_id.clone()]);
     assert!(s.release(&b1.chain_id).unwrap().is_empty());
     assert!(s.get(&l2.chain_id).is_err());
-    assert_eq!(std::fs::read(s.layer_dir(&b1.chain_id).unwrap().join("base")).unwrap(), b"b");
+    assert_eq!(
+        std::fs::read(s.layer_dir(&b1.chain_id).unwrap().join("base")).unwrap(),
+        b"b"
+    );
     // rmi image 2
     assert_eq!(s.release(&l3.chain_id).unwrap(), vec![l3.chain_id.clone()]);
     assert_eq!(s.release(&b1.chain_id).unwrap(), vec![b1.chain_id.clone()]);
@@ -174,6 +241,9 @@ fn zstd_and_reopen_keeps_driver() {
     assert_eq!(s.driver_name(), "vfs");
     assert_eq!(s.get(&l.chain_id).unwrap(), l);
     for d in ["aufs", "devicemapper", "zfs"] {
-        assert!(matches!(storage::Store::open(&t.dir.join("root"), Some(d)), Err(Error::DriverUnsupported(_))));
+        assert!(matches!(
+            storage::Store::open(&t.dir.join("root"), Some(d)),
+            Err(Error::DriverUnsupported(_))
+        ));
     }
 }

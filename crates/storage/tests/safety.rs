@@ -11,7 +11,14 @@ use storage::{Error, Store};
 fn assert_empty(s: &Store, root: &Path) {
     assert!(s.layers().unwrap().is_empty());
     let d = root.join(s.driver_name());
-    let left: Vec<String> = entries(&if s.driver_name() == "vfs" { d.join("dir") } else { d }).into_iter().filter(|e| e != "l").collect();
+    let left: Vec<String> = entries(&if s.driver_name() == "vfs" {
+        d.join("dir")
+    } else {
+        d
+    })
+    .into_iter()
+    .filter(|e| e != "l")
+    .collect();
     assert!(left.is_empty(), "leftovers: {left:?}");
 }
 
@@ -21,10 +28,18 @@ fn check_driver(driver: &str) {
     let root = t.dir.join("root");
     let outside = t.dir.join("outside");
     std::fs::create_dir_all(&outside).unwrap();
-    let out = outside.to_str().unwrap().trim_start_matches('/').to_string();
+    let out = outside
+        .to_str()
+        .unwrap()
+        .trim_start_matches('/')
+        .to_string();
 
     // 1. `..` climbing out: rejected, nothing left.
-    for name in ["../escape", "a/../../escape", "./../../../../../../tmp/escape"] {
+    for name in [
+        "../escape",
+        "a/../../escape",
+        "./../../../../../../tmp/escape",
+    ] {
         let tar = tar_of(&[E::File(name, b"x")]);
         let r = s.register(&mut &tar[..], None, None);
         assert!(matches!(r, Err(Error::InvalidLayer(_))), "{name}: {r:?}");
@@ -35,11 +50,19 @@ fn check_driver(driver: &str) {
     let tar = tar_of(&[E::File(&abs, b"x")]);
     let l = s.register(&mut &tar[..], None, None).unwrap();
     assert!(!outside.join("abs").exists());
-    assert!(s.layer_dir(&l.chain_id).unwrap().join(&out).join("abs").exists());
+    assert!(s
+        .layer_dir(&l.chain_id)
+        .unwrap()
+        .join(&out)
+        .join("abs")
+        .exists());
     s.release(&l.chain_id).unwrap();
 
     // 3. Writing through a symlink planted earlier in the same layer (absolute and relative).
-    for (target, f) in [(format!("/{out}"), "evil/pwned"), ("../../../../../../../../..".to_string(), "evil/pwned2")] {
+    for (target, f) in [
+        (format!("/{out}"), "evil/pwned"),
+        ("../../../../../../../../..".to_string(), "evil/pwned2"),
+    ] {
         let tar = tar_of(&[E::Sym("evil", &target), E::File(f, b"x")]);
         match s.register(&mut &tar[..], None, None) {
             Ok(l) => {
@@ -53,25 +76,39 @@ fn check_driver(driver: &str) {
         assert_empty(&s, &root);
     }
     // 4. Through a symlink planted in a parent layer.
-    let base = tar_of(&[E::Sym("evil", &format!("/{out}")), E::Sym("rel", "../../../../../../../..")]);
+    let base = tar_of(&[
+        E::Sym("evil", &format!("/{out}")),
+        E::Sym("rel", "../../../../../../../.."),
+    ]);
     let lb = s.register(&mut &base[..], None, None).unwrap();
-    for f in [format!("evil/pwned"), format!("rel/{out}/pwned")] {
+    for f in ["evil/pwned".to_string(), format!("rel/{out}/pwned")] {
         let tar = tar_of(&[E::File(&f, b"x")]);
         if let Ok(l) = s.register(&mut &tar[..], Some(&lb.chain_id), None) {
             s.release(&l.chain_id).unwrap();
         }
-        assert!(entries(&outside).is_empty(), "escaped via parent symlink {f}");
+        assert!(
+            entries(&outside).is_empty(),
+            "escaped via parent symlink {f}"
+        );
     }
     // 5. Hard links escaping or dangling: rejected, nothing left.
     std::fs::write(outside.join("secret"), b"s").unwrap();
-    for target in ["../../../etc/passwd".to_string(), format!("/{out}/secret"), "evil/secret".to_string(), "nonexistent".to_string()] {
+    for target in [
+        "../../../etc/passwd".to_string(),
+        format!("/{out}/secret"),
+        "evil/secret".to_string(),
+        "nonexistent".to_string(),
+    ] {
         let tar = tar_of(&[E::File("ok", b"1"), E::Link("h", &target)]);
         let r = s.register(&mut &tar[..], Some(&lb.chain_id), None);
         assert!(matches!(r, Err(Error::InvalidLayer(_))), "{target}: {r:?}");
     }
     // 6. Bad whiteout names.
     let tar = tar_of(&[E::Empty(".wh.."), E::File("x", b"")]);
-    assert!(matches!(s.register(&mut &tar[..], None, None), Err(Error::InvalidLayer(_))));
+    assert!(matches!(
+        s.register(&mut &tar[..], None, None),
+        Err(Error::InvalidLayer(_))
+    ));
     s.release(&lb.chain_id).unwrap();
     assert_empty(&s, &root);
     assert_eq!(entries(&outside), ["secret"]);
@@ -140,7 +177,9 @@ fn error_mid_stream_then_clean_retry() {
 /// Child side of `kill_9_mid_register`: registers half a tar, reports, then blocks on stdin.
 #[test]
 fn child_register_helper() {
-    let Ok(root) = std::env::var("BERTH_STORAGE_CHILD_ROOT") else { return };
+    let Ok(root) = std::env::var("BERTH_STORAGE_CHILD_ROOT") else {
+        return;
+    };
     let s = Store::open(Path::new(&root), Some("overlay2")).unwrap();
     let tar = big_tar();
     struct Half<'a>(&'a [u8], bool);
@@ -170,7 +209,12 @@ fn kill_9_mid_register_then_clean_retry() {
     let root = t.dir.join("root");
     let s = t.store(Some("overlay2"));
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_register_helper", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_register_helper",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("BERTH_STORAGE_CHILD_ROOT", &root)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -184,8 +228,15 @@ fn kill_9_mid_register_then_clean_retry() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let staged: Vec<String> = entries(&root.join("overlay2")).into_iter().filter(|e| e.starts_with(".tmp-")).collect();
-    assert_eq!(staged.len(), 1, "the killed register leaves only its staging dir");
+    let staged: Vec<String> = entries(&root.join("overlay2"))
+        .into_iter()
+        .filter(|e| e.starts_with(".tmp-"))
+        .collect();
+    assert_eq!(
+        staged.len(),
+        1,
+        "the killed register leaves only its staging dir"
+    );
     drop(s);
     let s = t.store(None);
     assert_empty(&s, &root);

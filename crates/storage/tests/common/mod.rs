@@ -108,9 +108,14 @@ pub struct TestRoot {
 impl TestRoot {
     pub fn new(tag: &str) -> TestRoot {
         testutil::require_root();
-        let dir = PathBuf::from("/var/tmp").join(testutil::unique_name(&format!("berth-storage-{tag}")));
+        let dir =
+            PathBuf::from("/var/tmp").join(testutil::unique_name(&format!("berth-storage-{tag}")));
         std::fs::create_dir_all(&dir).unwrap();
-        TestRoot { dir, mounted: Default::default(), extra_umount: Vec::new() }
+        TestRoot {
+            dir,
+            mounted: Default::default(),
+            extra_umount: Vec::new(),
+        }
     }
 
     pub fn store(&self, driver: Option<&str>) -> Store {
@@ -159,7 +164,11 @@ pub fn init_spec() -> InitLayerSpec {
 /// Entries of a dir other than those listed (driver dirs should be empty after failures).
 pub fn entries(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
