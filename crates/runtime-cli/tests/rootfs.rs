@@ -292,3 +292,46 @@ fn cgroup_mount_shows_the_containers_own_cgroup() {
     assert!(out.ends_with("tmpfs\n"), "{out}");
     assert_no_mounts_left(&b);
 }
+
+#[test]
+fn user_namespace_binds_devices_and_keeps_locked_flags() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "for d in null zero tty; do echo $d=$(stat -c '%F %t:%T' /dev/$d); done; \
+         echo x > /dev/null && echo null-writable; \
+         echo keys=$(wc -c < /proc/keys); \
+         (echo x > /proc/sys/kernel/hostname) 2>&1; touch /newfile 2>&1; \
+         test -f /sys/fs/cgroup/memory/memory.limit_in_bytes && echo cgroup-ok",
+    ]);
+    // The rootfs must be owned by the mapped root to be usable.
+    let status = std::process::Command::new("chown")
+        .args(["-R", "100000:100000"])
+        .arg(b.rootfs())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    b.edit(|s| {
+        s["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        s["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        s["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    });
+    let out = run_ok(&rt, &b, "userns");
+    for want in [
+        "null=character special file 1:3",
+        "zero=character special file 1:5",
+        "tty=character special file 5:0",
+        "null-writable",
+        "keys=0",
+        "/proc/sys/kernel/hostname: Read-only file system",
+        "/newfile: Read-only file system",
+        "cgroup-ok",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    assert_no_mounts_left(&b);
+}
