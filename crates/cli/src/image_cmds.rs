@@ -370,79 +370,130 @@ impl From<ImageInspectArgs> for InspectArgs {
     }
 }
 
-/// Docker's image inspect object.
-pub fn inspect_json(store: &ImageStore, img: &Image) -> Value {
+/// Docker's image inspect object; a struct so that JSON output keeps Docker's field order.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageInspect {
+    id: String,
+    repo_tags: Vec<String>,
+    repo_digests: Vec<String>,
+    parent: String,
+    comment: String,
+    created: String,
+    container: String,
+    container_config: image::ContainerConfig,
+    docker_version: String,
+    author: String,
+    config: Option<image::ContainerConfig>,
+    architecture: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    variant: String,
+    os: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    os_version: Option<Value>,
+    size: u64,
+    virtual_size: u64,
+    graph_driver: GraphDriver,
+    #[serde(rename = "RootFS")]
+    root_fs: RootFsInspect,
+    metadata: MetadataInspect,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct GraphDriver {
+    data: Option<OverlayData>,
+    name: String,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct OverlayData {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lower_dir: Option<String>,
+    merged_dir: String,
+    upper_dir: String,
+    work_dir: String,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct RootFsInspect {
+    #[serde(rename = "Type")]
+    kind: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    layers: Vec<String>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct MetadataInspect {
+    last_tag_time: String,
+}
+
+pub fn inspect_image(store: &ImageStore, img: &Image) -> ImageInspect {
     let c = &img.config;
     let size = store.size(img);
     let chains = image::config::chain_ids(c.diff_ids());
-    let graph_data = match (store.driver(), chains.last()) {
+    let data = match (store.driver(), chains.last()) {
         ("overlay2", Some(top)) => {
             let dir = |ch: &str| store.layers().layer_dir(ch).ok();
             let upper = dir(top).unwrap_or_default();
             let base = upper.parent().map(Path::to_path_buf).unwrap_or_default();
-            let mut m = serde_json::Map::new();
             let lowers: Vec<String> = chains[..chains.len() - 1]
                 .iter()
                 .rev()
                 .filter_map(|ch| dir(ch))
                 .map(|p| p.display().to_string())
                 .collect();
-            if !lowers.is_empty() {
-                m.insert("LowerDir".into(), lowers.join(":").into());
-            }
-            m.insert("MergedDir".into(), base.join("merged").display().to_string().into());
-            m.insert("UpperDir".into(), upper.display().to_string().into());
-            m.insert("WorkDir".into(), base.join("work").display().to_string().into());
-            Value::Object(m)
+            Some(OverlayData {
+                lower_dir: (!lowers.is_empty()).then(|| lowers.join(":")),
+                merged_dir: base.join("merged").display().to_string(),
+                upper_dir: upper.display().to_string(),
+                work_dir: base.join("work").display().to_string(),
+            })
         }
-        _ => Value::Null,
+        _ => None,
     };
-    let mut v = json!({
-        "Id": img.id,
-        "RepoTags": img.tags.iter().map(|t| t.familiar_string()).collect::<Vec<_>>(),
-        "RepoDigests": img.digests.iter().map(|t| t.familiar_string()).collect::<Vec<_>>(),
-        "Parent": img.parent.clone().unwrap_or_default(),
-        "Comment": c.comment,
-        "Created": c.created.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
-        "Container": c.container,
-        "ContainerConfig": c.container_config.clone().unwrap_or_default(),
-        "DockerVersion": c.docker_version,
-        "Author": c.author,
-        "Config": c.config,
-        "Architecture": c.architecture,
-    });
-    let m = v.as_object_mut().unwrap();
-    if !c.variant.is_empty() {
-        m.insert("Variant".into(), c.variant.clone().into());
+    const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+    ImageInspect {
+        id: img.id.clone(),
+        repo_tags: img.tags.iter().map(|t| t.familiar_string()).collect(),
+        repo_digests: img.digests.iter().map(|t| t.familiar_string()).collect(),
+        parent: img.parent.clone().unwrap_or_default(),
+        comment: c.comment.clone(),
+        created: c.created.clone().unwrap_or_else(|| ZERO_TIME.into()),
+        container: c.container.clone(),
+        container_config: c.container_config.clone().unwrap_or_default(),
+        docker_version: c.docker_version.clone(),
+        author: c.author.clone(),
+        config: c.config.clone(),
+        architecture: c.architecture.clone(),
+        variant: c.variant.clone(),
+        os: c.os.clone(),
+        os_version: c.extra.get("os.version").cloned(),
+        size,
+        virtual_size: size,
+        graph_driver: GraphDriver {
+            data,
+            name: store.driver().to_string(),
+        },
+        root_fs: RootFsInspect {
+            kind: c
+                .rootfs
+                .as_ref()
+                .map(|r| r.kind.clone())
+                .unwrap_or_else(|| "layers".into()),
+            layers: c.diff_ids().to_vec(),
+        },
+        metadata: MetadataInspect {
+            last_tag_time: img.last_tag_time.clone().unwrap_or_else(|| ZERO_TIME.into()),
+        },
     }
-    m.insert("Os".into(), c.os.clone().into());
-    if let Some(osv) = c.extra.get("os.version") {
-        m.insert("OsVersion".into(), osv.clone());
-    }
-    m.insert("Size".into(), size.into());
-    m.insert("VirtualSize".into(), size.into());
-    m.insert(
-        "GraphDriver".into(),
-        json!({"Data": graph_data, "Name": store.driver()}),
-    );
-    let mut rootfs = serde_json::Map::new();
-    rootfs.insert(
-        "Type".into(),
-        c.rootfs.as_ref().map(|r| r.kind.clone()).unwrap_or_else(|| "layers".into()).into(),
-    );
-    if !c.diff_ids().is_empty() {
-        rootfs.insert("Layers".into(), json!(c.diff_ids()));
-    }
-    m.insert("RootFS".into(), Value::Object(rootfs));
-    m.insert(
-        "Metadata".into(),
-        json!({"LastTagTime": img.last_tag_time.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into())}),
-    );
-    v
 }
 
 /// Docker's `json.MarshalIndent(v, "", "    ")`.
-pub fn pretty(v: &Value) -> String {
+pub fn pretty<T: serde::Serialize>(v: &T) -> String {
     let mut buf = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
@@ -469,7 +520,7 @@ pub fn inspect(g: &Global, a: InspectArgs, image_only: bool) -> CmdResult {
     let mut errors = Vec::new();
     for n in &a.names {
         match store.resolve(n).and_then(|id| store.get(&id)) {
-            Ok(img) => found.push(inspect_json(&store, &img)),
+            Ok(img) => found.push(inspect_image(&store, &img)),
             Err(image::Error::NotFound(_)) => errors.push(if image_only {
                 format!("No such image: {n}")
             } else {
@@ -482,11 +533,12 @@ pub fn inspect(g: &Global, a: InspectArgs, image_only: bool) -> CmdResult {
     match &tmpl {
         Some(t) => {
             for v in &found {
-                let s = t.execute(v).map_err(|e| Failure::new(e, 1))?;
+                let v = serde_json::to_value(v).expect("serializable");
+                let s = t.execute(&v).map_err(|e| Failure::new(e, 1))?;
                 writeln!(out, "{s}")?;
             }
         }
-        None => writeln!(out, "{}", pretty(&Value::Array(found)))?,
+        None => writeln!(out, "{}", pretty(&found))?,
     }
     if errors.is_empty() {
         Ok(())
