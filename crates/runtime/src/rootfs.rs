@@ -612,7 +612,7 @@ impl Root {
         }
         match res {
             Ok(fd) => Ok(fd),
-            Err(Errno::ENOENT) if create != Create::No => self.walk(dest, create),
+            Err(Errno::ENOENT) if create != Create::No => self.create(dest, create),
             // No openat2 (kernel < 5.6 or filtered): resolve in userspace, then walk safely.
             Err(Errno::ENOSYS) => self.walk(dest, create),
             Err(e) => Err(Error::Sys {
@@ -624,6 +624,62 @@ impl Root {
                 source: e,
             }),
         }
+    }
+
+    /// `dest` is missing: resolve its parent (creating it as needed), then create the last
+    /// component right there. Anything unusual (a dangling symlink in the way, "..") goes to
+    /// the slower userspace walk, which follows symlinks inside the root.
+    fn create(&self, dest: &Path, create: Create) -> Result<OwnedFd> {
+        let rel = relative(dest);
+        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+            return self.walk(dest, create);
+        };
+        let what = || {
+            format!(
+                "{} inside the rootfs {}",
+                dest.display(),
+                self.path.display()
+            )
+        };
+        let parent_fd = if parent.as_os_str().is_empty() {
+            fcntl::openat(
+                self.fd.as_fd(),
+                ".",
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .ctx(|| format!("open {}", self.path.display()))?
+        } else {
+            self.resolve(&Path::new("/").join(parent), Create::Dir)?
+        };
+        if create == Create::File {
+            // O_EXCL|O_NOFOLLOW: the fd is the regular file we just made, nothing else.
+            let f = OFlag::O_CREAT
+                | OFlag::O_EXCL
+                | OFlag::O_WRONLY
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_NOCTTY
+                | OFlag::O_CLOEXEC;
+            return match fcntl::openat(parent_fd.as_fd(), name, f, Mode::from_bits_truncate(0o644))
+            {
+                Ok(fd) => Ok(fd),
+                Err(Errno::EEXIST) => self.walk(dest, create),
+                Err(e) => Err(e).ctx(|| format!("create {}", what())),
+            };
+        }
+        match stat::mkdirat(parent_fd.as_fd(), name, Mode::from_bits_truncate(0o755)) {
+            Ok(()) => {}
+            Err(Errno::EEXIST) => return self.walk(dest, create),
+            Err(e) => return Err(e).ctx(|| format!("mkdir {}", what())),
+        }
+        // O_DIRECTORY|O_NOFOLLOW: fails rather than follow a symlink swapped in meanwhile.
+        fcntl::openat(
+            parent_fd.as_fd(),
+            name,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx(|| format!("open {}", what()))
     }
 
     /// Resolves `dest` with `secure_join`, then walks the (symlink-free) result one component
@@ -1006,8 +1062,17 @@ impl<'a> Ctx<'a> {
                 .unwrap_or_default()
                 .to_owned();
             let sub = dest.join(&name);
-            let subfd = self.root.resolve(&sub, Create::Dir)?;
-            let target = fd_path(subfd.as_fd());
+            // The directory lives in the tmpfs we just mounted, which nothing else can see or
+            // change: create it and reach it through the tmpfs' fd, no resolution needed.
+            match stat::mkdirat(
+                dir.as_fd(),
+                name.as_os_str(),
+                Mode::from_bits_truncate(0o755),
+            ) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(e).ctx(|| format!("mkdir {}", sub.display())),
+            }
+            let target = format!("{}/{}", fd_path(dir.as_fd()), name.to_string_lossy());
             if self.cgroupns {
                 // The kernel shows the namespace's root: nothing of the host's tree.
                 let data = cgroup_mount_data(&h.super_opts);
@@ -1022,9 +1087,7 @@ impl<'a> Ctx<'a> {
                 let src = host_cgroup_dir(h, &own);
                 sys_mount::<Path, str>(Some(&src), &target, None, MsFlags::MS_BIND, None)
                     .ctx(|| format!("bind {} on {}", src.display(), sub.display()))?;
-                drop(subfd);
-                let fresh = self.root.resolve(&sub, Create::No)?;
-                remount_bind(&fd_path(fresh.as_fd()), sub_flags)
+                remount_bind(&target, sub_flags)
                     .ctx(|| format!("remount {} with {sub_flags:?}", sub.display()))?;
             }
             // Co-mounted controllers ("cpu,cpuacct") are also reachable by each name.
