@@ -158,6 +158,28 @@ pub fn finish_rootfs(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// After the pivot, with a terminal: makes /dev/console the container's pty slave (bind mount
+/// over an empty file, like runc), so programs that open /dev/console reach the terminal.
+pub fn bind_console(slave: BorrowedFd) -> Result<()> {
+    let f =
+        OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    // An existing /dev/console (a device node from the image) is fine to mount over; a
+    // symlink is refused by O_NOFOLLOW.
+    match fcntl::open("/dev/console", f, Mode::from_bits_truncate(0o666)) {
+        Ok(_) => {}
+        Err(Errno::ENXIO | Errno::ENODEV) => {}
+        Err(e) => return Err(e).ctx(|| "create /dev/console".into()),
+    }
+    sys_mount::<str, str>(
+        Some(&fd_path(slave)),
+        "/dev/console",
+        None,
+        MsFlags::MS_BIND,
+        None,
+    )
+    .ctx(|| "bind the console pty onto /dev/console".into())
+}
+
 /// Resolves `unsafe_path` inside `root` as if `root` were `/`: symlinks (absolute or relative) and
 /// `..` can never leave `root`. Returns the host path.
 ///
@@ -2055,6 +2077,20 @@ mod tests {
             ensure!(is_ro("/proc/sys")? && !is_ro("/proc")?, "/proc/sys");
             write_fails_erofs("/newfile")?;
             write_fails_erofs("/etc/newfile")?;
+            // console: a pty of the container's devpts becomes /dev/console
+            let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY)
+                .map_err(|e| format!("openpt: {e}"))?;
+            nix::pty::grantpt(&master).map_err(|e| e.to_string())?;
+            nix::pty::unlockpt(&master).map_err(|e| e.to_string())?;
+            let name = nix::pty::ptsname_r(&master).map_err(|e| e.to_string())?;
+            let slave = fs::File::open(&name).map_err(|e| format!("{name}: {e}"))?;
+            bind_console(slave.as_fd()).map_err(|e| format!("bind_console: {e}"))?;
+            let (ma, mi, _, _) = rdev_of("/dev/console")?;
+            let (sma, smi, _, _) = rdev_of(&name)?;
+            ensure!(
+                (ma, mi) == (sma, smi),
+                "/dev/console is {ma}:{mi}, pty {sma}:{smi}"
+            );
             Ok(())
         });
         res.unwrap();
@@ -2116,6 +2152,35 @@ mod tests {
         });
         res.unwrap();
         assert!(b.rootfs().join("newfile").exists());
+        assert!(!host_mountinfo_mentions(&rootfs));
+    }
+
+    #[test]
+    fn rshared_root_propagation_applies_to_the_new_root() {
+        testutil::require_root();
+        let mut b = testutil::Bundle::new(&["true"]);
+        b.edit(|s| s["linux"]["rootfsPropagation"] = json!("rshared"));
+        let spec = spec_of(&b);
+        let rootfs = fs::canonicalize(b.rootfs()).unwrap();
+        // The helper made the child's mounts slaves of the host first: "shared" here forms
+        // new peer groups that cannot propagate back to the host.
+        let res = in_new_namespaces(CloneFlags::CLONE_NEWCGROUP, || {
+            let opts = RootfsOptions {
+                spec: &spec,
+                rootfs: &rootfs,
+                no_pivot: false,
+                in_userns: false,
+            };
+            setup_rootfs(&opts, &mut || Ok(())).map_err(|e| format!("setup_rootfs: {e}"))?;
+            let mi = fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
+            let root = parse_mountinfo(&mi)
+                .into_iter()
+                .find(|m| m.mount_point == "/")
+                .ok_or("no / in mountinfo")?;
+            ensure!(root.optional.contains("shared:"), "/ is not shared: {mi}");
+            Ok(())
+        });
+        res.unwrap();
         assert!(!host_mountinfo_mentions(&rootfs));
     }
 
