@@ -30,7 +30,7 @@ pub struct Global {
     #[arg(long, global = true, default_value = "/run/berth")]
     pub runroot: PathBuf,
     /// Storage driver (overlay2, vfs, btrfs); auto-detected when not given
-    #[arg(short = 's', long = "storage-driver", global = true)]
+    #[arg(long = "storage-driver", global = true)]
     pub storage_driver: Option<String>,
     /// Logging level (debug, info, warn, error, fatal)
     #[arg(short = 'l', long = "log-level", global = true, default_value = "info")]

@@ -83,6 +83,21 @@ pub fn save(store: &ImageStore, names: &[String], out: &mut dyn Write) -> Result
     let mut order: Vec<(String, Vec<Reference>)> = Vec::new();
     let images = store.images()?;
     for name in names {
+        // A repository name alone saves every tag of that repository.
+        if let Ok(r) = Reference::parse_normalized(name) {
+            let name_only = r.tag.is_none() && r.digest.is_none();
+            let tagged: Vec<(String, Reference)> = images
+                .iter()
+                .flat_map(|i| i.tags.iter().map(move |t| (i.id.clone(), t.clone())))
+                .filter(|(_, t)| t.name() == r.name())
+                .collect();
+            if name_only && !tagged.is_empty() {
+                for (id, t) in tagged {
+                    push_tag(&mut order, &id, t);
+                }
+                continue;
+            }
+        }
         let id = store.resolve(name)?;
         let mut tags = Vec::new();
         let is_id = {
@@ -93,18 +108,7 @@ pub fn save(store: &ImageStore, names: &[String], out: &mut dyn Write) -> Result
                     .unwrap_or(true)
         };
         if !is_id {
-            let r = Reference::parse_normalized(name)?;
-            if r.tag.is_none() && r.digest.is_none() {
-                // Every tag of the repository.
-                for img in &images {
-                    for t in &img.tags {
-                        if t.name() == r.name() {
-                            push_tag(&mut order, &img.id, t.clone());
-                        }
-                    }
-                }
-                continue;
-            }
+            let r = Reference::parse(name)?;
             if r.tag.is_some() {
                 tags.push(r.with_tag_only());
             }
