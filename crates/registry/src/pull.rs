@@ -1,0 +1,478 @@
+//! `pull`: manifest → config → layers (parallel downloads, in-order registration) → image.
+
+use crate::client::{registry_host, Client, RegistryOptions};
+use crate::digest::{is_mismatch, VerifyingReader};
+use crate::manifest::{self, Descriptor, Parsed, Platform};
+use crate::progress::Progress;
+use crate::{metadata, short, Error, Result};
+use image::{ImageStore, Reference};
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Mutex;
+
+/// Bytes per message between a download thread and the registering thread.
+const CHUNK: usize = 256 << 10;
+/// Messages buffered per layer: a download runs at most CHUNK * BUFFERED bytes (8 MiB) ahead
+/// of the layer being unpacked, which bounds memory without a temp copy of any blob.
+const BUFFERED: usize = 32;
+
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    /// `NAME[:TAG|@DIGEST]`
+    pub reference: String,
+    /// `--platform os/arch[/variant]`; None = the host's.
+    pub platform: Option<String>,
+    /// `-a`: every tag of the repository.
+    pub all_tags: bool,
+    pub registry: RegistryOptions,
+    /// Parallel layer downloads; 0 = 3 (Docker's default).
+    pub max_concurrent_downloads: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullResult {
+    /// Full reference pulled: `docker.io/library/busybox:latest`.
+    pub reference: String,
+    pub image_id: String,
+    /// Digest of the manifest (or manifest list) the reference resolved to.
+    pub digest: String,
+    /// False when the image was already up to date.
+    pub downloaded: bool,
+}
+
+/// `berth pull`. Prints Docker's output through `progress`; returns one result per pulled
+/// reference (several with `all_tags`).
+pub fn pull(
+    store: &ImageStore,
+    opts: &PullOptions,
+    progress: &Progress,
+) -> Result<Vec<PullResult>> {
+    let mut r = Reference::parse_normalized(&opts.reference)?;
+    let platform = match &opts.platform {
+        Some(p) if !p.is_empty() => Platform::parse(p)?,
+        _ => Platform::host(),
+    };
+    if opts.all_tags && (r.tag.is_some() || r.digest.is_some()) {
+        return Err(Error::Invalid(
+            "tag can't be used with --all-tags/-a".into(),
+        ));
+    }
+    let client = Client::connect(&registry_host(&r.domain), None, &opts.registry)
+        .map_err(|e| pull_error(e, &r))?;
+    let max = if opts.max_concurrent_downloads == 0 {
+        3
+    } else {
+        opts.max_concurrent_downloads
+    };
+    if opts.all_tags {
+        let tags = client.tags(&r.path).map_err(|e| pull_error(e, &r))?;
+        let mut out = Vec::new();
+        for t in tags {
+            let tr = Reference {
+                tag: Some(t),
+                ..r.clone()
+            };
+            out.push(pull_one(store, &client, &tr, &platform, progress, max)?);
+        }
+        return Ok(out);
+    }
+    if r.tag.is_none() && r.digest.is_none() {
+        progress.message("Using default tag: latest");
+        r.tag = Some(image::reference::DEFAULT_TAG.to_string());
+    }
+    Ok(vec![pull_one(
+        store, &client, &r, &platform, progress, max,
+    )?])
+}
+
+/// Docker's wording for a missing or inaccessible repository / manifest.
+fn pull_error(e: Error, r: &Reference) -> Error {
+    match e {
+        Error::Unauthorized(m) => Error::Unauthorized(format!(
+            "pull access denied for {}, repository does not exist or may require 'berth login': {m}",
+            r.familiar_name()
+        )),
+        Error::NotFound(m) if m.starts_with("manifest ") => {
+            let detail = m.split_once(" not found: ").map(|x| x.1).unwrap_or(&m);
+            Error::NotFound(format!(
+                "manifest for {} not found: {detail}",
+                r.familiar_string()
+            ))
+        }
+        e => e,
+    }
+}
+
+fn pull_one(
+    store: &ImageStore,
+    client: &Client,
+    r: &Reference,
+    platform: &Platform,
+    progress: &Progress,
+    max: usize,
+) -> Result<PullResult> {
+    let repo = &r.path;
+    let reference = r.digest.clone().or(r.tag.clone()).expect("tag or digest");
+    progress.message(&format!("{reference}: Pulling from {repo}"));
+    let (body, ct, top_digest) = client
+        .get_manifest(repo, &reference)
+        .map_err(|e| pull_error(e, r))?;
+    let m = match manifest::parse(ct.as_deref(), &body)? {
+        Parsed::Manifest(m) => m,
+        Parsed::Index(idx) => {
+            let d = manifest::select(&idx, platform)?;
+            let (b, ct, _) = client.get_manifest(repo, &d.digest)?;
+            match manifest::parse(ct.as_deref(), &b)? {
+                Parsed::Manifest(m) => m,
+                Parsed::Index(_) => {
+                    return Err(Error::Unsupported(format!(
+                        "{}: nested manifest lists are not supported",
+                        r.familiar_string()
+                    )))
+                }
+            }
+        }
+    };
+    let cfg_raw = client.get_blob_bytes(repo, &m.config.digest, manifest::MAX_CONFIG)?;
+    let cfg = image::ImageConfig::from_bytes(&cfg_raw)?;
+    let diff_ids = cfg.diff_ids().to_vec();
+    if diff_ids.len() != m.layers.len() {
+        return Err(Error::Invalid(format!(
+            "{}: the manifest has {} layers but the image configuration {} has {}",
+            r.familiar_string(),
+            m.layers.len(),
+            m.config.digest,
+            diff_ids.len()
+        )));
+    }
+    let chains = image::config::chain_ids(&diff_ids);
+    let mut op = store.begin()?;
+    let downloaded = fetch_layers(
+        store, &mut op, client, repo, &m.layers, &diff_ids, &chains, progress, max,
+    )?;
+
+    // Everything is in the store: make the image visible (config, then tags) in one step.
+    let before = store.resolve(&r.familiar_string()).ok();
+    let lock = store.lock()?;
+    let (id, _created) = store.create_locked(&lock, &mut op, &cfg_raw, None)?;
+    if r.tag.is_some() {
+        store.tag_locked(&lock, &id, &r.with_tag_only())?;
+    }
+    let by_digest = Reference {
+        tag: None,
+        digest: Some(top_digest.clone()),
+        ..r.clone()
+    };
+    store.tag_locked(&lock, &id, &by_digest)?;
+    for (l, d) in m.layers.iter().zip(&diff_ids) {
+        metadata::add(store, d, &l.digest, &r.name());
+    }
+    drop(lock);
+    op.release_all()?;
+
+    let newer = downloaded || before.as_deref() != Some(id.as_str());
+    progress.message(&format!("Digest: {top_digest}"));
+    progress.message(&format!(
+        "Status: {} {}",
+        if newer {
+            "Downloaded newer image for"
+        } else {
+            "Image is up to date for"
+        },
+        r.familiar_string()
+    ));
+    progress.result(&r.to_string());
+    Ok(PullResult {
+        reference: r.to_string(),
+        image_id: id,
+        digest: top_digest,
+        downloaded: newer,
+    })
+}
+
+enum Msg {
+    Data(Vec<u8>),
+    End,
+    Err(Error),
+}
+
+/// The registering side of a layer's download: a `Read` over the download thread's chunks
+/// that reaches EOF only after the thread verified the blob's digest.
+struct ChannelReader {
+    rx: Receiver<Msg>,
+    cur: Vec<u8>,
+    pos: usize,
+    eof: bool,
+    err: Option<Error>,
+}
+
+impl ChannelReader {
+    fn new(rx: Receiver<Msg>) -> Self {
+        ChannelReader {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+            eof: false,
+            err: None,
+        }
+    }
+
+    /// Waits for the download's verdict (the unpacker may stop before the blob's end).
+    fn finish(&mut self) -> Result<()> {
+        io::copy(self, &mut io::sink()).map(|_| ()).map_err(|e| {
+            self.err
+                .take()
+                .unwrap_or_else(|| Error::io("downloading layer")(e))
+        })
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.pos < self.cur.len() {
+                let n = buf.len().min(self.cur.len() - self.pos);
+                buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            if self.eof {
+                return Ok(0);
+            }
+            if let Some(e) = &self.err {
+                return Err(io::Error::other(e.to_string()));
+            }
+            match self.rx.recv() {
+                Ok(Msg::Data(d)) => {
+                    self.cur = d;
+                    self.pos = 0;
+                }
+                Ok(Msg::End) => self.eof = true,
+                Ok(Msg::Err(e)) => self.err = Some(e),
+                Err(_) => {
+                    self.err = Some(Error::Registry("layer download ended unexpectedly".into()))
+                }
+            }
+        }
+    }
+}
+
+/// Downloads and registers the layers not in the store yet. Returns whether any was
+/// downloaded. References taken are journaled in `op`.
+#[allow(clippy::too_many_arguments)]
+fn fetch_layers(
+    store: &ImageStore,
+    op: &mut image::store::Op,
+    client: &Client,
+    repo: &str,
+    layers: &[Descriptor],
+    diff_ids: &[String],
+    chains: &[String],
+    progress: &Progress,
+    max: usize,
+) -> Result<bool> {
+    let n = layers.len();
+    // A present layer implies its parents: what exists is a prefix of the chain.
+    let mut k = 0;
+    while k < n && store.layers().get(&chains[k]).is_ok() {
+        k += 1;
+    }
+    for l in &layers[..k] {
+        progress.status(&short(&l.digest), "Already exists");
+    }
+    if k > 0 {
+        // Hold the prefix while we build on it (a concurrent rmi must not delete it).
+        store.layers().retain(&chains[k - 1])?;
+        op.took(&chains[k - 1])?;
+    }
+    if k == n {
+        return Ok(false);
+    }
+    for l in &layers[k..] {
+        progress.status(&short(&l.digest), "Pulling fs layer");
+    }
+    let abort = AtomicBool::new(false);
+    let next = AtomicUsize::new(k);
+    let mut senders = Vec::new();
+    let mut receivers = Vec::new();
+    for _ in k..n {
+        let (tx, rx) = sync_channel(BUFFERED);
+        senders.push(Mutex::new(Some(tx)));
+        receivers.push(Some(rx));
+    }
+    std::thread::scope(|s| {
+        for _ in 0..max.min(n - k) {
+            s.spawn(|| loop {
+                // Layers are taken bottom first so the one being unpacked is always moving.
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= n || abort.load(Ordering::SeqCst) {
+                    return;
+                }
+                let tx = senders[i - k]
+                    .lock()
+                    .unwrap()
+                    .take()
+                    .expect("each layer taken once");
+                download(client, repo, &layers[i], tx, progress);
+            });
+        }
+        let res = (|| -> Result<()> {
+            for i in k..n {
+                let id = short(&layers[i].digest);
+                let rx = receivers[i - k].take().expect("each layer registered once");
+                let mut reader = ChannelReader::new(rx);
+                let parent = if i == 0 {
+                    None
+                } else {
+                    Some(chains[i - 1].as_str())
+                };
+                match store
+                    .layers()
+                    .register(&mut reader, parent, Some(&diff_ids[i]))
+                {
+                    Ok(l) => {
+                        op.took(&l.chain_id)?;
+                        reader.finish()?;
+                        if l.chain_id != chains[i] {
+                            return Err(Error::Invalid(format!(
+                                "layer {} registered as {} instead of {}",
+                                layers[i].digest, l.chain_id, chains[i]
+                            )));
+                        }
+                    }
+                    // The download's own error says more than the unpacker's view of it.
+                    Err(e) => return Err(reader.err.take().unwrap_or(Error::Storage(e))),
+                }
+                progress.status(&id, "Pull complete");
+            }
+            Ok(())
+        })();
+        if res.is_err() {
+            // Stop the downloads: pending ones see the flag, running ones a closed channel.
+            abort.store(true, Ordering::SeqCst);
+            receivers.clear();
+        }
+        res
+    })?;
+    Ok(true)
+}
+
+fn is_gzip(media_type: &str) -> bool {
+    matches!(
+        media_type,
+        manifest::DOCKER_LAYER_GZIP | manifest::OCI_LAYER_GZIP | manifest::DOCKER_FOREIGN_LAYER
+    )
+}
+
+/// Counts bytes for the progress bar.
+struct Counting<'a, R> {
+    inner: R,
+    n: u64,
+    total: u64,
+    id: &'a str,
+    progress: &'a Progress,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n += n as u64;
+        self.progress
+            .bytes(self.id, "Downloading", self.n, Some(self.total));
+        Ok(n)
+    }
+}
+
+/// One layer: HTTP → digest check → gunzip (gzip layers) → the registering thread.
+fn download(
+    client: &Client,
+    repo: &str,
+    desc: &Descriptor,
+    tx: SyncSender<Msg>,
+    progress: &Progress,
+) {
+    let id = short(&desc.digest);
+    let what = format!(
+        "filesystem layer verification failed for digest {}",
+        desc.digest
+    );
+    let res = (|| -> Result<()> {
+        let resp = client.get_blob(repo, &desc.digest, 0)?;
+        let counting = Counting {
+            inner: resp.into_reader(),
+            n: 0,
+            total: desc.size,
+            id: &id,
+            progress,
+        };
+        let mut vr = VerifyingReader::new(counting, &desc.digest, Some(desc.size))
+            .map_err(|e| Error::Unsupported(e.to_string()))?;
+        let verdict = |e: io::Error, vr: &mut VerifyingReader<_>| -> Error {
+            // A corrupt blob usually breaks the decompressor first: the digest is the
+            // clearer diagnosis, so check it before blaming the format.
+            let e = if is_mismatch(&e) {
+                e
+            } else {
+                vr.finish().err().filter(is_mismatch).unwrap_or(e)
+            };
+            if is_mismatch(&e) {
+                Error::Invalid(format!("{what}: {e}"))
+            } else {
+                Error::io(format!("downloading layer {}", desc.digest))(e)
+            }
+        };
+        let send = |d: &[u8]| -> Result<()> {
+            tx.send(Msg::Data(d.to_vec()))
+                .map_err(|_| Error::Registry("pull aborted".into()))
+        };
+        let mut buf = vec![0u8; CHUNK];
+        if is_gzip(&desc.media_type) {
+            let mut dec = flate2::read::MultiGzDecoder::new(&mut vr);
+            loop {
+                match read_full(&mut dec, &mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => send(&buf[..n])?,
+                    Err(e) => {
+                        drop(dec);
+                        return Err(verdict(e, &mut vr));
+                    }
+                }
+            }
+            drop(dec);
+        } else {
+            // zstd / plain tar: the layer store sniffs and decompresses.
+            loop {
+                match read_full(&mut vr, &mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => send(&buf[..n])?,
+                    Err(e) => return Err(verdict(e, &mut vr)),
+                }
+            }
+        }
+        if let Err(e) = vr.finish() {
+            return Err(verdict(e, &mut vr));
+        }
+        progress.status(&id, "Verifying Checksum");
+        progress.status(&id, "Download complete");
+        tx.send(Msg::End)
+            .map_err(|_| Error::Registry("pull aborted".into()))
+    })();
+    if let Err(e) = res {
+        let _ = tx.send(Msg::Err(e));
+    }
+}
+
+/// Fills `buf` as far as the stream allows (fewer, larger messages).
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(m) => n += m,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
