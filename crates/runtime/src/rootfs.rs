@@ -451,6 +451,8 @@ struct MountOptions {
     rec_clr: u64,
     /// Everything else, for the filesystem ("mode=755,size=65536k").
     data: String,
+    /// "tmpcopyup": a tmpfs starts with a copy of what it covers.
+    copy_up: bool,
 }
 
 fn parse_options(options: &[String]) -> Result<MountOptions> {
@@ -461,6 +463,7 @@ fn parse_options(options: &[String]) -> Result<MountOptions> {
         rec_set: 0,
         rec_clr: 0,
         data: String::new(),
+        copy_up: false,
     };
     for opt in options {
         let opt = opt.as_str();
@@ -509,9 +512,10 @@ fn parse_options(options: &[String]) -> Result<MountOptions> {
                     return Err(Error::Spec(format!(
                         "mount option {opt:?} (id-mapped mounts) is not supported by berth"
                     )));
-                } else if opt == "tmpcopyup" || opt.starts_with("x-") {
-                    // Not for the kernel: runtime extension (tmpcopyup, not implemented yet)
-                    // and userspace-helper options.
+                } else if opt == "tmpcopyup" {
+                    o.copy_up = true;
+                } else if opt.starts_with("x-") {
+                    // Options for userspace mount helpers, not for the kernel.
                 } else {
                     if !o.data.is_empty() {
                         o.data.push(',');
@@ -892,6 +896,11 @@ impl<'a> Ctx<'a> {
         let data = Some(opts.data.as_str()).filter(|d| !d.is_empty());
         let fstype = Some(typ).filter(|t| !t.is_empty());
         let what = || format!("mount {typ} on {}", dest.display());
+        let copy_up = opts.copy_up && typ == "tmpfs";
+        if copy_up {
+            // Filled first, made read-only after.
+            flags -= MsFlags::MS_RDONLY;
+        }
         match sys_mount(Some(&source), &target, fstype, flags, data) {
             Ok(()) => {}
             // Without its own network namespace (or in a user namespace that does not own
@@ -904,6 +913,22 @@ impl<'a> Ctx<'a> {
                 return self.bind_host_dir(Path::new("/dev/mqueue"), dest, opts);
             }
             Err(e) => return Err(e).ctx(what),
+        }
+        if copy_up {
+            // `fd` still names the directory underneath the new tmpfs.
+            let top = self.root.resolve(dest, Create::No)?;
+            copy_up_dir(fd.as_fd(), top.as_fd(), !opts.data.contains("mode="))
+                .ctx(|| format!("tmpcopyup into {}", dest.display()))?;
+            if opts.flags.contains(MsFlags::MS_RDONLY) {
+                sys_mount(
+                    Some(&source),
+                    &fd_path(top.as_fd()),
+                    fstype,
+                    flags | MsFlags::MS_RDONLY | MsFlags::MS_REMOUNT,
+                    data,
+                )
+                .ctx(|| format!("remount {} read-only", dest.display()))?;
+            }
         }
         drop(fd);
         self.after_mount(dest, opts, false)
@@ -929,6 +954,7 @@ impl<'a> Ctx<'a> {
             rec_set: opts.rec_set,
             rec_clr: opts.rec_clr,
             data: String::new(),
+            copy_up: false,
         };
         o.flags -= MsFlags::MS_REMOUNT;
         self.after_mount(dest, &o, true)
@@ -1303,6 +1329,82 @@ impl<'a> Ctx<'a> {
             )
         })
     }
+}
+
+/// Copies the tree under `src` (the directory a tmpfs now covers) into `dst` (the tmpfs):
+/// files, directories, symlinks and special files with their modes and owners. Works on fds
+/// only and never follows symlinks. With `root_attrs`, the tmpfs root takes the covered
+/// directory's mode and owner too.
+fn copy_up_dir(src: BorrowedFd, dst: BorrowedFd, root_attrs: bool) -> nix::Result<()> {
+    let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    // "." of an fd taken before the mount is the covered directory, not the tmpfs on top.
+    let s = fcntl::openat(src, ".", dir_flags, Mode::empty())?;
+    let d = fcntl::openat(dst, ".", dir_flags, Mode::empty())?;
+    if root_attrs {
+        let st = stat::fstat(s.as_fd())?;
+        unistd::fchown(d.as_fd(), Some(st.st_uid.into()), Some(st.st_gid.into()))?;
+        stat::fchmod(d.as_fd(), Mode::from_bits_truncate(st.st_mode & 0o7777))?;
+    }
+    copy_tree(s, d.as_fd())
+}
+
+fn copy_tree(src: OwnedFd, dst: BorrowedFd) -> nix::Result<()> {
+    let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let src_fd = fcntl::openat(src.as_fd(), ".", dir_flags, Mode::empty())?;
+    let mut dir = nix::dir::Dir::from_fd(src_fd)?;
+    for entry in dir.iter() {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_bytes() == b"." || name.to_bytes() == b".." {
+            continue;
+        }
+        let st = stat::fstatat(src.as_fd(), name, fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        let perm = Mode::from_bits_truncate(st.st_mode & 0o7777);
+        let kind = SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT);
+        match kind {
+            SFlag::S_IFDIR => {
+                stat::mkdirat(dst, name, Mode::from_bits_truncate(0o700))?;
+                let s = fcntl::openat(src.as_fd(), name, dir_flags, Mode::empty())?;
+                let d = fcntl::openat(dst, name, dir_flags, Mode::empty())?;
+                copy_tree(s, d.as_fd())?;
+            }
+            SFlag::S_IFREG => {
+                let ro = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+                let s = fcntl::openat(src.as_fd(), name, ro, Mode::empty())?;
+                let wo = OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_WRONLY
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC;
+                let d = fcntl::openat(dst, name, wo, Mode::from_bits_truncate(0o600))?;
+                let (mut s, mut d) = (fs::File::from(s), fs::File::from(d));
+                std::io::copy(&mut s, &mut d)
+                    .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+            }
+            SFlag::S_IFLNK => {
+                let target = fcntl::readlinkat(src.as_fd(), name)?;
+                unistd::symlinkat(target.as_os_str(), dst, name)?;
+            }
+            SFlag::S_IFCHR | SFlag::S_IFBLK | SFlag::S_IFIFO => {
+                stat::mknodat(dst, name, kind, perm, st.st_rdev)?;
+            }
+            // Sockets belong to a process that is not there anymore.
+            _ => continue,
+        }
+        unistd::fchownat(
+            dst,
+            name,
+            Some(st.st_uid.into()),
+            Some(st.st_gid.into()),
+            fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )?;
+        if kind != SFlag::S_IFLNK {
+            // After chown, which clears set-id bits. Not a symlink: we just made it in our
+            // own tmpfs.
+            stat::fchmodat(dst, name, perm, stat::FchmodatFlags::FollowSymlink)?;
+        }
+    }
+    Ok(())
 }
 
 struct Node {
@@ -1905,6 +2007,10 @@ mod tests {
             mounts.push(json!({"destination": "/etc/hostfile", "type": "bind",
                 "source": format!("{host_dir}/hello"), "options": ["bind"]}));
             mounts.push(json!({"destination": "/escape", "type": "tmpfs", "source": "tmpfs"}));
+            mounts.push(
+                json!({"destination": "/www", "type": "tmpfs", "source": "tmpfs",
+                "options": ["tmpcopyup", "ro", "nodev"]}),
+            );
             mounts.push(json!({"destination": "/rel", "type": "tmpfs", "source": "tmpfs"}));
             s["linux"]["devices"] = json!([
                 {"path": "/dev/mydev", "type": "c", "major": 1, "minor": 7,
@@ -1913,6 +2019,13 @@ mod tests {
                 {"path": "/dev/sub/blk", "type": "b", "major": 7, "minor": 0}
             ]);
         });
+        fs::create_dir(rootfs.join("www/sub")).unwrap();
+        fs::write(rootfs.join("www/sub/f"), "deep\n").unwrap();
+        std::os::unix::fs::lchown(rootfs.join("www/sub/f"), Some(12), Some(34)).unwrap();
+        // After chown, which clears set-id bits.
+        fs::set_permissions(rootfs.join("www/sub/f"), fs::Permissions::from_mode(0o4751)).unwrap();
+        symlink("sub/f", rootfs.join("www/link")).unwrap();
+        fs::set_permissions(rootfs.join("www"), fs::Permissions::from_mode(0o751)).unwrap();
         let spec = spec_of(&b);
         let rootfs_c = rootfs.clone();
         let host_sub = host.path().join("sub");
@@ -2065,6 +2178,29 @@ mod tests {
             // the escape attempts landed inside
             ensure!(fs_type("/escape")? == statfs::TMPFS_MAGIC, "/escape");
             ensure!(fs_type("/rel")? == statfs::TMPFS_MAGIC, "/rel");
+            // tmpcopyup: the tmpfs starts with a faithful copy, then becomes read-only
+            ensure!(
+                fs_type("/www")? == statfs::TMPFS_MAGIC && is_ro("/www")?,
+                "/www"
+            );
+            let idx = fs::read_to_string("/www/index.html").map_err(|e| e.to_string())?;
+            ensure!(idx == "hello\n", "/www/index.html = {idx:?}");
+            let f = fs::read_to_string("/www/link").map_err(|e| e.to_string())?;
+            ensure!(f == "deep\n", "/www/link = {f:?}");
+            let md = fs::symlink_metadata("/www/sub/f").map_err(|e| e.to_string())?;
+            ensure!(
+                (md.mode() & 0o7777, md.uid(), md.gid()) == (0o4751, 12, 34),
+                "/www/sub/f: {:o} {}:{}",
+                md.mode(),
+                md.uid(),
+                md.gid()
+            );
+            let md = fs::metadata("/www").map_err(|e| e.to_string())?;
+            ensure!(md.mode() & 0o7777 == 0o751, "/www mode {:o}", md.mode());
+            ensure!(
+                fs::read_link("/www/link").map_err(|e| e.to_string())? == Path::new("sub/f"),
+                "link"
+            );
             // masked and read-only paths, read-only root
             let keys = fs::read_to_string("/proc/keys").map_err(|e| e.to_string())?;
             ensure!(keys.is_empty(), "/proc/keys not masked");
