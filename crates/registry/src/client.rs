@@ -108,6 +108,8 @@ pub struct Client {
     creds: Option<(String, String)>,
     challenge: Mutex<Option<Challenge>>,
     tokens: Mutex<HashMap<String, String>>,
+    /// Serializes token fetches so parallel threads needing one scope fetch it once.
+    fetching: Mutex<()>,
 }
 
 /// `repository:<name>:pull`
@@ -150,6 +152,7 @@ impl Client {
             creds,
             challenge: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
+            fetching: Mutex::new(()),
         };
         let schemes: &[&str] = if is_loopback(host) {
             &["http"]
@@ -217,6 +220,10 @@ impl Client {
             Some(Challenge::Basic) => Ok(self.basic()),
             Some(Challenge::Bearer { realm, service, .. }) => {
                 let key = scopes.join(" ");
+                if let Some(t) = self.tokens.lock().unwrap().get(&key) {
+                    return Ok(Some(format!("Bearer {t}")));
+                }
+                let _one_at_a_time = self.fetching.lock().unwrap();
                 if let Some(t) = self.tokens.lock().unwrap().get(&key) {
                     return Ok(Some(format!("Bearer {t}")));
                 }

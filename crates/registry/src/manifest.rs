@@ -102,7 +102,7 @@ pub struct Index {
 }
 
 pub enum Parsed {
-    Manifest(Manifest),
+    Manifest(Box<Manifest>),
     Index(Index),
 }
 
@@ -129,18 +129,18 @@ pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Parsed> {
         Some(DOCKER_LIST) | Some(OCI_INDEX) => {
             Ok(Parsed::Index(serde_json::from_value(v).map_err(bad)?))
         }
-        Some(DOCKER_MANIFEST) | Some(OCI_MANIFEST) => {
-            Ok(Parsed::Manifest(serde_json::from_value(v).map_err(bad)?))
-        }
+        Some(DOCKER_MANIFEST) | Some(OCI_MANIFEST) => Ok(Parsed::Manifest(Box::new(
+            serde_json::from_value(v).map_err(bad)?,
+        ))),
         Some(other) if v.get("manifests").is_none() && v.get("config").is_none() => Err(
             Error::Unsupported(format!("unsupported manifest media type {other}")),
         ),
         _ if v.get("manifests").is_some() => {
             Ok(Parsed::Index(serde_json::from_value(v).map_err(bad)?))
         }
-        _ if v.get("config").is_some() => {
-            Ok(Parsed::Manifest(serde_json::from_value(v).map_err(bad)?))
-        }
+        _ if v.get("config").is_some() => Ok(Parsed::Manifest(Box::new(
+            serde_json::from_value(v).map_err(bad)?,
+        ))),
         _ => Err(Error::Invalid(
             "invalid manifest: neither an image manifest nor an index".into(),
         )),

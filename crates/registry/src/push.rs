@@ -171,11 +171,7 @@ fn push_layer(c: &LayerCtx, i: usize, diff_id: &str, chain: &str) -> Result<Desc
         }
         if src.path != repo && c.client.mount_blob(repo, &m.digest, &src.path)? {
             let size = c.client.blob_exists(repo, &m.digest, &scopes)?.unwrap_or(0);
-            return Ok(done(
-                &m.digest,
-                size,
-                &format!("Mounted from {}", src.familiar_name()),
-            ));
+            return Ok(done(&m.digest, size, &format!("Mounted from {}", src.path)));
         }
         if let Some(size) = c.client.blob_exists(repo, &m.digest, &scopes)? {
             return Ok(done(&m.digest, size, "Layer already exists"));
