@@ -447,3 +447,45 @@ fn kill_during_pull_then_repull() {
     assert_eq!(res.image_id, id);
     assert_eq!(image_files(&e.store, &id), files);
 }
+
+/// Interop with a third-party client: skopeo reads what berth pushed (verifying every blob)
+/// and re-pushes it as an OCI manifest with zstd layers, which berth pulls.
+#[test]
+fn skopeo_reads_our_push_and_we_pull_its_oci_zstd_push() {
+    let reg = Registry::start(Auth::Open);
+    let e = env();
+    let r = format!("{}/test/img:v1", reg.host);
+    let id = build_image(&e.store, &r, &test_layers(300_000), "amd64");
+    let files = image_files(&e.store, &id);
+    let diff_ids = e.store.get(&id).unwrap().config.diff_ids().to_vec();
+    push(&e, &r);
+    let out = Command::new("skopeo")
+        .args(["--insecure-policy", "copy", "--quiet"])
+        .args(["--src-tls-verify=false", "--dest-tls-verify=false"])
+        .args(["--format", "oci", "--dest-compress-format", "zstd"])
+        .arg(format!("docker://{r}"))
+        .arg(format!("docker://{}/test/oci:v1", reg.host))
+        .output()
+        .expect("skopeo (apt-get install skopeo)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let client = Client::connect(&reg.host, None, &e.ro).unwrap();
+    let (body, ct, _) = client.get_manifest("test/oci", "v1").unwrap();
+    assert_eq!(ct.as_deref(), Some(manifest::OCI_MANIFEST));
+    let Parsed::Manifest(m) = manifest::parse(ct.as_deref(), &body).unwrap() else {
+        panic!("not a manifest")
+    };
+    assert!(
+        m.layers.iter().all(|l| l.media_type == manifest::OCI_LAYER_ZSTD),
+        "{m:?}"
+    );
+
+    rmi(&e, &r);
+    assert!(e.store.layers().layers().unwrap().is_empty());
+    let oci = format!("{}/test/oci:v1", reg.host);
+    let (res, _) = pull(&e, &oci).unwrap();
+    // Same uncompressed layers whatever the compression.
+    let img = e.store.get(&res.image_id).unwrap();
+    assert_eq!(img.config.diff_ids(), &diff_ids[..]);
+    assert_eq!(image_files(&e.store, &res.image_id), files);
+}
