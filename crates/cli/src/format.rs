@@ -318,13 +318,13 @@ fn tokenize(src: &str) -> Result<Vec<(bool, String)>> {
     Ok(out)
 }
 
-enum End {
+enum Stop {
     Eof,
     End,
     Else(Option<String>),
 }
 
-fn parse_list(toks: &[(bool, String)], pos: &mut usize) -> Result<(Vec<Node>, End)> {
+fn parse_list(toks: &[(bool, String)], pos: &mut usize) -> Result<(Vec<Node>, Stop)> {
     let mut nodes = Vec::new();
     while let Some((is_action, s)) = toks.get(*pos) {
         *pos += 1;
@@ -337,30 +337,30 @@ fn parse_list(toks: &[(bool, String)], pos: &mut usize) -> Result<(Vec<Node>, En
             None => (s.as_str(), ""),
         };
         match kw {
-            "end" => return Ok((nodes, End::End)),
+            "end" => return Ok((nodes, Stop::End)),
             "else" => {
                 let cond = rest.strip_prefix("if").map(|r| r.trim().to_string());
-                return Ok((nodes, End::Else(cond)));
+                return Ok((nodes, Stop::Else(cond)));
             }
             "if" | "range" | "with" => nodes.push(parse_block(kw, rest, toks, pos)?),
             _ => nodes.push(Node::Action(pipe_of(s)?)),
         }
     }
-    Ok((nodes, End::Eof))
+    Ok((nodes, Stop::Eof))
 }
 
 fn parse_block(kw: &str, cond: &str, toks: &[(bool, String)], pos: &mut usize) -> Result<Node> {
     let pipe = pipe_of(cond)?;
     let (body, end) = parse_list(toks, pos)?;
     let alt = match end {
-        End::Eof => return Err(format!("unexpected EOF: missing {{{{end}}}} for {kw}")),
-        End::End => Vec::new(),
-        End::Else(None) => match parse_list(toks, pos)? {
-            (alt, End::End) => alt,
+        Stop::Eof => return Err(format!("unexpected EOF: missing {{{{end}}}} for {kw}")),
+        Stop::End => Vec::new(),
+        Stop::Else(None) => match parse_list(toks, pos)? {
+            (alt, Stop::End) => alt,
             _ => return Err(format!("expected {{{{end}}}} after {{{{else}}}} of {kw}")),
         },
         // `else if X` is an `if` nested in the else branch that shares this block's end.
-        End::Else(Some(c)) => vec![parse_block("if", &c, toks, pos)?],
+        Stop::Else(Some(c)) => vec![parse_block("if", &c, toks, pos)?],
     };
     Ok(match kw {
         "if" => Node::If(pipe, body, alt),
@@ -374,9 +374,9 @@ impl Template {
         let toks = tokenize(src).map_err(|e| format!("template: :1: {e}"))?;
         let mut pos = 0;
         match parse_list(&toks, &mut pos).map_err(|e| format!("template: :1: {e}"))? {
-            (nodes, End::Eof) => Ok(Template { nodes }),
-            (_, End::End) => Err("template: :1: unexpected {{end}}".into()),
-            (_, End::Else(_)) => Err("template: :1: unexpected {{else}}".into()),
+            (nodes, Stop::Eof) => Ok(Template { nodes }),
+            (_, Stop::End) => Err("template: :1: unexpected {{end}}".into()),
+            (_, Stop::Else(_)) => Err("template: :1: unexpected {{else}}".into()),
         }
     }
 
@@ -415,7 +415,11 @@ pub fn to_text(v: &Value) -> String {
             } else {
                 let f = n.as_f64().unwrap_or(0.0);
                 if f.fract() == 0.0 && f.abs() < 1e21 {
-                    if f.abs() >= 1e6 { format!("{f:e}").replace('e', "e+") } else { format!("{f}") }
+                    if f.abs() >= 1e6 {
+                        format!("{f:e}").replace('e', "e+")
+                    } else {
+                        format!("{f}")
+                    }
                 } else {
                     format!("{f}")
                 }
@@ -599,7 +603,13 @@ fn printf(args: &[Value]) -> Result<String> {
             _ => str_of(&v),
         };
         let left = spec.starts_with('-');
-        let width: usize = spec.trim_start_matches('-').split('.').next().unwrap_or("").parse().unwrap_or(0);
+        let width: usize = spec
+            .trim_start_matches('-')
+            .split('.')
+            .next()
+            .unwrap_or("")
+            .parse()
+            .unwrap_or(0);
         if left {
             out.push_str(&format!("{s:<width$}"));
         } else {
@@ -694,7 +704,12 @@ fn call(f: &str, a: &[Value]) -> Result<Value> {
         "pad" => {
             want(a, 3, f)?;
             let (l, r) = (num(&a[1])? as usize, num(&a[2])? as usize);
-            Value::String(format!("{}{}{}", " ".repeat(l), str_of(&a[0]), " ".repeat(r)))
+            Value::String(format!(
+                "{}{}{}",
+                " ".repeat(l),
+                str_of(&a[0]),
+                " ".repeat(r)
+            ))
         }
         "truncate" => {
             want(a, 2, f)?;
@@ -707,25 +722,62 @@ fn call(f: &str, a: &[Value]) -> Result<Value> {
             }
             let s = str_of(&a[0]);
             let from = a.get(1).map(num).transpose()?.unwrap_or(0.0) as usize;
-            let to = a.get(2).map(num).transpose()?.map(|x| x as usize).unwrap_or(s.len());
-            Value::String(s.get(from..to).ok_or("slice index out of range")?.to_string())
+            let to = a
+                .get(2)
+                .map(num)
+                .transpose()?
+                .map(|x| x as usize)
+                .unwrap_or(s.len());
+            Value::String(
+                s.get(from..to)
+                    .ok_or("slice index out of range")?
+                    .to_string(),
+            )
         }
         "eq" => {
             if a.len() < 2 {
                 return Err("missing argument for comparison".into());
             }
-            Value::Bool(a[1..].iter().any(|b| b == &a[0] || (a[0].is_number() && b.is_number() && num(&a[0]).ok() == num(b).ok())))
+            Value::Bool(a[1..].iter().any(|b| {
+                b == &a[0] || (a[0].is_number() && b.is_number() && num(&a[0]).ok() == num(b).ok())
+            }))
         }
         "ne" => {
             want(a, 2, f)?;
-            Value::Bool(compare(&a[0], &a[1]).map(|o| o.is_ne()).unwrap_or(a[0] != a[1]))
+            Value::Bool(
+                compare(&a[0], &a[1])
+                    .map(|o| o.is_ne())
+                    .unwrap_or(a[0] != a[1]),
+            )
         }
-        "lt" => Value::Bool({ want(a, 2, f)?; compare(&a[0], &a[1])?.is_lt() }),
-        "le" => Value::Bool({ want(a, 2, f)?; compare(&a[0], &a[1])?.is_le() }),
-        "gt" => Value::Bool({ want(a, 2, f)?; compare(&a[0], &a[1])?.is_gt() }),
-        "ge" => Value::Bool({ want(a, 2, f)?; compare(&a[0], &a[1])?.is_ge() }),
-        "and" => a.iter().find(|v| !truthy(v)).or(a.last()).cloned().unwrap_or(Value::Null),
-        "or" => a.iter().find(|v| truthy(v)).or(a.last()).cloned().unwrap_or(Value::Null),
+        "lt" => Value::Bool({
+            want(a, 2, f)?;
+            compare(&a[0], &a[1])?.is_lt()
+        }),
+        "le" => Value::Bool({
+            want(a, 2, f)?;
+            compare(&a[0], &a[1])?.is_le()
+        }),
+        "gt" => Value::Bool({
+            want(a, 2, f)?;
+            compare(&a[0], &a[1])?.is_gt()
+        }),
+        "ge" => Value::Bool({
+            want(a, 2, f)?;
+            compare(&a[0], &a[1])?.is_ge()
+        }),
+        "and" => a
+            .iter()
+            .find(|v| !truthy(v))
+            .or(a.last())
+            .cloned()
+            .unwrap_or(Value::Null),
+        "or" => a
+            .iter()
+            .find(|v| truthy(v))
+            .or(a.last())
+            .cloned()
+            .unwrap_or(Value::Null),
         "not" => {
             want(a, 1, f)?;
             Value::Bool(!truthy(&a[0]))
@@ -734,7 +786,12 @@ fn call(f: &str, a: &[Value]) -> Result<Value> {
     })
 }
 
-fn exec(nodes: &[Node], dot: &Value, vars: &mut Vec<(String, Value)>, out: &mut String) -> Result<()> {
+fn exec(
+    nodes: &[Node],
+    dot: &Value,
+    vars: &mut Vec<(String, Value)>,
+    out: &mut String,
+) -> Result<()> {
     for n in nodes {
         let depth = vars.len();
         match n {
@@ -774,7 +831,10 @@ fn exec(nodes: &[Node], dot: &Value, vars: &mut Vec<(String, Value)>, out: &mut 
                         .collect(),
                     Value::Object(o) => {
                         let sorted: BTreeMap<String, Value> = o.into_iter().collect();
-                        sorted.into_iter().map(|(k, x)| (Value::String(k), x)).collect()
+                        sorted
+                            .into_iter()
+                            .map(|(k, x)| (Value::String(k), x))
+                            .collect()
                     }
                     Value::Null => vec![],
                     Value::Number(n) => (0..n.as_u64().unwrap_or(0))
@@ -929,7 +989,10 @@ mod tests {
         assert_eq!(run(r#"{{index .Config.Labels "a b"}}"#, &v), "c");
         assert_eq!(run("{{index .RepoTags 0}}", &v), "busybox:latest");
         assert_eq!(run("{{len .Config.Env}}", &v), "2");
-        assert_eq!(run("{{lower .Os}} {{upper .Os}} {{title \"hello world\"}}", &v), "linux LINUX Hello World");
+        assert_eq!(
+            run("{{lower .Os}} {{upper .Os}} {{title \"hello world\"}}", &v),
+            "linux LINUX Hello World"
+        );
         assert_eq!(run("{{.Size}}", &v), "4857344");
         assert_eq!(run("{{.Config.Cmd}}", &v), "<nil>");
         assert_eq!(run("{{.Config.Labels}}", &v), "map[a b:c k:v]");
@@ -944,8 +1007,14 @@ mod tests {
     fn control_flow() {
         let v = json!({"L":["a","b"],"M":{"y":2,"x":1},"E":[],"T":true,"N":"n"});
         assert_eq!(run("{{range .L}}<{{.}}>{{end}}", &v), "<a><b>");
-        assert_eq!(run("{{range $i, $e := .L}}{{$i}}={{$e}};{{end}}", &v), "0=a;1=b;");
-        assert_eq!(run("{{range $k, $v := .M}}{{$k}}:{{$v}} {{end}}", &v), "x:1 y:2 ");
+        assert_eq!(
+            run("{{range $i, $e := .L}}{{$i}}={{$e}};{{end}}", &v),
+            "0=a;1=b;"
+        );
+        assert_eq!(
+            run("{{range $k, $v := .M}}{{$k}}:{{$v}} {{end}}", &v),
+            "x:1 y:2 "
+        );
         assert_eq!(run("{{range .E}}x{{else}}empty{{end}}", &v), "empty");
         assert_eq!(run("{{if .T}}yes{{else}}no{{end}}", &v), "yes");
         assert_eq!(run("{{if .E}}1{{else if .N}}2{{else}}3{{end}}", &v), "2");
@@ -960,12 +1029,17 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert!(Template::parse("{{foo}}").unwrap_err().contains("not defined"));
+        assert!(Template::parse("{{foo}}")
+            .unwrap_err()
+            .contains("not defined"));
         assert!(Template::parse("{{if .A}}x").is_err());
         assert!(Template::parse("{{end}}").is_err());
         assert!(Template::parse("{{.A").is_err());
         assert!(Template::parse("{{\"x}}").is_err());
-        assert!(Template::parse("{{.A.B}}").unwrap().execute(&json!({"A":"s"})).is_err());
+        assert!(Template::parse("{{.A.B}}")
+            .unwrap()
+            .execute(&json!({"A":"s"}))
+            .is_err());
     }
 
     #[test]

@@ -46,11 +46,7 @@ pub struct ImportArgs {
 }
 
 pub fn import(g: &Global, a: ImportArgs) -> CmdResult {
-    let reference = a
-        .reference
-        .as_deref()
-        .map(Reference::parse)
-        .transpose()?;
+    let reference = a.reference.as_deref().map(Reference::parse).transpose()?;
     if a.source.starts_with("http://") || a.source.starts_with("https://") {
         return Err(Failure::new(
             format!(
@@ -64,15 +60,21 @@ pub fn import(g: &Global, a: ImportArgs) -> CmdResult {
         None => None,
         Some(p) => match p.split('/').collect::<Vec<_>>()[..] {
             ["linux", arch] | ["linux", arch, _] => Some(arch.to_string()),
-            _ => return Err(Failure::new(format!("invalid platform {p:?}: expected linux/ARCH"), 125)),
+            _ => {
+                return Err(Failure::new(
+                    format!("invalid platform {p:?}: expected linux/ARCH"),
+                    125,
+                ))
+            }
         },
     };
     let mut input: Box<dyn Read> = if a.source == "-" {
         Box::new(std::io::stdin().lock())
     } else {
-        Box::new(std::fs::File::open(&a.source).map_err(|e| {
-            Failure::new(format!("open {}: {e}", a.source), 1)
-        })?)
+        Box::new(
+            std::fs::File::open(&a.source)
+                .map_err(|e| Failure::new(format!("open {}: {e}", a.source), 1))?,
+        )
     };
     let store = open_store(g)?;
     let opts = image::import::ImportOptions {
@@ -115,15 +117,21 @@ pub fn save(g: &Global, a: SaveArgs) -> CmdResult {
         }
         Some(path) => {
             // Written next to the target and renamed: a failed save leaves no partial file.
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
             let tmp = dir.join(format!(
                 ".{}.berth-{}",
-                path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+                path.file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default(),
                 std::process::id()
             ));
             let res = (|| -> CmdResult {
-                let f = std::fs::File::create(&tmp)
-                    .map_err(|e| Failure::new(format!("failed to save image: {}: {e}", path.display()), 1))?;
+                let f = std::fs::File::create(&tmp).map_err(|e| {
+                    Failure::new(format!("failed to save image: {}: {e}", path.display()), 1)
+                })?;
                 let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
                 image::archive::save(&store, &a.images, &mut w)?;
                 w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
@@ -218,9 +226,8 @@ fn glob(pat: &str, s: &str) -> bool {
         None => pat == s,
         Some((pre, rest)) => {
             s.starts_with(pre)
-                && (0..=s.len() - pre.len()).any(|i| {
-                    s.is_char_boundary(pre.len() + i) && glob(rest, &s[pre.len() + i..])
-                })
+                && (0..=s.len() - pre.len())
+                    .any(|i| s.is_char_boundary(pre.len() + i) && glob(rest, &s[pre.len() + i..]))
         }
     }
 }
@@ -286,7 +293,11 @@ pub fn images(g: &Global, a: ImagesArgs) -> CmdResult {
         }
         for d in &img.digests {
             if !img.tags.iter().any(|t| t.name() == d.name()) {
-                pairs.push((d.familiar_name(), "<none>".into(), d.digest.clone().unwrap_or_default()));
+                pairs.push((
+                    d.familiar_name(),
+                    "<none>".into(),
+                    d.digest.clone().unwrap_or_default(),
+                ));
             }
         }
         if pairs.is_empty() {
@@ -315,9 +326,12 @@ pub fn images(g: &Global, a: ImagesArgs) -> CmdResult {
         (_, true) => "{{.ID}}".to_string(),
         (Some(f), _) => f.clone(),
         (None, _) if a.digests => {
-            "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}".into()
+            "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+                .into()
         }
-        (None, _) => "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}".into(),
+        (None, _) => {
+            "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}".into()
+        }
     };
     let out = format_rows(
         &fmt,
@@ -487,7 +501,10 @@ pub fn inspect_image(store: &ImageStore, img: &Image) -> ImageInspect {
             layers: c.diff_ids().to_vec(),
         },
         metadata: MetadataInspect {
-            last_tag_time: img.last_tag_time.clone().unwrap_or_else(|| ZERO_TIME.into()),
+            last_tag_time: img
+                .last_tag_time
+                .clone()
+                .unwrap_or_else(|| ZERO_TIME.into()),
         },
     }
 }
@@ -505,7 +522,9 @@ pub fn inspect(g: &Global, a: InspectArgs, image_only: bool) -> CmdResult {
     if let Some(k) = &a.kind {
         if k != "image" {
             return Err(Failure::new(
-                format!("\"{k}\" is not a valid value for --type (berth knows images only for now)"),
+                format!(
+                    "\"{k}\" is not a valid value for --type (berth knows images only for now)"
+                ),
                 1,
             ));
         }
@@ -514,7 +533,9 @@ pub fn inspect(g: &Global, a: InspectArgs, image_only: bool) -> CmdResult {
     let tmpl = a
         .format
         .as_deref()
-        .map(|f| Template::parse(f).map_err(|e| Failure::new(format!("template parsing error: {e}"), 1)))
+        .map(|f| {
+            Template::parse(f).map_err(|e| Failure::new(format!("template parsing error: {e}"), 1))
+        })
         .transpose()?;
     let mut found = Vec::new();
     let mut errors = Vec::new();
@@ -616,7 +637,9 @@ pub fn history(g: &Global, a: HistoryArgs) -> CmdResult {
     let fmt = match (&a.format, a.quiet) {
         (_, true) => "{{.ID}}".to_string(),
         (Some(f), _) => f.clone(),
-        (None, _) => "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".into(),
+        (None, _) => {
+            "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".into()
+        }
     };
     let out = format_rows(
         &fmt,
@@ -644,7 +667,10 @@ pub struct TagArgs {
 pub fn tag(g: &Global, a: TagArgs) -> CmdResult {
     let target = Reference::parse(&a.target)?;
     if target.digest.is_some() {
-        return Err(Failure::new("refusing to create a tag with a digest reference", 1));
+        return Err(Failure::new(
+            "refusing to create a tag with a digest reference",
+            1,
+        ));
     }
     let store = open_store(g)?;
     let id = store.resolve(&a.source)?;

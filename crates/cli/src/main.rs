@@ -13,7 +13,12 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "berth", version, about = "A Docker-compatible container engine", disable_help_subcommand = true)]
+#[command(
+    name = "berth",
+    version,
+    about = "A Docker-compatible container engine",
+    disable_help_subcommand = true
+)]
 struct Cli {
     #[command(flatten)]
     global: Global,

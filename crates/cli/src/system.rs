@@ -55,8 +55,10 @@ fn os_name() -> String {
     std::fs::read_to_string("/etc/os-release")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string()))
+            s.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
         })
         .unwrap_or_else(|| "Linux".into())
 }
@@ -92,7 +94,7 @@ fn cgroup_version() -> &'static str {
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: see above.
     let r = unsafe { libc::statfs(c"/sys/fs/cgroup".as_ptr(), &mut st) };
-    if r == 0 && st.f_type as i64 == libc::CGROUP2_SUPER_MAGIC as i64 {
+    if r == 0 && st.f_type == libc::CGROUP2_SUPER_MAGIC {
         "2"
     } else {
         "1"
@@ -111,7 +113,9 @@ pub fn info(g: &Global, a: InfoArgs) -> CmdResult {
     let containers = count_containers(g);
     let (kernel, arch, host) = uname();
     let status: Vec<(String, String)> = store.layers().driver_status();
-    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let mem = mem_total();
     let v = json!({
         "ID": "",
@@ -139,7 +143,8 @@ pub fn info(g: &Global, a: InfoArgs) -> CmdResult {
         "Debug": g.debug,
     });
     if let Some(f) = &a.format {
-        let t = Template::parse(f).map_err(|e| Failure::new(format!("template parsing error: {e}"), 1))?;
+        let t = Template::parse(f)
+            .map_err(|e| Failure::new(format!("template parsing error: {e}"), 1))?;
         println!("{}", t.execute(&v).map_err(|e| Failure::new(e, 1))?);
         return Ok(());
     }
@@ -191,7 +196,7 @@ pub fn df(g: &Global, a: DfArgs) -> CmdResult {
             }
         }
     }
-    let pct = if total > 0 { 100 * reclaimable / total } else { 0 };
+    let pct = (100 * reclaimable).checked_div(total).unwrap_or(0);
     let containers = count_containers(g);
     let rows = vec![
         json!({"Type": "Images", "TotalCount": imgs.len(), "Active": active, "Size": human_size(total),
@@ -203,8 +208,12 @@ pub fn df(g: &Global, a: DfArgs) -> CmdResult {
     let fmt = a.format.clone().unwrap_or_else(|| {
         "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}".into()
     });
-    let out = format_rows(&fmt, &rows, &[("TotalCount", "TOTAL"), ("Reclaimable", "RECLAIMABLE")])
-        .map_err(|e| Failure::new(e, 1))?;
+    let out = format_rows(
+        &fmt,
+        &rows,
+        &[("TotalCount", "TOTAL"), ("Reclaimable", "RECLAIMABLE")],
+    )
+    .map_err(|e| Failure::new(e, 1))?;
     std::io::stdout().write_all(out.as_bytes())?;
     Ok(())
 }
@@ -218,7 +227,8 @@ pub fn version(_g: &Global, a: VersionArgs) -> CmdResult {
                    "Os": "linux", "Arch": arch, "KernelVersion": uname().0},
     });
     if let Some(f) = &a.format {
-        let t = Template::parse(f).map_err(|e| Failure::new(format!("template parsing error: {e}"), 1))?;
+        let t = Template::parse(f)
+            .map_err(|e| Failure::new(format!("template parsing error: {e}"), 1))?;
         println!("{}", t.execute(&v).map_err(|e| Failure::new(e, 1))?);
         return Ok(());
     }

@@ -31,7 +31,12 @@ impl Dockerd {
             .arg(format!("unix://{}", d.join("docker.sock").display()))
             .arg("--pidfile")
             .arg(d.join("docker.pid"))
-            .args(["--bridge=none", "--iptables=false", "--ip6tables=false", "--storage-driver=overlay2"])
+            .args([
+                "--bridge=none",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--storage-driver=overlay2",
+            ])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -57,7 +62,10 @@ impl Dockerd {
     fn docker(&self, args: &[&str]) -> Output {
         Command::new(DOCKER)
             .arg("-H")
-            .arg(format!("unix://{}", self.dir.path().join("docker.sock").display()))
+            .arg(format!(
+                "unix://{}",
+                self.dir.path().join("docker.sock").display()
+            ))
             .args(args)
             .env("DOCKER_BUILDKIT", "0")
             .stdin(Stdio::null())
@@ -132,7 +140,13 @@ fn tree_listing(root: &Path) -> String {
 
 /// The image's layer directories in the overlay2 driver of `root`, top first.
 fn berth_layer_dirs(env: &Env, image: &str) -> Vec<String> {
-    let data = env.ok(&["image", "inspect", "-f", "{{.GraphDriver.Data.UpperDir}} {{.GraphDriver.Data.LowerDir}}", image]);
+    let data = env.ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.GraphDriver.Data.UpperDir}} {{.GraphDriver.Data.LowerDir}}",
+        image,
+    ]);
     let mut parts = data.split_whitespace();
     let mut v = vec![parts.next().unwrap().to_string()];
     if let Some(l) = parts.next() {
@@ -149,7 +163,11 @@ fn docker_save_load_both_ways_and_skopeo_oci() {
     std::fs::create_dir_all(&work).unwrap();
 
     // An image with several layers, deletions, an opaque directory and hard links across layers.
-    dd.ok(&["import", env.busybox_tar().to_str().unwrap(), "berth-base:1"]);
+    dd.ok(&[
+        "import",
+        env.busybox_tar().to_str().unwrap(),
+        "berth-base:1",
+    ]);
     std::fs::write(
         work.join("Dockerfile"),
         "FROM berth-base:1\n\
@@ -158,21 +176,59 @@ fn docker_save_load_both_ways_and_skopeo_oci() {
          CMD [\"sh\"]\n",
     )
     .unwrap();
-    dd.ok(&["build", "-q", "--network", "none", "-t", "berth-test/multi:1", work.to_str().unwrap()]);
-    let docker_id = dd.ok(&["image", "inspect", "-f", "{{.Id}}", "berth-test/multi:1"]).trim().to_string();
+    dd.ok(&[
+        "build",
+        "-q",
+        "--network",
+        "none",
+        "-t",
+        "berth-test/multi:1",
+        work.to_str().unwrap(),
+    ]);
+    let docker_id = dd
+        .ok(&["image", "inspect", "-f", "{{.Id}}", "berth-test/multi:1"])
+        .trim()
+        .to_string();
 
     // docker save -> berth load: same image ID (config bytes), same layers, same files.
     let a = env.path("docker-saved.tar");
     dd.ok(&["save", "-o", a.to_str().unwrap(), "berth-test/multi:1"]);
-    assert_eq!(env.ok(&["load", "-i", a.to_str().unwrap()]), "Loaded image: berth-test/multi:1\n");
-    assert_eq!(env.ok(&["inspect", "-f", "{{.Id}}", "berth-test/multi:1"]).trim(), docker_id);
     assert_eq!(
-        env.ok(&["inspect", "-f", "{{json .RootFS.Layers}}", "berth-test/multi:1"]),
-        dd.ok(&["image", "inspect", "-f", "{{json .RootFS.Layers}}", "berth-test/multi:1"])
+        env.ok(&["load", "-i", a.to_str().unwrap()]),
+        "Loaded image: berth-test/multi:1\n"
+    );
+    assert_eq!(
+        env.ok(&["inspect", "-f", "{{.Id}}", "berth-test/multi:1"])
+            .trim(),
+        docker_id
+    );
+    assert_eq!(
+        env.ok(&[
+            "inspect",
+            "-f",
+            "{{json .RootFS.Layers}}",
+            "berth-test/multi:1"
+        ]),
+        dd.ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .RootFS.Layers}}",
+            "berth-test/multi:1"
+        ])
     );
     if env.ok(&["info", "--format", "{{.Driver}}"]).trim() == "overlay2" {
-        let ours = RoMount::new(&berth_layer_dirs(&env, "berth-test/multi:1"), env.path("m-berth"));
-        let data = dd.ok(&["image", "inspect", "-f", "{{.GraphDriver.Data.UpperDir}}:{{.GraphDriver.Data.LowerDir}}", "berth-test/multi:1"]);
+        let ours = RoMount::new(
+            &berth_layer_dirs(&env, "berth-test/multi:1"),
+            env.path("m-berth"),
+        );
+        let data = dd.ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{.GraphDriver.Data.UpperDir}}:{{.GraphDriver.Data.LowerDir}}",
+            "berth-test/multi:1",
+        ]);
         let theirs_layers: Vec<String> = data.trim().split(':').map(str::to_string).collect();
         let theirs = RoMount::new(&theirs_layers, env.path("m-docker"));
         let (l1, l2) = (tree_listing(&ours.0), tree_listing(&theirs.0));
@@ -189,36 +245,75 @@ fn docker_save_load_both_ways_and_skopeo_oci() {
     dd.ok(&["rmi", "berth-test/multi:1"]);
     let out = dd.ok(&["load", "-i", b.to_str().unwrap()]);
     assert!(out.contains("Loaded image: berth-test/multi:1"), "{out}");
-    assert_eq!(dd.ok(&["image", "inspect", "-f", "{{.Id}}", "berth-test/multi:1"]).trim(), docker_id);
+    assert_eq!(
+        dd.ok(&["image", "inspect", "-f", "{{.Id}}", "berth-test/multi:1"])
+            .trim(),
+        docker_id
+    );
     let out = dd.ok(&[
-        "run", "--rm", "--network", "none", "berth-test/multi:1",
-        "sh", "-c", "cat /www/index.html /d/n; test ! -e /gone && test ! -e /d/sub && echo clean",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "berth-test/multi:1",
+        "sh",
+        "-c",
+        "cat /www/index.html /d/n; test ! -e /gone && test ! -e /d/sub && echo clean",
     ]);
     assert_eq!(out, "hello\nnew\nclean\n");
 
     // An image imported by berth runs in Docker too.
-    env.ok(&["import", "-c", "CMD [\"cat\", \"/www/index.html\"]", env.busybox_tar().to_str().unwrap(), "berth-made:1"]);
+    env.ok(&[
+        "import",
+        "-c",
+        "CMD [\"cat\", \"/www/index.html\"]",
+        env.busybox_tar().to_str().unwrap(),
+        "berth-made:1",
+    ]);
     let c = env.path("berth-made.tar");
     env.ok(&["save", "-o", c.to_str().unwrap(), "berth-made:1"]);
     dd.ok(&["load", "-i", c.to_str().unwrap()]);
-    assert_eq!(dd.ok(&["run", "--rm", "--network", "none", "berth-made:1"]), "hello\n");
+    assert_eq!(
+        dd.ok(&["run", "--rm", "--network", "none", "berth-made:1"]),
+        "hello\n"
+    );
 
     // skopeo: docker-archive -> OCI layout directory -> berth load; and as an OCI archive on stdin.
     let oci = env.path("oci");
-    sh(&format!("skopeo copy --quiet docker-archive:{} oci:{}:v1", a.display(), oci.display()));
+    sh(&format!(
+        "skopeo copy --quiet docker-archive:{} oci:{}:v1",
+        a.display(),
+        oci.display()
+    ));
     let env2 = Env::new();
     let out = env2.ok(&["load", "-i", oci.to_str().unwrap()]);
     assert!(out.starts_with("Loaded image ID: sha256:"), "{out}");
-    let id = out.trim().trim_start_matches("Loaded image ID: ").to_string();
+    let id = out
+        .trim()
+        .trim_start_matches("Loaded image ID: ")
+        .to_string();
     assert_eq!(
         env2.ok(&["inspect", "-f", "{{json .RootFS.Layers}}", &id]),
-        dd.ok(&["image", "inspect", "-f", "{{json .RootFS.Layers}}", &docker_id])
+        dd.ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .RootFS.Layers}}",
+            &docker_id
+        ])
     );
     let env3 = Env::new();
     let oci_tar = env.path("oci.tar");
-    sh(&format!("tar -C {} -cf {} .", oci.display(), oci_tar.display()));
+    sh(&format!(
+        "tar -C {} -cf {} .",
+        oci.display(),
+        oci_tar.display()
+    ));
     let bytes = std::fs::read(&oci_tar).unwrap();
     let o = env3.with_stdin(&["load"], &bytes);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("Loaded image ID: {id}\n"));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("Loaded image ID: {id}\n")
+    );
 }

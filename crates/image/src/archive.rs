@@ -60,7 +60,10 @@ impl<R: Read> HashingReader<R> {
         }
     }
     fn digest(self) -> (String, u64) {
-        (format!("sha256:{}", hex::encode(self.hasher.finalize())), self.n)
+        (
+            format!("sha256:{}", hex::encode(self.hasher.finalize())),
+            self.n,
+        )
     }
 }
 
@@ -170,8 +173,8 @@ pub fn save(store: &ImageStore, names: &[String], out: &mut dyn Write) -> Result
         // the original bytes) would be refused by `docker load`: rewrite the config then.
         let actual: Vec<String> = chains.iter().map(|c| spooled[c].digest.clone()).collect();
         let raw: Vec<u8> = if actual.as_slice() != cfg.diff_ids() {
-            let mut v: Value = serde_json::from_slice(raw)
-                .map_err(|e| invalid(format!("image config: {e}")))?;
+            let mut v: Value =
+                serde_json::from_slice(raw).map_err(|e| invalid(format!("image config: {e}")))?;
             v["rootfs"]["diff_ids"] = serde_json::json!(actual);
             eprintln!(
                 "warning: the layer store did not reproduce the original layer tars; the saved image gets a new ID"
@@ -230,10 +233,10 @@ pub fn save(store: &ImageStore, names: &[String], out: &mut dyn Write) -> Result
             parent_v1 = Some(v1);
         }
         for t in tags {
-            repositories
-                .entry(t.familiar_name())
-                .or_default()
-                .insert(t.tag.clone().unwrap_or_default(), parent_v1.clone().unwrap_or_default());
+            repositories.entry(t.familiar_name()).or_default().insert(
+                t.tag.clone().unwrap_or_default(),
+                parent_v1.clone().unwrap_or_default(),
+            );
         }
         manifest.push(ManifestItem {
             config: format!("{hex}.json"),
@@ -253,10 +256,21 @@ pub fn save(store: &ImageStore, names: &[String], out: &mut dyn Write) -> Result
         tar.append_data(&mut h, name, data)
     };
     // Metadata first: lets a streaming reader register layers as they come.
-    file(&mut tar, "manifest.json", &serde_json::to_vec(&manifest).unwrap(), 0).map_err(io_err)?;
+    file(
+        &mut tar,
+        "manifest.json",
+        &serde_json::to_vec(&manifest).unwrap(),
+        0,
+    )
+    .map_err(io_err)?;
     if !repositories.is_empty() {
-        file(&mut tar, "repositories", &serde_json::to_vec(&repositories).unwrap(), 0)
-            .map_err(io_err)?;
+        file(
+            &mut tar,
+            "repositories",
+            &serde_json::to_vec(&repositories).unwrap(),
+            0,
+        )
+        .map_err(io_err)?;
     }
     for (name, raw, mtime) in &config_entries {
         file(&mut tar, name, raw, *mtime).map_err(io_err)?;
@@ -267,7 +281,8 @@ pub fn save(store: &ImageStore, names: &[String], out: &mut dyn Write) -> Result
         h.set_mode(0o755);
         h.set_size(0);
         h.set_mtime(mtime.max(&0).unsigned_abs());
-        tar.append_data(&mut h, format!("{v1}/"), io::empty()).map_err(io_err)?;
+        tar.append_data(&mut h, format!("{v1}/"), io::empty())
+            .map_err(io_err)?;
         file(&mut tar, &format!("{v1}/VERSION"), b"1.0", *mtime).map_err(io_err)?;
         file(&mut tar, &format!("{v1}/json"), json, *mtime).map_err(io_err)?;
         let sp = &spooled[chain];
@@ -323,7 +338,11 @@ fn v1_fields(cfg: &ImageConfig) -> Vec<(String, Value)> {
 enum Blob {
     Mem(std::sync::Arc<Vec<u8>>),
     /// A byte range of a file (the indexed archive, a spool file, a file of a directory).
-    File { path: PathBuf, offset: u64, len: u64 },
+    File {
+        path: PathBuf,
+        offset: u64,
+        len: u64,
+    },
     /// A (sym or hard) link to another entry.
     Link(String),
 }
@@ -368,7 +387,11 @@ impl Entries {
         Ok(match self.resolve(path) {
             None => None,
             Some(Blob::Mem(b)) => Some(Box::new(io::Cursor::new(b.as_slice()))),
-            Some(Blob::File { path: f, offset, len }) => {
+            Some(Blob::File {
+                path: f,
+                offset,
+                len,
+            }) => {
                 let mut file =
                     File::open(f).map_err(Error::io(format!("opening {}", f.display())))?;
                 file.seek(SeekFrom::Start(*offset))
@@ -430,13 +453,19 @@ fn need(entries: &Entries, path: &str) -> std::result::Result<Vec<u8>, PlanError
 
 fn blob_path(digest: &str) -> std::result::Result<String, PlanError> {
     if !valid_digest(digest) {
-        return Err(PlanError::Bad(invalid(format!("invalid digest {digest:?} in archive"))));
+        return Err(PlanError::Bad(invalid(format!(
+            "invalid digest {digest:?} in archive"
+        ))));
     }
     let (alg, hex) = digest.split_once(':').unwrap();
     Ok(format!("blobs/{alg}/{hex}"))
 }
 
-fn plan_image(config: Vec<u8>, layers: Vec<PlannedLayer>, tags: Vec<Reference>) -> Result<PlannedImage> {
+fn plan_image(
+    config: Vec<u8>,
+    layers: Vec<PlannedLayer>,
+    tags: Vec<Reference>,
+) -> Result<PlannedImage> {
     let cfg = ImageConfig::from_bytes(&config)?;
     let diff_ids = cfg.diff_ids().to_vec();
     if diff_ids.len() != layers.len() {
@@ -470,9 +499,10 @@ fn plan(entries: &Entries) -> std::result::Result<Vec<PlannedImage>, PlanError> 
             let config = need(entries, &it.config)?;
             let mut tags = Vec::new();
             for t in it.repo_tags.unwrap_or_default() {
-                tags.push(Reference::parse(&t).map_err(|e| {
-                    invalid(format!("invalid tag {t:?} in manifest.json: {e}"))
-                })?);
+                tags.push(
+                    Reference::parse(&t)
+                        .map_err(|e| invalid(format!("invalid tag {t:?} in manifest.json: {e}")))?,
+                );
             }
             let layers = it
                 .layers
@@ -523,7 +553,10 @@ fn oci_index(
         }
         let bytes = need(entries, &blob_path(digest)?)?;
         if sha256_digest(&bytes) != digest {
-            return Err(invalid(format!("manifest {digest}: content does not match its digest")).into());
+            return Err(invalid(format!(
+                "manifest {digest}: content does not match its digest"
+            ))
+            .into());
         }
         let m: Value = serde_json::from_slice(&bytes)
             .map_err(|e| invalid(format!("invalid manifest {digest}: {e}")))?;
@@ -537,7 +570,10 @@ fn oci_index(
         let cdigest = m["config"]["digest"].as_str().unwrap_or_default();
         let config = need(entries, &blob_path(cdigest)?)?;
         if sha256_digest(&config) != cdigest {
-            return Err(invalid(format!("config {cdigest}: content does not match its digest")).into());
+            return Err(invalid(format!(
+                "config {cdigest}: content does not match its digest"
+            ))
+            .into());
         }
         let mut layers = Vec::new();
         for l in m["layers"].as_array().unwrap_or(&empty) {
@@ -656,7 +692,9 @@ impl Loader<'_, '_> {
         let lock = self.store.lock()?;
         let mut lines = Vec::new();
         for img in plan {
-            let (id, _) = self.store.create_locked(&lock, self.op, &img.config, None)?;
+            let (id, _) = self
+                .store
+                .create_locked(&lock, self.op, &img.config, None)?;
             if img.tags.is_empty() {
                 lines.push(format!("Loaded image ID: {id}"));
             }
@@ -696,8 +734,16 @@ fn sniff(head: &[u8]) -> Result<Compression> {
     Ok(match head {
         [0x1f, 0x8b, ..] => Compression::Gzip,
         [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
-        [b'B', b'Z', b'h', ..] => return Err(Error::Unsupported("bzip2-compressed archives are not supported: decompress it first (bunzip2)".into())),
-        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => return Err(Error::Unsupported("xz-compressed archives are not supported: decompress it first (unxz)".into())),
+        [b'B', b'Z', b'h', ..] => {
+            return Err(Error::Unsupported(
+                "bzip2-compressed archives are not supported: decompress it first (bunzip2)".into(),
+            ))
+        }
+        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => {
+            return Err(Error::Unsupported(
+                "xz-compressed archives are not supported: decompress it first (unxz)".into(),
+            ))
+        }
         _ => Compression::None,
     })
 }
@@ -720,7 +766,8 @@ pub fn load_path(store: &ImageStore, path: &Path) -> Result<Vec<String>> {
     }
     let mut f = File::open(path).map_err(Error::io(format!("opening {}", path.display())))?;
     let mut head = [0u8; 6];
-    let n = read_full(&mut f, &mut head).map_err(Error::io(format!("reading {}", path.display())))?;
+    let n =
+        read_full(&mut f, &mut head).map_err(Error::io(format!("reading {}", path.display())))?;
     f.seek(SeekFrom::Start(0)).map_err(Error::io("seeking"))?;
     match sniff(&head[..n])? {
         Compression::None if meta.is_file() => load_indexed(store, path, f),
@@ -821,14 +868,16 @@ pub fn load_stream(store: &ImageStore, r: &mut dyn Read) -> Result<Vec<String>> 
         n
     };
     if n == 0 {
-        return Err(invalid("invalid archive: empty input (use -i FILE or pipe an archive)"));
+        return Err(invalid(
+            "invalid archive: empty input (use -i FILE or pipe an archive)",
+        ));
     }
     let mut input: Box<dyn Read> = match sniff(&head[..n])? {
         Compression::None => Box::new(br),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(br)),
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::with_buffer(br).map_err(Error::io("zstd"))?,
-        ),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(br).map_err(Error::io("zstd"))?)
+        }
     };
     let mut op = store.begin()?;
     let spool_dir = op.dir().to_path_buf();
@@ -884,9 +933,7 @@ pub fn load_stream(store: &ImageStore, r: &mut dyn Read) -> Result<Vec<String>> 
                 },
             );
         }
-        if plan.is_none()
-            && (entries.has("manifest.json") || entries.has("index.json"))
-        {
+        if plan.is_none() && (entries.has("manifest.json") || entries.has("index.json")) {
             match self::plan(&entries) {
                 Ok(p) => plan = Some(p),
                 Err(PlanError::Missing(_)) => {}
@@ -894,7 +941,6 @@ pub fn load_stream(store: &ImageStore, r: &mut dyn Read) -> Result<Vec<String>> 
             }
         }
     }
-    drop(ar);
     let plan = match plan {
         Some(p) => p,
         None => plan_or_error(&entries)?,
@@ -935,12 +981,19 @@ mod tests {
         assert_eq!(clean("./a//b/"), "a/b");
         assert_eq!(clean("/manifest.json"), "manifest.json");
         assert_eq!(clean("a/../b"), "b");
-        assert_eq!(link_target("x/layer.tar", "../y/layer.tar", true), "y/layer.tar");
-        assert_eq!(link_target("x/layer.tar", "y/layer.tar", false), "y/layer.tar");
+        assert_eq!(
+            link_target("x/layer.tar", "../y/layer.tar", true),
+            "y/layer.tar"
+        );
+        assert_eq!(
+            link_target("x/layer.tar", "y/layer.tar", false),
+            "y/layer.tar"
+        );
     }
 
     fn mem(e: &mut Entries, p: &str, b: &[u8]) {
-        e.map.insert(p.into(), Blob::Mem(std::sync::Arc::new(b.to_vec())));
+        e.map
+            .insert(p.into(), Blob::Mem(std::sync::Arc::new(b.to_vec())));
     }
 
     #[test]
@@ -971,8 +1024,16 @@ mod tests {
     #[test]
     fn plan_rejects_layer_count_mismatch() {
         let mut e = Entries::default();
-        mem(&mut e, "manifest.json", br#"[{"Config":"c.json","Layers":["a/layer.tar"]}]"#);
-        mem(&mut e, "c.json", br#"{"rootfs":{"type":"layers","diff_ids":[]}}"#);
+        mem(
+            &mut e,
+            "manifest.json",
+            br#"[{"Config":"c.json","Layers":["a/layer.tar"]}]"#,
+        );
+        mem(
+            &mut e,
+            "c.json",
+            br#"{"rootfs":{"type":"layers","diff_ids":[]}}"#,
+        );
         assert!(matches!(plan(&e), Err(PlanError::Bad(_))));
     }
 
@@ -992,7 +1053,10 @@ mod tests {
         mem(&mut e, &format!("blobs/sha256/{}", &md[7..]), &mb);
         mem(&mut e, &format!("blobs/sha256/{}", &cd[7..]), &cfg);
         let p = plan(&e).ok().unwrap();
-        assert_eq!(p[0].layers[0].blob_digest.as_deref(), Some(layer_d.as_str()));
+        assert_eq!(
+            p[0].layers[0].blob_digest.as_deref(),
+            Some(layer_d.as_str())
+        );
         assert_eq!(p[0].tags[0].familiar_string(), "localhost:5000/x:1");
         // A tampered manifest is refused.
         mem(&mut e, &format!("blobs/sha256/{}", &md[7..]), b"{}");

@@ -76,9 +76,9 @@ fn key_values(instr: &str, rest: &str) -> Result<Vec<(String, String)>> {
     if !words[0].contains('=') {
         // Legacy form: first word is the key, the rest of the line the value.
         let t = rest.trim();
-        let (k, v) = t.split_once(char::is_whitespace).ok_or_else(|| {
-            bad(format!("{instr} must have two arguments"))
-        })?;
+        let (k, v) = t
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| bad(format!("{instr} must have two arguments")))?;
         let v = split_words(v)?.join(" ");
         return Ok(vec![(k.to_string(), v)]);
     }
@@ -236,7 +236,11 @@ mod tests {
 
     #[test]
     fn env_label_forms() {
-        let c = apply(&[r#"ENV A=1 B="two words" C=x\ y"#, "ENV D some value", "ENV A=3"]);
+        let c = apply(&[
+            r#"ENV A=1 B="two words" C=x\ y"#,
+            "ENV D some value",
+            "ENV A=3",
+        ]);
         assert_eq!(
             c.env.unwrap(),
             ["A=3", "B=two words", "C=x y", "D=some value"]
@@ -270,7 +274,10 @@ mod tests {
     #[test]
     fn errors() {
         let mut c = ContainerConfig::default();
-        assert!(apply_change(&mut c, "RUN echo").unwrap_err().to_string().contains("not a valid change command"));
+        assert!(apply_change(&mut c, "RUN echo")
+            .unwrap_err()
+            .to_string()
+            .contains("not a valid change command"));
         assert!(apply_change(&mut c, "EXPOSE http").is_err());
         assert!(apply_change(&mut c, "ENV").is_err());
         assert!(apply_change(&mut c, "ENV A=\"x").is_err());

@@ -2,8 +2,8 @@
 
 use crate::change::apply_change;
 use crate::config::{ContainerConfig, History, ImageConfig, RootFs};
-use crate::{Reference, Result};
 use crate::store::ImageStore;
+use crate::{Reference, Result};
 use std::io::Read;
 
 #[derive(Debug, Clone, Default)]

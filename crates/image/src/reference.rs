@@ -125,7 +125,9 @@ pub fn valid_digest(d: &str) -> bool {
 }
 
 pub fn is_hex64(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl Reference {
@@ -188,7 +190,9 @@ impl Reference {
             return Err(invalid(""));
         }
         if domain.len() + 1 + path.len() > NAME_TOTAL_MAX {
-            return Err(invalid("repository name must not be more than 255 characters"));
+            return Err(invalid(
+                "repository name must not be more than 255 characters",
+            ));
         }
         Ok(Reference {
             domain,
@@ -281,13 +285,22 @@ mod tests {
         assert_eq!(n("busybox"), "docker.io/library/busybox:latest");
         assert_eq!(n("busybox:1.36"), "docker.io/library/busybox:1.36");
         assert_eq!(n("user/repo"), "docker.io/user/repo:latest");
-        assert_eq!(n("index.docker.io/busybox"), "docker.io/library/busybox:latest");
-        assert_eq!(n("docker.io/library/busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(
+            n("index.docker.io/busybox"),
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(
+            n("docker.io/library/busybox"),
+            "docker.io/library/busybox:latest"
+        );
         assert_eq!(n("localhost:5000/x:1"), "localhost:5000/x:1");
         assert_eq!(n("localhost/x"), "localhost/x:latest");
         assert_eq!(n("quay.io/a/b/c:v1.2_3-x"), "quay.io/a/b/c:v1.2_3-x");
         let d = format!("sha256:{}", "a".repeat(64));
-        assert_eq!(n(&format!("busybox@{d}")), format!("docker.io/library/busybox@{d}"));
+        assert_eq!(
+            n(&format!("busybox@{d}")),
+            format!("docker.io/library/busybox@{d}")
+        );
         assert_eq!(
             n(&format!("busybox:1@{d}")),
             format!("docker.io/library/busybox:1@{d}")
@@ -310,8 +323,14 @@ mod tests {
 
     #[test]
     fn rejects_invalid() {
-        assert_eq!(err("Busybox"), "invalid reference format: repository name must be lowercase");
-        assert_eq!(err("user/Repo"), "invalid reference format: repository name must be lowercase");
+        assert_eq!(
+            err("Busybox"),
+            "invalid reference format: repository name must be lowercase"
+        );
+        assert_eq!(
+            err("user/Repo"),
+            "invalid reference format: repository name must be lowercase"
+        );
         assert_eq!(err("busybox:"), "invalid reference format");
         assert_eq!(err(":tag"), "invalid reference format");
         assert_eq!(err("a//b"), "invalid reference format");

@@ -146,14 +146,10 @@ impl ImageStore {
     }
 
     fn content_path(&self, id: &str) -> PathBuf {
-        self.base
-            .join("imagedb/content/sha256")
-            .join(hex_of(id))
+        self.base.join("imagedb/content/sha256").join(hex_of(id))
     }
     fn meta_dir(&self, id: &str) -> PathBuf {
-        self.base
-            .join("imagedb/metadata/sha256")
-            .join(hex_of(id))
+        self.base.join("imagedb/metadata/sha256").join(hex_of(id))
     }
     fn repos_path(&self) -> PathBuf {
         self.base.join("repositories.json")
@@ -162,10 +158,7 @@ impl ImageStore {
     fn read_repos(&self) -> Result<Repositories> {
         match fs::read(self.repos_path()) {
             Ok(b) => serde_json::from_slice(&b).map_err(|e| {
-                Error::Invalid(format!(
-                    "{} is corrupt: {e}",
-                    self.repos_path().display()
-                ))
+                Error::Invalid(format!("{} is corrupt: {e}", self.repos_path().display()))
             }),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(Repositories::default()),
             Err(e) => Err(Error::io("reading repositories.json")(e)),
@@ -338,7 +331,10 @@ impl ImageStore {
             return Ok(None);
         }
         self.write_repos(&repos)?;
-        write_atomic(&self.meta_dir(id).join("lastUpdated"), now_rfc3339().as_bytes())?;
+        write_atomic(
+            &self.meta_dir(id).join("lastUpdated"),
+            now_rfc3339().as_bytes(),
+        )?;
         Ok(old)
     }
 
@@ -468,7 +464,10 @@ impl ImageStore {
             let mut to_remove = vec![r.clone()];
             let remaining: Vec<&Reference> = all_refs.iter().filter(|x| **x != r).collect();
             // Docker drops the digest references of the same repository with the last tag.
-            if remaining.iter().all(|x| x.digest.is_some() && x.name() == r.name()) {
+            if remaining
+                .iter()
+                .all(|x| x.digest.is_some() && x.name() == r.name())
+            {
                 to_remove.extend(remaining.iter().map(|x| (*x).clone()));
             } else {
                 self.remove_refs(&mut repos, &to_remove, &mut out);
@@ -519,7 +518,11 @@ impl ImageStore {
 
     /// `docker image prune`: dangling images (or, with `all`, every image no container uses).
     /// Returns what was done and the bytes reclaimed.
-    pub fn prune(&self, all: bool, is_used: &dyn Fn(&str) -> bool) -> Result<(Vec<DeleteItem>, u64)> {
+    pub fn prune(
+        &self,
+        all: bool,
+        is_used: &dyn Fn(&str) -> bool,
+    ) -> Result<(Vec<DeleteItem>, u64)> {
         let lock = self.lock()?;
         let mut out = Vec::new();
         let mut reclaimed = 0;
@@ -588,7 +591,9 @@ impl ImageStore {
             for chain in outstanding(&journal) {
                 if let Err(e) = self.layers.release(&chain) {
                     if !matches!(e, storage::Error::LayerNotFound(_)) {
-                        eprintln!("warning: releasing layer {chain} of an interrupted operation: {e}");
+                        eprintln!(
+                            "warning: releasing layer {chain} of an interrupted operation: {e}"
+                        );
                         ok = false;
                     }
                 }

@@ -83,16 +83,28 @@ impl Env {
         }
         let tar = self.path("busybox.tar");
         if !tar.exists() {
-            sh(&format!("tar -C {} -cf {} .", rootfs.display(), tar.display()));
+            sh(&format!(
+                "tar -C {} -cf {} .",
+                rootfs.display(),
+                tar.display()
+            ));
         }
         tar
     }
 
     /// Chain IDs in the layer store.
     pub fn layers(&self, driver: &str) -> Vec<String> {
-        let d = self.root().join("image").join(driver).join("layerdb/sha256");
+        let d = self
+            .root()
+            .join("image")
+            .join(driver)
+            .join("layerdb/sha256");
         let mut v: Vec<String> = std::fs::read_dir(d)
-            .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect())
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
