@@ -384,6 +384,57 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
+/// Retries to resume an interrupted blob download.
+const RESUME_RETRIES: u32 = 5;
+
+/// A blob body that survives dropped connections: it asks again from where it stopped with a
+/// `Range` request (or skips what it has when the registry ignores ranges).
+struct Resuming<'a> {
+    client: &'a Client,
+    repo: &'a str,
+    desc: &'a Descriptor,
+    inner: Box<dyn Read + Send + Sync>,
+    offset: u64,
+    retries: u32,
+}
+
+impl Resuming<'_> {
+    fn reopen(&mut self) -> io::Result<()> {
+        let resp = self
+            .client
+            .get_blob(self.repo, &self.desc.digest, self.offset)
+            .map_err(io::Error::other)?;
+        let partial = resp.status() == 206;
+        let mut r: Box<dyn Read + Send + Sync> = Box::new(resp.into_reader());
+        if !partial {
+            io::copy(&mut (&mut r).take(self.offset), &mut io::sink())?;
+        }
+        self.inner = r;
+        Ok(())
+    }
+}
+
+impl Read for Resuming<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let res = self.inner.read(buf);
+            let broken = match &res {
+                Ok(0) => self.offset < self.desc.size,
+                Ok(_) => false,
+                Err(e) => e.kind() != io::ErrorKind::Interrupted,
+            };
+            if !broken || self.retries >= RESUME_RETRIES || buf.is_empty() {
+                if let Ok(n) = res {
+                    self.offset += n as u64;
+                }
+                return res;
+            }
+            self.retries += 1;
+            self.reopen()?;
+        }
+    }
+}
+
 /// One layer: HTTP → digest check → gunzip (gzip layers) → the registering thread.
 fn download(
     client: &Client,
@@ -399,8 +450,16 @@ fn download(
     );
     let res = (|| -> Result<()> {
         let resp = client.get_blob(repo, &desc.digest, 0)?;
+        let resuming = Resuming {
+            client,
+            repo,
+            desc,
+            inner: Box::new(resp.into_reader()),
+            offset: 0,
+            retries: 0,
+        };
         let counting = Counting {
-            inner: resp.into_reader(),
+            inner: resuming,
             n: 0,
             total: desc.size,
             id: &id,

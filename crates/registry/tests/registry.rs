@@ -467,7 +467,11 @@ fn skopeo_reads_our_push_and_we_pull_its_oci_zstd_push() {
         .arg(format!("docker://{}/test/oci:v1", reg.host))
         .output()
         .expect("skopeo (apt-get install skopeo)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let client = Client::connect(&reg.host, None, &e.ro).unwrap();
     let (body, ct, _) = client.get_manifest("test/oci", "v1").unwrap();
@@ -476,7 +480,9 @@ fn skopeo_reads_our_push_and_we_pull_its_oci_zstd_push() {
         panic!("not a manifest")
     };
     assert!(
-        m.layers.iter().all(|l| l.media_type == manifest::OCI_LAYER_ZSTD),
+        m.layers
+            .iter()
+            .all(|l| l.media_type == manifest::OCI_LAYER_ZSTD),
         "{m:?}"
     );
 
@@ -488,4 +494,27 @@ fn skopeo_reads_our_push_and_we_pull_its_oci_zstd_push() {
     let img = e.store.get(&res.image_id).unwrap();
     assert_eq!(img.config.diff_ids(), &diff_ids[..]);
     assert_eq!(image_files(&e.store, &res.image_id), files);
+}
+
+/// A connection dropped in the middle of a blob: the download resumes with a Range request.
+#[test]
+fn broken_download_resumes_with_range() {
+    let reg = Registry::start(Auth::Open);
+    let src = env();
+    let r = format!("{}/test/img:v1", reg.host);
+    let id = build_image(
+        &src.store,
+        &r,
+        &[make_tar(&[("big.bin", noise(9, 3_000_000))])],
+        "amd64",
+    );
+    let files = image_files(&src.store, &id);
+    push(&src, &r);
+    let proxy = CuttingProxy::start(&reg.host, 1_000_000);
+    let e = env();
+    let (res, _) = pull(&e, &format!("{}/test/img:v1", proxy.host)).unwrap();
+    assert!(proxy.cut.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(proxy.saw_range.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(res.image_id, id);
+    assert_eq!(image_files(&e.store, &id), files);
 }

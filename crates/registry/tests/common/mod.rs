@@ -519,3 +519,74 @@ impl Captured {
         registry::Progress::new(Box::new(self.clone()), false, false)
     }
 }
+
+/// A TCP proxy to `target` that breaks one connection after `limit` bytes from the server,
+/// and records whether a later request asked for a byte range.
+pub struct CuttingProxy {
+    pub host: String,
+    pub cut: Arc<AtomicBool>,
+    pub saw_range: Arc<AtomicBool>,
+}
+
+impl CuttingProxy {
+    pub fn start(target: &str, limit: u64) -> CuttingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let cut = Arc::new(AtomicBool::new(false));
+        let saw_range = Arc::new(AtomicBool::new(false));
+        let target = target.to_string();
+        let (cut2, range2) = (cut.clone(), saw_range.clone());
+        std::thread::spawn(move || {
+            for c in listener.incoming() {
+                let Ok(client) = c else { continue };
+                let Ok(server) = TcpStream::connect(&target) else {
+                    continue;
+                };
+                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let range = range2.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16384];
+                    while let Ok(n) = c2.read(&mut buf) {
+                        if n == 0 || s2.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        if String::from_utf8_lossy(&buf[..n])
+                            .to_ascii_lowercase()
+                            .contains("range: bytes=")
+                        {
+                            range.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    let _ = s2.shutdown(std::net::Shutdown::Write);
+                });
+                let cut = cut2.clone();
+                std::thread::spawn(move || {
+                    let (mut server, mut client) = (server, client);
+                    let mut buf = [0u8; 16384];
+                    let mut sent = 0u64;
+                    loop {
+                        let n = match server.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if client.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        sent += n as u64;
+                        if sent >= limit && !cut.swap(true, Ordering::SeqCst) {
+                            let _ = client.shutdown(std::net::Shutdown::Both);
+                            let _ = server.shutdown(std::net::Shutdown::Both);
+                            return;
+                        }
+                    }
+                    let _ = client.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        CuttingProxy {
+            host,
+            cut,
+            saw_range,
+        }
+    }
+}
