@@ -10,6 +10,19 @@
 //!   manifests, uploads) for callers and tests that need it directly.
 //!
 //! Output for the CLI goes through [`progress::Progress`] (Docker-style per-layer lines).
+//!
+//! Wiring for a front end (`berth pull -q busybox`):
+//!
+//! ```no_run
+//! let store = image::ImageStore::open(std::path::Path::new("/var/lib/berth"), None)?;
+//! let opts = registry::PullOptions {
+//!     reference: "busybox".into(),
+//!     ..Default::default()
+//! };
+//! let pulled = registry::pull(&store, &opts, &registry::Progress::stdout(true))?;
+//! println!("{}", pulled[0].image_id);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod auth;
 pub mod client;

@@ -65,6 +65,11 @@ impl Progress {
         let _ = g.out.flush();
     }
 
+    /// True with `-q`.
+    pub fn is_quiet(&self) -> bool {
+        self.inner.lock().unwrap().mode == Mode::Quiet
+    }
+
     /// The command's result (printed in quiet mode too).
     pub fn result(&self, line: &str) {
         let mut g = self.inner.lock().unwrap();

@@ -135,6 +135,10 @@ pub fn push(store: &ImageStore, opts: &PushOptions, progress: &Progress) -> Resu
     };
     store.tag(&id, &by_digest)?;
     progress.message(&format!("{tag}: digest: {digest} size: {}", body.len()));
+    if progress.is_quiet() {
+        // `docker push -q` prints just the reference.
+        progress.result(&r.to_string());
+    }
     Ok(PushResult {
         reference: r.to_string(),
         tag,

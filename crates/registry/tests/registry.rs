@@ -127,6 +127,19 @@ fn open_registry_push_pull_mount_and_errors() {
         .unwrap();
     let (_, text) = push(&e, &other);
     assert_eq!(text.matches(": Mounted from test/img").count(), 3, "{text}");
+    let out = Captured::default();
+    let opts = PushOptions {
+        reference: other.clone(),
+        registry: e.ro.clone(),
+        ..Default::default()
+    };
+    registry::push(
+        &e.store,
+        &opts,
+        &Progress::new(Box::new(out.clone()), false, true),
+    )
+    .unwrap();
+    assert_eq!(out.text(), format!("{other}\n"));
 
     // By digest, quietly: only the reference is printed.
     let out = Captured::default();
