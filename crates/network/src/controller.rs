@@ -256,7 +256,10 @@ fn parse_mac(s: &str) -> Result<[u8; 6]> {
 }
 
 fn fmt_mac(m: [u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 fn sysctl(path: &str, value: &str) -> Result<()> {
@@ -339,11 +342,20 @@ impl NetworkController {
     /// it, re-registers this network's bridge and retries once. Deleting ignores ENOENT.
     fn nft_apply(&self, add: bool, st: &NetState, elems: &[Elem]) -> Result<()> {
         let res = self.with_nf(|nl| nft::apply(nl, add, elems).map_err(kernel("nftables")))?;
-        let missing = res.iter().any(|r| matches!(r, Err(e) if e.errno == libc::ENOENT));
+        let missing = res
+            .iter()
+            .any(|r| matches!(r, Err(e) if e.errno == libc::ENOENT));
         if add && missing {
             nft::ensure_table().map_err(Error::Kernel)?;
             let mut all = vec![nft::bridge_elem(st.internal, &st.bridge)];
-            all.extend(elems.iter().filter(|e| e.set != "bridges" && e.set != "internal").cloned());
+            all.extend(
+                elems
+                    .iter()
+                    .filter(|e| e.set != "bridges" && e.set != "internal")
+                    .cloned(),
+            );
+            // Elements of this call would otherwise be lost with the old table; others' are
+            // restored by their own next change (or `berth system check`).
             let r = self.with_nf(|nl| nft::apply(nl, true, &all).map_err(kernel("nftables")))?;
             return check_elems(&all, r);
         }
@@ -353,7 +365,10 @@ impl NetworkController {
         for (e, r) in elems.iter().zip(res) {
             if let Err(err) = r {
                 if err.errno != libc::ENOENT {
-                    return Err(Error::Kernel(format!("removing nftables element from {}: {err}", e.set)));
+                    return Err(Error::Kernel(format!(
+                        "removing nftables element from {}: {err}",
+                        e.set
+                    )));
                 }
             }
         }
@@ -375,8 +390,9 @@ impl NetworkController {
                     Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                     Err(e) => return Err(io_err(format!("reading {}", p.display()))(e)),
                 };
-                let st: NetState = serde_json::from_slice(&data)
-                    .map_err(|e| Error::Invalid(format!("corrupt network state {}: {e}", p.display())))?;
+                let st: NetState = serde_json::from_slice(&data).map_err(|e| {
+                    Error::Invalid(format!("corrupt network state {}: {e}", p.display()))
+                })?;
                 out.push(st);
             }
         }
@@ -389,11 +405,17 @@ impl NetworkController {
         if let Some(n) = all.iter().find(|n| n.name == key || n.id == key) {
             return Ok(n.clone());
         }
-        let m: Vec<_> = all.iter().filter(|n| !key.is_empty() && n.id.starts_with(key)).collect();
+        let m: Vec<_> = all
+            .iter()
+            .filter(|n| !key.is_empty() && n.id.starts_with(key))
+            .collect();
         match m.len() {
             1 => Ok(m[0].clone()),
             0 => Err(Error::NotFound(key.to_string())),
-            _ => Err(Error::Invalid(format!("network {key} is ambiguous ({} matches)", m.len()))),
+            _ => Err(Error::Invalid(format!(
+                "network {key} is ambiguous ({} matches)",
+                m.len()
+            ))),
         }
     }
 
@@ -406,8 +428,11 @@ impl NetworkController {
     }
 
     fn host_routes(&self) -> Result<Vec<Ipv4Net>> {
-        let r = self.with_rt(|nl| netlink::ipv4_routes(nl).map_err(kernel("listing host routes")))?;
-        Ok(r.into_iter().filter_map(|(a, p)| Ipv4Net::new(a, p).ok()).collect())
+        let r =
+            self.with_rt(|nl| netlink::ipv4_routes(nl).map_err(kernel("listing host routes")))?;
+        Ok(r.into_iter()
+            .filter_map(|(a, p)| Ipv4Net::new(a, p).ok())
+            .collect())
     }
 
     fn link_index(&self, name: &str) -> Result<Option<u32>> {
@@ -466,13 +491,20 @@ impl NetworkController {
                     format!("br-{}", &id[..12])
                 }
             });
-        if bridge.is_empty() || bridge.len() > 15 || bridge.contains('/') || bridge.contains(char::is_whitespace) {
+        if bridge.is_empty()
+            || bridge.len() > 15
+            || bridge.contains('/')
+            || bridge.contains(char::is_whitespace)
+        {
             return Err(Error::Invalid(format!(
                 "invalid bridge name {bridge:?}: 1 to 15 characters, no '/' or spaces"
             )));
         }
         if let Some(n) = all.iter().find(|n| n.bridge == bridge) {
-            return Err(Error::Conflict(format!("bridge {bridge} is already used by network {}", n.name)));
+            return Err(Error::Conflict(format!(
+                "bridge {bridge} is already used by network {}",
+                n.name
+            )));
         }
         if self.link_index(&bridge)?.is_some() {
             return Err(Error::Conflict(format!(
@@ -507,21 +539,31 @@ impl NetworkController {
         };
         let gateway = match opts.gateway {
             Some(g) if !subnet.contains(g) || g == subnet.addr() || g == subnet.broadcast() => {
-                return Err(Error::Invalid(format!("gateway {g} is not a host address of subnet {subnet}")))
+                return Err(Error::Invalid(format!(
+                    "gateway {g} is not a host address of subnet {subnet}"
+                )))
             }
             Some(g) => g,
             None => Ipv4Addr::from(subnet.first() + 1),
         };
         if let Some(r) = &opts.ip_range {
             if !subnet.contains_net(r) {
-                return Err(Error::Invalid(format!("ip-range {r} is not inside subnet {subnet}")));
+                return Err(Error::Invalid(format!(
+                    "ip-range {r} is not inside subnet {subnet}"
+                )));
             }
         }
         let mut options = opts.options.clone();
         options.insert(BRIDGE_NAME_OPT.into(), bridge.clone());
         if name == DEFAULT_NETWORK {
-            options.insert("com.docker.network.bridge.default_bridge".into(), "true".into());
-            options.insert("com.docker.network.bridge.enable_ip_masquerade".into(), "true".into());
+            options.insert(
+                "com.docker.network.bridge.default_bridge".into(),
+                "true".into(),
+            );
+            options.insert(
+                "com.docker.network.bridge.enable_ip_masquerade".into(),
+                "true".into(),
+            );
         }
         let mut pool = Pool::default();
         pool.allocated.insert(gateway);
@@ -562,15 +604,18 @@ impl NetworkController {
             nl.exec(&mut [netlink::new_bridge(&st.bridge, mac)])
                 .map_err(kernel(format!("creating bridge {}", st.bridge)))
         })?;
-        let idx = self
-            .link_index(&st.bridge)?
-            .ok_or_else(|| Error::Kernel(format!("bridge {} vanished after creation", st.bridge)))?;
+        let idx = self.link_index(&st.bridge)?.ok_or_else(|| {
+            Error::Kernel(format!("bridge {} vanished after creation", st.bridge))
+        })?;
         self.with_rt(|nl| {
             nl.exec(&mut [netlink::new_addr(idx, st.gateway, st.subnet.prefix())])
                 .map_err(kernel(format!("adding {} to {}", st.gateway, st.bridge)))
         })?;
         // 127.0.0.1:hostPort DNAT'd towards the bridge must be routable out of it.
-        sysctl(&format!("/proc/sys/net/ipv4/conf/{}/route_localnet", st.bridge), "1")?;
+        sysctl(
+            &format!("/proc/sys/net/ipv4/conf/{}/route_localnet", st.bridge),
+            "1",
+        )?;
         if !st.internal {
             sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
         }
@@ -586,10 +631,12 @@ impl NetworkController {
     /// default pool that overlaps no host route.
     pub fn ensure_default_network(&self) -> Result<Network> {
         match self.inspect(DEFAULT_NETWORK) {
-            Err(Error::NotFound(_)) => match self.create_network(DEFAULT_NETWORK, NetworkOptions::default()) {
-                Err(Error::Exists(_)) => self.inspect(DEFAULT_NETWORK),
-                r => r,
-            },
+            Err(Error::NotFound(_)) => {
+                match self.create_network(DEFAULT_NETWORK, NetworkOptions::default()) {
+                    Err(Error::Exists(_)) => self.inspect(DEFAULT_NETWORK),
+                    r => r,
+                }
+            }
             r => r,
         }
     }
@@ -650,10 +697,15 @@ impl NetworkController {
     /// Creates the container's network namespace (only `lo`, up): this alone is `--network none`.
     pub fn create_sandbox(&self, container_id: &str) -> Result<Sandbox> {
         if container_id.is_empty() || container_id.contains('/') {
-            return Err(Error::Invalid(format!("invalid container id {container_id:?}")));
+            return Err(Error::Invalid(format!(
+                "invalid container id {container_id:?}"
+            )));
         }
         let path = self.sandbox_path(container_id);
-        let nl = netns::create(&path).map_err(io_err(format!("creating network namespace {}", path.display())))?;
+        let nl = netns::create(&path).map_err(io_err(format!(
+            "creating network namespace {}",
+            path.display()
+        )))?;
         Ok(Sandbox {
             id: container_id.to_string(),
             path,
@@ -665,7 +717,9 @@ impl NetworkController {
     pub fn open_sandbox(&self, container_id: &str) -> Result<Sandbox> {
         let path = self.sandbox_path(container_id);
         if !path.exists() {
-            return Err(Error::NotFound(format!("sandbox of container {container_id}")));
+            return Err(Error::NotFound(format!(
+                "sandbox of container {container_id}"
+            )));
         }
         Ok(Sandbox {
             id: container_id.to_string(),
@@ -711,13 +765,20 @@ impl NetworkController {
             .collect();
         let clash = |b: &PortBinding, port: u16| {
             used.iter().any(|(ip, p, proto)| {
-                *p == port && *proto == b.proto && (ip.is_none() || b.host_ip.is_none() || *ip == b.host_ip)
+                *p == port
+                    && *proto == b.proto
+                    && (ip.is_none() || b.host_ip.is_none() || *ip == b.host_ip)
             })
         };
         let mut ports = Vec::new();
         for b in &opts.port_bindings {
             let mut r = *b;
-            if b.host_port != 0 && (clash(b, b.host_port) || ports.iter().any(|p: &PortBinding| p.host_port == b.host_port && p.proto == b.proto)) {
+            if b.host_port != 0
+                && (clash(b, b.host_port)
+                    || ports
+                        .iter()
+                        .any(|p: &PortBinding| p.host_port == b.host_port && p.proto == b.proto))
+            {
                 return Err(Error::Conflict(format!(
                     "Bind for {}:{} failed: port is already allocated",
                     b.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
@@ -773,13 +834,33 @@ impl NetworkController {
     }
 
     fn port_elems(ep: &Endpoint) -> Vec<Elem> {
-        ep.ports
+        let mut v: Vec<Elem> = ep
+            .ports
             .iter()
-            .map(|p| nft::port_elem(p.host_ip, p.proto.number(), p.host_port, ep.ipv4, p.container_port))
-            .collect()
+            .map(|p| {
+                nft::port_elem(
+                    p.host_ip,
+                    p.proto.number(),
+                    p.host_port,
+                    ep.ipv4,
+                    p.container_port,
+                )
+            })
+            .collect();
+        if !v.is_empty() {
+            v.push(nft::hairpin_elem(ep.ipv4));
+        }
+        v
     }
 
-    fn plumb(&self, sb: &Sandbox, st: &NetState, ep: &Endpoint, mac: [u8; 6], default_route: bool) -> Result<()> {
+    fn plumb(
+        &self,
+        sb: &Sandbox,
+        st: &NetState,
+        ep: &Endpoint,
+        mac: [u8; 6],
+        default_route: bool,
+    ) -> Result<()> {
         let br = self.link_index(&st.bridge)?.ok_or_else(|| {
             Error::Kernel(format!(
                 "bridge {} of network {} is missing; remove and re-create the network",
@@ -788,12 +869,29 @@ impl NetworkController {
         })?;
         let ns = File::open(&sb.path).map_err(io_err(format!("opening {}", sb.path.display())))?;
         self.with_rt(|nl| {
-            nl.exec(&mut [netlink::new_veth(&ep.host_ifname, br, &ep.ifname, mac, ns.as_raw_fd())])
-                .map_err(kernel(format!("creating veth pair {}/{}", ep.host_ifname, ep.ifname)))
+            nl.exec(&mut [netlink::new_veth(
+                &ep.host_ifname,
+                br,
+                &ep.ifname,
+                mac,
+                ns.as_raw_fd(),
+            )])
+            .map_err(kernel(format!(
+                "creating veth pair {}/{}",
+                ep.host_ifname, ep.ifname
+            )))
         })?;
+        // With br_netfilter loaded, hairpin DNAT (container -> host:port -> same container) is
+        // bridged straight back out of the port it came in on, which needs hairpin mode.
+        sysctl(
+            &format!("/sys/class/net/{}/brport/hairpin_mode", ep.host_ifname),
+            "1",
+        )?;
         let mut g = sb.nl.lock().unwrap();
         if g.is_none() {
-            *g = Some(netns::netlink_in(&sb.path).map_err(io_err("opening netlink in the sandbox"))?);
+            *g = Some(
+                netns::netlink_in(&sb.path).map_err(io_err("opening netlink in the sandbox"))?,
+            );
         }
         let nl = g.as_mut().unwrap();
         let idx = nl
@@ -834,7 +932,10 @@ impl NetworkController {
 
     fn leave_locked(&self, st: &mut NetState, container_id: &str) -> Result<()> {
         let ep = st.endpoints.get(container_id).cloned().ok_or_else(|| {
-            Error::NotFound(format!("container {container_id} is not connected to network {}", st.name))
+            Error::NotFound(format!(
+                "container {container_id} is not connected to network {}",
+                st.name
+            ))
         })?;
         self.unplumb(st, &ep)?;
         st.endpoints.remove(container_id);

@@ -23,6 +23,9 @@ const TTL: u32 = 600;
 /// Name → addresses, names lower-case without a trailing dot.
 pub type Records = HashMap<String, Vec<Ipv4Addr>>;
 
+/// A shareable name lookup for [`DnsServer`].
+pub type Lookup = Arc<dyn Fn(&str) -> Option<Vec<Ipv4Addr>> + Send + Sync>;
+
 /// Parses the single question of a query: (lower-case name, qtype, end offset of the question).
 fn question(q: &[u8]) -> Option<(String, u16, usize)> {
     if q.len() < 12 || q[2] & 0x80 != 0 || u16::from_be_bytes([q[4], q[5]]) != 1 {
@@ -225,7 +228,7 @@ impl DnsServer {
     pub fn start(
         netns: &Path,
         upstream: Vec<SocketAddr>,
-        lookup: Arc<dyn Fn(&str) -> Option<Vec<Ipv4Addr>> + Send + Sync>,
+        lookup: Lookup,
     ) -> io::Result<DnsServer> {
         let forward = UdpSocket::bind("0.0.0.0:0")?;
         let listen = crate::netns::run_in(netns, || UdpSocket::bind((EMBEDDED_DNS, 53)))??;

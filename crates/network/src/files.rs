@@ -9,7 +9,12 @@ pub const FALLBACK_DNS: [Ipv4Addr; 2] = [Ipv4Addr::new(8, 8, 8, 8), Ipv4Addr::ne
 
 /// Docker's /etc/hosts: localhost entries, then `ip hostname [aliases]` when the container has
 /// an address, then extra `--add-host` entries.
-pub fn hosts(hostname: &str, ip: Option<Ipv4Addr>, aliases: &[String], extra: &[(String, IpAddr)]) -> String {
+pub fn hosts(
+    hostname: &str,
+    ip: Option<Ipv4Addr>,
+    aliases: &[String],
+    extra: &[(String, IpAddr)],
+) -> String {
     let mut s = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
          fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
@@ -65,7 +70,10 @@ impl ResolvConf {
     pub fn upstreams(&self) -> Vec<std::net::SocketAddr> {
         let mut v: Vec<_> = self.nameservers.iter().map(|ip| (*ip, 53).into()).collect();
         if v.is_empty() {
-            v = FALLBACK_DNS.iter().map(|ip| (IpAddr::V4(*ip), 53).into()).collect();
+            v = FALLBACK_DNS
+                .iter()
+                .map(|ip| (IpAddr::V4(*ip), 53).into())
+                .collect();
         }
         v
     }
@@ -88,11 +96,25 @@ impl ResolvConf {
 /// The container's resolv.conf. With `embedded_dns` (user-defined networks) the only
 /// nameserver is 127.0.0.11; otherwise the host's non-loopback resolvers, or [`FALLBACK_DNS`]
 /// when none is left. `dns`, `search`, `options` are `--dns`, `--dns-search`, `--dns-option`.
-pub fn resolv_conf(host: &ResolvConf, embedded_dns: bool, dns: &[IpAddr], search: &[String], options: &[String]) -> String {
+pub fn resolv_conf(
+    host: &ResolvConf,
+    embedded_dns: bool,
+    dns: &[IpAddr],
+    search: &[String],
+    options: &[String],
+) -> String {
     let mut r = ResolvConf {
         nameservers: Vec::new(),
-        search: if search.is_empty() { host.search.clone() } else { search.to_vec() },
-        options: if options.is_empty() { host.options.clone() } else { options.to_vec() },
+        search: if search.is_empty() {
+            host.search.clone()
+        } else {
+            search.to_vec()
+        },
+        options: if options.is_empty() {
+            host.options.clone()
+        } else {
+            options.to_vec()
+        },
     };
     if embedded_dns {
         r.nameservers.push(IpAddr::V4(crate::dns::EMBEDDED_DNS));
@@ -102,7 +124,12 @@ pub fn resolv_conf(host: &ResolvConf, embedded_dns: bool, dns: &[IpAddr], search
     } else if !dns.is_empty() {
         r.nameservers = dns.to_vec();
     } else {
-        r.nameservers = host.nameservers.iter().filter(|ip| !ip.is_loopback()).copied().collect();
+        r.nameservers = host
+            .nameservers
+            .iter()
+            .filter(|ip| !ip.is_loopback())
+            .copied()
+            .collect();
         if r.nameservers.is_empty() {
             r.nameservers = FALLBACK_DNS.iter().map(|ip| IpAddr::V4(*ip)).collect();
         }
@@ -118,9 +145,15 @@ mod tests {
     fn loopback_resolvers_fall_back_to_public() {
         let host = ResolvConf::parse("nameserver 127.0.0.53\nsearch example.org\noptions edns0\n");
         let s = resolv_conf(&host, false, &[], &[], &[]);
-        assert_eq!(s, "search example.org\nnameserver 8.8.8.8\nnameserver 8.8.4.4\noptions edns0\n");
+        assert_eq!(
+            s,
+            "search example.org\nnameserver 8.8.8.8\nnameserver 8.8.4.4\noptions edns0\n"
+        );
         let host = ResolvConf::parse("nameserver 10.1.1.1\nnameserver 127.0.0.1\n");
-        assert_eq!(resolv_conf(&host, false, &[], &[], &[]), "nameserver 10.1.1.1\n");
+        assert_eq!(
+            resolv_conf(&host, false, &[], &[], &[]),
+            "nameserver 10.1.1.1\n"
+        );
         assert!(resolv_conf(&host, true, &[], &[], &[]).contains("nameserver 127.0.0.11\n"));
         assert_eq!(host.upstreams().len(), 2);
     }

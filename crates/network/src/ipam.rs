@@ -184,7 +184,10 @@ mod tests {
     fn pool_choice_skips_host_routes_and_used() {
         let routes = [n("172.17.0.0/16"), n("172.18.5.0/24")];
         assert_eq!(pick_subnet(&routes, &[]), Some(n("172.19.0.0/16")));
-        assert_eq!(pick_subnet(&routes, &[n("172.19.0.0/16")]), Some(n("172.20.0.0/16")));
+        assert_eq!(
+            pick_subnet(&routes, &[n("172.19.0.0/16")]),
+            Some(n("172.20.0.0/16"))
+        );
         let all172 = [n("172.16.0.0/12")];
         assert_eq!(pick_subnet(&all172, &[]), Some(n("192.168.0.0/20")));
         assert_eq!(pick_subnet(&[n("0.0.0.0/1"), n("128.0.0.0/1")], &[]), None);
@@ -195,14 +198,21 @@ mod tests {
         let s = n("10.0.0.0/29"); // .1 gateway, .2-.6 usable, .7 broadcast
         let gw = Ipv4Addr::new(10, 0, 0, 1);
         let mut p = Pool::default();
-        let got: Vec<_> = (0..5).map(|_| p.allocate(&s, None, gw, None).unwrap()).collect();
+        let got: Vec<_> = (0..5)
+            .map(|_| p.allocate(&s, None, gw, None).unwrap())
+            .collect();
         assert_eq!(got[0], Ipv4Addr::new(10, 0, 0, 2));
         assert_eq!(got[4], Ipv4Addr::new(10, 0, 0, 6));
         assert!(p.allocate(&s, None, gw, None).is_err());
         p.release(Ipv4Addr::new(10, 0, 0, 3));
-        assert_eq!(p.allocate(&s, None, gw, None).unwrap(), Ipv4Addr::new(10, 0, 0, 3));
+        assert_eq!(
+            p.allocate(&s, None, gw, None).unwrap(),
+            Ipv4Addr::new(10, 0, 0, 3)
+        );
         assert!(p.allocate(&s, None, gw, Some(gw)).is_err());
-        assert!(p.allocate(&s, None, gw, Some(Ipv4Addr::new(10, 9, 0, 1))).is_err());
+        assert!(p
+            .allocate(&s, None, gw, Some(Ipv4Addr::new(10, 9, 0, 1)))
+            .is_err());
     }
 
     #[test]
@@ -210,11 +220,18 @@ mod tests {
         let s = n("10.0.0.0/24");
         let r = n("10.0.0.128/25");
         let mut p = Pool::default();
-        let ip = p.allocate(&s, Some(&r), Ipv4Addr::new(10, 0, 0, 1), None).unwrap();
+        let ip = p
+            .allocate(&s, Some(&r), Ipv4Addr::new(10, 0, 0, 1), None)
+            .unwrap();
         assert_eq!(ip, Ipv4Addr::new(10, 0, 0, 128));
         // The explicit --ip may be anywhere in the subnet.
         let ip = p
-            .allocate(&s, Some(&r), Ipv4Addr::new(10, 0, 0, 1), Some(Ipv4Addr::new(10, 0, 0, 5)))
+            .allocate(
+                &s,
+                Some(&r),
+                Ipv4Addr::new(10, 0, 0, 1),
+                Some(Ipv4Addr::new(10, 0, 0, 5)),
+            )
             .unwrap();
         assert_eq!(ip, Ipv4Addr::new(10, 0, 0, 5));
     }

@@ -47,8 +47,8 @@
 //! The rules are installed by a single idempotent `nft -f -` when a network is created (the
 //! only subprocess; not on the container path). DNAT happens in prerouting and output, so a
 //! published port answers on every host address, on 127.0.0.1 (`route_localnet=1` on the
-//! bridge, 127.0.0.0/8 sources masqueraded into the bridge), and hairpin (DNAT'd traffic both
-//! entering and leaving a bridge is masqueraded). Traffic leaving a bridge for elsewhere is
+//! bridge, 127.0.0.0/8 sources masqueraded into the bridge), and hairpin (bridge ports in
+//! hairpin mode, a container's traffic to itself masqueraded). Traffic leaving a bridge for elsewhere is
 //! masqueraded; `--internal` bridges are cut off in a forward chain. The table coexists with
 //! Docker's iptables/nftables rules (separate table, standard hook priorities) but note that
 //! a DROP policy in another table's forward chain (Docker sets one) still applies to routed

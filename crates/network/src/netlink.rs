@@ -186,7 +186,8 @@ pub struct Netlink {
 impl Netlink {
     pub fn open(proto: i32) -> io::Result<Netlink> {
         // SAFETY: plain socket(2); the result is checked and owned immediately.
-        let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) };
+        let fd =
+            unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -272,8 +273,10 @@ impl Netlink {
     pub fn transact(&mut self, msgs: &mut [Msg]) -> NlResult<Vec<NlResult<()>>> {
         let want: Vec<bool> = msgs.iter().map(|m| m.flags() & NLM_F_ACK != 0).collect();
         let seqs = self.send(msgs)?;
-        let mut results: Vec<Option<NlResult<()>>> =
-            want.iter().map(|w| if *w { None } else { Some(Ok(())) }).collect();
+        let mut results: Vec<Option<NlResult<()>>> = want
+            .iter()
+            .map(|w| if *w { None } else { Some(Ok(())) })
+            .collect();
         while results.iter().any(|r| r.is_none()) {
             let n = self.recv()?;
             for (ty, seq, payload) in split(&self.buf[..n]) {
@@ -362,7 +365,11 @@ fn parse_err(p: &[u8]) -> NlResult<()> {
         for (ty, v) in attrs(&p[20..]) {
             if ty == 1 {
                 // NLMSGERR_ATTR_MSG
-                msg = Some(String::from_utf8_lossy(v).trim_end_matches('\0').to_string());
+                msg = Some(
+                    String::from_utf8_lossy(v)
+                        .trim_end_matches('\0')
+                        .to_string(),
+                );
             }
         }
     }
@@ -459,7 +466,20 @@ pub fn new_addr(index: u32, ip: Ipv4Addr, prefix: u8) -> Msg {
 pub fn new_default_route(gateway: Ipv4Addr, oif: u32) -> Msg {
     let mut m = Msg::new(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
     // rtmsg: family, dst_len, src_len, tos, table, protocol (boot), scope (universe), type (unicast)
-    let h = [libc::AF_INET as u8, 0, 0, 0, RT_TABLE_MAIN, 3, 0, 1, 0, 0, 0, 0];
+    let h = [
+        libc::AF_INET as u8,
+        0,
+        0,
+        0,
+        RT_TABLE_MAIN,
+        3,
+        0,
+        1,
+        0,
+        0,
+        0,
+        0,
+    ];
     m.raw(&h)
         .attr(RTA_GATEWAY, &gateway.octets())
         .attr_u32(RTA_OIF, oif);

@@ -6,7 +6,8 @@
 //!
 //! * `bridges` / `internal` (`ifname`): berth's bridge devices (NAT'd / internal networks);
 //! * `ports_any` (`inet_proto . inet_service : ipv4_addr . inet_service`): `-p PORT:CPORT`;
-//! * `ports_ip` (`ipv4_addr . inet_proto . inet_service : ...`): `-p IP:PORT:CPORT`.
+//! * `ports_ip` (`ipv4_addr . inet_proto . inet_service : ...`): `-p IP:PORT:CPORT`;
+//! * `hairpin` (`ipv4_addr . ipv4_addr`): `CIP . CIP` for each container publishing ports.
 //!
 //! The rules themselves are installed by one `nft -f -` the first time a network is created (the
 //! script is idempotent and atomic: `add` + `flush chain` + rules in one transaction, so
@@ -16,9 +17,13 @@
 //! DNAT runs in `prerouting` (traffic from other hosts and from containers, which gives hairpin)
 //! and in `output` (the host itself, including 127.0.0.1 thanks to `route_localnet=1` on the
 //! bridge). Masquerade covers traffic leaving a bridge for elsewhere, traffic from 127.0.0.0/8
-//! going into a bridge, and DNAT'd traffic both entering and leaving a bridge (hairpin).
+//! going into a bridge, and hairpin: DNAT'd traffic from a container to itself. The hairpin rule
+//! matches on addresses, not interfaces, because with br_netfilter loaded such a packet is
+//! bridged back out of its port and the postrouting hook sees no input interface.
 
-use crate::netlink::{Msg, Netlink, NlResult, NETLINK_NETFILTER, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL};
+use crate::netlink::{
+    Msg, Netlink, NlResult, NETLINK_NETFILTER, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
+};
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
@@ -36,6 +41,7 @@ const SCRIPT: &str = r#"
 add table ip berth
 add set ip berth bridges { type ifname; }
 add set ip berth internal { type ifname; }
+add set ip berth hairpin { type ipv4_addr . ipv4_addr; }
 add map ip berth ports_any { type inet_proto . inet_service : ipv4_addr . inet_service; }
 add map ip berth ports_ip { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
 add chain ip berth publish
@@ -54,7 +60,7 @@ add rule ip berth prerouting fib daddr type local jump publish
 add rule ip berth output fib daddr type local jump publish
 add rule ip berth postrouting iifname @bridges oifname != @bridges masquerade
 add rule ip berth postrouting oifname @bridges ip saddr 127.0.0.0/8 masquerade
-add rule ip berth postrouting iifname @bridges oifname @bridges ct status dnat masquerade
+add rule ip berth postrouting ct status dnat ip saddr . ip daddr @hairpin masquerade
 add rule ip berth forward iifname @internal oifname != @internal drop
 add rule ip berth forward oifname @internal iifname != @internal drop
 "#;
@@ -95,7 +101,7 @@ pub struct Elem {
 /// Concatenated set keys put every field in a 4-byte-aligned register slot.
 fn pad4(v: &mut Vec<u8>, field: &[u8]) {
     v.extend_from_slice(field);
-    while v.len() % 4 != 0 {
+    while !v.len().is_multiple_of(4) {
         v.push(0);
     }
 }
@@ -111,7 +117,13 @@ pub fn bridge_elem(internal: bool, ifname: &str) -> Elem {
 }
 
 /// A published port: `host_ip` None means every host address (`ports_any`).
-pub fn port_elem(host_ip: Option<Ipv4Addr>, proto: u8, host_port: u16, cip: Ipv4Addr, cport: u16) -> Elem {
+pub fn port_elem(
+    host_ip: Option<Ipv4Addr>,
+    proto: u8,
+    host_port: u16,
+    cip: Ipv4Addr,
+    cport: u16,
+) -> Elem {
     let mut key = Vec::with_capacity(12);
     if let Some(ip) = host_ip {
         pad4(&mut key, &ip.octets());
@@ -122,9 +134,24 @@ pub fn port_elem(host_ip: Option<Ipv4Addr>, proto: u8, host_port: u16, cip: Ipv4
     pad4(&mut data, &cip.octets());
     pad4(&mut data, &cport.to_be_bytes());
     Elem {
-        set: if host_ip.is_some() { "ports_ip" } else { "ports_any" },
+        set: if host_ip.is_some() {
+            "ports_ip"
+        } else {
+            "ports_any"
+        },
         key,
         data: Some(data),
+    }
+}
+
+/// Masquerades a container's traffic to itself through one of its published ports.
+pub fn hairpin_elem(cip: Ipv4Addr) -> Elem {
+    let mut key = cip.octets().to_vec();
+    key.extend_from_slice(&cip.octets());
+    Elem {
+        set: "hairpin",
+        key,
+        data: None,
     }
 }
 
@@ -189,7 +216,13 @@ mod tests {
         assert_eq!(e.set, "ports_any");
         assert_eq!(e.key, vec![6, 0, 0, 0, 0x1f, 0x90, 0, 0]);
         assert_eq!(e.data.unwrap(), vec![10, 0, 0, 2, 0, 80, 0, 0]);
-        let e = port_elem(Some(Ipv4Addr::LOCALHOST), 17, 53, Ipv4Addr::new(10, 0, 0, 2), 53);
+        let e = port_elem(
+            Some(Ipv4Addr::LOCALHOST),
+            17,
+            53,
+            Ipv4Addr::new(10, 0, 0, 2),
+            53,
+        );
         assert_eq!(e.set, "ports_ip");
         assert_eq!(e.key, vec![127, 0, 0, 1, 17, 0, 0, 0, 0, 53, 0, 0]);
     }

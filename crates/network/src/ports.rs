@@ -158,7 +158,10 @@ mod tests {
 
     #[test]
     fn parses_docker_forms() {
-        assert_eq!(parse_publish("80").unwrap(), vec![pb(None, 0, 80, Proto::Tcp)]);
+        assert_eq!(
+            parse_publish("80").unwrap(),
+            vec![pb(None, 0, 80, Proto::Tcp)]
+        );
         assert_eq!(
             parse_publish("8080:80").unwrap(),
             vec![pb(None, 8080, 80, Proto::Tcp)]
@@ -177,20 +180,36 @@ mod tests {
         );
         assert_eq!(
             parse_publish("8000-8001:80-81").unwrap(),
-            vec![pb(None, 8000, 80, Proto::Tcp), pb(None, 8001, 81, Proto::Tcp)]
+            vec![
+                pb(None, 8000, 80, Proto::Tcp),
+                pb(None, 8001, 81, Proto::Tcp)
+            ]
         );
         assert_eq!(parse_publish("80-81").unwrap().len(), 2);
     }
 
     #[test]
     fn rejects_bad_specs() {
-        for s in ["", "x", "80/sctp", "1:2:3:4", "0", "70000", "8000-8002:80-81", "::1:80:80", "90-80"] {
+        for s in [
+            "",
+            "x",
+            "80/sctp",
+            "1:2:3:4",
+            "0",
+            "70000",
+            "8000-8002:80-81",
+            "::1:80:80",
+            "90-80",
+        ] {
             assert!(parse_publish(s).is_err(), "{s} should be rejected");
         }
     }
 
     #[test]
     fn display_like_docker_port() {
-        assert_eq!(pb(None, 8080, 80, Proto::Tcp).to_string(), "80/tcp -> 0.0.0.0:8080");
+        assert_eq!(
+            pb(None, 8080, 80, Proto::Tcp).to_string(),
+            "80/tcp -> 0.0.0.0:8080"
+        );
     }
 }

@@ -28,13 +28,24 @@ fn two_sandboxes_ping_each_other() {
     assert_ne!(ea.ipv4, eb.ipv4);
     assert!(t.subnet.contains(ea.ipv4) && t.subnet.contains(eb.ipv4));
     let o = busybox_in(a.path(), &["ping", "-c1", "-W1", &eb.ipv4.to_string()]);
-    assert!(o.status.success(), "ping a->b: {}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        o.status.success(),
+        "ping a->b: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     let o = busybox_in(b.path(), &["ping", "-c1", "-W1", &ea.ipv4.to_string()]);
-    assert!(o.status.success(), "ping b->a: {}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        o.status.success(),
+        "ping b->a: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     // eth0 carries the address and MAC we asked for; the default route goes via the gateway.
     let o = busybox_in(a.path(), &["ip", "addr", "show", "eth0"]);
     let s = String::from_utf8_lossy(&o.stdout);
-    assert!(s.contains(&format!("inet {}/24", ea.ipv4)) && s.contains(&ea.mac), "{s}");
+    assert!(
+        s.contains(&format!("inet {}/24", ea.ipv4)) && s.contains(&ea.mac),
+        "{s}"
+    );
     let o = busybox_in(a.path(), &["ip", "route"]);
     let s = String::from_utf8_lossy(&o.stdout);
     assert!(s.contains(&format!("default via {}", t.gateway())), "{s}");
@@ -51,7 +62,10 @@ fn two_sandboxes_ping_each_other() {
 #[test]
 fn none_sandbox_has_only_lo() {
     let t = TestNet::new();
-    let sb = t.ctl.create_sandbox(&testutil::unique_name("none")).unwrap();
+    let sb = t
+        .ctl
+        .create_sandbox(&testutil::unique_name("none"))
+        .unwrap();
     let o = busybox_in(sb.path(), &["ip", "-o", "link"]);
     let s = String::from_utf8_lossy(&o.stdout);
     assert_eq!(s.lines().count(), 1, "{s}");
@@ -60,8 +74,13 @@ fn none_sandbox_has_only_lo() {
 
 /// Accepts connections inside a sandbox and answers each with busybox httpd in inetd mode.
 /// The listener is bound before this returns, so clients never race its start.
-fn serve_http(ns: &std::path::Path, www: &std::path::Path) -> std::thread::JoinHandle<Vec<SocketAddr>> {
-    let l = network::netns::run_in(ns, || TcpListener::bind("0.0.0.0:80")).unwrap().unwrap();
+fn serve_http(
+    ns: &std::path::Path,
+    www: &std::path::Path,
+) -> std::thread::JoinHandle<Vec<SocketAddr>> {
+    let l = network::netns::run_in(ns, || TcpListener::bind("0.0.0.0:80"))
+        .unwrap()
+        .unwrap();
     let www = www.to_path_buf();
     std::thread::spawn(move || {
         let mut peers = Vec::new();
@@ -115,17 +134,24 @@ fn published_port_on_localhost_gateway_and_hairpin() {
     let server = serve_http(sb.path(), www.path());
 
     let r = http_get(SocketAddr::from((Ipv4Addr::LOCALHOST, hp)));
-    assert!(r.contains("hello from berth"), "127.0.0.1:{hp} answered {r:?}");
+    assert!(
+        r.contains("hello from berth"),
+        "127.0.0.1:{hp} answered {r:?}"
+    );
     let r = http_get(SocketAddr::from((t.gateway(), hp)));
     assert!(r.contains("hello from berth"), "gateway answered {r:?}");
     // Hairpin: the container reaches its own published port through a host address.
     let gw = t.gateway();
-    let r = network::netns::run_in(sb.path(), move || http_get(SocketAddr::from((gw, hp)))).unwrap();
+    let r =
+        network::netns::run_in(sb.path(), move || http_get(SocketAddr::from((gw, hp)))).unwrap();
     assert!(r.contains("hello from berth"), "hairpin answered {r:?}");
 
     let peers = server.join().unwrap();
     // 127.0.0.1 and hairpin traffic arrive masqueraded behind the gateway address.
-    assert!(peers.iter().all(|p| p.ip() == std::net::IpAddr::V4(gw)), "{peers:?}");
+    assert!(
+        peers.iter().all(|p| p.ip() == std::net::IpAddr::V4(gw)),
+        "{peers:?}"
+    );
 }
 
 #[test]
@@ -138,7 +164,9 @@ fn thirty_parallel_joins_get_distinct_ips() {
             std::thread::spawn(move || {
                 // One controller per thread, like separate berth processes.
                 let ctl = NetworkController::open(&root, &runroot).unwrap();
-                let sb = ctl.create_sandbox(&format!("par{}-{i}", std::process::id())).unwrap();
+                let sb = ctl
+                    .create_sandbox(&format!("par{}-{i}", std::process::id()))
+                    .unwrap();
                 ctl.join(&sb, &name, opts(&format!("c{i}"))).unwrap().ipv4
             })
         })
@@ -253,7 +281,10 @@ fn port_already_bound_is_a_clear_error_and_leaves_nothing() {
     let t = TestNet::new();
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();
-    let sb = t.ctl.create_sandbox(&testutil::unique_name("busy")).unwrap();
+    let sb = t
+        .ctl
+        .create_sandbox(&testutil::unique_name("busy"))
+        .unwrap();
     let e = t
         .ctl
         .join(
@@ -269,7 +300,11 @@ fn port_already_bound_is_a_clear_error_and_leaves_nothing() {
     assert!(e.to_string().contains("already allocated"), "{e}");
     assert!(t.ctl.inspect(&t.name).unwrap().containers.is_empty());
     let o = busybox_in(sb.path(), &["ip", "-o", "link"]);
-    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1, "no eth0 left");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).lines().count(),
+        1,
+        "no eth0 left"
+    );
     drop(busy);
 
     // A port published by another container is taken too, even with nothing listening.
@@ -284,7 +319,10 @@ fn port_already_bound_is_a_clear_error_and_leaves_nothing() {
             },
         )
         .unwrap();
-    let sb2 = t.ctl.create_sandbox(&testutil::unique_name("second")).unwrap();
+    let sb2 = t
+        .ctl
+        .create_sandbox(&testutil::unique_name("second"))
+        .unwrap();
     let e = t
         .ctl
         .join(
@@ -305,8 +343,14 @@ fn port_already_bound_is_a_clear_error_and_leaves_nothing() {
 #[test]
 fn embedded_dns_answers_names_and_aliases_and_forwards() {
     let t = TestNet::new();
-    let a = t.ctl.create_sandbox(&testutil::unique_name("dnsa")).unwrap();
-    let b = t.ctl.create_sandbox(&testutil::unique_name("dnsb")).unwrap();
+    let a = t
+        .ctl
+        .create_sandbox(&testutil::unique_name("dnsa"))
+        .unwrap();
+    let b = t
+        .ctl
+        .create_sandbox(&testutil::unique_name("dnsb"))
+        .unwrap();
     t.ctl.join(&a, &t.name, opts("alpha")).unwrap();
     let eb = t
         .ctl
@@ -339,8 +383,10 @@ fn embedded_dns_answers_names_and_aliases_and_forwards() {
     let query = |name: &'static str| {
         network::netns::run_in(a.path(), move || {
             let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-            s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
-            s.send_to(&dns::build_query(42, name, 1), (dns::EMBEDDED_DNS, 53)).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            s.send_to(&dns::build_query(42, name, 1), (dns::EMBEDDED_DNS, 53))
+                .unwrap();
             let mut buf = [0u8; 512];
             let n = s.recv(&mut buf).unwrap();
             dns::parse_reply(&buf[..n]).unwrap()
@@ -349,7 +395,10 @@ fn embedded_dns_answers_names_and_aliases_and_forwards() {
     };
     assert_eq!(query("beta"), (0, vec![eb.ipv4]));
     assert_eq!(query("DB"), (0, vec![eb.ipv4]));
-    assert_eq!(query("example.invalid"), (0, vec![Ipv4Addr::new(192, 0, 2, 99)]));
+    assert_eq!(
+        query("example.invalid"),
+        (0, vec![Ipv4Addr::new(192, 0, 2, 99)])
+    );
     upstream.join().unwrap();
 
     // busybox's own resolver inside the sandbox sees the same thing.
@@ -377,12 +426,16 @@ fn dns_serve_on_loopback() {
         )
     });
     let c = UdpSocket::bind("127.0.0.1:0").unwrap();
-    c.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
     let mut buf = [0u8; 512];
     c.send_to(&dns::build_query(9, "web", 1), addr).unwrap();
     let n = c.recv(&mut buf).unwrap();
     assert_eq!(&buf[..2], &9u16.to_be_bytes());
-    assert_eq!(dns::parse_reply(&buf[..n]), Some((0, vec![Ipv4Addr::new(10, 213, 0, 5)])));
+    assert_eq!(
+        dns::parse_reply(&buf[..n]),
+        Some((0, vec![Ipv4Addr::new(10, 213, 0, 5)]))
+    );
     // Unknown name, no upstream: SERVFAIL rather than silence.
     c.send_to(&dns::build_query(10, "nope", 1), addr).unwrap();
     let n = c.recv(&mut buf).unwrap();

@@ -24,7 +24,11 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// A unique bridge name (≤ 15 chars) for this process.
 pub fn bridge_name() -> String {
-    format!("bt{}x{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "bt{}x{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl TestNet {
@@ -42,7 +46,8 @@ impl TestNet {
         let bridge = bridge_name();
         // Walk 10.213.x.0/24 from a per-process start until a free one is found: the controller
         // itself refuses subnets overlapping host routes (including other tests' bridges).
-        let start = std::process::id() as usize * 7 + SEQ.fetch_add(1, Ordering::Relaxed) as usize * 13;
+        let start =
+            std::process::id() as usize * 7 + SEQ.fetch_add(1, Ordering::Relaxed) as usize * 13;
         for i in 0..256 {
             let x = (start + i) % 256;
             let subnet: Ipv4Net = format!("10.213.{x}.0/24").parse().unwrap();
@@ -115,6 +120,9 @@ pub fn link_exists(name: &str) -> bool {
 
 /// The elements of one of berth's nftables maps, as `nft` prints them.
 pub fn nft_map(map: &str) -> String {
-    let o = Command::new("nft").args(["list", "map", "ip", "berth", map]).output().unwrap();
+    let o = Command::new("nft")
+        .args(["list", "map", "ip", "berth", map])
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&o.stdout).to_string()
 }
