@@ -11,7 +11,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
-#[command(name = "berth-runtime", version, about = "berth's OCI runtime (runc-compatible)")]
+#[command(
+    name = "berth-runtime",
+    version,
+    about = "berth's OCI runtime (runc-compatible)"
+)]
 struct Cli {
     /// Directory for container state.
     #[arg(long, global = true, default_value = "/run/berth-runtime")]
@@ -28,7 +32,7 @@ struct Cli {
     #[arg(long, global = true)]
     systemd_cgroup: bool,
     /// Accepted for runc compatibility (ignored).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
     rootless: Option<String>,
     /// Accepted for runc compatibility (ignored).
     #[arg(long, global = true)]
@@ -158,8 +162,6 @@ enum Cmd {
     Spec {
         #[arg(long, short = 'b', default_value = ".")]
         bundle: PathBuf,
-        #[arg(long)]
-        rootless: bool,
     },
 }
 
@@ -233,7 +235,11 @@ impl Logger {
         } else {
             format!("time=\"{time}\" level=error msg={msg:?}")
         };
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(p) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+        {
             let _ = writeln!(f, "{line}");
         }
     }
@@ -244,8 +250,13 @@ fn parse_signal(s: &str) -> Result<Signal> {
         return Signal::try_from(n).map_err(|_| anyhow!("invalid signal {s}"));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    name.parse::<Signal>().map_err(|_| anyhow!("invalid signal {s}"))
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<Signal>()
+        .map_err(|_| anyhow!("invalid signal {s}"))
 }
 
 fn create_opts(a: &CreateArgs) -> CreateOptions {
@@ -264,13 +275,16 @@ fn real_main(cli: Cli) -> Result<i32> {
         bail!("--systemd-cgroup is not supported by berth-runtime: use the cgroupfs driver");
     }
     let root = StateRoot::new(&cli.root);
+    let cli_rootless = cli.rootless.as_deref().is_some_and(|v| v == "true");
     match cli.cmd {
         Cmd::Create(a) => {
             Container::create(&root, &create_opts(&a))?;
         }
         Cmd::Start { id } => Container::load(&root, &id)?.start()?,
         Cmd::Run {
-            create, detach, keep,
+            create,
+            detach,
+            keep,
         } => {
             let c = Container::create_and_start(&root, &create_opts(&create))?;
             if detach {
@@ -326,7 +340,15 @@ fn real_main(cli: Cli) -> Result<i32> {
                     serde_json::from_slice::<Process>(&b).context("parse process JSON")?
                 }
                 None => inline_process(
-                    &c, command, tty, cwd, env, user, additional_gids, caps, no_new_privs,
+                    &c,
+                    command,
+                    tty,
+                    cwd,
+                    env,
+                    user,
+                    additional_gids,
+                    caps,
+                    no_new_privs,
                 )?,
             };
             let pid = c.exec(&ExecOptions {
@@ -428,7 +450,8 @@ fn real_main(cli: Cli) -> Result<i32> {
                 serde_json::to_string_pretty(&runtime::spec_default::features())?
             );
         }
-        Cmd::Spec { bundle, rootless } => {
+        Cmd::Spec { bundle } => {
+            let rootless = cli_rootless;
             let path = bundle.join("config.json");
             if path.exists() {
                 bail!("File {} exists. Remove it first", path.display());
@@ -528,7 +551,10 @@ fn parse_bytes(s: &str) -> Result<i64> {
         Some('g') => (&lower[..lower.trim_end_matches('b').len() - 1], 1 << 30),
         _ => (lower.trim_end_matches('b'), 1),
     };
-    Ok(num.parse::<i64>().with_context(|| format!("invalid size {s}"))? * mult)
+    Ok(num
+        .parse::<i64>()
+        .with_context(|| format!("invalid size {s}"))?
+        * mult)
 }
 
 fn update_resources(u: &UpdateArgs) -> Result<LinuxResources> {

@@ -53,14 +53,33 @@ fn cgroup_manager(state: &State) -> Result<Box<dyn Manager>> {
 /// Reads and checks `<bundle>/config.json`.
 pub fn load_spec(bundle: &Path) -> Result<(Spec, Vec<u8>)> {
     let path = bundle.join("config.json");
-    let bytes = fs::read(&path)
-        .map_err(|e| Error::Spec(format!("cannot read {}: {e}", path.display())))?;
-    let spec: Spec = serde_json::from_slice(&bytes)
+    let bytes =
+        fs::read(&path).map_err(|e| Error::Spec(format!("cannot read {}: {e}", path.display())))?;
+    // Fast path: a spec oci-spec accepts as is. Otherwise drop capability names it doesn't know
+    // (runc ignores them with a warning) and parse again.
+    if let Ok(spec) = serde_json::from_slice::<Spec>(&bytes) {
+        return Ok((spec, bytes));
+    }
+    let mut raw: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| Error::Spec(format!("{}: {e}", path.display())))?;
+    for cap in crate::security::strip_unknown_capabilities(&mut raw) {
+        eprintln!("berth-runtime: warning: unknown capability {cap} ignored");
+    }
+    let bytes = serde_json::to_vec(&raw).map_err(|e| Error::Spec(e.to_string()))?;
+    let spec: Spec =
+        serde_json::from_value(raw).map_err(|e| Error::Spec(format!("{}: {e}", path.display())))?;
     Ok((spec, bytes))
 }
 
 fn validate(spec: &Spec, rootfs: &Path) -> Result<()> {
+    if let Some(linux) = spec.linux() {
+        if let Some(sysctl) = linux.sysctl() {
+            crate::security::validate_sysctls(
+                sysctl,
+                linux.namespaces().as_deref().unwrap_or(&[]),
+            )?;
+        }
+    }
     let process = spec
         .process()
         .as_ref()
@@ -116,7 +135,16 @@ fn device_rules(spec: &Spec) -> Vec<LinuxDeviceCgroup> {
     use LinuxDeviceType::{B, C};
     rules.push(rule(C, None, None, "m"));
     rules.push(rule(B, None, None, "m"));
-    for (maj, min) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)] {
+    for (maj, min) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+    ] {
         rules.push(rule(C, Some(maj), Some(min), "rwm"));
     }
     rules.push(rule(C, Some(136), None, "rwm"));
@@ -213,7 +241,11 @@ fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
 fn setup_time_ns(spec: &Spec) -> Result<()> {
     unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
         .ctx(|| "unshare time namespace".into())?;
-    if let Some(offs) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) {
+    if let Some(offs) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+    {
         let mut s = String::new();
         for (clock, o) in offs {
             s.push_str(&format!(
@@ -265,9 +297,8 @@ impl Container {
     }
 
     fn create_inner(root: &StateRoot, opts: &CreateOptions, run_now: bool) -> Result<Container> {
-        let bundle = fs::canonicalize(&opts.bundle).map_err(|e| {
-            Error::Spec(format!("bundle {}: {e}", opts.bundle.display()))
-        })?;
+        let bundle = fs::canonicalize(&opts.bundle)
+            .map_err(|e| Error::Spec(format!("bundle {}: {e}", opts.bundle.display())))?;
         let (spec, spec_bytes) = load_spec(&bundle)?;
         let root_path = spec
             .root()
@@ -485,8 +516,8 @@ impl Container {
             .read(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(&fifo_path)?;
-        let pidfd = pidfd_open(self.state.pid)
-            .ok_or_else(|| Error::other("container init is gone"))?;
+        let pidfd =
+            pidfd_open(self.state.pid).ok_or_else(|| Error::other("container init is gone"))?;
         let mut fds = [
             libc::pollfd {
                 fd: fifo.as_raw_fd(),
@@ -641,9 +672,7 @@ impl Container {
     pub fn exec(&self, opts: &ExecOptions) -> Result<i32> {
         let status = self.status();
         if status != Status::Running && status != Status::Created {
-            return Err(Error::other(format!(
-                "cannot exec in a {status} container"
-            )));
+            return Err(Error::other(format!("cannot exec in a {status} container")));
         }
         let spec = self.spec()?;
         let process = &opts.process;
@@ -689,7 +718,14 @@ impl Container {
         if pid == 0 {
             drop(parent_sync);
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                exec_child(&plan, &child_sync, process, console.as_ref(), filter_spec.as_ref(), opts.preserve_fds)
+                exec_child(
+                    &plan,
+                    &child_sync,
+                    process,
+                    console.as_ref(),
+                    filter_spec.as_ref(),
+                    opts.preserve_fds,
+                )
             }));
             let msg = match r {
                 Ok(Err(e)) => e.to_string(),

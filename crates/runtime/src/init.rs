@@ -60,8 +60,10 @@ fn init(a: &InitArgs) -> Result<()> {
 
     if a.plan.creates(LinuxNamespaceType::User) {
         // Become the mapped root of the new user namespace.
-        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).ctx(|| "setresgid(0) in user namespace".into())?;
-        nix::unistd::setresuid(0.into(), 0.into(), 0.into()).ctx(|| "setresuid(0) in user namespace".into())?;
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+            .ctx(|| "setresgid(0) in user namespace".into())?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+            .ctx(|| "setresuid(0) in user namespace".into())?;
     }
     // pid was joined by the parent before clone (it only affects children).
     a.plan.enter(|t| t != LinuxNamespaceType::Pid)?;
@@ -73,17 +75,24 @@ fn init(a: &InitArgs) -> Result<()> {
     let has_uts = a.plan.creates(LinuxNamespaceType::Uts) || a.plan.joins(LinuxNamespaceType::Uts);
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         if !has_uts {
-            return Err(Error::Spec("unable to set hostname without a private UTS namespace".into()));
+            return Err(Error::Spec(
+                "unable to set hostname without a private UTS namespace".into(),
+            ));
         }
         nix::unistd::sethostname(h).ctx(|| format!("sethostname {h}"))?;
     }
     if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
         if !has_uts {
-            return Err(Error::Spec("unable to set domainname without a private UTS namespace".into()));
+            return Err(Error::Spec(
+                "unable to set domainname without a private UTS namespace".into(),
+            ));
         }
         // SAFETY: setdomainname with a valid buffer and length.
         if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } < 0 {
-            return Err(Error::other(format!("setdomainname {d}: {}", std::io::Error::last_os_error())));
+            return Err(Error::other(format!(
+                "setdomainname {d}: {}",
+                std::io::Error::last_os_error()
+            )));
         }
     }
 
@@ -102,7 +111,8 @@ fn init(a: &InitArgs) -> Result<()> {
         spec,
         rootfs: a.rootfs,
         no_pivot: a.no_pivot,
-        in_userns: a.plan.creates(LinuxNamespaceType::User) || a.plan.joins(LinuxNamespaceType::User),
+        in_userns: a.plan.creates(LinuxNamespaceType::User)
+            || a.plan.joins(LinuxNamespaceType::User),
     };
     rootfs::setup_rootfs(&opts, &mut before_pivot)?;
 
@@ -136,6 +146,9 @@ fn init(a: &InitArgs) -> Result<()> {
     if let Some(h) = hooks.and_then(|h| h.start_container().as_ref()) {
         hooks::run_hooks(h, &state_json)?;
     }
+    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        security::set_personality(p)?;
+    }
     security::finalize_process(process, filter)?;
     exec(&path, &argv, &envp, a.preserve_fds)
 }
@@ -147,7 +160,10 @@ fn wait_for_start(fifo: RawFd) -> Result<()> {
     unsafe {
         let fd = libc::open(p.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
         if fd < 0 {
-            return Err(Error::other(format!("open exec fifo: {}", std::io::Error::last_os_error())));
+            return Err(Error::other(format!(
+                "open exec fifo: {}",
+                std::io::Error::last_os_error()
+            )));
         }
         let b = [b'0'];
         let n = libc::write(fd, b.as_ptr().cast(), 1);
@@ -174,7 +190,11 @@ pub(crate) fn chdir_cwd(process: &Process) -> Result<()> {
 /// Resolves args[0] against the process's PATH inside the container, like runc does before
 /// reporting the container as created (so a missing binary fails `create`, not `start`).
 pub(crate) fn prepare_exec(process: &Process) -> Result<(CString, Vec<CString>, Vec<CString>)> {
-    let args = process.args().as_ref().filter(|a| !a.is_empty()).ok_or_else(|| Error::Spec("process.args must not be empty".into()))?;
+    let args = process
+        .args()
+        .as_ref()
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| Error::Spec("process.args must not be empty".into()))?;
     let env: Vec<String> = process.env().clone().unwrap_or_default();
     let path_var = env
         .iter()
@@ -200,7 +220,9 @@ fn look_path(name: &str, path_var: &str) -> Result<PathBuf> {
         return match std::fs::metadata(&p) {
             Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(p),
             Ok(_) => Err(Error::other(format!("exec: {name:?}: permission denied"))),
-            Err(_) => Err(Error::other(format!("exec: {name:?}: stat {name}: no such file or directory"))),
+            Err(_) => Err(Error::other(format!(
+                "exec: {name:?}: stat {name}: no such file or directory"
+            ))),
         };
     }
     for dir in path_var.split(':') {
@@ -210,17 +232,29 @@ fn look_path(name: &str, path_var: &str) -> Result<PathBuf> {
             return Ok(p);
         }
     }
-    Err(Error::other(format!("exec: {name:?}: executable file not found in $PATH")))
+    Err(Error::other(format!(
+        "exec: {name:?}: executable file not found in $PATH"
+    )))
 }
 
 /// The last steps before the user's program: no fd of ours survives exec (CVE-2024-21626), signal
 /// state is the default one, then execve.
-pub(crate) fn exec(path: &CString, argv: &[CString], envp: &[CString], preserve_fds: i32) -> Result<()> {
+pub(crate) fn exec(
+    path: &CString,
+    argv: &[CString],
+    envp: &[CString],
+    preserve_fds: i32,
+) -> Result<()> {
     // SAFETY: close_range only flags fds close-on-exec; sigprocmask/signal reset this process's
     // signal state; execve replaces the process image (returns only on failure).
     unsafe {
         let first = 3 + preserve_fds.max(0) as u32;
-        libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
@@ -236,7 +270,11 @@ pub(crate) fn exec(path: &CString, argv: &[CString], envp: &[CString], preserve_
     let msg = format!("exec {:?}: {err}", path);
     // After READY nobody listens on the sync socket: say it on stderr too.
     eprintln!("berth-runtime: {msg}");
-    let code = if err.raw_os_error() == Some(libc::ENOENT) { 127 } else { 126 };
+    let code = if err.raw_os_error() == Some(libc::ENOENT) {
+        127
+    } else {
+        126
+    };
     // SAFETY: leave the child without unwinding into the parent's frames.
     unsafe { libc::_exit(code) }
 }
