@@ -26,10 +26,7 @@ pub enum Error {
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("{context}: {source}")]
-    Sys {
-        context: String,
-        source: nix::Error,
-    },
+    Sys { context: String, source: nix::Error },
     #[error("invalid spec: {0}")]
     Spec(String),
     #[error("container {0} does not exist")]

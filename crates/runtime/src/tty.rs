@@ -31,7 +31,8 @@ pub fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
     )
     .ctx(|| format!("open {name}"))?;
     // SAFETY: the master fd was just returned by posix_openpt and is owned by `master`.
-    let master = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(master_into_raw(master)) };
+    let master =
+        unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(master_into_raw(master)) };
     Ok((master, slave))
 }
 
