@@ -824,7 +824,7 @@ impl NetworkController {
         st.endpoints.insert(sb.id.clone(), ep.clone());
         self.save(&st)?;
         if let Err(e) = self.plumb(sb, &st, &ep, mac, mine.is_empty()) {
-            let _ = self.unplumb(&st, &ep);
+            let _ = self.unplumb(&st, &ep, true);
             st.endpoints.remove(&sb.id);
             st.pool.release(ipv4);
             let _ = self.save(&st);
@@ -916,9 +916,13 @@ impl NetworkController {
         Ok(())
     }
 
-    fn unplumb(&self, st: &NetState, ep: &Endpoint) -> Result<()> {
+    fn unplumb(&self, st: &NetState, ep: &Endpoint, delete_link: bool) -> Result<()> {
         // Deleting the host end removes the peer inside the sandbox too.
-        let a = self.del_link(&ep.host_ifname);
+        let a = if delete_link {
+            self.del_link(&ep.host_ifname)
+        } else {
+            Ok(())
+        };
         let b = self.nft_apply(false, st, &Self::port_elems(ep));
         a.and(b)
     }
@@ -927,31 +931,47 @@ impl NetworkController {
     pub fn leave(&self, container_id: &str, network: &str) -> Result<()> {
         let _l = self.lock()?;
         let mut st = self.find(&self.load_all()?, network)?;
-        self.leave_locked(&mut st, container_id)
+        self.leave_locked(&mut st, container_id, true)
     }
 
-    fn leave_locked(&self, st: &mut NetState, container_id: &str) -> Result<()> {
+    fn leave_locked(&self, st: &mut NetState, container_id: &str, delete_link: bool) -> Result<()> {
         let ep = st.endpoints.get(container_id).cloned().ok_or_else(|| {
             Error::NotFound(format!(
                 "container {container_id} is not connected to network {}",
                 st.name
             ))
         })?;
-        self.unplumb(st, &ep)?;
+        self.unplumb(st, &ep, delete_link)?;
         st.endpoints.remove(container_id);
         st.pool.release(ep.ipv4);
         self.save(st)
     }
 
-    /// Leaves every network and removes the namespace. Idempotent, and works after a crash
-    /// (state on disk says what to remove).
+    /// Leaves every network and removes the namespace, synchronously: when it returns, the
+    /// veths, NAT elements, IPs and the namespace file are gone. Idempotent, and works after a
+    /// crash (state on disk says what to remove). Deleting a veth costs the kernel ~20-30 ms
+    /// (RCU grace periods); see [`release_sandbox`](Self::release_sandbox) for the fast path.
     pub fn destroy_sandbox(&self, container_id: &str) -> Result<()> {
+        self.teardown_sandbox(container_id, true)
+    }
+
+    /// Fast teardown for `rm`/`run --rm`: NAT elements and IPs are removed and the namespace is
+    /// unmounted at once, and the kernel deletes the veth pairs together with the namespace in
+    /// the background (milliseconds later). Only valid once nothing else holds the namespace
+    /// (container processes gone, [`Sandbox`] handles dropped); otherwise the veths live on
+    /// until it is released. Reusing the address right away is harmless in any case because
+    /// IPAM hands out addresses round-robin.
+    pub fn release_sandbox(&self, container_id: &str) -> Result<()> {
+        self.teardown_sandbox(container_id, false)
+    }
+
+    fn teardown_sandbox(&self, container_id: &str, sync: bool) -> Result<()> {
         let mut first_err = None;
         {
             let _l = self.lock()?;
             for mut st in self.load_all()? {
                 if st.endpoints.contains_key(container_id) {
-                    if let Err(e) = self.leave_locked(&mut st, container_id) {
+                    if let Err(e) = self.leave_locked(&mut st, container_id, sync) {
                         first_err.get_or_insert(e);
                     }
                 }

@@ -225,11 +225,7 @@ impl DnsServer {
     /// Starts the server for `netns` (a sandbox path). `lookup` is consulted per query (the
     /// engine passes a closure reading the network's current endpoints). Upstream queries leave
     /// from the caller's namespace.
-    pub fn start(
-        netns: &Path,
-        upstream: Vec<SocketAddr>,
-        lookup: Lookup,
-    ) -> io::Result<DnsServer> {
+    pub fn start(netns: &Path, upstream: Vec<SocketAddr>, lookup: Lookup) -> io::Result<DnsServer> {
         let forward = UdpSocket::bind("0.0.0.0:0")?;
         let listen = crate::netns::run_in(netns, || UdpSocket::bind((EMBEDDED_DNS, 53)))??;
         let mut p = [0i32; 2];

@@ -185,6 +185,12 @@ pub struct Netlink {
 
 impl Netlink {
     pub fn open(proto: i32) -> io::Result<Netlink> {
+        Self::open_groups(proto, 0)
+    }
+
+    /// A socket that also receives the multicast `groups` (e.g. RTMGRP_LINK = 1 for link
+    /// events), read with [`next_events`](Self::next_events).
+    pub fn open_groups(proto: i32, groups: u32) -> io::Result<Netlink> {
         // SAFETY: plain socket(2); the result is checked and owned immediately.
         let fd =
             unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) };
@@ -196,6 +202,7 @@ impl Netlink {
         // SAFETY: sockaddr_nl is plain data; zeroed means "kernel assigns the port id".
         let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
         sa.nl_family = libc::AF_NETLINK as u16;
+        sa.nl_groups = groups;
         // SAFETY: sa is a valid sockaddr_nl of the given size.
         let r = unsafe {
             libc::bind(
@@ -266,6 +273,30 @@ impl Netlink {
             }
             return Ok(n as usize);
         }
+    }
+
+    /// Waits for the next datagram (at most `timeout`) and returns its messages as
+    /// (type, payload). Times out with `ErrorKind::WouldBlock`.
+    pub fn next_events(&mut self, timeout: std::time::Duration) -> NlResult<Vec<(u16, Vec<u8>)>> {
+        let tv = libc::timeval {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+        };
+        // SAFETY: setsockopt with a valid timeval of the stated size.
+        unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                &tv as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::timeval>() as u32,
+            )
+        };
+        let n = self.recv()?;
+        Ok(split(&self.buf[..n])
+            .into_iter()
+            .map(|(t, _, p)| (t, p.to_vec()))
+            .collect())
     }
 
     /// Sends all messages in one datagram and waits for the ACK of every message that asked
@@ -438,6 +469,18 @@ pub fn get_link(name: &str) -> Msg {
     let mut m = Msg::new(RTM_GETLINK, 0);
     m.raw(&ifinfomsg(0, 0, 0)).attr_str(IFLA_IFNAME, name);
     m
+}
+
+/// Name of the interface in an RTM_NEWLINK/RTM_DELLINK payload.
+pub fn link_name(payload: &[u8]) -> Option<String> {
+    attrs(payload.get(16..)?)
+        .into_iter()
+        .find(|(t, _)| *t == IFLA_IFNAME)
+        .map(|(_, v)| {
+            String::from_utf8_lossy(v)
+                .trim_end_matches('\0')
+                .to_string()
+        })
 }
 
 /// Index of the interface from an RTM_NEWLINK reply payload.

@@ -240,6 +240,52 @@ fn leave_and_destroy_remove_everything() {
 }
 
 #[test]
+fn release_sandbox_cleans_up_and_the_kernel_deletes_the_veth() {
+    use network::netlink::{link_name, Netlink, NETLINK_ROUTE, RTM_DELLINK};
+    let t = TestNet::new();
+    let id = testutil::unique_name("rel");
+    let sb = t.ctl.create_sandbox(&id).unwrap();
+    let ep = t
+        .ctl
+        .join(
+            &sb,
+            &t.name,
+            EndpointOptions {
+                port_bindings: parse_publish("80").unwrap(),
+                ..opts("rel")
+            },
+        )
+        .unwrap();
+    let elem = format!("tcp . {} : {} . 80", ep.ports[0].host_port, ep.ipv4);
+    assert!(nft_map("ports_any").contains(&elem));
+    let path = sb.path().to_path_buf();
+    drop(sb); // the handle's netlink socket pins the namespace
+    let mut events = Netlink::open_groups(NETLINK_ROUTE, 1 /* RTMGRP_LINK */).unwrap();
+    assert!(link_exists(&ep.host_ifname));
+    t.ctl.release_sandbox(&id).unwrap();
+    // State is clean at once...
+    assert!(!nft_map("ports_any").contains(&elem));
+    assert!(t.ctl.inspect(&t.name).unwrap().containers.is_empty());
+    assert!(!path.exists());
+    // ...and the kernel deletes the veth with the namespace: wait for its RTM_DELLINK event.
+    let mut gone = !link_exists(&ep.host_ifname);
+    while !gone {
+        let evs = events
+            .next_events(std::time::Duration::from_secs(30))
+            .expect("no RTM_DELLINK for the host veth within 30 s");
+        gone = evs
+            .iter()
+            .any(|(ty, p)| *ty == RTM_DELLINK && link_name(p).as_deref() == Some(&ep.host_ifname));
+    }
+    // The kernel no longer knows the name (sysfs may lag a moment behind the event).
+    let mut nl = Netlink::open(NETLINK_ROUTE).unwrap();
+    let e = nl
+        .query(network::netlink::get_link(&ep.host_ifname))
+        .unwrap_err();
+    assert_eq!(e.errno, libc::ENODEV);
+}
+
+#[test]
 fn subnet_collision_is_a_clear_error_and_leaves_nothing() {
     let t = TestNet::new();
     let br = bridge_name();
