@@ -4,4 +4,5 @@
 //!
 //! STATUS: being built (issue 4). `types` holds Docker's API shapes.
 
+pub mod network;
 pub mod types;
