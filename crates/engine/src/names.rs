@@ -1,0 +1,1 @@
+//! Docker-style generated names (adjective_surname).

@@ -1,0 +1,1 @@
+//! OCI runtime spec generation from image config + HostConfig with Docker's defaults.
