@@ -571,17 +571,8 @@ impl Container {
     pub fn kill(&self, sig: Signal, all: bool) -> Result<()> {
         let status = self.status();
         if all {
-            let cg = cgroup_manager(&self.state)?;
-            if sig == Signal::SIGKILL {
-                // Freeze first so nothing forks while we kill (like runc's signalAllProcesses).
-                let _ = cg.freeze(FreezerState::Frozen);
-            }
-            for p in cg.pids().unwrap_or_default() {
-                let _ = kill(Pid::from_raw(p), sig);
-            }
-            if sig == Signal::SIGKILL {
-                let _ = cg.freeze(FreezerState::Thawed);
-            }
+            // Every process of the container (freezing first on v1, cgroup.kill on v2).
+            cgroup_manager(&self.state)?.kill_all(sig as i32)?;
             return Ok(());
         }
         if status == Status::Stopped {
