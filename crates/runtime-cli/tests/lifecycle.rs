@@ -386,7 +386,7 @@ fn console_socket_receives_pty_master() {
     use std::os::fd::{FromRawFd, OwnedFd};
     use std::os::unix::net::UnixListener;
     let rt = Runtime::new();
-    let mut b = Bundle::new(&["sh", "-c", "tty; echo on-the-tty"]);
+    let mut b = Bundle::new(&["sh", "-c", "tty; echo on-the-tty; echo to-console >/dev/console"]);
     b.edit(|s| s["process"]["terminal"] = json!(true));
     let sock = b.path().join("console.sock");
     let l = UnixListener::bind(&sock).unwrap();
@@ -440,6 +440,8 @@ fn console_socket_receives_pty_master() {
     }
     assert!(text.contains("/dev/pts/0"), "{text:?}");
     assert!(text.contains("on-the-tty"), "{text:?}");
+    // /dev/console is the same terminal (bind-mounted pty slave, like runc).
+    assert!(text.contains("to-console"), "{text:?}");
     let _ = rt.run(&["delete", "--force", &id]);
 }
 

@@ -123,6 +123,7 @@ fn init(a: &InitArgs) -> Result<()> {
         let (master, slave) = tty::open_pty()?;
         tty::send_master(sock, &master)?;
         drop(master);
+        rootfs::bind_console(std::os::fd::AsFd::as_fd(&slave))?;
         tty::become_console(&slave)?;
     }
 
