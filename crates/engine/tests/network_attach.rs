@@ -768,3 +768,91 @@ fn ip_and_alias_are_refused_on_the_default_bridge_and_unknown_networks_fail() {
     assert!(matches!(e, net::Error::NotFound(_)), "{e}");
     assert!(!sandbox_path(&env.paths(), &id).exists());
 }
+
+/// Writes the engine's records that connect/disconnect read (name, network mode).
+fn fake_record(env: &Env, id: &str, name: &str, mode: &str) {
+    let d = env.root.join("containers").join(id);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("config.v2.json"),
+        serde_json::json!({"ID": id, "Name": format!("/{name}")}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("hostconfig.json"),
+        serde_json::to_vec(&HostConfig {
+            network_mode: mode.into(),
+            ..Default::default()
+        })
+        .unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    use engine::network::{connect, disconnect, settings};
+    let mut env = Env::new();
+    let name = testutil::unique_name("cn");
+    env.add_network(&name);
+    let (a, b) = (env.id(), env.id());
+    let na = env.attach(&a, "/first", &mode("bridge"));
+    fake_record(&env, &a, "first", "bridge");
+    let nb = env.attach(&b, "/second", &mode(&name));
+    let pa = na.netns.clone().unwrap();
+
+    let e = connect(&env.paths(), &a, "bridge", &[], None).unwrap_err();
+    assert!(e.to_string().contains("already connected"), "{e}");
+    let (net_name, ep) = connect(&env.paths(), &a, &name, &["web".into()], None).unwrap();
+    assert_eq!(net_name, name);
+    assert!(ep.aliases.as_ref().unwrap().contains(&"web".to_string()));
+    // eth1 carries the new address; the user network's peer answers.
+    let o = busybox_in(&pa, &["ip", "-o", "addr", "show", "eth1"]);
+    assert!(out(&o).contains(&ep.ip_address), "{}", out(&o));
+    ping(&pa, &nb.settings.networks[&name].ip_address);
+    ping(nb.netns.as_deref().unwrap(), &ep.ip_address);
+    // Others on the network resolve the container by name and alias.
+    let dns = monitor_started(&env.paths(), &b, 1).unwrap();
+    let o = busybox_in(
+        nb.netns.as_deref().unwrap(),
+        &["nslookup", "web", "127.0.0.11"],
+    );
+    assert!(out(&o).contains(&ep.ip_address), "{}", out(&o));
+    drop(dns);
+    // inspect's view, rebuilt from live state: both networks, top level from the bridge.
+    let s = settings(
+        &env.paths(),
+        &a,
+        &Config::default(),
+        &mode("bridge"),
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(s.networks.len(), 2);
+    assert_eq!(s.ip_address, na.settings.ip_address);
+
+    disconnect(&env.paths(), &a, &name).unwrap();
+    let o = busybox_in(&pa, &["ip", "-o", "link"]);
+    assert!(!out(&o).contains("eth1"), "{}", out(&o));
+    let e = disconnect(&env.paths(), &a, &name).unwrap_err();
+    assert!(e.to_string().contains("is not connected"), "{e}");
+    let s = settings(
+        &env.paths(),
+        &a,
+        &Config::default(),
+        &mode("bridge"),
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(s.networks.keys().collect::<Vec<_>>(), vec!["bridge"]);
+
+    // host-mode containers cannot be connected.
+    let h = env.id();
+    fake_record(&env, &h, "hosty", "host");
+    let e = connect(&env.paths(), &h, &name, &[], None).unwrap_err();
+    assert!(e.to_string().contains("--network host"), "{e}");
+
+    let (ta, tb) = (traces(&env, &a), traces(&env, &b));
+    detach_and_check(&env, &a, &ta);
+    detach_and_check(&env, &b, &tb);
+}
