@@ -354,7 +354,7 @@ pub struct InspectArgs {
     /// Format the output using the given Go template
     #[arg(short = 'f', long)]
     pub format: Option<String>,
-    /// Return JSON for specified type (only "image" for now)
+    /// Return JSON for specified type (container or image)
     #[arg(long = "type")]
     pub kind: Option<String>,
     /// Display total file sizes (ignored for images)
@@ -690,7 +690,7 @@ pub struct RmiArgs {
     pub images: Vec<String>,
 }
 
-fn print_items(items: &[DeleteItem], lower: bool) {
+pub fn print_items(items: &[DeleteItem], lower: bool) {
     for it in items {
         match (it, lower) {
             (DeleteItem::Untagged(r), false) => println!("Untagged: {r}"),

@@ -1,12 +1,18 @@
-//! `berth`: a Docker-compatible command line. Image commands for now (import, save, load,
-//! images, inspect, history, tag, rmi, image prune), `info`, `system df`, `version`.
+//! `berth`: a Docker-compatible command line: containers (run, create, start, ps, exec, logs,
+//! ...), images (import, save, load, images, inspect, history, tag, rmi, prune), registries
+//! (pull, push, login, logout), `info`, `system df|prune`, `version`.
 //!
-//! Exit codes as Docker's CLI: 125 for usage errors and engine (storage) failures, 1 for
-//! command errors such as an unknown image.
+//! Exit codes as Docker's CLI: 125 for usage errors and engine failures, 126/127 when a
+//! container's command can't be invoked / found, the container's own code for `run`, `start -a`
+//! and `exec`, 1 for other command errors such as an unknown image.
 
+mod container_cmds;
 mod format;
 mod human;
 mod image_cmds;
+mod network_cmds;
+mod registry_cmds;
+mod run_opts;
 mod system;
 
 use clap::{Args, Parser, Subcommand};
@@ -38,15 +44,39 @@ pub struct Global {
     #[arg(long = "storage-driver", global = true)]
     pub storage_driver: Option<String>,
     /// Logging level (debug, info, warn, error, fatal)
-    #[arg(short = 'l', long = "log-level", global = true, default_value = "info")]
+    // No short -l: it would shadow `ps -l` and `run -l` (labels) in every subcommand.
+    #[arg(long = "log-level", global = true, default_value = "info")]
     pub log_level: String,
     /// Debug mode
     #[arg(short = 'D', long, global = true)]
     pub debug: bool,
+    /// Registry (host[:port]) to reach over plain HTTP (repeatable)
+    #[arg(long = "insecure-registry", global = true)]
+    pub insecure_registry: Vec<String>,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
+    #[command(flatten)]
+    Container(container_cmds::ContainerCmd),
+    /// List containers
+    Ps(container_cmds::PsArgs),
+    /// Manage containers
+    #[command(subcommand, name = "container")]
+    ContainerSub(ContainerSub),
+    /// Get real time events from the server
+    Events(container_cmds::EventsArgs),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network_cmds::NetworkCmd),
+    /// Download an image from a registry
+    Pull(registry_cmds::PullArgs),
+    /// Upload an image to a registry
+    Push(registry_cmds::PushArgs),
+    /// Log in to a registry
+    Login(registry_cmds::LoginArgs),
+    /// Log out from a registry
+    Logout(registry_cmds::LogoutArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(image_cmds::ImportArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
@@ -58,7 +88,7 @@ enum Cmd {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCmd),
-    /// Return low-level information on images
+    /// Return low-level information on containers and images
     Inspect(image_cmds::InspectArgs),
     /// Show the history of an image
     History(image_cmds::HistoryArgs),
@@ -76,7 +106,36 @@ enum Cmd {
 }
 
 #[derive(Subcommand)]
+enum ContainerSub {
+    #[command(flatten)]
+    C(container_cmds::ContainerCmd),
+    /// List containers
+    #[command(visible_alias = "ps", alias = "list")]
+    Ls(container_cmds::PsArgs),
+    /// Display detailed information on one or more containers
+    Inspect(ContainerInspectArgs),
+    /// Remove all stopped containers
+    Prune(container_cmds::ContainerPruneArgs),
+}
+
+#[derive(Args)]
+struct ContainerInspectArgs {
+    /// Format the output using the given Go template
+    #[arg(short = 'f', long)]
+    format: Option<String>,
+    /// Display total file sizes
+    #[arg(short = 's', long)]
+    size: bool,
+    #[arg(required = true)]
+    names: Vec<String>,
+}
+
+#[derive(Subcommand)]
 enum ImageCmd {
+    /// Download an image from a registry
+    Pull(registry_cmds::PullArgs),
+    /// Upload an image to a registry
+    Push(registry_cmds::PushArgs),
     #[command(visible_alias = "list")]
     Ls(image_cmds::ImagesArgs),
     Inspect(image_cmds::ImageInspectArgs),
@@ -95,6 +154,10 @@ enum SystemCmd {
     Df(system::DfArgs),
     /// Display system-wide information
     Info(system::InfoArgs),
+    /// Remove unused data
+    Prune(container_cmds::SystemPruneArgs),
+    /// Get real time events from the server
+    Events(container_cmds::EventsArgs),
 }
 
 /// A failure with the exit code Docker's CLI would use.
@@ -142,6 +205,16 @@ impl From<std::io::Error> for Failure {
 pub type CmdResult = Result<(), Failure>;
 
 fn main() {
+    // The engine runs `--init` containers with this binary as their init.
+    let mut argv = std::env::args();
+    let argv0 = argv.next().unwrap_or_default();
+    let first = argv.next();
+    if argv0.ends_with("berth-init") {
+        engine::init::main(std::env::args().skip(1).collect());
+    }
+    if first.as_deref() == Some("init-internal") {
+        engine::init::main(std::env::args().skip(2).collect());
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -155,12 +228,41 @@ fn main() {
     };
     let g = cli.global.clone();
     let res = match cli.cmd {
+        Cmd::Container(c) => container_cmds::dispatch(&g, c),
+        Cmd::Ps(a) => container_cmds::ps(&g, a),
+        Cmd::ContainerSub(c) => match c {
+            ContainerSub::C(c) => container_cmds::dispatch(&g, c),
+            ContainerSub::Ls(a) => container_cmds::ps(&g, a),
+            ContainerSub::Inspect(a) => container_cmds::inspect(
+                &g,
+                image_cmds::InspectArgs {
+                    format: a.format,
+                    kind: None,
+                    size: a.size,
+                    names: a.names,
+                },
+                true,
+            ),
+            ContainerSub::Prune(a) => container_cmds::container_prune(&g, a),
+        },
+        Cmd::Events(a) => container_cmds::events(&g, a),
+        Cmd::Network(c) => match network_cmds::run(c, &g.root, &g.runroot) {
+            Ok(0) => Ok(()),
+            Ok(code) => Err(Failure::new("", code)),
+            Err(e) => Err(Failure::new(e.to_string(), 1)),
+        },
+        Cmd::Pull(a) => registry_cmds::pull(&g, a),
+        Cmd::Push(a) => registry_cmds::push(&g, a),
+        Cmd::Login(a) => registry_cmds::login(&g, a),
+        Cmd::Logout(a) => registry_cmds::logout(&g, a),
         Cmd::Import(a) => image_cmds::import(&g, a),
         Cmd::Save(a) => image_cmds::save(&g, a),
         Cmd::Load(a) => image_cmds::load(&g, a),
         Cmd::Images(a) => image_cmds::images(&g, a),
         Cmd::Image(c) => match c {
             ImageCmd::Ls(a) => image_cmds::images(&g, a),
+            ImageCmd::Pull(a) => registry_cmds::pull(&g, a),
+            ImageCmd::Push(a) => registry_cmds::push(&g, a),
             ImageCmd::Inspect(a) => image_cmds::inspect(&g, a.into(), true),
             ImageCmd::History(a) => image_cmds::history(&g, a),
             ImageCmd::Tag(a) => image_cmds::tag(&g, a),
@@ -170,13 +272,15 @@ fn main() {
             ImageCmd::Save(a) => image_cmds::save(&g, a),
             ImageCmd::Load(a) => image_cmds::load(&g, a),
         },
-        Cmd::Inspect(a) => image_cmds::inspect(&g, a, false),
+        Cmd::Inspect(a) => container_cmds::inspect(&g, a, false),
         Cmd::History(a) => image_cmds::history(&g, a),
         Cmd::Tag(a) => image_cmds::tag(&g, a),
         Cmd::Rmi(a) => image_cmds::rmi(&g, a),
         Cmd::Info(a) => system::info(&g, a),
         Cmd::System(SystemCmd::Df(a)) => system::df(&g, a),
         Cmd::System(SystemCmd::Info(a)) => system::info(&g, a),
+        Cmd::System(SystemCmd::Prune(a)) => container_cmds::system_prune(&g, a),
+        Cmd::System(SystemCmd::Events(a)) => container_cmds::events(&g, a),
         Cmd::Version(a) => system::version(&g, a),
     };
     if let Err(f) = res {

@@ -77,7 +77,7 @@ fn mem_total() -> u64 {
 }
 
 /// `units.BytesSize`: binary units, 4 significant digits ("7.667GiB").
-fn bytes_size(n: u64) -> String {
+pub fn bytes_size(n: u64) -> String {
     const U: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
     let mut s = n as f64;
     let mut i = 0;

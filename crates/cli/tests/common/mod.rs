@@ -32,10 +32,35 @@ impl Env {
         self.dir.path().join(name)
     }
 
+    pub fn runroot(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BERTH);
-        c.arg("--root").arg(self.root()).args(args);
+        c.arg("--root")
+            .arg(self.root())
+            .arg("--runroot")
+            .arg(self.runroot())
+            .args(args);
         c
+    }
+
+    /// Runs berth; asserts it exits with `code`; returns (stdout, stderr).
+    pub fn code(&self, args: &[&str], code: i32) -> (String, String) {
+        let o = self.run(args);
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout).to_string(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        );
+        assert_eq!(o.status.code(), Some(code), "berth {args:?}: {out}{err}");
+        (out, err)
+    }
+
+    /// Imports the busybox fixture as `busybox:latest`.
+    pub fn import_busybox(&self) {
+        let tar = self.busybox_tar();
+        self.ok(&["import", tar.to_str().unwrap(), "busybox"]);
     }
 
     /// Runs berth; returns the output whatever the exit code.
@@ -108,6 +133,78 @@ impl Env {
             .unwrap_or_default();
         v.sort();
         v
+    }
+}
+
+impl Drop for Env {
+    /// Removes every container the test left (mounts, cgroups, monitors) before the temp dir.
+    fn drop(&mut self) {
+        if !self.root().join("containers").exists() {
+            return;
+        }
+        if let Ok(o) = self.cmd(&["ps", "-aq", "--no-trunc"]).output() {
+            let ids = String::from_utf8_lossy(&o.stdout).to_string();
+            let ids: Vec<&str> = ids.split_whitespace().collect();
+            if !ids.is_empty() {
+                let mut args = vec!["rm", "-f"];
+                args.extend(ids);
+                let _ = self.cmd(&args).output();
+            }
+        }
+    }
+}
+
+/// A `docker-registry` on a random loopback port (open, no auth), killed by PID on drop.
+pub struct Registry {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+    pub host: String,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let host = format!("127.0.0.1:{port}");
+        let cfg = format!(
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n",
+            dir.path().join("data").display()
+        );
+        let cfg_path = dir.path().join("config.yml");
+        std::fs::write(&cfg_path, cfg).unwrap();
+        let mut child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&cfg_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("docker-registry (apt-get install docker-registry)");
+        // Ready once it says it listens; the rest of its log is drained so it never blocks.
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        for l in lines.by_ref() {
+            if l.unwrap_or_default().contains("listening on") {
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        Registry {
+            child,
+            _dir: dir,
+            host,
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
