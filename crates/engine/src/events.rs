@@ -32,3 +32,98 @@ pub struct Actor {
     #[serde(rename = "Attributes")]
     pub attributes: BTreeMap<String, String>,
 }
+
+/// `<root>/events.log`
+pub fn log_path(root: &std::path::Path) -> std::path::PathBuf {
+    root.join("events.log")
+}
+
+/// Appends one event (a single O_APPEND write, so concurrent writers never interleave).
+pub fn append(root: &std::path::Path, ev: &Event) {
+    use std::io::Write;
+    let mut line = serde_json::to_vec(ev).unwrap_or_default();
+    line.push(b'\n');
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path(root))
+    {
+        let _ = f.write_all(&line);
+    }
+}
+
+/// A container event with Docker's attributes (name, image, labels) from its record.
+pub fn container_event(root: &std::path::Path, id: &str, action: &str) {
+    container_event_with(root, id, action, &[]);
+}
+
+pub fn container_event_with(
+    root: &std::path::Path,
+    id: &str,
+    action: &str,
+    extra: &[(&str, String)],
+) {
+    let rec: Option<crate::Record> =
+        std::fs::read(root.join("containers").join(id).join("config.v2.json"))
+            .ok()
+            .and_then(|d| serde_json::from_slice(&d).ok());
+    let mut attrs = BTreeMap::new();
+    let mut from = String::new();
+    if let Some(r) = &rec {
+        from = r.config.image.clone();
+        attrs.insert("name".to_string(), r.short_name().to_string());
+        attrs.insert("image".to_string(), from.clone());
+        for (k, v) in &r.config.labels {
+            attrs.insert(k.clone(), v.clone());
+        }
+    }
+    for (k, v) in extra {
+        attrs.insert(k.to_string(), v.clone());
+    }
+    let now = chrono::Utc::now();
+    let nanos = now.timestamp_nanos_opt().unwrap_or(0);
+    append(
+        root,
+        &Event {
+            status: action.to_string(),
+            id: id.to_string(),
+            from,
+            kind: "container".into(),
+            action: action.to_string(),
+            actor: Actor {
+                id: id.to_string(),
+                attributes: attrs,
+            },
+            scope: "local".into(),
+            time: nanos / 1_000_000_000,
+            time_nano: nanos,
+        },
+    );
+}
+
+/// Whether `ev` passes Docker's event filters (same key ORs, different keys AND).
+pub fn matches(ev: &Event, filters: &[(String, String)]) -> bool {
+    let mut keys: Vec<&str> = filters.iter().map(|(k, _)| k.as_str()).collect();
+    keys.dedup();
+    keys.iter().all(|key| {
+        filters
+            .iter()
+            .filter(|(k, _)| k == key)
+            .any(|(_, v)| match *key {
+                "container" => {
+                    ev.actor.id.starts_with(v.as_str())
+                        || ev.actor.attributes.get("name").is_some_and(|n| n == v)
+                }
+                "event" => ev.action == *v || ev.action.split(':').next() == Some(v.as_str()),
+                "image" => {
+                    ev.from == *v || ev.actor.attributes.get("image").is_some_and(|i| i == v)
+                }
+                "type" => ev.kind == *v,
+                "label" => match v.split_once('=') {
+                    Some((lk, lv)) => ev.actor.attributes.get(lk).is_some_and(|x| x == lv),
+                    None => ev.actor.attributes.contains_key(v.as_str()),
+                },
+                _ => true,
+            })
+    })
+}

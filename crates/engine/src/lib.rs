@@ -14,8 +14,11 @@
 //!
 //! Errors map to Docker's exit codes with [`Error::exit_code`].
 
+mod commit;
 pub mod events;
+mod exec;
 pub mod init;
+mod logs;
 mod monitor;
 pub mod names;
 pub mod network;
@@ -400,63 +403,1135 @@ pub struct Info {
 /// The engine: a handle on the stores under `root`/`runroot`. Cheap to open; holds no lock.
 pub struct Engine {
     pub(crate) opts: EngineOptions,
-    pub(crate) images: image::store::ImageStore,
+    pub(crate) paths: record::Paths,
+    images: std::sync::OnceLock<image::store::ImageStore>,
+}
+
+/// The exit code a start error leaves in the record (Docker's 125/126/127).
+pub(crate) fn exit_code_of(e: &Error) -> i64 {
+    e.exit_code() as i64
+}
+
+fn open_storage(paths: &record::Paths) -> Option<storage::Store> {
+    let driver = std::fs::read_to_string(paths.root.join("engine-driver")).ok();
+    storage::Store::open(&paths.root, driver.as_deref().map(str::trim)).ok()
+}
+
+/// Releases what a stopped container holds: its rootfs mount, its network sandbox, its runtime
+/// state and run dir. Idempotent; works from the records alone (the monitor may be gone).
+pub(crate) fn release_resources(paths: &record::Paths, id: &str) {
+    let rt = runtime::state::StateRoot::new(paths.runtime_root());
+    if let Ok(c) = runtime::Container::load(&rt, id) {
+        let _ = c.delete(true);
+    }
+    // A runtime state dir torn by a crash: remove the cgroup from the spec's path.
+    let _ = std::fs::remove_dir_all(rt.dir(id));
+    if let Ok(m) = cgroups::manager(Some(&format!("/berth/{id}")), id) {
+        if m.exists() {
+            let _ = m.kill_all(libc::SIGKILL);
+            let _ = m.destroy();
+        }
+    }
+    if let Some(st) = open_storage(paths) {
+        let _ = st.unmount(id);
+    }
+    let np = network::NetPaths {
+        root: &paths.root,
+        runroot: &paths.runroot,
+    };
+    let _ = network::detach(&np, id);
+    let _ = std::fs::remove_dir_all(paths.run_dir(id));
+}
+
+/// Removes a stopped container entirely: layers, records, name. Idempotent.
+pub(crate) fn remove_all(paths: &record::Paths, id: &str) {
+    let rec = record::load(paths, id).ok();
+    if let Some(st) = open_storage(paths) {
+        let _ = st.remove(id);
+    }
+    if let Some(r) = &rec {
+        record::release_name(paths, r.short_name(), id);
+        events::container_event(&paths.root, id, "destroy");
+    }
+    let _ = std::fs::remove_dir_all(paths.dir(id));
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .filter(|t| t.timestamp() > 0)
+}
+
+/// Docker's `units.HumanDuration`.
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    let m = s / 60;
+    let h = (s as f64 / 3600.0).round() as i64;
+    if s < 1 {
+        "Less than a second".into()
+    } else if s == 1 {
+        "1 second".into()
+    } else if s < 60 {
+        format!("{s} seconds")
+    } else if m == 1 {
+        "About a minute".into()
+    } else if m < 60 {
+        format!("{m} minutes")
+    } else if h == 1 {
+        "About an hour".into()
+    } else if h < 48 {
+        format!("{h} hours")
+    } else if h < 24 * 7 * 2 {
+        format!("{} days", h / 24)
+    } else if h < 24 * 30 * 2 {
+        format!("{} weeks", h / 24 / 7)
+    } else if h < 24 * 365 * 2 {
+        format!("{} months", h / 24 / 30)
+    } else {
+        format!("{} years", h / 24 / 365)
+    }
+}
+
+/// `ps`'s STATUS column.
+fn status_text(r: &Record) -> String {
+    let now = chrono::Utc::now();
+    let since = |t: &str| parse_time(t).map(|t| (now - t).num_seconds()).unwrap_or(0);
+    match r.effective_status() {
+        "running" => format!("Up {}", human_duration(since(&r.state.started_at))),
+        "paused" => format!("Up {} (Paused)", human_duration(since(&r.state.started_at))),
+        "restarting" => format!(
+            "Restarting ({}) {} ago",
+            r.state.exit_code,
+            human_duration(since(&r.state.finished_at))
+        ),
+        "created" => "Created".into(),
+        "removing" => "Removal In Progress".into(),
+        "dead" => "Dead".into(),
+        _ if r.state.finished_at == record::NEVER || parse_time(&r.state.finished_at).is_none() => {
+            if r.has_been_started_before {
+                format!("Exited ({})", r.state.exit_code)
+            } else {
+                "Created".into()
+            }
+        }
+        _ => format!(
+            "Exited ({}) {} ago",
+            r.state.exit_code,
+            human_duration(since(&r.state.finished_at))
+        ),
+    }
+}
+
+fn parse_signal(s: &str) -> Result<i32> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(libc::SIGKILL);
+    }
+    if let Ok(n) = s.parse::<i32>() {
+        if n > 0 && n < 65 {
+            return Ok(n);
+        }
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let sig: std::result::Result<nix::sys::signal::Signal, _> = format!("SIG{name}").parse();
+    sig.map(|s| s as i32)
+        .map_err(|_| Error::InvalidArgument(format!("Invalid signal: {s}")))
+}
+
+/// Merges the image's config into the container's (Docker's `merge`).
+fn merge_image_config(c: &mut Config, img: &image::config::ContainerConfig) {
+    if c.user.is_empty() {
+        c.user = img.user.clone();
+    }
+    let mut env = img.env.clone().unwrap_or_default();
+    spec::merge_env(&mut env, &c.env);
+    c.env = env;
+    if c.entrypoint.is_none() {
+        c.entrypoint = img.entrypoint.clone();
+        if c.cmd.as_ref().is_none_or(|v| v.is_empty()) {
+            c.cmd = img.cmd.clone();
+        }
+    }
+    if c.working_dir.is_empty() {
+        c.working_dir = img.working_dir.clone();
+    }
+    for (k, v) in img.labels.iter().flatten() {
+        c.labels.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    if let Some(p) = &img.exposed_ports {
+        let e = c.exposed_ports.get_or_insert_with(Default::default);
+        for k in p.keys() {
+            e.entry(k.clone()).or_default();
+        }
+    }
+    if let Some(v) = &img.volumes {
+        let e = c.volumes.get_or_insert_with(Default::default);
+        for k in v.keys() {
+            e.entry(k.clone()).or_default();
+        }
+    }
+    if c.stop_signal.is_none() && !img.stop_signal.is_empty() {
+        c.stop_signal = Some(img.stop_signal.clone());
+    }
+    if c.on_build.is_none() {
+        c.on_build = img.on_build.clone();
+    }
+}
+
+fn read_host_file(p: &str) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+fn default_hosts(hostname: &str, ip: &str) -> String {
+    let mut s = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+    );
+    if !ip.is_empty() {
+        s.push_str(&format!("{ip}\t{hostname}\n"));
+    }
+    s
+}
+
+/// The host's resolv.conf without loopback nameservers (unreachable from a private netns), or
+/// Google's public resolvers when nothing is left (Docker's rule).
+fn container_resolv_conf(host: &HostConfig) -> String {
+    let src = read_host_file("/etc/resolv.conf");
+    let mut out = String::new();
+    let mut ns = 0;
+    for l in src.lines() {
+        let t = l.trim();
+        if let Some(a) = t.strip_prefix("nameserver") {
+            let a = a.trim();
+            if a.starts_with("127.") || a == "::1" {
+                continue;
+            }
+            if !host.dns.is_empty() {
+                continue;
+            }
+            ns += 1;
+        }
+        if (t.starts_with("search") && !host.dns_search.is_empty())
+            || (t.starts_with("options") && !host.dns_options.is_empty())
+        {
+            continue;
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    for d in &host.dns {
+        out.push_str(&format!("nameserver {d}\n"));
+        ns += 1;
+    }
+    if ns == 0 {
+        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    if !host.dns_search.is_empty() {
+        out.push_str(&format!("search {}\n", host.dns_search.join(" ")));
+    }
+    if !host.dns_options.is_empty() {
+        out.push_str(&format!("options {}\n", host.dns_options.join(" ")));
+    }
+    out
+}
+
+fn cgroup_v2_only() -> bool {
+    std::fs::metadata("/sys/fs/cgroup/cgroup.controllers").is_ok()
 }
 
 impl Engine {
     pub fn open(opts: EngineOptions) -> Result<Engine> {
-        todo!()
+        let paths = record::Paths {
+            root: opts.root.clone(),
+            runroot: opts.runroot.clone(),
+        };
+        for d in [paths.containers(), paths.names()] {
+            std::fs::create_dir_all(&d).map_err(Error::io(format!("creating {}", d.display())))?;
+        }
+        let rc = paths.runroot.join("containers");
+        std::fs::create_dir_all(&rc).map_err(Error::io(format!("creating {}", rc.display())))?;
+        if let Some(d) = &opts.storage_driver {
+            let p = paths.root.join("engine-driver");
+            if std::fs::read_to_string(&p).ok().as_deref() != Some(d.as_str()) {
+                let _ = record::write_atomic(&p, d.as_bytes());
+            }
+        }
+        Ok(Engine {
+            opts,
+            paths,
+            images: std::sync::OnceLock::new(),
+        })
     }
+
     pub fn options(&self) -> &EngineOptions {
         &self.opts
     }
-    /// The image store (for `images`, `rmi`, `pull` into the same root).
-    pub fn images(&self) -> &image::store::ImageStore {
-        &self.images
+
+    /// The image store (for `images`, `rmi`, `pull` into the same root), opened on first use.
+    pub fn images(&self) -> Result<&image::store::ImageStore> {
+        if let Some(s) = self.images.get() {
+            return Ok(s);
+        }
+        let s =
+            image::store::ImageStore::open(&self.opts.root, self.opts.storage_driver.as_deref())?;
+        Ok(self.images.get_or_init(|| s))
     }
+
     /// Full ID of a container from a full ID, a unique ID prefix or a name (with or without '/').
     pub fn resolve(&self, name_or_id: &str) -> Result<String> {
-        todo!()
+        let q = name_or_id.trim_start_matches('/');
+        if q.is_empty() {
+            return Err(Error::NoSuchContainer(name_or_id.to_string()));
+        }
+        if q.len() == 64 && self.paths.dir(q).join("config.v2.json").exists() {
+            return Ok(q.to_string());
+        }
+        if let Some(id) = record::name_owner(&self.paths, q) {
+            if self.paths.dir(&id).exists() {
+                return Ok(id);
+            }
+        }
+        if q.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let mut found = None;
+            for e in std::fs::read_dir(self.paths.containers())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let n = e.file_name();
+                let n = n.to_string_lossy();
+                if n.starts_with(q) && n.len() == 64 {
+                    if found.is_some() {
+                        return Err(Error::Ambiguous(q.to_string()));
+                    }
+                    found = Some(n.to_string());
+                }
+            }
+            if let Some(id) = found {
+                return Ok(id);
+            }
+        }
+        Err(Error::NoSuchContainer(name_or_id.to_string()))
     }
+
+    fn record(&self, id: &str) -> Result<(String, Record)> {
+        let id = self.resolve(id)?;
+        let r = record::load(&self.paths, &id)?;
+        Ok((id, r))
+    }
+
     pub fn create(&self, req: CreateRequest) -> Result<CreateResponse> {
-        todo!()
+        let mut config = req.config;
+        let mut host = req.host_config;
+        let mut warnings = Vec::new();
+        if host.auto_remove && !matches!(host.restart_policy.name.as_str(), "" | "no") {
+            return Err(Error::InvalidArgument(
+                "Conflicting options: --restart and --rm".into(),
+            ));
+        }
+        match host.restart_policy.name.as_str() {
+            "" | "no" | "always" | "unless-stopped" | "on-failure" => {}
+            p => {
+                return Err(Error::InvalidArgument(format!(
+                    "invalid restart policy '{p}'"
+                )))
+            }
+        }
+        if host.memory > 0 && host.memory < 6 * 1024 * 1024 {
+            return Err(Error::InvalidArgument(
+                "Minimum memory limit allowed is 6MB".into(),
+            ));
+        }
+        if host.memory_swap > 0 && host.memory > 0 && host.memory_swap < host.memory {
+            return Err(Error::InvalidArgument(
+                "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
+            ));
+        }
+        if host.nano_cpus > 0 && (host.cpu_quota > 0 || host.cpu_period > 0) {
+            return Err(Error::InvalidArgument(
+                "Conflicting options: Nano CPUs and CPU Period cannot both be set".into(),
+            ));
+        }
+        if host.nano_cpus > 0 {
+            let ncpu = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1) as i64;
+            if host.nano_cpus > ncpu * 1_000_000_000 {
+                return Err(Error::InvalidArgument(format!(
+                    "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+                )));
+            }
+        }
+        // Validate mounts and capabilities now rather than at start.
+        for b in host.binds.iter().flatten() {
+            spec::parse_bind(b)?;
+        }
+        spec::capabilities(&host)?;
+        for d in &host.devices {
+            if std::fs::metadata(&d.path_on_host).is_err() {
+                return Err(Error::InvalidArgument(format!(
+                    "error gathering device information while adding custom device \"{}\": no such file or directory",
+                    d.path_on_host
+                )));
+            }
+        }
+        let images = self.images()?;
+        let image_id = images.resolve(&config.image).map_err(|e| match e {
+            image::Error::NotFound(_) => Error::NoSuchImage(config.image.clone()),
+            e => e.into(),
+        })?;
+        let img = images.get(&image_id)?;
+        if let Some(ic) = &img.config.config {
+            merge_image_config(&mut config, ic);
+        }
+        if spec::command(&config).is_empty() {
+            return Err(Error::InvalidArgument("No command specified".into()));
+        }
+        if host.network_mode.is_empty() {
+            host.network_mode = "default".into();
+        }
+        if host.shm_size == 0 {
+            host.shm_size = 64 << 20;
+        }
+        if host.log_config.kind.is_empty() {
+            host.log_config.kind = "json-file".into();
+        }
+        if host.restart_policy.name.is_empty() {
+            host.restart_policy.name = "no".into();
+        }
+        if host.cgroupns_mode.is_empty() {
+            host.cgroupns_mode = if cgroup_v2_only() { "private" } else { "host" }.into();
+        }
+        if host.ipc_mode.is_empty() {
+            host.ipc_mode = "private".into();
+        }
+        if host.memory > 0 && host.memory_swap == 0 {
+            warnings.retain(|_: &String| true);
+        }
+        let id = hex::encode(rand::random::<[u8; 32]>());
+        if config.hostname.is_empty() {
+            config.hostname = if host.network_mode == "host" {
+                nix::unistd::gethostname()
+                    .ok()
+                    .and_then(|h| h.into_string().ok())
+                    .unwrap_or_default()
+            } else {
+                id[..12].to_string()
+            };
+        }
+        // Reserve the name.
+        let name = match &req.name {
+            Some(n) => {
+                let n = n.trim_start_matches('/');
+                if !record::valid_name(n) {
+                    return Err(Error::InvalidArgument(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                record::reserve_name(&self.paths, n, &id)?;
+                n.to_string()
+            }
+            None => {
+                let mut i = 0;
+                loop {
+                    let n = names::generate(i);
+                    match record::reserve_name(&self.paths, &n, &id) {
+                        Ok(()) => break n,
+                        Err(Error::NameInUse { .. }) if i < 20 => i += 1,
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        };
+        let dir = self.paths.dir(&id);
+        let res = (|| -> Result<Record> {
+            std::fs::create_dir_all(&dir)
+                .map_err(Error::io(format!("creating {}", dir.display())))?;
+            let hosts = default_hosts(&config.hostname, "");
+            let store = images.layers();
+            store.prepare(
+                &id,
+                img.top_layer().as_deref(),
+                &storage::InitLayerSpec {
+                    hostname: format!("{}\n", config.hostname),
+                    hosts,
+                    resolv_conf: String::new(),
+                },
+            )?;
+            let args = spec::command(&config);
+            let rec = Record {
+                id: id.clone(),
+                created: now_rfc3339(),
+                path: args[0].clone(),
+                args: args[1..].to_vec(),
+                config: config.clone(),
+                image: image_id.clone(),
+                state: record::new_state(),
+                network_settings: types::NetworkSettings::default(),
+                name: format!("/{name}"),
+                driver: store.driver_name().to_string(),
+                mount_points: mount_points(&host, &self.paths.root.join("volumes")),
+                hostname_path: dir.join("hostname").display().to_string(),
+                hosts_path: dir.join("hosts").display().to_string(),
+                resolv_conf_path: dir.join("resolv.conf").display().to_string(),
+                log_path: self.paths.log_path(&id).display().to_string(),
+                ..Default::default()
+            };
+            if std::fs::read_to_string(self.paths.root.join("engine-driver"))
+                .ok()
+                .as_deref()
+                != Some(store.driver_name())
+            {
+                let _ = record::write_atomic(
+                    &self.paths.root.join("engine-driver"),
+                    store.driver_name().as_bytes(),
+                );
+            }
+            record::save_host_config(&self.paths, &id, &host)?;
+            record::save(&self.paths, &rec)?;
+            Ok(rec)
+        })();
+        if let Err(e) = res {
+            let _ = images.layers().remove(&id);
+            let _ = std::fs::remove_dir_all(&dir);
+            record::release_name(&self.paths, &name, &id);
+            return Err(e);
+        }
+        events::container_event(&self.paths.root, &id, "create");
+        Ok(CreateResponse { id, warnings })
     }
+
+    /// Resolves `container:<x>` to the other container's namespace path.
+    fn join_ns(&self, mode: &str, kind: &str) -> Result<spec::Ns> {
+        if mode == "host" {
+            return Ok(spec::Ns::Host);
+        }
+        if let Some(other) = mode.strip_prefix("container:") {
+            let (oid, r) = self.record(other)?;
+            if r.effective_status() != "running" && r.effective_status() != "paused" {
+                return Err(Error::Conflict(format!(
+                    "cannot join namespace of a non running container: container {oid} is not running"
+                )));
+            }
+            return Ok(spec::Ns::Join(
+                format!("/proc/{}/ns/{kind}", r.state.pid).into(),
+            ));
+        }
+        Ok(spec::Ns::Private)
+    }
+
+    /// Everything before the monitor: rootfs mount, network, files, spec. Returns (tty,
+    /// open_stdin). On error, undoes what it did.
+    fn prepare_start(&self, id: &str, rec: &mut Record, host: &HostConfig) -> Result<()> {
+        let store = self.images()?.layers();
+        let rootfs = store.mount(id)?;
+        let res = (|| -> Result<()> {
+            let dir = self.paths.dir(id);
+            let mode = host.network_mode.as_str();
+            let (net, hosts, resolv, settings) = if mode == "none" {
+                (
+                    spec::Ns::Private,
+                    default_hosts(&rec.config.hostname, ""),
+                    container_resolv_conf(host),
+                    types::NetworkSettings {
+                        networks: [("none".to_string(), types::EndpointSettings::default())]
+                            .into_iter()
+                            .collect(),
+                        ..Default::default()
+                    },
+                )
+            } else if let Some(other) = mode.strip_prefix("container:") {
+                let (oid, _) = self.record(other)?;
+                let ns = self.join_ns(mode, "net")?;
+                let od = self.paths.dir(&oid);
+                (
+                    ns,
+                    std::fs::read_to_string(od.join("hosts")).unwrap_or_default(),
+                    std::fs::read_to_string(od.join("resolv.conf")).unwrap_or_default(),
+                    types::NetworkSettings::default(),
+                )
+            } else {
+                let np = network::NetPaths {
+                    root: &self.paths.root,
+                    runroot: &self.paths.runroot,
+                };
+                let a = network::attach(
+                    &np,
+                    id,
+                    rec.short_name(),
+                    &rec.config.hostname,
+                    &rec.config,
+                    host,
+                    &types::NetworkingConfig::default(),
+                )?;
+                let ns = match a.netns {
+                    Some(p) => spec::Ns::Join(p),
+                    None => spec::Ns::Host,
+                };
+                (ns, a.hosts, a.resolv_conf, a.settings)
+            };
+            rec.network_settings = settings;
+            record::write_atomic(&dir.join("hosts"), hosts.as_bytes())?;
+            record::write_atomic(&dir.join("resolv.conf"), resolv.as_bytes())?;
+            record::write_atomic(
+                &dir.join("hostname"),
+                format!("{}\n", rec.config.hostname).as_bytes(),
+            )?;
+            let pid = self.join_ns(&host.pid_mode, "pid")?;
+            let ipc = match host.ipc_mode.as_str() {
+                "host" => spec::Ns::Host,
+                m if m.starts_with("container:") => self.join_ns(m, "ipc")?,
+                _ => spec::Ns::Private,
+            };
+            let uts = self.join_ns(&host.uts_mode, "uts")?;
+            let init_binary = if host.init.unwrap_or(false) {
+                Some(init::binary_path())
+            } else {
+                None
+            };
+            let spec = spec::build(&spec::SpecInput {
+                id,
+                config: &rec.config,
+                host,
+                rootfs: &rootfs,
+                container_dir: &dir,
+                volumes_dir: &self.paths.root.join("volumes"),
+                net,
+                pid,
+                ipc,
+                uts,
+                cgroup_v2: cgroup_v2_only(),
+                init_binary,
+            })?;
+            let run_dir = self.paths.run_dir(id);
+            std::fs::create_dir_all(&run_dir)
+                .map_err(Error::io(format!("creating {}", run_dir.display())))?;
+            record::write_atomic(
+                &run_dir.join("config.json"),
+                &serde_json::to_vec(&spec).unwrap(),
+            )?;
+            Ok(())
+        })();
+        if res.is_err() {
+            release_resources(&self.paths, id);
+        }
+        res
+    }
+
+    fn start_inner(&self, id: &str, client: Option<monitor::EarlyClient>) -> Result<bool> {
+        let (id, _) = self.record(id)?;
+        let _lock = record::lock(&self.paths.dir(&id), &id)?;
+        let mut rec = record::load(&self.paths, &id)?;
+        let host = record::load_host_config(&self.paths, &id)?;
+        match rec.effective_status() {
+            "running" | "restarting" => return Ok(false),
+            "paused" => {
+                return Err(Error::Conflict(format!(
+                    "cannot start a paused container, try unpause instead"
+                )))
+            }
+            "removing" | "dead" => {
+                return Err(Error::Conflict(format!(
+                    "container is marked for removal and cannot be started"
+                )))
+            }
+            _ => {}
+        }
+        // A monitor that died (kill -9) left resources behind.
+        if rec.state.status == "running" || rec.state.status == "paused" {
+            release_resources(&self.paths, &id);
+        }
+        self.prepare_start(&id, &mut rec, &host)?;
+        let started = monitor::spawn(monitor::Spawn {
+            paths: &self.paths,
+            id: &id,
+            tty: rec.config.tty,
+            open_stdin: rec.config.open_stdin,
+            client,
+        });
+        match started {
+            Ok(s) => {
+                rec.state.status = "running".into();
+                rec.state.running = true;
+                rec.state.paused = false;
+                rec.state.restarting = false;
+                rec.state.oom_killed = false;
+                rec.state.dead = false;
+                rec.state.error.clear();
+                rec.state.exit_code = 0;
+                rec.state.pid = s.pid as i64;
+                rec.state.started_at = s.started_at;
+                rec.state.finished_at = record::NEVER.into();
+                rec.has_been_started_before = true;
+                rec.has_been_manually_stopped = false;
+                rec.monitor_pid = s.monitor_pid as i64;
+                rec.monitor_start_time = runtime::state::pid_start_time(s.monitor_pid).unwrap_or(0);
+                record::save(&self.paths, &rec)?;
+                events::container_event(&self.paths.root, &id, "start");
+                Ok(true)
+            }
+            Err(e) => {
+                release_resources(&self.paths, &id);
+                rec.state.status = if rec.has_been_started_before {
+                    "exited"
+                } else {
+                    "created"
+                }
+                .into();
+                rec.state.running = false;
+                rec.state.pid = 0;
+                rec.state.exit_code = exit_code_of(&e);
+                rec.state.error = e.to_string();
+                rec.monitor_pid = 0;
+                let _ = record::save(&self.paths, &rec);
+                Err(e)
+            }
+        }
+    }
+
     /// Starts a created or stopped container (no-op if running); returns when it runs.
     pub fn start(&self, id: &str) -> Result<()> {
-        todo!()
+        self.start_inner(id, None).map(|_| ())
     }
+
     /// Starts the container with an attach stream set up before its process runs.
     pub fn start_attached(&self, id: &str, opts: &AttachOptions) -> Result<Attachment> {
-        todo!()
+        let (a, b) = UnixStream::pair().map_err(Error::io("socketpair"))?;
+        let (_, rec) = self.record(id)?;
+        let client = monitor::EarlyClient {
+            sock: b,
+            stdin: opts.stdin,
+            stdout: opts.stdout,
+            stderr: opts.stderr,
+        };
+        if !self.start_inner(id, Some(client))? {
+            return self.attach(id, opts);
+        }
+        Ok(Attachment {
+            sock: a,
+            tty: rec.config.tty,
+            stdin: opts.stdin,
+        })
     }
+
     /// Attaches to a running container's stdio.
     pub fn attach(&self, id: &str, opts: &AttachOptions) -> Result<Attachment> {
-        todo!()
+        let (id, rec) = self.record(id)?;
+        match rec.effective_status() {
+            "running" | "restarting" => {}
+            "paused" => {
+                return Err(Error::Conflict(format!(
+                    "You cannot attach to a paused container, unpause it first"
+                )))
+            }
+            _ => {
+                return Err(Error::Conflict(
+                    "You cannot attach to a stopped container, start it first".into(),
+                ))
+            }
+        }
+        let sock = monitor::connect(&self.paths, &id, opts.stdin, opts.stdout, opts.stderr)
+            .map_err(|_| {
+                Error::Conflict("You cannot attach to a stopped container, start it first".into())
+            })?;
+        Ok(Attachment {
+            sock,
+            tty: rec.config.tty,
+            stdin: opts.stdin,
+        })
     }
+
     pub fn wait(&self, id: &str, cond: WaitCondition) -> Result<WaitResult> {
-        todo!()
+        let (id, rec) = self.record(id)?;
+        let running = matches!(rec.effective_status(), "running" | "paused" | "restarting");
+        if cond == WaitCondition::NotRunning && !running {
+            return Ok(WaitResult {
+                status_code: rec.state.exit_code,
+                oom_killed: rec.state.oom_killed,
+                error: None,
+            });
+        }
+        let mut result = None;
+        if let Ok(mut s) = monitor::connect(&self.paths, &id, false, false, false) {
+            while let Ok(Some((kind, d))) = monitor::read_frame(&mut s) {
+                if kind == monitor::EXIT {
+                    result = Some(monitor::parse_exit(&d));
+                    break;
+                }
+            }
+        } else if running && rec.monitor_alive() {
+            // The socket is not there yet or is going away: wait for the monitor itself.
+            monitor::wait_pid_exit(rec.monitor_pid as i32, -1);
+        }
+        if cond == WaitCondition::Removed {
+            let rec = record::load(&self.paths, &id).ok();
+            if let Some(r) = rec {
+                if r.monitor_alive() {
+                    monitor::wait_pid_exit(r.monitor_pid as i32, -1);
+                }
+            }
+        }
+        if let Some(r) = result {
+            return Ok(r);
+        }
+        let r = record::load(&self.paths, &id).unwrap_or(rec);
+        Ok(WaitResult {
+            status_code: r.state.exit_code,
+            oom_killed: r.state.oom_killed,
+            error: None,
+        })
     }
+
+    fn signal_init(&self, rec: &Record, sig: i32) -> Result<()> {
+        if rec.state.pid <= 0 || !rec.monitor_alive() {
+            return Err(Error::Conflict(format!(
+                "Container {} is not running",
+                rec.id
+            )));
+        }
+        // SAFETY: kill(2) on the container's init PID; its monitor (its parent) is alive so the
+        // PID cannot have been reused.
+        if unsafe { libc::kill(rec.state.pid as i32, sig) } != 0 {
+            return Err(Error::io("kill")(std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
     /// `stop -t`: StopSignal (default SIGTERM), then SIGKILL after `timeout` seconds (None: the
     /// container's StopTimeout or 10).
     pub fn stop(&self, id: &str, timeout: Option<i64>) -> Result<()> {
-        todo!()
+        let (id, _) = self.record(id)?;
+        let rec = record::update(&self.paths, &id, |r| {
+            if r.effective_status() == "running"
+                || r.effective_status() == "paused"
+                || r.effective_status() == "restarting"
+            {
+                r.has_been_manually_stopped = true;
+            }
+            Ok(r.clone())
+        })?;
+        if !rec.monitor_alive() {
+            return Ok(());
+        }
+        let sig = parse_signal(rec.config.stop_signal.as_deref().unwrap_or("SIGTERM"))?;
+        let t = timeout.or(rec.config.stop_timeout).unwrap_or(10);
+        if rec.state.status == "paused" {
+            let rt = runtime::state::StateRoot::new(self.paths.runtime_root());
+            if let Ok(c) = runtime::Container::load(&rt, &id) {
+                let _ = c.resume();
+            }
+        }
+        let mpid = rec.monitor_pid as i32;
+        if t != 0 {
+            let _ = self.signal_init(&rec, sig);
+            let ms = if t < 0 { -1 } else { (t * 1000) as i32 };
+            if monitor::wait_pid_exit(mpid, ms) {
+                return Ok(());
+            }
+        }
+        let _ = self.signal_init(&rec, libc::SIGKILL);
+        monitor::wait_pid_exit(mpid, -1);
+        Ok(())
     }
+
     /// `kill -s SIG` (name like "KILL"/"SIGKILL" or a number; "" = KILL).
     pub fn kill(&self, id: &str, signal: &str) -> Result<()> {
-        todo!()
+        let sig = parse_signal(signal)?;
+        let (_, rec) = self.record(id)?;
+        if rec.effective_status() != "running" && rec.effective_status() != "paused" {
+            return Err(Error::Conflict(format!(
+                "Cannot kill container: {}: Container {} is not running",
+                id, rec.id
+            )));
+        }
+        if sig == libc::SIGKILL {
+            // Docker: an explicit kill counts as a manual stop for restart policies only for
+            // `always`? No: kill does not set it; the restart policy applies.
+        }
+        self.signal_init(&rec, sig)?;
+        events::container_event_with(
+            &self.paths.root,
+            &rec.id,
+            "kill",
+            &[("signal", sig.to_string())],
+        );
+        Ok(())
     }
+
     pub fn restart(&self, id: &str, timeout: Option<i64>) -> Result<()> {
-        todo!()
+        self.stop(id, timeout)?;
+        let (id, _) = self.record(id)?;
+        // The monitor may still be finishing its records: wait for it.
+        let rec = record::load(&self.paths, &id)?;
+        if rec.monitor_alive() {
+            monitor::wait_pid_exit(rec.monitor_pid as i32, -1);
+        }
+        self.start(&id)?;
+        events::container_event(&self.paths.root, &id, "restart");
+        Ok(())
     }
+
     pub fn remove(&self, id: &str, opts: &RemoveOptions) -> Result<()> {
-        todo!()
+        let (id, rec) = self.record(id)?;
+        let running = matches!(rec.effective_status(), "running" | "paused" | "restarting");
+        if running && !opts.force {
+            let what = if rec.effective_status() == "paused" {
+                "paused"
+            } else {
+                "running"
+            };
+            return Err(Error::Conflict(format!(
+                "You cannot remove a {what} container {id}. Stop the container before attempting removal or force remove"
+            )));
+        }
+        if running {
+            let rec = record::update(&self.paths, &id, |r| {
+                r.state.status = "removing".into();
+                Ok(r.clone())
+            })?;
+            let rt = runtime::state::StateRoot::new(self.paths.runtime_root());
+            if let Ok(c) = runtime::Container::load(&rt, &id) {
+                let _ = c.kill(nix::sys::signal::Signal::SIGKILL, true);
+            }
+            let _ = self.signal_init(&rec, libc::SIGKILL);
+            if rec.monitor_alive() {
+                monitor::wait_pid_exit(rec.monitor_pid as i32, -1);
+            }
+        } else if rec.monitor_alive() {
+            // A monitor finishing up (e.g. --rm cleanup): let it.
+            monitor::wait_pid_exit(rec.monitor_pid as i32, -1);
+        }
+        {
+            let _l = record::lock(&self.paths.dir(&id), &id).ok();
+            release_resources(&self.paths, &id);
+            if opts.volumes {
+                for m in &rec.mount_points {
+                    if m.kind == "volume" && m.name.len() == 64 {
+                        let _ =
+                            std::fs::remove_dir_all(self.paths.root.join("volumes").join(&m.name));
+                    }
+                }
+            }
+            remove_all(&self.paths, &id);
+        }
+        Ok(())
     }
+
+    fn summary(&self, r: &Record, host: Option<&HostConfig>, size: bool) -> ContainerSummary {
+        let mut ports = Vec::new();
+        for (k, v) in &r.network_settings.ports {
+            let (port, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+            let pp = port.parse().unwrap_or(0);
+            match v {
+                Some(bs) if !bs.is_empty() && r.effective_status() == "running" => {
+                    for b in bs {
+                        ports.push(PortSummary {
+                            ip: b.host_ip.clone(),
+                            private_port: pp,
+                            public_port: b.host_port.parse().ok(),
+                            kind: proto.into(),
+                        })
+                    }
+                }
+                _ => ports.push(PortSummary {
+                    private_port: pp,
+                    kind: proto.into(),
+                    ..Default::default()
+                }),
+            }
+        }
+        let (size_rw, size_root) = if size {
+            let rw = self
+                .images()
+                .ok()
+                .and_then(|i| i.layers().container_size(&r.id).ok())
+                .unwrap_or(0) as i64;
+            let img = self
+                .images()
+                .ok()
+                .and_then(|i| i.get(&r.image).ok().map(|im| i.size(&im)))
+                .unwrap_or(0) as i64;
+            (Some(rw), Some(rw + img))
+        } else {
+            (None, None)
+        };
+        let mut command = r.path.clone();
+        for a in &r.args {
+            command.push(' ');
+            command.push_str(a);
+        }
+        ContainerSummary {
+            id: r.id.clone(),
+            names: vec![r.name.clone()],
+            image: r.config.image.clone(),
+            image_id: r.image.clone(),
+            command,
+            created: parse_time(&r.created).map(|t| t.timestamp()).unwrap_or(0),
+            ports,
+            size_rw,
+            size_root_fs: size_root,
+            labels: r.config.labels.clone(),
+            state: r.effective_status().to_string(),
+            status: status_text(r),
+            host_config: SummaryHostConfig {
+                network_mode: host.map(|h| h.network_mode.clone()).unwrap_or_default(),
+            },
+            network_settings: SummaryNetworkSettings {
+                networks: r.network_settings.networks.clone(),
+            },
+            mounts: r.mount_points.clone(),
+        }
+    }
+
+    fn all_records(&self) -> Vec<Record> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(self.paths.containers())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            if n.len() != 64 {
+                continue;
+            }
+            if let Ok(r) = record::load(&self.paths, &n) {
+                out.push(r);
+            }
+        }
+        out.sort_by(|a, b| b.created.cmp(&a.created));
+        out
+    }
+
     pub fn list(&self, opts: &ListOptions) -> Result<Vec<ContainerSummary>> {
-        todo!()
+        let mut recs = self.all_records();
+        let all = opts.all || opts.limit > 0 || opts.latest;
+        let f = &opts.filters;
+        fn get<'a>(f: &'a [(String, String)], k: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+            f.iter()
+                .filter(move |(fk, _)| fk == k)
+                .map(|(_, v)| v.as_str())
+        }
+        let get = |k: &'static str| get(f, k);
+        // before/since are relative to the creation order.
+        let pos = |q: &str, recs: &[Record]| -> Result<usize> {
+            let id = self.resolve(q)?;
+            Ok(recs.iter().position(|r| r.id == id).unwrap_or(0))
+        };
+        if let Some(b) = get("before").next() {
+            let p = pos(b, &recs)?;
+            recs = recs.split_off(p + 1);
+        }
+        if let Some(s) = get("since").next() {
+            let p = pos(s, &recs)?;
+            recs.truncate(p);
+        }
+        let any_or = |k: &'static str, pred: &dyn Fn(&str) -> bool| {
+            let mut it = get(k).peekable();
+            it.peek().is_none() || it.any(pred)
+        };
+        let mut out = Vec::new();
+        for r in &recs {
+            let st = r.effective_status();
+            let explicit_status = get("status").next().is_some();
+            if !all && !explicit_status && st != "running" && st != "paused" && st != "restarting" {
+                continue;
+            }
+            let ok = any_or("id", &|v| r.id.starts_with(v))
+                && any_or("name", &|v| {
+                    r.short_name().contains(v.trim_start_matches('/'))
+                })
+                && any_or("status", &|v| v == st)
+                && any_or("exited", &|v| {
+                    st == "exited" && v.parse() == Ok(r.state.exit_code)
+                })
+                && any_or("ancestor", &|v| {
+                    r.config.image == v
+                        || r.image == v
+                        || r.image.trim_start_matches("sha256:").starts_with(v)
+                        || self
+                            .images()
+                            .ok()
+                            .and_then(|i| i.resolve(v).ok())
+                            .is_some_and(|id| id == r.image)
+                })
+                && get("label").all(|v| match v.split_once('=') {
+                    Some((k, val)) => r.config.labels.get(k).is_some_and(|x| x == val),
+                    None => r.config.labels.contains_key(v),
+                })
+                && any_or("network", &|v| r.network_settings.networks.contains_key(v))
+                && any_or("volume", &|v| {
+                    r.mount_points
+                        .iter()
+                        .any(|m| m.name == v || m.destination == v || m.source == v)
+                });
+            if !ok {
+                continue;
+            }
+            let host = record::load_host_config(&self.paths, &r.id).ok();
+            out.push(self.summary(r, host.as_ref(), opts.size));
+        }
+        if opts.latest {
+            out.truncate(1);
+        } else if opts.limit > 0 {
+            out.truncate(opts.limit);
+        }
+        Ok(out)
     }
+
     pub fn inspect(&self, id: &str) -> Result<ContainerJson> {
-        todo!()
+        let (id, r) = self.record(id)?;
+        let host = record::load_host_config(&self.paths, &id)?;
+        let mut state = r.state.clone();
+        let st = r.effective_status().to_string();
+        if st != state.status {
+            state.running = false;
+            state.paused = false;
+            state.restarting = false;
+            state.pid = 0;
+        }
+        state.status = st;
+        let mut gd = types::GraphDriver {
+            name: r.driver.clone(),
+            ..Default::default()
+        };
+        if let Some(s) = open_storage(&self.paths) {
+            for (k, v) in s.metadata(&id).unwrap_or_default() {
+                gd.data.insert(k, v);
+            }
+        }
+        Ok(ContainerJson {
+            id: id.clone(),
+            created: r.created.clone(),
+            path: r.path.clone(),
+            args: r.args.clone(),
+            state,
+            image: r.image.clone(),
+            resolv_conf_path: r.resolv_conf_path.clone(),
+            hostname_path: r.hostname_path.clone(),
+            hosts_path: r.hosts_path.clone(),
+            log_path: r.log_path.clone(),
+            name: r.name.clone(),
+            restart_count: r.restart_count,
+            driver: r.driver.clone(),
+            platform: "linux".into(),
+            mount_label: String::new(),
+            process_label: String::new(),
+            app_armor_profile: String::new(),
+            exec_ids: None,
+            host_config: host,
+            graph_driver: gd,
+            mounts: r.mount_points.clone(),
+            config: r.config.clone(),
+            network_settings: r.network_settings.clone(),
+        })
     }
+
     pub fn logs(
         &self,
         id: &str,
@@ -464,76 +1539,480 @@ impl Engine {
         stdout: &mut dyn Write,
         stderr: &mut dyn Write,
     ) -> Result<()> {
-        todo!()
+        let (id, _) = self.record(id)?;
+        logs::read(&self.paths, &id, opts, stdout, stderr)
     }
+
     /// Runs a process in the running container with the caller's stdio; returns its exit code
     /// (0 at once with `detach`).
     pub fn exec(&self, id: &str, cfg: &ExecConfig) -> Result<i64> {
-        todo!()
+        let (id, rec) = self.record(id)?;
+        match rec.effective_status() {
+            "running" => {}
+            "paused" => {
+                return Err(Error::Conflict(format!(
+                    "Container {id} is paused, unpause the container before exec"
+                )))
+            }
+            _ => return Err(Error::Conflict(format!("Container {id} is not running"))),
+        }
+        exec::run(&self.paths, &id, &rec, cfg)
     }
+
     /// `top [ps OPTIONS]` (default "-ef").
     pub fn top(&self, id: &str, ps_args: &[String]) -> Result<TopResult> {
-        todo!()
+        let (id, rec) = self.record(id)?;
+        if rec.effective_status() != "running" && rec.effective_status() != "paused" {
+            return Err(Error::Conflict(format!("Container {id} is not running")));
+        }
+        let rt = runtime::state::StateRoot::new(self.paths.runtime_root());
+        let pids = runtime::Container::load(&rt, &id)?.pids()?;
+        let args: Vec<String> = if ps_args.is_empty() {
+            vec!["-ef".into()]
+        } else {
+            ps_args.to_vec()
+        };
+        let out = std::process::Command::new("ps")
+            .args(&args)
+            .output()
+            .map_err(Error::io("running ps"))?;
+        if !out.status.success() {
+            return Err(Error::Other(format!(
+                "Error running ps: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        let header = lines.next().unwrap_or("");
+        let titles: Vec<String> = header.split_whitespace().map(String::from).collect();
+        let pid_col = titles
+            .iter()
+            .position(|t| t == "PID")
+            .ok_or_else(|| Error::Other("Couldn't find PID field in ps output".into()))?;
+        let mut procs = Vec::new();
+        for l in lines {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            if fields.len() < titles.len() {
+                continue;
+            }
+            let Ok(p) = fields[pid_col].parse::<i32>() else {
+                continue;
+            };
+            if !pids.contains(&p) {
+                continue;
+            }
+            let mut row: Vec<String> = fields[..titles.len() - 1]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            row.push(fields[titles.len() - 1..].join(" "));
+            procs.push(row);
+        }
+        Ok(TopResult {
+            titles,
+            processes: procs,
+        })
     }
+
     pub fn stats(&self, id: &str) -> Result<StatsSample> {
-        todo!()
+        let (id, rec) = self.record(id)?;
+        let mut s = StatsSample {
+            id: id.clone(),
+            name: rec.short_name().to_string(),
+            online_cpus: std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1),
+            ..Default::default()
+        };
+        // /proc/stat's cpu line, in ns (USER_HZ = 100).
+        if let Ok(t) = std::fs::read_to_string("/proc/stat") {
+            if let Some(l) = t.lines().next() {
+                let ticks: u64 = l
+                    .split_whitespace()
+                    .skip(1)
+                    .take(7)
+                    .filter_map(|x| x.parse::<u64>().ok())
+                    .sum();
+                s.system_cpu_ns = ticks * 10_000_000;
+            }
+        }
+        if rec.effective_status() != "running" && rec.effective_status() != "paused" {
+            return Ok(s);
+        }
+        let rt = runtime::state::StateRoot::new(self.paths.runtime_root());
+        let st = runtime::Container::load(&rt, &id)?.stats()?;
+        s.cpu_total_ns = st.cpu_usage_total_ns;
+        s.mem_usage = st.memory_usage.saturating_sub(st.memory_cache);
+        s.mem_limit = if st.memory_limit == 0 || st.memory_limit >= i64::MAX as u64 / 2 {
+            host_memory()
+        } else {
+            st.memory_limit.min(host_memory())
+        };
+        s.blk_read = st.blkio_read_bytes;
+        s.blk_write = st.blkio_write_bytes;
+        s.pids = st.pids_current;
+        if let Ok(t) = std::fs::read_to_string(format!("/proc/{}/net/dev", rec.state.pid)) {
+            for l in t.lines().skip(2) {
+                let Some((ifc, rest)) = l.split_once(':') else {
+                    continue;
+                };
+                if ifc.trim() == "lo" {
+                    continue;
+                }
+                let f: Vec<u64> = rest
+                    .split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
+                if f.len() >= 9 {
+                    s.net_rx += f[0];
+                    s.net_tx += f[8];
+                }
+            }
+        }
+        Ok(s)
     }
+
     pub fn pause(&self, id: &str) -> Result<()> {
-        todo!()
+        let (id, _) = self.record(id)?;
+        record::update(&self.paths, &id, |r| {
+            match r.effective_status() {
+                "running" => {}
+                "paused" => {
+                    return Err(Error::Conflict(format!("Container {id} is already paused")))
+                }
+                _ => return Err(Error::Conflict(format!("Container {id} is not running"))),
+            }
+            let rt = runtime::state::StateRoot::new(self.paths.runtime_root());
+            runtime::Container::load(&rt, &id)?.pause()?;
+            r.state.status = "paused".into();
+            r.state.paused = true;
+            Ok(())
+        })?;
+        events::container_event(&self.paths.root, &id, "pause");
+        Ok(())
     }
+
     pub fn unpause(&self, id: &str) -> Result<()> {
-        todo!()
+        let (id, _) = self.record(id)?;
+        record::update(&self.paths, &id, |r| {
+            if r.effective_status() != "paused" {
+                return Err(Error::Conflict(format!("Container {id} is not paused")));
+            }
+            let rt = runtime::state::StateRoot::new(self.paths.runtime_root());
+            runtime::Container::load(&rt, &id)?.resume()?;
+            r.state.status = "running".into();
+            r.state.paused = false;
+            Ok(())
+        })?;
+        events::container_event(&self.paths.root, &id, "unpause");
+        Ok(())
     }
+
     pub fn rename(&self, id: &str, new_name: &str) -> Result<()> {
-        todo!()
+        let (id, _) = self.record(id)?;
+        let new = new_name.trim_start_matches('/');
+        if !record::valid_name(new) {
+            return Err(Error::InvalidArgument(format!(
+                "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        record::reserve_name(&self.paths, new, &id)?;
+        let old = record::update(&self.paths, &id, |r| {
+            let old = r.short_name().to_string();
+            r.name = format!("/{new}");
+            Ok(old)
+        });
+        match old {
+            Ok(old) => {
+                record::release_name(&self.paths, &old, &id);
+                events::container_event_with(
+                    &self.paths.root,
+                    &id,
+                    "rename",
+                    &[("oldName", format!("/{old}"))],
+                );
+                Ok(())
+            }
+            Err(e) => {
+                record::release_name(&self.paths, new, &id);
+                Err(e)
+            }
+        }
     }
+
     /// Returns warnings.
     pub fn update(&self, id: &str, cfg: &UpdateConfig) -> Result<Vec<String>> {
-        todo!()
+        let (id, rec) = self.record(id)?;
+        let _l = record::lock(&self.paths.dir(&id), &id)?;
+        let mut h = record::load_host_config(&self.paths, &id)?;
+        let set = |dst: &mut i64, v: Option<i64>| {
+            if let Some(v) = v.filter(|v| *v != 0) {
+                *dst = v;
+            }
+        };
+        set(&mut h.cpu_shares, cfg.cpu_shares);
+        set(&mut h.nano_cpus, cfg.nano_cpus);
+        set(&mut h.cpu_period, cfg.cpu_period);
+        set(&mut h.cpu_quota, cfg.cpu_quota);
+        set(&mut h.memory, cfg.memory);
+        set(&mut h.memory_swap, cfg.memory_swap);
+        set(&mut h.memory_reservation, cfg.memory_reservation);
+        if let Some(p) = cfg.pids_limit.filter(|p| *p != 0) {
+            h.pids_limit = Some(p);
+        }
+        if let Some(w) = cfg.blkio_weight.filter(|w| *w != 0) {
+            h.blkio_weight = w;
+        }
+        if let Some(c) = &cfg.cpuset_cpus {
+            h.cpuset_cpus = c.clone();
+        }
+        if let Some(c) = &cfg.cpuset_mems {
+            h.cpuset_mems = c.clone();
+        }
+        if let Some(p) = &cfg.restart_policy {
+            if h.auto_remove && !matches!(p.name.as_str(), "" | "no") {
+                return Err(Error::InvalidArgument(
+                    "Restart policy cannot be updated because AutoRemove is enabled for the container".into(),
+                ));
+            }
+            h.restart_policy = p.clone();
+        }
+        if h.memory > 0 && h.memory_swap > 0 && h.memory_swap < h.memory {
+            return Err(Error::InvalidArgument(
+                "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
+            ));
+        }
+        if matches!(rec.effective_status(), "running" | "paused") {
+            let mut h2 = h.clone();
+            // Swap follows memory only when the user gave memory without swap.
+            if cfg.memory.is_some() && cfg.memory_swap.is_none() && h.memory_swap == 0 {
+                h2.memory_swap = 0;
+            }
+            let res: oci_spec::runtime::LinuxResources =
+                serde_json::from_value(spec::resources(&h2))
+                    .map_err(|e| Error::Other(format!("resources: {e}")))?;
+            let rt = runtime::state::StateRoot::new(self.paths.runtime_root());
+            runtime::Container::load(&rt, &id)?.update(&res)?;
+        }
+        record::save_host_config(&self.paths, &id, &h)?;
+        events::container_event(&self.paths.root, &id, "update");
+        Ok(Vec::new())
     }
+
     /// Published ports: "80/tcp" -> bindings.
     pub fn port(&self, id: &str) -> Result<BTreeMap<String, Option<Vec<PortBinding>>>> {
-        todo!()
+        let (_, r) = self.record(id)?;
+        Ok(r.network_settings.ports.clone())
     }
+
     pub fn changes(&self, id: &str) -> Result<Vec<Change>> {
-        todo!()
+        let (id, _) = self.record(id)?;
+        Ok(self.images()?.layers().changes(&id)?)
     }
+
     /// Returns the new image ID (`sha256:...`).
     pub fn commit(&self, id: &str, opts: &CommitOptions) -> Result<String> {
-        todo!()
+        let (id, rec) = self.record(id)?;
+        let paused = opts.pause && rec.effective_status() == "running";
+        if paused {
+            let _ = self.pause(&id);
+        }
+        let res = commit::commit(self, &id, &rec, opts);
+        if paused {
+            let _ = self.unpause(&id);
+        }
+        let img = res?;
+        events::container_event_with(
+            &self.paths.root,
+            &id,
+            "commit",
+            &[("comment", opts.message.clone())],
+        );
+        Ok(img)
     }
+
     /// The container's whole filesystem as a tar.
     pub fn export(&self, id: &str, w: &mut dyn Write) -> Result<()> {
-        todo!()
+        let (id, _) = self.record(id)?;
+        let st = self.images()?.layers();
+        let _l = record::lock(&self.paths.dir(&id), &id)?;
+        let rec = record::load(&self.paths, &id)?;
+        let mounted_by_us = !matches!(rec.effective_status(), "running" | "paused");
+        let merged = st.mount(&id)?;
+        let res = commit::tar_dir(&merged, w);
+        if mounted_by_us {
+            let _ = st.unmount(&id);
+        }
+        res?;
+        events::container_event(&self.paths.root, &id, "export");
+        Ok(())
     }
+
+    fn with_rootfs<T>(&self, id: &str, f: impl FnOnce(&std::path::Path) -> Result<T>) -> Result<T> {
+        let (id, _) = self.record(id)?;
+        let st = self.images()?.layers();
+        let _l = record::lock(&self.paths.dir(&id), &id)?;
+        let rec = record::load(&self.paths, &id)?;
+        let running = matches!(rec.effective_status(), "running" | "paused");
+        let merged = if running {
+            st.merged_dir(&id)
+        } else {
+            st.mount(&id)?
+        };
+        let res = f(&merged);
+        if !running {
+            let _ = st.unmount(&id);
+        }
+        res
+    }
+
     pub fn stat_path(&self, id: &str, path: &str) -> Result<PathStat> {
-        todo!()
+        self.with_rootfs(id, |root| commit::stat_in(root, path))
     }
+
     /// `cp CONTAINER:path -`: a tar of `path` (its last element as the top entry).
     pub fn copy_from_container(&self, id: &str, path: &str, w: &mut dyn Write) -> Result<PathStat> {
-        todo!()
+        self.with_rootfs(id, |root| commit::copy_out(root, path, w))
     }
+
     /// `cp - CONTAINER:path`: extracts the tar stream into the directory `path`.
     pub fn copy_to_container(&self, id: &str, path: &str, tar: &mut dyn Read) -> Result<()> {
-        todo!()
+        self.with_rootfs(id, |root| commit::copy_in(root, path, tar))
     }
+
     /// Calls `f` for each matching event; stops when it returns false.
     pub fn events(&self, opts: &EventsOptions, f: &mut dyn FnMut(&Event) -> bool) -> Result<()> {
-        todo!()
+        logs::events(&self.paths.root, opts, f)
     }
+
     /// `container prune`: removes all stopped containers.
     pub fn prune(&self, filters: &[(String, String)]) -> Result<PruneReport> {
-        todo!()
+        let mut rep = PruneReport::default();
+        for r in self.all_records() {
+            if matches!(r.effective_status(), "running" | "paused" | "restarting") {
+                continue;
+            }
+            let ok = filters.iter().all(|(k, v)| match k.as_str() {
+                "label" => match v.split_once('=') {
+                    Some((lk, lv)) => r.config.labels.get(lk).is_some_and(|x| x == lv),
+                    None => r.config.labels.contains_key(v),
+                },
+                "until" => true,
+                _ => true,
+            });
+            if !ok {
+                continue;
+            }
+            let size = self
+                .images()
+                .ok()
+                .and_then(|i| i.layers().container_size(&r.id).ok())
+                .unwrap_or(0);
+            if self.remove(&r.id, &RemoveOptions::default()).is_ok() {
+                rep.containers_deleted.push(r.id.clone());
+                rep.space_reclaimed += size;
+            }
+        }
+        Ok(rep)
     }
+
     pub fn info(&self) -> Result<Info> {
-        todo!()
+        let mut i = Info::default();
+        for r in self.all_records() {
+            i.containers += 1;
+            match r.effective_status() {
+                "running" | "restarting" => i.running += 1,
+                "paused" => i.paused += 1,
+                _ => i.stopped += 1,
+            }
+        }
+        Ok(i)
     }
+}
+
+fn host_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// inspect's Mounts for the binds/volumes/tmpfs of a HostConfig.
+fn mount_points(h: &HostConfig, volumes: &std::path::Path) -> Vec<types::MountPoint> {
+    let mut out = Vec::new();
+    for b in h.binds.iter().flatten() {
+        if let Ok((src, dst, ro, prop, named)) = spec::parse_bind(b) {
+            if named || src.is_empty() {
+                out.push(types::MountPoint {
+                    kind: "volume".into(),
+                    name: src.clone(),
+                    source: volumes.join(&src).join("_data").display().to_string(),
+                    destination: dst,
+                    driver: "local".into(),
+                    mode: if ro { "ro".into() } else { "z".into() },
+                    rw: !ro,
+                    propagation: String::new(),
+                });
+            } else {
+                out.push(types::MountPoint {
+                    kind: "bind".into(),
+                    source: src,
+                    destination: dst,
+                    mode: if ro { "ro".into() } else { String::new() },
+                    rw: !ro,
+                    propagation: if prop.is_empty() {
+                        "rprivate".into()
+                    } else {
+                        prop
+                    },
+                    ..Default::default()
+                });
+            }
+        }
+    }
+    for m in h.mounts.iter().flatten() {
+        out.push(types::MountPoint {
+            kind: m.kind.clone(),
+            name: if m.kind == "volume" {
+                m.source.clone()
+            } else {
+                String::new()
+            },
+            source: if m.kind == "tmpfs" {
+                String::new()
+            } else {
+                m.source.clone()
+            },
+            destination: m.target.clone(),
+            driver: if m.kind == "volume" {
+                "local".into()
+            } else {
+                String::new()
+            },
+            mode: String::new(),
+            rw: !m.read_only,
+            propagation: if m.kind == "bind" {
+                "rprivate".into()
+            } else {
+                String::new()
+            },
+        });
+    }
+    out
 }
 
 impl Attachment {
     pub fn tty(&self) -> bool {
         self.tty
     }
+
     /// Relays `stdin` to the container (if attached with stdin) and its output to
     /// `stdout`/`stderr` until the output ends. Returns the container's exit when it ended
     /// while attached (None when the monitor went away without one).
@@ -543,10 +2022,52 @@ impl Attachment {
         stdout: &mut dyn Write,
         stderr: &mut dyn Write,
     ) -> Result<Option<WaitResult>> {
-        todo!()
+        if let (true, Some(mut input)) = (self.stdin, stdin) {
+            let mut w = self.sock.try_clone().map_err(Error::io("attach socket"))?;
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 32 * 1024];
+                loop {
+                    match input.read(&mut buf) {
+                        Ok(0) | Err(_) => {
+                            let _ = monitor::write_frame(&mut w, monitor::STDIN_EOF, &[]);
+                            break;
+                        }
+                        Ok(n) => {
+                            if monitor::write_frame(&mut w, monitor::STDIN, &buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        let mut r = std::io::BufReader::with_capacity(64 * 1024, &self.sock);
+        loop {
+            match monitor::read_frame(&mut r) {
+                Ok(Some((monitor::STDOUT, d))) => {
+                    let _ = stdout.write_all(&d);
+                    let _ = stdout.flush();
+                }
+                Ok(Some((monitor::STDERR, d))) => {
+                    let _ = stderr.write_all(&d);
+                    let _ = stderr.flush();
+                }
+                Ok(Some((monitor::EXIT, d))) => return Ok(Some(monitor::parse_exit(&d))),
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return Ok(None),
+            }
+        }
     }
+
     /// Resizes the container's tty (no-op without one).
     pub fn resize(&self, rows: u16, cols: u16) -> Result<()> {
-        todo!()
+        if !self.tty {
+            return Ok(());
+        }
+        let mut d = [0u8; 4];
+        d[..2].copy_from_slice(&rows.to_be_bytes());
+        d[2..].copy_from_slice(&cols.to_be_bytes());
+        let mut s = &self.sock;
+        monitor::write_frame(&mut s, monitor::RESIZE, &d).map_err(Error::io("resize"))
     }
 }

@@ -1,5 +1,259 @@
-//! Container records on disk: `<root>/containers/<id>/config.v2.json` (Docker's shape).
+//! Container records on disk (Docker's layout): `<root>/containers/<id>/config.v2.json` and
+//! `hostconfig.json`, written atomically (temp + rename) under a per-container flock
+//! (`<root>/containers/<id>/.lock`), so many berth processes and the monitor can update them.
+//! Names are reserved with `O_EXCL` files in `<root>/names/` (no global lock).
 
-/// A container's persistent record.
-#[derive(Debug, Clone, Default)]
-pub struct Record {}
+use crate::types::{Config, ContainerState, HostConfig, MountPoint, NetworkSettings};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+pub const NEVER: &str = "0001-01-01T00:00:00Z";
+
+/// A container's persistent record (`config.v2.json`), Docker's field names.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Record {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub created: String,
+    pub path: String,
+    pub args: Vec<String>,
+    pub config: Config,
+    /// The image ID (`sha256:...`); `rmi` looks for this field.
+    pub image: String,
+    pub state: ContainerState,
+    pub network_settings: NetworkSettings,
+    /// "/name"
+    pub name: String,
+    pub driver: String,
+    pub restart_count: i64,
+    pub has_been_started_before: bool,
+    pub has_been_manually_stopped: bool,
+    pub mount_points: Vec<MountPoint>,
+    pub hostname_path: String,
+    pub hosts_path: String,
+    pub resolv_conf_path: String,
+    pub log_path: String,
+    /// The monitor's PID while one runs (0 otherwise); with its start time to detect reuse.
+    pub monitor_pid: i64,
+    pub monitor_start_time: u64,
+    /// The joined network namespace for `container:` mode ("" otherwise).
+    pub net_ns_path: String,
+}
+
+impl Record {
+    pub fn short_name(&self) -> &str {
+        self.name.trim_start_matches('/')
+    }
+
+    /// Whether the recorded monitor process is still alive (PID not reused).
+    pub fn monitor_alive(&self) -> bool {
+        self.monitor_pid > 0
+            && runtime::state::pid_start_time(self.monitor_pid as i32)
+                .is_some_and(|t| t == self.monitor_start_time)
+    }
+
+    /// The state as it really is: a record saying running whose monitor died is "exited"
+    /// (status 137 unknown; Docker would show the last known state until the daemon restarts).
+    pub fn effective_status(&self) -> &str {
+        match self.state.status.as_str() {
+            "running" | "paused" | "restarting" if !self.monitor_alive() => "exited",
+            s => s,
+        }
+    }
+}
+
+pub struct Paths {
+    pub root: PathBuf,
+    pub runroot: PathBuf,
+}
+
+impl Paths {
+    pub fn containers(&self) -> PathBuf {
+        self.root.join("containers")
+    }
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+    pub fn names(&self) -> PathBuf {
+        self.root.join("names")
+    }
+    /// Per-container runtime dir: bundle (config.json), attach socket.
+    pub fn run_dir(&self, id: &str) -> PathBuf {
+        self.runroot.join("containers").join(id)
+    }
+    pub fn socket(&self, id: &str) -> PathBuf {
+        self.run_dir(id).join("attach.sock")
+    }
+    pub fn runtime_root(&self) -> PathBuf {
+        self.runroot.join("runtime")
+    }
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join(format!("{id}-json.log"))
+    }
+}
+
+/// Writes `data` to `path` via temp file + rename (no fsync: records are rebuilt from the live
+/// state on the next update; a torn write cannot happen with rename).
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let res = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(data)?;
+        fs::rename(&tmp, path)
+    })();
+    if res.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    res.map_err(Error::io(format!("writing {}", path.display())))
+}
+
+/// An exclusive flock on one container's record, released on drop.
+pub struct Lock(#[allow(dead_code)] File);
+
+pub fn lock(dir: &Path, id: &str) -> Result<Lock> {
+    let p = dir.join(".lock");
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+        .map_err(|e| {
+            if e.kind() == ErrorKind::NotFound {
+                Error::NoSuchContainer(id.to_string())
+            } else {
+                Error::Io {
+                    context: format!("locking {}", p.display()),
+                    source: e,
+                }
+            }
+        })?;
+    loop {
+        // SAFETY: flock on an fd we own.
+        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+        if r == 0 {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(Error::io("flock")(e));
+        }
+    }
+    Ok(Lock(f))
+}
+
+pub fn load(paths: &Paths, id: &str) -> Result<Record> {
+    let p = paths.dir(id).join("config.v2.json");
+    let data = fs::read(&p).map_err(|e| {
+        if e.kind() == ErrorKind::NotFound {
+            Error::NoSuchContainer(id.to_string())
+        } else {
+            Error::io(format!("reading {}", p.display()))(e)
+        }
+    })?;
+    serde_json::from_slice(&data)
+        .map_err(|e| Error::Other(format!("corrupt record {}: {e}", p.display())))
+}
+
+pub fn save(paths: &Paths, r: &Record) -> Result<()> {
+    let data = serde_json::to_vec(r).expect("record serializes");
+    write_atomic(&paths.dir(&r.id).join("config.v2.json"), &data)
+}
+
+pub fn load_host_config(paths: &Paths, id: &str) -> Result<HostConfig> {
+    let p = paths.dir(id).join("hostconfig.json");
+    let data = fs::read(&p).map_err(|e| {
+        if e.kind() == ErrorKind::NotFound {
+            Error::NoSuchContainer(id.to_string())
+        } else {
+            Error::io(format!("reading {}", p.display()))(e)
+        }
+    })?;
+    serde_json::from_slice(&data)
+        .map_err(|e| Error::Other(format!("corrupt record {}: {e}", p.display())))
+}
+
+pub fn save_host_config(paths: &Paths, id: &str, h: &HostConfig) -> Result<()> {
+    let data = serde_json::to_vec(h).expect("hostconfig serializes");
+    write_atomic(&paths.dir(id).join("hostconfig.json"), &data)
+}
+
+/// Locks, loads, applies `f`, saves. Returns what `f` returns.
+pub fn update<T>(paths: &Paths, id: &str, f: impl FnOnce(&mut Record) -> Result<T>) -> Result<T> {
+    let _l = lock(&paths.dir(id), id)?;
+    let mut r = load(paths, id)?;
+    let out = f(&mut r)?;
+    save(paths, &r)?;
+    Ok(out)
+}
+
+/// Reserves `name` for `id`; fails with NameInUse when taken.
+pub fn reserve_name(paths: &Paths, name: &str, id: &str) -> Result<()> {
+    let dir = paths.names();
+    let p = dir.join(name);
+    for _ in 0..2 {
+        match OpenOptions::new().write(true).create_new(true).open(&p) {
+            Ok(mut f) => {
+                f.write_all(id.as_bytes())
+                    .map_err(Error::io(format!("writing {}", p.display())))?;
+                return Ok(());
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                let owner = fs::read_to_string(&p).unwrap_or_default();
+                // A reservation whose container record is gone (crash mid-create) is stale.
+                if !owner.is_empty() && !paths.dir(&owner).exists() {
+                    let _ = fs::remove_file(&p);
+                    continue;
+                }
+                return Err(Error::NameInUse {
+                    name: name.to_string(),
+                    id: owner,
+                });
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                fs::create_dir_all(&dir)
+                    .map_err(Error::io(format!("creating {}", dir.display())))?;
+            }
+            Err(e) => return Err(Error::io(format!("creating {}", p.display()))(e)),
+        }
+    }
+    Err(Error::Other(format!("cannot reserve name {name}")))
+}
+
+/// Releases `name` if it still belongs to `id`.
+pub fn release_name(paths: &Paths, name: &str, id: &str) {
+    let p = paths.names().join(name);
+    if fs::read_to_string(&p).is_ok_and(|o| o == id) {
+        let _ = fs::remove_file(p);
+    }
+}
+
+pub fn name_owner(paths: &Paths, name: &str) -> Option<String> {
+    if name.is_empty() || name.contains('/') || name.starts_with('.') {
+        return None;
+    }
+    fs::read_to_string(paths.names().join(name)).ok()
+}
+
+pub fn new_state() -> ContainerState {
+    ContainerState {
+        status: "created".into(),
+        started_at: NEVER.into(),
+        finished_at: NEVER.into(),
+        ..Default::default()
+    }
+}
+
+/// Docker's name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub fn valid_name(n: &str) -> bool {
+    let b = n.as_bytes();
+    b.len() >= 2
+        && b[0].is_ascii_alphanumeric()
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
+}

@@ -1,1 +1,1031 @@
-//! OCI runtime spec generation from image config + HostConfig with Docker's defaults.
+//! OCI runtime spec generation from a container's (merged) Config and HostConfig with Docker's
+//! defaults (moby's `oci_defaults.go` + `createSpec`): default capabilities, masked and
+//! read-only /proc paths, /dev/shm of ShmSize, hostname, /etc/{hosts,hostname,resolv.conf} bind
+//! mounts, the default seccomp profile, user lookup inside the rootfs, resources, namespaces.
+
+use crate::types::{Config, HostConfig};
+use crate::{Error, Result};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+/// Docker's default PATH.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Docker's 14 default capabilities.
+pub const DEFAULT_CAPS: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+const ALL_CAPS: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+pub const MASKED_PATHS: [&str; 11] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+pub const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Docker's default seccomp profile (moby profiles/seccomp/default.json, in its own format with
+/// `includes`/`excludes` capability conditions, resolved per container by [`seccomp_for`]).
+pub const SECCOMP_DEFAULT: &str = include_str!("seccomp_default.json");
+
+/// How a namespace is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ns {
+    /// A new one.
+    Private,
+    /// The host's (no namespace entry).
+    Host,
+    /// Join this path (`/proc/<pid>/ns/<x>` of another container, a netns bind mount).
+    Join(PathBuf),
+}
+
+/// Everything spec generation needs besides Config/HostConfig.
+pub struct SpecInput<'a> {
+    pub id: &'a str,
+    pub config: &'a Config,
+    pub host: &'a HostConfig,
+    /// The mounted rootfs (for user lookups and the workdir).
+    pub rootfs: &'a Path,
+    /// `<root>/containers/<id>` holding hostname, hosts, resolv.conf.
+    pub container_dir: &'a Path,
+    /// `<root>/volumes`
+    pub volumes_dir: &'a Path,
+    pub net: Ns,
+    pub pid: Ns,
+    pub ipc: Ns,
+    pub uts: Ns,
+    /// The cgroup hierarchy is v2-only (cgroupns private by default like Docker).
+    pub cgroup_v2: bool,
+    /// The binary to bind-mount at /sbin/berth-init for `--init`.
+    pub init_binary: Option<PathBuf>,
+}
+
+/// Docker's init path inside the container.
+pub const INIT_PATH: &str = "/sbin/berth-init";
+
+/// The merged process args (entrypoint + cmd).
+pub fn command(config: &Config) -> Vec<String> {
+    let mut args = config.entrypoint.clone().unwrap_or_default();
+    args.extend(config.cmd.clone().unwrap_or_default());
+    args
+}
+
+/// Docker's `ReplaceOrAppendEnvValues`: later values replace earlier ones with the same key.
+pub fn merge_env(base: &mut Vec<String>, over: &[String]) {
+    for e in over {
+        let key = e.split('=').next().unwrap_or(e);
+        if let Some(slot) = base
+            .iter_mut()
+            .find(|b| b.split('=').next().unwrap_or(b) == key)
+        {
+            *slot = e.clone();
+        } else {
+            base.push(e.clone());
+        }
+    }
+}
+
+/// The container's environment: PATH (if the image has none), HOSTNAME, TERM for a tty, then
+/// Config.Env.
+pub fn environment(config: &Config) -> Vec<String> {
+    let mut env = vec![
+        format!("PATH={DEFAULT_PATH}"),
+        format!("HOSTNAME={}", config.hostname),
+    ];
+    if config.tty {
+        env.push("TERM=xterm".into());
+    }
+    merge_env(&mut env, &config.env);
+    env
+}
+
+fn normalize_cap(c: &str) -> String {
+    let c = c.trim().to_ascii_uppercase();
+    if c.starts_with("CAP_") || c == "ALL" {
+        c
+    } else {
+        format!("CAP_{c}")
+    }
+}
+
+/// Docker's capability rules: defaults, `--cap-add ALL`, `--cap-drop ALL`, adds after drops.
+pub fn capabilities(host: &HostConfig) -> Result<Vec<String>> {
+    if host.privileged {
+        return Ok(ALL_CAPS.iter().map(|s| s.to_string()).collect());
+    }
+    let adds: Vec<String> = host
+        .cap_add
+        .iter()
+        .flatten()
+        .map(|c| normalize_cap(c))
+        .collect();
+    let drops: Vec<String> = host
+        .cap_drop
+        .iter()
+        .flatten()
+        .map(|c| normalize_cap(c))
+        .collect();
+    for c in adds.iter().chain(&drops) {
+        if c != "ALL" && !ALL_CAPS.contains(&c.as_str()) {
+            return Err(Error::InvalidArgument(format!(
+                "invalid argument: unknown capability: \"{c}\""
+            )));
+        }
+    }
+    let mut caps: Vec<String> = if adds.iter().any(|c| c == "ALL") {
+        ALL_CAPS.iter().map(|s| s.to_string()).collect()
+    } else {
+        DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
+    };
+    if drops.iter().any(|c| c == "ALL") {
+        caps.clear();
+    } else {
+        caps.retain(|c| !drops.contains(c));
+    }
+    for a in adds {
+        if a != "ALL" && !caps.contains(&a) {
+            caps.push(a);
+        }
+    }
+    Ok(caps)
+}
+
+/// Resolves Docker's profile for a container with capabilities `caps`: keeps the rules whose
+/// `includes.caps` are all held and whose `excludes.caps` are not, in OCI's format.
+pub fn seccomp_for(profile: &Value, caps: &[String]) -> Value {
+    let mut out = profile.clone();
+    let has = |v: &Value| {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .all(|c| caps.iter().any(|k| Some(k.as_str()) == c.as_str()))
+            })
+            .unwrap_or(true)
+    };
+    let mut rules = Vec::new();
+    for r in profile["syscalls"].as_array().into_iter().flatten() {
+        if let Some(inc) = r.get("includes").and_then(|i| i.get("caps")) {
+            if !has(inc) {
+                continue;
+            }
+        }
+        if let Some(exc) = r.get("excludes").and_then(|i| i.get("caps")) {
+            if exc.as_array().is_some_and(|a| !a.is_empty()) && has(exc) {
+                continue;
+            }
+        }
+        let mut r = r.clone();
+        if let Some(o) = r.as_object_mut() {
+            o.remove("includes");
+            o.remove("excludes");
+            o.remove("comment");
+        }
+        rules.push(r);
+    }
+    out["syscalls"] = Value::Array(rules);
+    if let Some(o) = out.as_object_mut() {
+        o.remove("archMap");
+    }
+    out
+}
+
+/// uid, gid, additional gids of `user` ("name", "uid", "uid:gid", "name:group"), looked up in
+/// the container's /etc/passwd and /etc/group (paths resolved inside the rootfs).
+pub fn resolve_user(
+    rootfs: &Path,
+    user: &str,
+    group_add: &[String],
+) -> Result<(u32, u32, Vec<u32>)> {
+    let read = |p: &str| -> String {
+        runtime::rootfs::secure_join(rootfs, Path::new(p))
+            .ok()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
+    };
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let passwd = if u.is_empty()
+        || u.parse::<u32>().is_ok() && g.is_some_and(|g| g.parse::<u32>().is_ok())
+    {
+        String::new()
+    } else {
+        read("/etc/passwd")
+    };
+    let mut uid = 0;
+    let mut gid = 0;
+    let mut uname = String::new();
+    if !u.is_empty() {
+        let entry = passwd
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.len() >= 4 && (f[0] == u || (u.parse::<u32>().is_ok() && f[2] == u)));
+        match (entry, u.parse::<u32>()) {
+            (Some(f), _) => {
+                uid = f[2].parse().unwrap_or(0);
+                gid = f[3].parse().unwrap_or(0);
+                uname = f[0].to_string();
+            }
+            (None, Ok(n)) => uid = n,
+            (None, Err(_)) => {
+                return Err(Error::Other(format!(
+                    "unable to find user {u}: no matching entries in passwd file"
+                )))
+            }
+        }
+    }
+    let groups_txt = if g.is_some_and(|g| g.parse::<u32>().is_err())
+        || !uname.is_empty()
+        || group_add.iter().any(|g| g.parse::<u32>().is_err())
+    {
+        read("/etc/group")
+    } else {
+        String::new()
+    };
+    let groups: Vec<Vec<&str>> = groups_txt
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .filter(|f| f.len() >= 3)
+        .collect();
+    let find_group = |name: &str| -> Result<u32> {
+        if let Ok(n) = name.parse() {
+            return Ok(n);
+        }
+        groups
+            .iter()
+            .find(|f| f[0] == name)
+            .and_then(|f| f[2].parse().ok())
+            .ok_or_else(|| {
+                Error::Other(format!(
+                    "unable to find group {name}: no matching entries in group file"
+                ))
+            })
+    };
+    if let Some(g) = g {
+        gid = find_group(g)?;
+    }
+    let mut extra = Vec::new();
+    if !uname.is_empty() {
+        for f in &groups {
+            if f.len() >= 4 && f[3].split(',').any(|m| m == uname) {
+                if let Ok(n) = f[2].parse::<u32>() {
+                    if n != gid && !extra.contains(&n) {
+                        extra.push(n);
+                    }
+                }
+            }
+        }
+    }
+    for g in group_add {
+        let n = find_group(g)?;
+        if !extra.contains(&n) {
+            extra.push(n);
+        }
+    }
+    Ok((uid, gid, extra))
+}
+
+/// Parses Docker's `-v` bind syntax `src:dst[:opts]` into (source, destination, read-only,
+/// propagation, is-named-volume).
+pub fn parse_bind(b: &str) -> Result<(String, String, bool, String, bool)> {
+    let parts: Vec<&str> = b.split(':').collect();
+    let (src, dst, opts) = match parts.as_slice() {
+        [d] => ("", *d, ""),
+        [s, d] => (*s, *d, ""),
+        [s, d, o] => (*s, *d, *o),
+        _ => {
+            return Err(Error::InvalidArgument(format!(
+                "invalid volume specification: '{b}'"
+            )))
+        }
+    };
+    if !dst.starts_with('/') {
+        return Err(Error::InvalidArgument(format!(
+            "invalid volume specification: '{b}': invalid mount config for type \"bind\": invalid mount path: '{dst}' mount path must be absolute"
+        )));
+    }
+    let mut ro = false;
+    let mut prop = String::new();
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" => ro = true,
+            "rw" => ro = false,
+            "z" | "Z" | "nocopy" | "consistent" | "cached" | "delegated" => {}
+            p @ ("private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave") => {
+                prop = p.to_string()
+            }
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "invalid volume specification: '{b}': invalid mode: {o}"
+                )))
+            }
+        }
+    }
+    let named = !src.is_empty() && !src.starts_with('/');
+    Ok((src.to_string(), dst.to_string(), ro, prop, named))
+}
+
+fn parse_tmpfs_opts(opts: &str) -> Vec<String> {
+    let mut o = vec![
+        "nosuid".to_string(),
+        "nodev".to_string(),
+        "noexec".to_string(),
+    ];
+    for x in opts.split(',').filter(|x| !x.is_empty()) {
+        match x {
+            "exec" => o.retain(|y| y != "noexec"),
+            "dev" => o.retain(|y| y != "nodev"),
+            "suid" => o.retain(|y| y != "nosuid"),
+            _ => o.push(x.to_string()),
+        }
+    }
+    o
+}
+
+/// Parses `/dev/x[:/dev/y][:rwm]`.
+pub fn parse_device(d: &str) -> Result<(String, String, String)> {
+    let p: Vec<&str> = d.split(':').collect();
+    let is_perm = |s: &str| !s.is_empty() && s.chars().all(|c| "rwm".contains(c));
+    Ok(match p.as_slice() {
+        [a] => (a.to_string(), a.to_string(), "rwm".into()),
+        [a, b] if is_perm(b) => (a.to_string(), a.to_string(), b.to_string()),
+        [a, b] => (a.to_string(), b.to_string(), "rwm".into()),
+        [a, b, c] if is_perm(c) => (a.to_string(), b.to_string(), c.to_string()),
+        _ => {
+            return Err(Error::InvalidArgument(format!(
+                "invalid device specification: {d}"
+            )))
+        }
+    })
+}
+
+fn device_entry(host_path: &str, ctr_path: &str, perms: &str) -> Result<(Value, Value)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let md = std::fs::metadata(host_path).map_err(|e| {
+        Error::InvalidArgument(format!(
+            "error gathering device information while adding custom device \"{host_path}\": {e}"
+        ))
+    })?;
+    let ft = md.file_type();
+    let kind = if ft.is_char_device() {
+        "c"
+    } else if ft.is_block_device() {
+        "b"
+    } else {
+        return Err(Error::InvalidArgument(format!(
+            "error gathering device information while adding custom device \"{host_path}\": not a device node"
+        )));
+    };
+    let rdev = md.rdev();
+    let (major, minor) = (libc::major(rdev) as i64, libc::minor(rdev) as i64);
+    Ok((
+        json!({"path": ctr_path, "type": kind, "major": major, "minor": minor,
+               "fileMode": md.mode() & 0o7777, "uid": md.uid(), "gid": md.gid()}),
+        json!({"allow": true, "type": kind, "major": major, "minor": minor, "access": perms}),
+    ))
+}
+
+/// The Linux resources of a HostConfig (Docker's rules: --cpus → quota over a 100 ms period,
+/// swap 2×memory when unset, -1 unlimited).
+pub fn resources(host: &HostConfig) -> Value {
+    let mut r = serde_json::Map::new();
+    let mut mem = serde_json::Map::new();
+    if host.memory > 0 {
+        mem.insert("limit".into(), json!(host.memory));
+        let swap = match host.memory_swap {
+            0 => host.memory * 2,
+            -1 => -1,
+            s => s,
+        };
+        mem.insert("swap".into(), json!(swap));
+    }
+    if host.memory_reservation > 0 {
+        mem.insert("reservation".into(), json!(host.memory_reservation));
+    }
+    if let Some(s) = host.memory_swappiness.filter(|s| *s >= 0) {
+        mem.insert("swappiness".into(), json!(s));
+    }
+    if let Some(d) = host.oom_kill_disable {
+        mem.insert("disableOOMKiller".into(), json!(d));
+    }
+    if !mem.is_empty() {
+        r.insert("memory".into(), Value::Object(mem));
+    }
+    let mut cpu = serde_json::Map::new();
+    if host.nano_cpus > 0 {
+        cpu.insert("period".into(), json!(100_000u64));
+        cpu.insert("quota".into(), json!(host.nano_cpus / 10_000));
+    }
+    if host.cpu_period > 0 {
+        cpu.insert("period".into(), json!(host.cpu_period));
+    }
+    if host.cpu_quota != 0 {
+        cpu.insert("quota".into(), json!(host.cpu_quota));
+    }
+    if host.cpu_shares > 0 {
+        cpu.insert("shares".into(), json!(host.cpu_shares));
+    }
+    if !host.cpuset_cpus.is_empty() {
+        cpu.insert("cpus".into(), json!(host.cpuset_cpus));
+    }
+    if !host.cpuset_mems.is_empty() {
+        cpu.insert("mems".into(), json!(host.cpuset_mems));
+    }
+    if host.cpu_realtime_period > 0 {
+        cpu.insert("realtimePeriod".into(), json!(host.cpu_realtime_period));
+    }
+    if host.cpu_realtime_runtime > 0 {
+        cpu.insert("realtimeRuntime".into(), json!(host.cpu_realtime_runtime));
+    }
+    if !cpu.is_empty() {
+        r.insert("cpu".into(), Value::Object(cpu));
+    }
+    if let Some(p) = host.pids_limit.filter(|p| *p != 0) {
+        r.insert("pids".into(), json!({"limit": if p < 0 { -1 } else { p }}));
+    }
+    if host.blkio_weight > 0 {
+        r.insert("blockIO".into(), json!({"weight": host.blkio_weight}));
+    }
+    Value::Object(r)
+}
+
+fn ns_entry(kind: &str, ns: &Ns) -> Option<Value> {
+    match ns {
+        Ns::Host => None,
+        Ns::Private => Some(json!({"type": kind})),
+        Ns::Join(p) => Some(json!({"type": kind, "path": p})),
+    }
+}
+
+/// Builds the OCI spec (`config.json`) of a container. Also creates the working directory in
+/// the rootfs when missing (Docker does).
+pub fn build(inp: &SpecInput) -> Result<Value> {
+    let c = inp.config;
+    let h = inp.host;
+    let mut args = command(c);
+    if args.is_empty() {
+        return Err(Error::InvalidArgument("No command specified".to_string()));
+    }
+    let init = h.init.unwrap_or(false) && inp.init_binary.is_some();
+    if init {
+        let mut a = vec![INIT_PATH.to_string(), "--".to_string()];
+        a.append(&mut args);
+        args = a;
+    }
+    let caps = capabilities(h)?;
+    let (uid, gid, extra_gids) =
+        resolve_user(inp.rootfs, &c.user, h.group_add.as_deref().unwrap_or(&[]))?;
+    let cwd = if c.working_dir.is_empty() {
+        "/".to_string()
+    } else {
+        c.working_dir.clone()
+    };
+    if cwd != "/" {
+        if let Ok(p) = runtime::rootfs::secure_join(inp.rootfs, Path::new(&cwd)) {
+            if !p.exists() {
+                let _ = std::fs::create_dir_all(&p);
+                use std::os::unix::fs::chown;
+                let _ = chown(&p, Some(uid), Some(gid));
+            }
+        }
+    }
+    let mut no_new_privs = false;
+    let mut seccomp: Option<Value> = None;
+    let mut seccomp_unconfined = h.privileged;
+    for o in h.security_opt.iter().flatten() {
+        let (k, v) = o.split_once(['=', ':']).unwrap_or((o.as_str(), ""));
+        match k {
+            "no-new-privileges" => no_new_privs = v.is_empty() || v == "true",
+            "seccomp" if v == "unconfined" => seccomp_unconfined = true,
+            "seccomp" => {
+                let data = std::fs::read(v).map_err(|e| {
+                    Error::InvalidArgument(format!("opening seccomp profile ({v}) failed: {e}"))
+                })?;
+                let prof: Value = serde_json::from_slice(&data).map_err(|e| {
+                    Error::InvalidArgument(format!("Decoding seccomp profile failed: {e}"))
+                })?;
+                seccomp = Some(seccomp_for(&prof, &caps));
+            }
+            "label" | "apparmor" => {}
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "Invalid --security-opt: {o:?}"
+                )))
+            }
+        }
+    }
+    if seccomp.is_none() && !seccomp_unconfined {
+        let prof: Value = serde_json::from_str(SECCOMP_DEFAULT).expect("embedded profile parses");
+        seccomp = Some(seccomp_for(&prof, &caps));
+    }
+    if seccomp_unconfined {
+        seccomp = None;
+    }
+
+    let mut rlimits = Vec::new();
+    for u in h.ulimits.iter().flatten() {
+        rlimits.push(
+            json!({"type": format!("RLIMIT_{}", u.name.to_ascii_uppercase()),
+                            "hard": u.hard, "soft": u.soft}),
+        );
+    }
+    let mut process = json!({
+        "terminal": c.tty,
+        "user": {"uid": uid, "gid": gid},
+        "args": args,
+        "env": environment(c),
+        "cwd": cwd,
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+        "noNewPrivileges": no_new_privs,
+    });
+    if !extra_gids.is_empty() {
+        process["user"]["additionalGids"] = json!(extra_gids);
+    }
+    if !rlimits.is_empty() {
+        process["rlimits"] = Value::Array(rlimits);
+    }
+    if h.oom_score_adj != 0 {
+        process["oomScoreAdj"] = json!(h.oom_score_adj);
+    }
+
+    // Mounts: Docker's defaults, then its files, then user mounts (which may replace defaults).
+    let shm = if h.shm_size > 0 { h.shm_size } else { 64 << 20 };
+    let mut mounts: Vec<Value> = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if h.privileged {"rw"} else {"ro"}]}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", if h.privileged {"rw"} else {"ro"}]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+    ];
+    if h.ipc_mode != "host" && !h.ipc_mode.starts_with("container:") {
+        mounts.push(
+            json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+            "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}),
+        );
+    }
+    let mut user_dests: Vec<String> = Vec::new();
+    let mut user_mounts: Vec<Value> = Vec::new();
+    for b in h.binds.iter().flatten() {
+        let (src, dst, ro, prop, named) = parse_bind(b)?;
+        let src = if src.is_empty() || named {
+            let name = if src.is_empty() {
+                hex::encode(rand::random::<[u8; 32]>())
+            } else {
+                src.clone()
+            };
+            let d = inp.volumes_dir.join(&name).join("_data");
+            std::fs::create_dir_all(&d).map_err(Error::io(format!("creating volume {name}")))?;
+            d.display().to_string()
+        } else {
+            if !Path::new(&src).exists() {
+                // Docker creates a missing bind source as a directory.
+                std::fs::create_dir_all(&src)
+                    .map_err(Error::io(format!("creating bind source {src}")))?;
+            }
+            src
+        };
+        let mut opts = vec![
+            "rbind".to_string(),
+            if ro { "ro" } else { "rw" }.to_string(),
+        ];
+        opts.push(if prop.is_empty() {
+            "rprivate".into()
+        } else {
+            prop
+        });
+        user_dests.push(dst.clone());
+        user_mounts
+            .push(json!({"destination": dst, "type": "bind", "source": src, "options": opts}));
+    }
+    for m in h.mounts.iter().flatten() {
+        let dst = m.target.clone();
+        match m.kind.as_str() {
+            "bind" | "volume" => {
+                let src = if m.kind == "volume" {
+                    let name = if m.source.is_empty() {
+                        hex::encode(rand::random::<[u8; 32]>())
+                    } else {
+                        m.source.clone()
+                    };
+                    let d = inp.volumes_dir.join(&name).join("_data");
+                    std::fs::create_dir_all(&d)
+                        .map_err(Error::io(format!("creating volume {name}")))?;
+                    d.display().to_string()
+                } else {
+                    if !Path::new(&m.source).exists() {
+                        return Err(Error::InvalidArgument(format!(
+                            "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                            m.source
+                        )));
+                    }
+                    m.source.clone()
+                };
+                let prop = m
+                    .bind_options
+                    .as_ref()
+                    .map(|b| b.propagation.clone())
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or_else(|| "rprivate".into());
+                let opts = vec![
+                    "rbind".to_string(),
+                    if m.read_only { "ro" } else { "rw" }.to_string(),
+                    prop,
+                ];
+                user_mounts.push(
+                    json!({"destination": dst, "type": "bind", "source": src, "options": opts}),
+                );
+            }
+            "tmpfs" => {
+                let mut opts = vec![
+                    "nosuid".to_string(),
+                    "nodev".to_string(),
+                    "noexec".to_string(),
+                ];
+                if let Some(t) = &m.tmpfs_options {
+                    if t.size_bytes > 0 {
+                        opts.push(format!("size={}", t.size_bytes));
+                    }
+                    if t.mode > 0 {
+                        opts.push(format!("mode={:o}", t.mode));
+                    }
+                }
+                if m.read_only {
+                    opts.push("ro".into());
+                }
+                user_mounts.push(json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": opts}));
+            }
+            k => {
+                return Err(Error::InvalidArgument(format!(
+                    "invalid mount config: mount type unknown: \"{k}\""
+                )))
+            }
+        }
+        user_dests.push(m.target.clone());
+    }
+    for (dst, opts) in h.tmpfs.iter().flatten() {
+        user_dests.push(dst.clone());
+        user_mounts.push(json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": parse_tmpfs_opts(opts)}));
+    }
+    mounts.retain(|m| !user_dests.iter().any(|d| m["destination"] == d.as_str()));
+    for f in ["resolv.conf", "hostname", "hosts"] {
+        let dst = format!("/etc/{f}");
+        if user_dests.contains(&dst) {
+            continue;
+        }
+        let src = inp.container_dir.join(f);
+        let ro = h.readonly_rootfs;
+        mounts.push(json!({"destination": dst, "type": "bind", "source": src,
+            "options": ["rbind", "rprivate", if ro {"ro"} else {"rw"}]}));
+    }
+    if init {
+        mounts.push(json!({"destination": INIT_PATH, "type": "bind",
+            "source": inp.init_binary.as_ref().unwrap(), "options": ["bind", "ro"]}));
+    }
+    mounts.extend(user_mounts);
+
+    // Namespaces.
+    let mut namespaces: Vec<Value> = vec![json!({"type": "mount"})];
+    namespaces.extend(ns_entry("network", &inp.net));
+    namespaces.extend(ns_entry("pid", &inp.pid));
+    namespaces.extend(ns_entry("ipc", &inp.ipc));
+    namespaces.extend(ns_entry("uts", &inp.uts));
+    let cgroupns_private = match h.cgroupns_mode.as_str() {
+        "private" => true,
+        "host" => false,
+        _ => inp.cgroup_v2,
+    };
+    if cgroupns_private {
+        namespaces.push(json!({"type": "cgroup"}));
+    }
+
+    let mut devices = Vec::new();
+    let mut dev_rules = vec![json!({"allow": false, "access": "rwm"})];
+    if h.privileged {
+        dev_rules = vec![json!({"allow": true, "access": "rwm"})];
+    }
+    for d in &h.devices {
+        let (dev, rule) = device_entry(
+            &d.path_on_host,
+            if d.path_in_container.is_empty() {
+                &d.path_on_host
+            } else {
+                &d.path_in_container
+            },
+            if d.cgroup_permissions.is_empty() {
+                "rwm"
+            } else {
+                &d.cgroup_permissions
+            },
+        )?;
+        devices.push(dev);
+        dev_rules.push(rule);
+    }
+    let mut res = resources(h);
+    res["devices"] = Value::Array(dev_rules);
+
+    let cgroup_parent = if h.cgroup_parent.is_empty() {
+        "/berth".to_string()
+    } else {
+        h.cgroup_parent.trim_end_matches('/').to_string()
+    };
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "resources": res,
+        "cgroupsPath": format!("{cgroup_parent}/{}", inp.id),
+        "devices": devices,
+    });
+    if !h.privileged {
+        let masked: Vec<String> = h
+            .masked_paths
+            .clone()
+            .unwrap_or_else(|| MASKED_PATHS.iter().map(|s| s.to_string()).collect());
+        let ro: Vec<String> = h
+            .readonly_paths
+            .clone()
+            .unwrap_or_else(|| READONLY_PATHS.iter().map(|s| s.to_string()).collect());
+        linux["maskedPaths"] = json!(masked);
+        linux["readonlyPaths"] = json!(ro);
+    }
+    if let Some(s) = seccomp {
+        linux["seccomp"] = s;
+    }
+    if let Some(sys) = &h.sysctls {
+        if !sys.is_empty() {
+            linux["sysctl"] = json!(sys);
+        }
+    }
+    let mut spec = json!({
+        "ociVersion": "1.0.2-dev",
+        "process": process,
+        "root": {"path": inp.rootfs, "readonly": h.readonly_rootfs},
+        "mounts": mounts,
+        "linux": linux,
+    });
+    if inp.uts != Ns::Host {
+        spec["hostname"] = json!(c.hostname);
+        if !c.domainname.is_empty() {
+            spec["domainname"] = json!(c.domainname);
+        }
+    }
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Ulimit;
+
+    fn input<'a>(c: &'a Config, h: &'a HostConfig, root: &'a Path) -> SpecInput<'a> {
+        SpecInput {
+            id: "abc",
+            config: c,
+            host: h,
+            rootfs: root,
+            container_dir: root,
+            volumes_dir: root,
+            net: Ns::Private,
+            pid: Ns::Private,
+            ipc: Ns::Private,
+            uts: Ns::Private,
+            cgroup_v2: false,
+            init_binary: None,
+        }
+    }
+
+    #[test]
+    fn docker_defaults() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Config {
+            cmd: Some(vec!["true".into()]),
+            hostname: "abcdef012345".into(),
+            ..Default::default()
+        };
+        let h = HostConfig::default();
+        let s = build(&input(&c, &h, d.path())).unwrap();
+        assert_eq!(
+            s["process"]["capabilities"]["bounding"]
+                .as_array()
+                .unwrap()
+                .len(),
+            14
+        );
+        assert_eq!(s["process"]["env"][0], format!("PATH={DEFAULT_PATH}"));
+        assert_eq!(s["process"]["env"][1], "HOSTNAME=abcdef012345");
+        assert_eq!(s["hostname"], "abcdef012345");
+        assert_eq!(s["linux"]["cgroupsPath"], "/berth/abc");
+        assert!(s["linux"]["maskedPaths"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("/proc/kcore")));
+        assert!(s["linux"]["seccomp"]["syscalls"].as_array().unwrap().len() > 5);
+        let shm = s["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/dev/shm")
+            .unwrap();
+        assert!(shm["options"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("size=67108864")));
+        // cgroup v1 host: Docker keeps the host cgroupns.
+        assert!(!s["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["type"] == "cgroup"));
+    }
+
+    #[test]
+    fn caps_privileged_resources() {
+        let h = HostConfig {
+            cap_add: Some(vec!["NET_ADMIN".into()]),
+            cap_drop: Some(vec!["chown".into(), "CAP_KILL".into()]),
+            ..Default::default()
+        };
+        let caps = capabilities(&h).unwrap();
+        assert!(caps.contains(&"CAP_NET_ADMIN".into()));
+        assert!(!caps.contains(&"CAP_CHOWN".into()) && !caps.contains(&"CAP_KILL".into()));
+        let h = HostConfig {
+            cap_drop: Some(vec!["ALL".into()]),
+            cap_add: Some(vec!["kill".into()]),
+            ..Default::default()
+        };
+        assert_eq!(capabilities(&h).unwrap(), vec!["CAP_KILL".to_string()]);
+        assert!(capabilities(&HostConfig {
+            cap_add: Some(vec!["BOGUS".into()]),
+            ..Default::default()
+        })
+        .is_err());
+        let h = HostConfig {
+            nano_cpus: 1_500_000_000,
+            cpuset_cpus: "0,1".into(),
+            memory: 64 << 20,
+            pids_limit: Some(10),
+            ulimits: Some(vec![Ulimit {
+                name: "nofile".into(),
+                soft: 10,
+                hard: 20,
+            }]),
+            ..Default::default()
+        };
+        let r = resources(&h);
+        assert_eq!(r["cpu"]["quota"], 150000);
+        assert_eq!(r["cpu"]["period"], 100000);
+        assert_eq!(r["memory"]["swap"], 128 << 20);
+        assert_eq!(r["pids"]["limit"], 10);
+        // Privileged: all caps, no masks, no seccomp.
+        let d = tempfile::tempdir().unwrap();
+        let c = Config {
+            cmd: Some(vec!["sh".into()]),
+            ..Default::default()
+        };
+        let h = HostConfig {
+            privileged: true,
+            ..Default::default()
+        };
+        let s = build(&input(&c, &h, d.path())).unwrap();
+        assert!(s["linux"].get("seccomp").is_none());
+        assert!(s["linux"].get("maskedPaths").is_none());
+        assert!(
+            s["process"]["capabilities"]["bounding"]
+                .as_array()
+                .unwrap()
+                .len()
+                > 38
+        );
+    }
+
+    #[test]
+    fn seccomp_conditions() {
+        let prof: Value = serde_json::from_str(SECCOMP_DEFAULT).unwrap();
+        let plain = seccomp_for(&prof, &DEFAULT_CAPS.map(String::from));
+        let names = |v: &Value| -> Vec<String> {
+            v["syscalls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["action"] == "SCMP_ACT_ALLOW" && r.get("args").is_none())
+                .flat_map(|r| {
+                    r["names"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|n| n.as_str().unwrap().to_string())
+                })
+                .collect()
+        };
+        assert!(!names(&plain).contains(&"mount".to_string()));
+        assert!(names(&plain).contains(&"chroot".to_string()));
+        let admin = seccomp_for(&prof, &["CAP_SYS_ADMIN".to_string()]);
+        assert!(names(&admin).contains(&"mount".to_string()));
+    }
+
+    #[test]
+    fn users_and_binds() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("etc")).unwrap();
+        std::fs::write(
+            d.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nbob:x:1000:1001::/home/bob:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("etc/group"),
+            "root:x:0:\nbob:x:1001:\nwheel:x:10:bob\n",
+        )
+        .unwrap();
+        assert_eq!(
+            resolve_user(d.path(), "bob", &[]).unwrap(),
+            (1000, 1001, vec![10])
+        );
+        assert_eq!(resolve_user(d.path(), "5:6", &[]).unwrap(), (5, 6, vec![]));
+        assert_eq!(
+            resolve_user(d.path(), "bob:wheel", &[]).unwrap(),
+            (1000, 10, vec![])
+        );
+        assert!(resolve_user(d.path(), "nobody", &[]).is_err());
+        assert_eq!(resolve_user(d.path(), "", &[]).unwrap(), (0, 0, vec![]));
+        let (s, t, ro, _, named) = parse_bind("/a:/b:ro").unwrap();
+        assert_eq!(
+            (s.as_str(), t.as_str(), ro, named),
+            ("/a", "/b", true, false)
+        );
+        assert!(parse_bind("vol:/data").unwrap().4);
+        assert!(parse_bind("/a:rel").is_err());
+        assert_eq!(parse_device("/dev/null:/dev/x:r").unwrap().2, "r");
+    }
+}
