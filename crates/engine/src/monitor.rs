@@ -138,14 +138,11 @@ pub fn classify(msg: &str) -> Error {
     }
 }
 
-/// Makes the monitor show up as `berth-monitor <id>` in ps (argv) and comm.
+/// Makes the monitor show up as `berth-monitor <id>` in ps: comm via PR_SET_NAME, and argv by
+/// overwriting the inherited argument area in place (setproctitle's way; PR_SET_MM needs
+/// checkpoint/restore privileges many hosts deny). A short original argv truncates the ID.
 fn set_title(id: &str) {
-    let title = format!("berth-monitor {id}\0");
-    let buf: &'static [u8] = Box::leak(title.into_bytes().into_boxed_slice());
-    let start = buf.as_ptr() as libc::c_ulong;
-    let end = start + buf.len() as libc::c_ulong;
-    // SAFETY: prctl with a leaked buffer that stays valid for the process's life; failures
-    // (no CAP_SYS_RESOURCE) only leave the inherited argv.
+    // SAFETY: PR_SET_NAME with a NUL-terminated string.
     unsafe {
         libc::prctl(
             libc::PR_SET_NAME,
@@ -153,13 +150,33 @@ fn set_title(id: &str) {
             0,
             0,
             0,
-        );
-        if libc::prctl(libc::PR_SET_MM, libc::PR_SET_MM_ARG_START, start, 0, 0) != 0 {
-            libc::prctl(libc::PR_SET_MM, libc::PR_SET_MM_ARG_END, end, 0, 0);
-            libc::prctl(libc::PR_SET_MM, libc::PR_SET_MM_ARG_START, start, 0, 0);
-        } else {
-            libc::prctl(libc::PR_SET_MM, libc::PR_SET_MM_ARG_END, end, 0, 0);
-        }
+        )
+    };
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return;
+    };
+    let f: Vec<&str> = rest.split(' ').collect();
+    let (Some(Ok(start)), Some(Ok(end))) = (
+        f.get(45).map(|s| s.parse::<usize>()),
+        f.get(46).map(|s| s.parse::<usize>()),
+    ) else {
+        return;
+    };
+    if end <= start + 1 {
+        return;
+    }
+    let title = format!("berth-monitor {id}");
+    let len = end - start;
+    let n = title.len().min(len - 1);
+    // SAFETY: [start, end) is this process's own argument area (on its stack, writable); the
+    // original argv strings are not used after the fork.
+    unsafe {
+        let p = start as *mut u8;
+        std::ptr::copy_nonoverlapping(title.as_ptr(), p, n);
+        std::ptr::write_bytes(p.add(n), 0, len - n);
     }
 }
 
