@@ -728,7 +728,7 @@ impl Engine {
     pub fn create(&self, req: CreateRequest) -> Result<CreateResponse> {
         let mut config = req.config;
         let mut host = req.host_config;
-        let mut warnings = Vec::new();
+        let warnings = Vec::new();
         if host.auto_remove && !matches!(host.restart_policy.name.as_str(), "" | "no") {
             return Err(Error::InvalidArgument(
                 "Conflicting options: --restart and --rm".into(),
@@ -809,9 +809,6 @@ impl Engine {
         }
         if host.ipc_mode.is_empty() {
             host.ipc_mode = "private".into();
-        }
-        if host.memory > 0 && host.memory_swap == 0 {
-            warnings.retain(|_: &String| true);
         }
         let id = hex::encode(rand::random::<[u8; 32]>());
         if config.hostname.is_empty() {
@@ -1031,14 +1028,14 @@ impl Engine {
         match rec.effective_status() {
             "running" | "restarting" => return Ok(false),
             "paused" => {
-                return Err(Error::Conflict(format!(
-                    "cannot start a paused container, try unpause instead"
-                )))
+                return Err(Error::Conflict(
+                    "cannot start a paused container, try unpause instead".into(),
+                ))
             }
             "removing" | "dead" => {
-                return Err(Error::Conflict(format!(
-                    "container is marked for removal and cannot be started"
-                )))
+                return Err(Error::Conflict(
+                    "container is marked for removal and cannot be started".into(),
+                ))
             }
             _ => {}
         }
@@ -1125,9 +1122,9 @@ impl Engine {
         match rec.effective_status() {
             "running" | "restarting" => {}
             "paused" => {
-                return Err(Error::Conflict(format!(
-                    "You cannot attach to a paused container, unpause it first"
-                )))
+                return Err(Error::Conflict(
+                    "You cannot attach to a paused container, unpause it first".into(),
+                ))
             }
             _ => {
                 return Err(Error::Conflict(
@@ -1248,10 +1245,6 @@ impl Engine {
                 "Cannot kill container: {}: Container {} is not running",
                 id, rec.id
             )));
-        }
-        if sig == libc::SIGKILL {
-            // Docker: an explicit kill counts as a manual stop for restart policies only for
-            // `always`? No: kill does not set it; the restart policy applies.
         }
         self.signal_init(&rec, sig)?;
         events::container_event_with(

@@ -1,7 +1,7 @@
 //! Fixtures: a temp --root/--runroot per test with the busybox image imported, removed (with any
 //! containers left) on drop.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::new_without_default)]
 
 use engine::{CreateRequest, Engine, EngineOptions, RemoveOptions};
 use std::path::{Path, PathBuf};

@@ -1,4 +1,5 @@
 //! Engine lifecycle on the real kernel (root): run, logs, exec, namespaces, cgroups, rm.
+#![allow(clippy::field_reassign_with_default)]
 
 mod common;
 use common::*;
@@ -160,9 +161,7 @@ fn namespaces_differ_and_cgroups_are_removed() {
     assert_eq!(quota.trim(), "50000");
     // MergedDir is mounted while running.
     let merged = j.graph_driver.data.get("MergedDir").cloned().unwrap();
-    assert!(mounts_under(std::path::Path::new(&merged))
-        .iter()
-        .any(|m| *m == merged));
+    assert!(mounts_under(std::path::Path::new(&merged)).contains(&merged));
     env.engine.stop(&id, Some(1)).unwrap();
     let j = env.engine.inspect(&id).unwrap();
     assert_eq!(j.state.status, "exited");
