@@ -1,24 +1,32 @@
 #!/usr/bin/env bash
-# Fresh machine -> a real container: installs packages, builds berth, makes an OCI bundle from
-# Debian's busybox-static and runs it with berth-runtime.
+# Fresh machine -> a real container: installs packages, builds berth, imports a busybox image
+# made from Debian's busybox-static and runs it with `berth run`. Uses its own --root/--runroot
+# so it touches nothing else on the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root (containers need it)"; exit 1; }
 scripts/deps.sh
 cargo build --release --bins
-B=$(mktemp -d /tmp/berth-quickstart.XXXXXX)
-trap 'rm -rf "$B"' EXIT
+# Not /tmp: it may be a tmpfs without the xattrs overlayfs needs.
+mkdir -p /var/tmp
+B=$(mktemp -d /var/tmp/berth-quickstart.XXXXXX)
+berth() { target/release/berth --root "$B/root" --runroot "$B/run" "$@"; }
+cleanup() {
+    ids=$(berth ps -aq --no-trunc 2>/dev/null || true)
+    [ -z "$ids" ] || berth rm -f $ids >/dev/null 2>&1 || true
+    rm -rf "$B"
+}
+trap cleanup EXIT
 mkdir -p "$B/rootfs"/{bin,etc,proc,sys,dev,tmp,root}
 cp /bin/busybox "$B/rootfs/bin/"
 for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$B/rootfs/bin/$a"; done
 echo 'root:x:0:0:root:/root:/bin/sh' >"$B/rootfs/etc/passwd"
-target/release/berth-runtime spec --bundle "$B"
-python3 - "$B/config.json" <<'PY'
-import json, sys
-p = sys.argv[1]; c = json.load(open(p))
-c["process"]["terminal"] = False
-c["process"]["args"] = ["sh", "-c", "echo hello from a berth container; hostname; ps -o pid,comm"]
-c["process"]["env"] = ["PATH=/bin"]
-json.dump(c, open(p, "w"), indent=2)
-PY
-target/release/berth-runtime run --bundle "$B" "quickstart-$$"
+tar -C "$B/rootfs" -cf "$B/busybox.tar" .
+berth import "$B/busybox.tar" busybox
+berth run --rm --network none busybox echo hello from berth
+# A real container: its own hostname (the short ID), PID namespace (sh is PID 1) and cgroup.
+berth run --rm --network none --memory 64m busybox sh -c 'hostname; ps -o pid,comm; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max'
+id=$(berth run -d --network none busybox sleep 1000)
+berth exec "$id" ps -ef
+berth ps
+berth rm -f "$id" >/dev/null

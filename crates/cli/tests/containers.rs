@@ -75,6 +75,8 @@ fn detached_lifecycle_ps_inspect_exec_logs_stop_rm() {
             "-d",
             "--name",
             "web",
+            "--cgroupns",
+            "private",
             "--network",
             "none",
             "-l",
@@ -224,7 +226,7 @@ fn logs_of_a_finished_container() {
     env.ok(&[
         "run",
         "--name",
-        "l",
+        "lg",
         "--network",
         "none",
         "busybox",
@@ -232,16 +234,30 @@ fn logs_of_a_finished_container() {
         "-c",
         "echo out; echo err >&2; echo two",
     ]);
-    let o = env.run(&["logs", "l"]);
+    let o = env.run(&["logs", "lg"]);
     assert_eq!(String::from_utf8_lossy(&o.stdout), "out\ntwo\n");
     assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n");
-    assert_eq!(env.ok(&["logs", "--tail", "1", "l"]), "two\n");
-    let ts = env.ok(&["logs", "-t", "l"]);
+    // --tail counts lines of both streams, whose relative order is the monitor's read order:
+    // a stdout-only container makes it exact.
+    env.ok(&[
+        "run",
+        "--name",
+        "lg2",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "echo a; echo b; echo c",
+    ]);
+    assert_eq!(env.ok(&["logs", "--tail", "2", "lg2"]), "b\nc\n");
+    assert_eq!(env.ok(&["logs", "-n", "0", "lg2"]), "");
+    let ts = env.ok(&["logs", "-t", "lg"]);
     assert!(
         ts.lines().all(|l| l.len() > 30 && l.as_bytes()[4] == b'-'),
         "{ts}"
     );
-    env.ok(&["rm", "l"]);
+    env.ok(&["rm", "lg", "lg2"]);
 }
 
 #[test]
@@ -257,6 +273,9 @@ fn inspect_images_and_containers() {
     );
     let (_, err) = env.code(&["inspect", "--type", "container", "busybox"], 1);
     assert!(err.contains("No such container: busybox"), "{err}");
+    let host_dir = env.path("bind-src");
+    std::fs::create_dir(&host_dir).unwrap();
+    let bind = format!("{}:/data:ro", host_dir.display());
     env.ok(&[
         "create",
         "--name",
@@ -264,7 +283,9 @@ fn inspect_images_and_containers() {
         "--network",
         "none",
         "-v",
-        "/data",
+        &bind,
+        "-v",
+        "named:/vol",
         "--mount",
         "type=tmpfs,target=/t",
         "busybox",
@@ -283,7 +304,9 @@ fn inspect_images_and_containers() {
         "{{range .Mounts}}{{.Destination}} {{end}}",
         "c1",
     ]);
-    assert!(dests.contains("/data"), "{dests}");
+    for d in ["/data", "/vol", "/t"] {
+        assert!(dests.contains(d), "{d} in {dests}");
+    }
     assert_eq!(
         env.ok(&[
             "container",
@@ -368,7 +391,9 @@ fn cpu_quota_lands_in_the_cgroup_and_goes_with_rm() {
 fn seeds_example_run_d_then_exec_ps() {
     let env = Env::new();
     env.import_busybox();
-    let id = env.ok(&["run", "-d", "busybox", "sleep", "1000"]);
+    // --network none: the default bridge (berth0) is one host device, and every test root
+    // would try to own it (see the network crate's notes).
+    let id = env.ok(&["run", "-d", "--network", "none", "busybox", "sleep", "1000"]);
     let id = id.trim();
     let out = env.ok(&["exec", id, "ps", "-ef"]);
     let first = out.lines().nth(1).unwrap();
@@ -385,7 +410,7 @@ fn diff_commit_export_cp() {
         "run",
         "-d",
         "--name",
-        "d",
+        "dd",
         "--network",
         "none",
         "busybox",
@@ -394,32 +419,32 @@ fn diff_commit_export_cp() {
     ]);
     env.ok(&[
         "exec",
-        "d",
+        "dd",
         "sh",
         "-c",
         "echo new > /added && rm /www/index.html",
     ]);
-    let diff = env.ok(&["diff", "d"]);
+    let diff = env.ok(&["diff", "dd"]);
     for l in ["A /added", "C /www", "D /www/index.html"] {
         assert!(diff.lines().any(|x| x == l), "{l} in {diff}");
     }
     // cp into and out of the container.
     let host = env.path("host.txt");
     std::fs::write(&host, "from host\n").unwrap();
-    env.ok(&["cp", host.to_str().unwrap(), "d:/tmp/"]);
-    env.ok(&["cp", host.to_str().unwrap(), "d:/tmp/renamed.txt"]);
+    env.ok(&["cp", host.to_str().unwrap(), "dd:/tmp/"]);
+    env.ok(&["cp", host.to_str().unwrap(), "dd:/tmp/renamed.txt"]);
     assert_eq!(
-        env.ok(&["exec", "d", "cat", "/tmp/host.txt", "/tmp/renamed.txt"]),
+        env.ok(&["exec", "dd", "cat", "/tmp/host.txt", "/tmp/renamed.txt"]),
         "from host\nfrom host\n"
     );
     let back = env.path("back.txt");
-    env.ok(&["cp", "d:/added", back.to_str().unwrap()]);
+    env.ok(&["cp", "dd:/added", back.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(&back).unwrap(), "new\n");
     let outdir = env.path("outdir");
     std::fs::create_dir(&outdir).unwrap();
-    env.ok(&["cp", "d:/www", outdir.to_str().unwrap()]);
+    env.ok(&["cp", "dd:/www", outdir.to_str().unwrap()]);
     assert!(outdir.join("www").is_dir());
-    let tar = env.run(&["cp", "d:/added", "-"]);
+    let tar = env.run(&["cp", "dd:/added", "-"]);
     assert!(tar.status.success());
     assert!(tar.stdout.len() >= 1024 && tar.stdout.windows(5).any(|w| w == b"added"));
 
@@ -432,7 +457,7 @@ fn diff_commit_export_cp() {
         "me",
         "-c",
         "ENV FOO=bar",
-        "d",
+        "dd",
         "committed:v1",
     ]);
     assert!(img.trim().starts_with("sha256:"), "{img}");
@@ -451,13 +476,13 @@ fn diff_commit_export_cp() {
     assert_eq!(hist, "me msg\n");
 
     let exp = env.path("exp.tar");
-    env.ok(&["export", "-o", exp.to_str().unwrap(), "d"]);
+    env.ok(&["export", "-o", exp.to_str().unwrap(), "dd"]);
     let list = sh(&format!("tar -tf {}", exp.display()));
     assert!(
         list.lines().any(|l| l.trim_start_matches("./") == "added"),
         "export has /added"
     );
-    env.ok(&["rm", "-f", "d"]);
+    env.ok(&["rm", "-f", "dd"]);
 }
 
 #[test]
@@ -468,28 +493,28 @@ fn pause_rename_restart_kill_port() {
         "run",
         "-d",
         "--name",
-        "p",
+        "pz",
         "--network",
         "none",
         "busybox",
         "sleep",
         "1000",
     ]);
-    env.ok(&["pause", "p"]);
+    env.ok(&["pause", "pz"]);
     assert_eq!(
-        env.ok(&["inspect", "-f", "{{.State.Status}}", "p"]),
+        env.ok(&["inspect", "-f", "{{.State.Status}}", "pz"]),
         "paused\n"
     );
-    env.ok(&["unpause", "p"]);
-    env.ok(&["rename", "p", "q"]);
-    assert_eq!(env.ok(&["ps", "--format", "{{.Names}}"]), "q\n");
-    let pid1 = env.ok(&["inspect", "-f", "{{.State.Pid}}", "q"]);
-    env.ok(&["restart", "-t", "0", "q"]);
-    let pid2 = env.ok(&["inspect", "-f", "{{.State.Pid}}", "q"]);
+    env.ok(&["unpause", "pz"]);
+    env.ok(&["rename", "pz", "qz"]);
+    assert_eq!(env.ok(&["ps", "--format", "{{.Names}}"]), "qz\n");
+    let pid1 = env.ok(&["inspect", "-f", "{{.State.Pid}}", "qz"]);
+    env.ok(&["restart", "-t", "0", "qz"]);
+    let pid2 = env.ok(&["inspect", "-f", "{{.State.Pid}}", "qz"]);
     assert_ne!(pid1, pid2, "restart runs a new process");
-    env.ok(&["kill", "-s", "KILL", "q"]);
-    assert_eq!(env.ok(&["wait", "q"]), "137\n");
-    assert_eq!(env.ok(&["port", "q"]), "");
+    env.ok(&["kill", "-s", "KILL", "qz"]);
+    assert_eq!(env.ok(&["wait", "qz"]), "137\n");
+    assert_eq!(env.ok(&["port", "qz"]), "");
     env.ok(&["container", "prune", "-f"]);
     assert_eq!(env.ok(&["ps", "-aq"]), "");
 }
