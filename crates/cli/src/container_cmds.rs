@@ -800,7 +800,8 @@ pub fn display_ports(ports: &[engine::PortSummary]) -> String {
             ))
     });
     // (ip, kind, public range, private range)
-    let mut groups: Vec<(String, String, Option<(u16, u16)>, (u16, u16))> = Vec::new();
+    type Group = (String, String, Option<(u16, u16)>, (u16, u16));
+    let mut groups: Vec<Group> = Vec::new();
     for p in ps {
         let ip = if p.public_port.is_some() {
             p.ip.clone()
@@ -2141,7 +2142,7 @@ mod tests {
         )
         .unwrap();
         assert!(t.starts_with(
-            "CONTAINER ID   NAME      CPU %     MEM USAGE / LIMIT   MEM %     NET I/O           BLOCK I/O   PIDS\n"
+            "CONTAINER ID   NAME      CPU %     MEM USAGE / LIMIT   MEM %     NET I/O         BLOCK I/O    PIDS\n"
         ), "{t}");
     }
 

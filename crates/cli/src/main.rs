@@ -55,6 +55,7 @@ pub struct Global {
     pub insecure_registry: Vec<String>,
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
     #[command(flatten)]
@@ -105,6 +106,8 @@ enum Cmd {
     Version(system::VersionArgs),
 }
 
+// Parsed once per process: the size of the run/create variant doesn't matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum ContainerSub {
     #[command(flatten)]

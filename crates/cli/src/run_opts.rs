@@ -730,9 +730,9 @@ pub fn parse_mount(s: &str) -> Res<Mount> {
     match m.kind.as_str() {
         "bind" => {
             if m.source.is_empty() {
-                return Err(format!(
-                    "invalid mount config for type \"bind\": field Source must not be empty"
-                ));
+                return Err(
+                    "invalid mount config for type \"bind\": field Source must not be empty".into(),
+                );
             }
             m.bind_options = propagation.map(|p| BindOptions { propagation: p });
         }
@@ -751,9 +751,10 @@ pub fn parse_mount(s: &str) -> Res<Mount> {
         }
         _ => {
             if propagation.is_some() {
-                return Err(format!(
+                return Err(
                     "invalid mount config for type \"volume\": field BindOptions must not be specified"
-                ));
+                        .into(),
+                );
             }
         }
     }

@@ -203,7 +203,7 @@ fn detached_lifecycle_ps_inspect_exec_logs_stop_rm() {
         env.ok(&["ps", "-aq", "-f", "status=exited"]).trim(),
         &id[..12]
     );
-    assert_eq!(env.ok(&["wait", "web"]).trim().parse::<i32>().is_ok(), true);
+    assert!(env.ok(&["wait", "web"]).trim().parse::<i32>().is_ok());
 
     assert_eq!(env.ok(&["rm", "web"]), "web\n");
     let (_, err) = env.code(&["inspect", "web"], 1);
