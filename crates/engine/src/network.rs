@@ -203,12 +203,19 @@ pub fn attach(
             return Err(e);
         }
     };
+    // The bridge device of this network only: no second read of every network's state.
+    let bridges: BTreeMap<String, String> = network
+        .options
+        .get("com.docker.network.bridge.name")
+        .map(|b| (network.id.clone(), b.clone()))
+        .into_iter()
+        .collect();
     let settings = build_settings(
         id,
         &sandbox_key,
         std::slice::from_ref(&ep),
         &exposed,
-        &bridge_names(&ctl),
+        &bridges,
         epcfg,
     );
     Ok(NetAttachment {
