@@ -310,14 +310,27 @@ fn ensure_image(g: &Global, f: &CreateFlags) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Parses the flags, pulls the image if needed and creates the container. Returns its ID.
+/// What `run` needs after create: the streams to attach and whether there is a tty.
+struct Created {
+    id: String,
+    attach: engine::AttachOptions,
+    tty: bool,
+}
+
+/// Parses the flags, pulls the image if needed and creates the container.
 fn create_container(
     g: &Global,
     e: &Engine,
     f: &CreateFlags,
     detach: bool,
-) -> Result<String, Failure> {
+) -> Result<Created, Failure> {
     let p = run_opts::to_config(f, detach).map_err(|m| Failure::new(m, 125))?;
+    let attach = engine::AttachOptions {
+        stdin: p.config.attach_stdin,
+        stdout: p.config.attach_stdout,
+        stderr: p.config.attach_stderr,
+    };
+    let tty = p.config.tty;
     if !f.cidfile.is_empty() && Path::new(&f.cidfile).exists() {
         return Err(Failure::new(
             format!(
@@ -347,13 +360,17 @@ fn create_container(
             )
         })?;
     }
-    Ok(resp.id)
+    Ok(Created {
+        id: resp.id,
+        attach,
+        tty,
+    })
 }
 
 pub fn create(g: &Global, a: CreateArgs) -> CmdResult {
     let e = open_engine(g)?;
-    let id = create_container(g, &e, &a.flags, true)?;
-    println!("{id}");
+    let c = create_container(g, &e, &a.flags, true)?;
+    println!("{}", c.id);
     Ok(())
 }
 
@@ -392,9 +409,21 @@ fn pump(att: engine::Attachment, stdin: bool) -> engine::Result<Option<engine::W
     att.pump(input, &mut out, &mut err)
 }
 
+/// Docker refuses `-it` when stdin is not a terminal (a pipe would be echoed by the pty).
+fn check_tty(tty: bool, interactive: bool) -> CmdResult {
+    if tty && interactive && !std::io::stdin().is_terminal() {
+        return Err(Failure::new("the input device is not a TTY", 1));
+    }
+    Ok(())
+}
+
 pub fn run(g: &Global, a: RunArgs) -> CmdResult {
+    if !a.detach {
+        check_tty(a.flags.tty, a.flags.interactive)?;
+    }
     let e = open_engine(g)?;
-    let id = create_container(g, &e, &a.flags, a.detach)?;
+    let created = create_container(g, &e, &a.flags, a.detach)?;
+    let id = created.id;
     let auto_remove = a.flags.rm;
     let cleanup = |e: &Engine| {
         if auto_remove {
@@ -415,13 +444,7 @@ pub fn run(g: &Global, a: RunArgs) -> CmdResult {
         println!("{id}");
         return Ok(());
     }
-    let p = run_opts::to_config(&a.flags, false).map_err(|m| Failure::new(m, 125))?;
-    let c = &p.config;
-    let opts = engine::AttachOptions {
-        stdin: c.attach_stdin,
-        stdout: c.attach_stdout,
-        stderr: c.attach_stderr,
-    };
+    let opts = created.attach;
     let att = match e.start_attached(&id, &opts) {
         Ok(att) => att,
         Err(err) => {
@@ -429,10 +452,10 @@ pub fn run(g: &Global, a: RunArgs) -> CmdResult {
             return Err(run_failure(err));
         }
     };
-    if a.sig_proxy && !c.tty {
+    if a.sig_proxy && !created.tty {
         proxy_signals(g, &id);
     }
-    let code = exit_of(&e, &id, pump(att, c.attach_stdin))?;
+    let code = exit_of(&e, &id, pump(att, opts.stdin))?;
     std::io::stdout().flush()?;
     if code != 0 {
         return Err(Failure::new("", code));
@@ -1185,6 +1208,9 @@ fn exec(g: &Global, a: ExecArgs) -> CmdResult {
     }
     for v in &a.env {
         env.push(run_opts::parse_env(v).map_err(|m| Failure::new(m, 125))?);
+    }
+    if !a.detach {
+        check_tty(a.tty, a.interactive)?;
     }
     let e = open_engine(g)?;
     let id = e.resolve(&a.container)?;

@@ -101,16 +101,20 @@ fn cgroup_version() -> &'static str {
     }
 }
 
-fn count_containers(g: &Global) -> usize {
-    std::fs::read_dir(g.root.join("containers"))
-        .map(|rd| rd.flatten().filter(|e| e.path().is_dir()).count())
-        .unwrap_or(0)
+/// Container counts from the engine (total, running, paused, stopped); zeros when it can't
+/// read its state (info still describes the rest).
+fn count_containers(g: &Global) -> (usize, usize, usize, usize) {
+    crate::container_cmds::open_engine(g)
+        .ok()
+        .and_then(|e| e.info().ok())
+        .map(|i| (i.containers, i.running, i.paused, i.stopped))
+        .unwrap_or_default()
 }
 
 pub fn info(g: &Global, a: InfoArgs) -> CmdResult {
     let store = open_store(g)?;
     let images = store.ids()?.len();
-    let containers = count_containers(g);
+    let (containers, running, paused, stopped) = count_containers(g);
     let (kernel, arch, host) = uname();
     let status: Vec<(String, String)> = store.layers().driver_status();
     let ncpu = std::thread::available_parallelism()
@@ -120,9 +124,9 @@ pub fn info(g: &Global, a: InfoArgs) -> CmdResult {
     let v = json!({
         "ID": "",
         "Containers": containers,
-        "ContainersRunning": 0,
-        "ContainersPaused": 0,
-        "ContainersStopped": containers,
+        "ContainersRunning": running,
+        "ContainersPaused": paused,
+        "ContainersStopped": stopped,
         "Images": images,
         "Driver": store.driver(),
         "DriverStatus": status.iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect::<Vec<_>>(),
@@ -154,7 +158,7 @@ pub fn info(g: &Global, a: InfoArgs) -> CmdResult {
         g.debug
     ));
     o.push_str(&format!(
-        " Containers: {containers}\n  Running: 0\n  Paused: 0\n  Stopped: {containers}\n"
+        " Containers: {containers}\n  Running: {running}\n  Paused: {paused}\n  Stopped: {stopped}\n"
     ));
     o.push_str(&format!(" Images: {images}\n"));
     o.push_str(&format!(" Server Version: {}\n", env!("CARGO_PKG_VERSION")));
@@ -197,11 +201,11 @@ pub fn df(g: &Global, a: DfArgs) -> CmdResult {
         }
     }
     let pct = (100 * reclaimable).checked_div(total).unwrap_or(0);
-    let containers = count_containers(g);
+    let (containers, running, _, _) = count_containers(g);
     let rows = vec![
         json!({"Type": "Images", "TotalCount": imgs.len(), "Active": active, "Size": human_size(total),
                "Reclaimable": format!("{} ({pct}%)", human_size(reclaimable))}),
-        json!({"Type": "Containers", "TotalCount": containers, "Active": 0, "Size": "0B", "Reclaimable": "0B"}),
+        json!({"Type": "Containers", "TotalCount": containers, "Active": running, "Size": "0B", "Reclaimable": "0B"}),
         json!({"Type": "Local Volumes", "TotalCount": 0, "Active": 0, "Size": "0B", "Reclaimable": "0B"}),
         json!({"Type": "Build Cache", "TotalCount": 0, "Active": 0, "Size": "0B", "Reclaimable": "0B"}),
     ];

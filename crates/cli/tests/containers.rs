@@ -629,3 +629,189 @@ fn fifty_parallel_run_rm() {
     }
     assert_eq!(env.ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn start_attach_update_stats_info_prune() {
+    let env = Env::new();
+    env.import_busybox();
+    // -it needs a terminal on stdin, like Docker.
+    let (_, err) = env.code(&["run", "--rm", "-it", "busybox", "true"], 1);
+    assert!(err.contains("the input device is not a TTY"), "{err}");
+    // A detached run whose command is missing still says 127.
+    env.code(
+        &["run", "-d", "--network", "none", "busybox", "nosuch"],
+        127,
+    );
+    // create + start -a: the output and the exit code come back.
+    env.ok(&[
+        "create",
+        "--name",
+        "sa",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; exit 4",
+    ]);
+    let (out, _) = env.code(&["start", "-a", "sa"], 4);
+    assert_eq!(out, "started\n");
+    // -i feeds our stdin to the container.
+    let o = env.with_stdin(
+        &[
+            "run",
+            "--rm",
+            "-i",
+            "--network",
+            "none",
+            "busybox",
+            "tr",
+            "a-z",
+            "A-Z",
+        ],
+        b"shout\n",
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "SHOUT\n");
+
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "up",
+        "--network",
+        "none",
+        "-m",
+        "64m",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let id = id.trim();
+    assert_eq!(
+        env.ok(&["update", "--cpu-quota", "30000", "--pids-limit", "40", "up"]),
+        "up\n"
+    );
+    assert_eq!(
+        env.ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.CpuQuota}} {{.HostConfig.PidsLimit}}",
+            "up"
+        ]),
+        "30000 40\n"
+    );
+    let pid: i32 = env
+        .ok(&["inspect", "-f", "{{.State.Pid}}", "up"])
+        .trim()
+        .parse()
+        .unwrap();
+    let cpu = cgroup_dir(pid, "cpu");
+    assert_eq!(
+        std::fs::read_to_string(cpu.join("cpu.cfs_quota_us"))
+            .unwrap()
+            .trim(),
+        "30000"
+    );
+
+    let stats = env.ok(&["stats", "--no-stream", "up"]);
+    let mut lines = stats.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with(
+            "CONTAINER ID   NAME      CPU %     MEM USAGE / LIMIT   MEM %     NET I/O"
+        ),
+        "{header}"
+    );
+    let row = lines.next().unwrap();
+    assert!(
+        row.starts_with(&id[..12]) && row.contains(" / 64MiB "),
+        "{row}"
+    );
+    assert_eq!(
+        env.ok(&[
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.Name}} {{.PIDs}}",
+            "up"
+        ]),
+        "up 1\n"
+    );
+
+    let info = env.ok(&["info", "--format", "{{.Containers}} {{.ContainersRunning}}"]);
+    assert_eq!(info, "3 1\n", "sa, the failed nosuch and up; one running");
+
+    // cp of a tar stream from stdin into the container.
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(6);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "from-tar.txt", &b"piped\n"[..])
+        .unwrap();
+    let data = tar.into_inner().unwrap();
+    let o = env.with_stdin(&["cp", "-", "up:/tmp"], &data);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        env.ok(&["exec", "up", "cat", "/tmp/from-tar.txt"]),
+        "piped\n"
+    );
+
+    // system prune removes the stopped ones, keeps the running one.
+    let out = env.ok(&["system", "prune", "-f"]);
+    assert!(
+        out.contains("Deleted Containers:") && out.contains("Total reclaimed space:"),
+        "{out}"
+    );
+    assert_eq!(env.ok(&["ps", "-aq"]).trim(), &id[..12]);
+}
+
+#[test]
+fn login_logout_write_the_docker_config() {
+    let reg = Registry::start();
+    let env = Env::new();
+    let cfg_dir = env.path("docker-config");
+    let run = |args: &[&str], input: &[u8]| {
+        let mut c = env.cmd(args);
+        c.env("DOCKER_CONFIG", &cfg_dir);
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let o = run(
+        &["login", "-u", "me", "--password-stdin", &reg.host],
+        b"pw\n",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "Login Succeeded\n");
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cfg_dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        cfg["auths"][&reg.host]["auth"], "bWU6cHc=",
+        "base64 of me:pw"
+    );
+    let o = run(&["logout", &reg.host], b"");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("Removing login credentials for {}\n", reg.host)
+    );
+    let o = run(
+        &[
+            "login",
+            "-u",
+            "me",
+            "--password-stdin",
+            "-p",
+            "x",
+            &reg.host,
+        ],
+        b"pw\n",
+    );
+    assert_eq!(o.status.code(), Some(1));
+}
