@@ -815,3 +815,41 @@ fn login_logout_write_the_docker_config() {
     );
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn attach_sees_output_and_exit_code() {
+    use std::io::BufRead;
+    let env = Env::new();
+    env.import_busybox();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "att",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "while [ ! -e /go ]; do echo tick; sleep 0.2; done; echo done; exit 3",
+    ]);
+    let mut child = env
+        .cmd(&["attach", "att"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    // Attached once a tick comes through; only then let the container finish.
+    assert_eq!(lines.next().unwrap().unwrap(), "tick");
+    env.ok(&["exec", "att", "touch", "/go"]);
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert_eq!(rest.last().map(String::as_str), Some("done"), "{rest:?}");
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+    let (_, err) = env.code(&["attach", "att"], 1);
+    assert!(
+        err.contains("You cannot attach to a stopped container"),
+        "{err}"
+    );
+}
