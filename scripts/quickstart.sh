@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root (containers need it)"; exit 1; }
 scripts/deps.sh
 cargo build --release --bins
+# --init's berth-init runs inside containers: it must be static (rebuilt over the dynamic one).
+cargo rustc --release -p berth --bin berth-init -- -C target-feature=+crt-static
 # Not /tmp: it may be a tmpfs without the xattrs overlayfs needs.
 mkdir -p /var/tmp
 B=$(mktemp -d /var/tmp/berth-quickstart.XXXXXX)
@@ -26,6 +28,8 @@ berth import "$B/busybox.tar" busybox
 berth run --rm --network none busybox echo hello from berth
 # A real container: its own hostname (the short ID), PID namespace (sh is PID 1) and cgroup.
 berth run --rm --network none --memory 64m busybox sh -c 'hostname; ps -o pid,comm; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max'
+# --init: berth-init is PID 1, reaps zombies and forwards signals.
+berth run --rm --init --network none busybox ps -o pid,comm
 id=$(berth run -d --network none busybox sleep 1000)
 berth exec "$id" ps -ef
 berth ps
