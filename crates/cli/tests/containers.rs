@@ -853,3 +853,86 @@ fn attach_sees_output_and_exit_code() {
         "{err}"
     );
 }
+
+/// A static berth-init built from the same source with plain rustc (cargo builds the bin
+/// target dynamically; a container can't load glibc's dynamic loader from its rootfs).
+fn static_init(env: &Env) -> std::path::PathBuf {
+    let deps = std::path::Path::new(common::BERTH)
+        .parent()
+        .unwrap()
+        .join("deps");
+    let libc = std::fs::read_dir(&deps)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with("liblibc-") && n.ends_with(".rlib")
+        })
+        .expect("libc rlib next to the test binaries");
+    let out = env.path("berth-init");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src/bin/berth-init.rs");
+    let o = std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .args([
+            "--edition",
+            "2021",
+            "-C",
+            "target-feature=+crt-static",
+            "-L",
+        ])
+        .arg(&deps)
+        .arg("--extern")
+        .arg(format!("libc={}", libc.display()))
+        .arg("-o")
+        .arg(&out)
+        .arg(src)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+#[test]
+fn init_is_pid_1_and_passes_the_exit_code() {
+    let env = Env::new();
+    env.import_busybox();
+    let init = static_init(&env);
+    let run = |args: &[&str]| {
+        env.cmd(args)
+            .env("BERTH_INIT", &init)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let o = run(&[
+        "run",
+        "--rm",
+        "--init",
+        "--network",
+        "none",
+        "busybox",
+        "ps",
+        "-o",
+        "pid,comm",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let first = out.lines().nth(1).unwrap();
+    assert_eq!(
+        first.split_whitespace().collect::<Vec<_>>(),
+        ["1", "berth-init"],
+        "{out}"
+    );
+    let o = run(&[
+        "run",
+        "--rm",
+        "--init",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 9",
+    ]);
+    assert_eq!(o.status.code(), Some(9));
+}
