@@ -20,6 +20,13 @@ use std::path::{Path, PathBuf};
 pub const MAX_LOWERS: usize = 500;
 const PAGE: usize = 4000;
 
+/// Container layers are mounted `volatile`: the kernel then skips syncing the whole upper
+/// filesystem at unmount (measured here: ~200 ms → ~4 ms per `rm`), the same durability Docker's
+/// containers have in practice (no fsync of container writes). A volatile mount leaves
+/// `work/incompat/volatile` behind and refuses to mount again while it exists, so [`perform`]
+/// clears it first — after a host crash the layer's content is what reached the disk.
+pub const VOLATILE: &str = "volatile";
+
 pub fn new_link_id() -> String {
     use rand::Rng;
     const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -55,7 +62,12 @@ pub fn container_mounts(
         ));
     }
     if lowers.len() <= MAX_LOWERS && joined.len() + up.len() + wk.len() + 32 < PAGE {
-        return Ok(vec![overlay(vec![format!("lowerdir={joined}"), up, wk])]);
+        return Ok(vec![overlay(vec![
+            format!("lowerdir={joined}"),
+            up,
+            wk,
+            VOLATILE.into(),
+        ])]);
     }
     if lowers.len() > 2 * MAX_LOWERS - 1 {
         return Err(Error::Other(format!(
@@ -67,7 +79,7 @@ pub fn container_mounts(
     let plus = |l: &PathBuf| format!("lowerdir+={}", l.display());
     if lowers.len() <= MAX_LOWERS {
         let mut o: Vec<String> = lowers.iter().map(plus).collect();
-        o.extend([up, wk]);
+        o.extend([up, wk, VOLATILE.into()]);
         return Ok(vec![overlay(o)]);
     }
     let top = MAX_LOWERS - 1;
@@ -75,7 +87,7 @@ pub fn container_mounts(
     stack_mount.target = Some(stack.to_path_buf());
     let mut o: Vec<String> = lowers[..top].iter().map(plus).collect();
     o.push(format!("lowerdir+={}", stack.display()));
-    o.extend([up, wk]);
+    o.extend([up, wk, VOLATILE.into()]);
     Ok(vec![stack_mount, overlay(o)])
 }
 
@@ -85,6 +97,14 @@ pub fn perform(m: &Mount, target: &Path) -> Result<()> {
     let ctx = |e: std::io::Error| {
         Error::Other(format!("mounting {} at {}: {e}", m.kind, target.display()))
     };
+    if m.kind == "overlay" && m.options.iter().any(|o| o == VOLATILE) {
+        if let Some(work) = m.options.iter().find_map(|o| o.strip_prefix("workdir=")) {
+            match std::fs::remove_dir_all(Path::new(work).join("work/incompat")) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(ctx(e)),
+                _ => {}
+            }
+        }
+    }
     if m.kind == "overlay" && m.options.iter().any(|o| o.starts_with("lowerdir+=")) {
         let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| ctx(e.into()))?;
         for opt in &m.options {
