@@ -681,13 +681,48 @@ impl Loader<'_, '_> {
         Ok(layer.chain_id)
     }
 
+    /// Registers all layers of `img`: the stored prefix by reference, the rest unpacked
+    /// concurrently where the driver allows it and committed in order.
+    fn register_image(&mut self, img: &PlannedImage, entries: &Entries) -> Result<()> {
+        let n = img.layers.len();
+        let chains = chain_ids(&img.diff_ids);
+        let layers = self.store.layers();
+        let mut parent: Option<String> = None;
+        let mut k = 0;
+        while k < n && layers.get(&chains[k]).is_ok() {
+            parent = Some(self.register(img, k, parent.as_deref(), None, entries)?);
+            k += 1;
+        }
+        if k == n {
+            return Ok(());
+        }
+        // register returned chains[k - 1] (diff IDs verified): the rest builds on `chains`.
+        let parent_of = |i: usize| {
+            if i == 0 {
+                None
+            } else {
+                Some(chains[i - 1].as_str())
+            }
+        };
+        storage::ordered_parallel(
+            n - k,
+            layers.unpack_threads(n - k),
+            |j| unpack_layer(layers, img, k + j, parent_of(k + j), entries),
+            |j, u| {
+                let i = k + j;
+                let layer = layers.commit_unpacked(u, parent_of(i), Some(&img.diff_ids[i]))?;
+                self.op.took(&layer.chain_id)?;
+                let key = (img.layers[i].path.clone(), parent_of(i).map(str::to_string));
+                self.done.insert(key, layer.chain_id);
+                Ok(())
+            },
+        )
+    }
+
     /// Registers every layer not registered yet, then stores the images and their tags.
     fn finish(mut self, plan: &[PlannedImage], entries: &Entries) -> Result<Vec<String>> {
         for img in plan {
-            let mut parent: Option<String> = None;
-            for i in 0..img.layers.len() {
-                parent = Some(self.register(img, i, parent.as_deref(), None, entries)?);
-            }
+            self.register_image(img, entries)?;
         }
         let lock = self.store.lock()?;
         let mut lines = Vec::new();
@@ -712,6 +747,36 @@ impl Loader<'_, '_> {
         self.op.release_all()?;
         Ok(lines)
     }
+}
+
+/// Unpacks layer `idx` of `img` from the archive (not committed yet), checking its blob digest.
+fn unpack_layer(
+    layers: &storage::Store,
+    img: &PlannedImage,
+    idx: usize,
+    parent: Option<&str>,
+    entries: &Entries,
+) -> Result<storage::Unpacked> {
+    let l = &img.layers[idx];
+    let mut r = entries
+        .open(&l.path)?
+        .ok_or_else(|| invalid(format!("invalid archive: layer {} is missing", l.path)))?;
+    // An uncompressed blob's digest is its diff ID, which the commit verifies: hash it once.
+    let Some(want) = l.blob_digest.as_ref().filter(|b| **b != img.diff_ids[idx]) else {
+        return Ok(layers.unpack(&mut r, parent)?);
+    };
+    let mut hr = HashingReader::new(r);
+    let u = layers.unpack(&mut hr, parent)?;
+    // Drain what the unpacker left (tar padding) so the digest covers the whole blob.
+    io::copy(&mut hr, &mut io::sink()).map_err(Error::io(format!("reading {}", l.path)))?;
+    let (got, _) = hr.digest();
+    if &got != want {
+        return Err(invalid(format!(
+            "layer {}: content digest {got} does not match {want}",
+            l.path
+        )));
+    }
+    Ok(u)
 }
 
 fn plan_or_error(entries: &Entries) -> Result<Vec<PlannedImage>> {

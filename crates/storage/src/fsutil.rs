@@ -118,6 +118,17 @@ fn not_dir_err(rel: &Path, e: io::Error) -> Error {
     }
 }
 
+/// Best effort: marks `dir` FS_TOPDIR_FL (ext2/3/4: spread its subdirectories over block
+/// groups). Filesystems without the flag are left alone.
+pub fn set_topdir(dir: &Path) {
+    let Ok(fd) = open_dir(dir) else { return };
+    if let Ok(flags) = rfs::ioctl_getflags(&fd) {
+        if !flags.contains(rfs::IFlags::TOPDIR) {
+            let _ = rfs::ioctl_setflags(&fd, flags | rfs::IFlags::TOPDIR);
+        }
+    }
+}
+
 /// lstat of `name` in `dir`; None if it does not exist.
 pub fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<rfs::Stat>> {
     match rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
@@ -129,9 +140,20 @@ pub fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<rfs::Sta
 
 /// Removes `name` in `dir` recursively without following symlinks. Missing is fine.
 pub fn remove_all_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
+    remove_existing_at(dir, name).map(|_| ())
+}
+
+/// Like [`remove_all_at`], and says what kind of file was removed (None: nothing was there).
+pub fn remove_existing_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<FileType>> {
     let Some(st) = lstat_at(dir, name)? else {
-        return Ok(());
+        return Ok(None);
     };
+    let kind = FileType::from_raw_mode(st.st_mode);
+    remove_stat(dir, name, &st)?;
+    Ok(Some(kind))
+}
+
+fn remove_stat(dir: BorrowedFd<'_>, name: &OsStr, st: &rfs::Stat) -> io::Result<()> {
     if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
         let sub = rfs::openat(
             dir,

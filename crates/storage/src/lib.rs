@@ -109,6 +109,107 @@ pub struct Store {
     db: LayerDb,
 }
 
+/// A layer unpacked by [`Store::unpack`], not in the store yet. Dropping it discards it.
+pub struct Unpacked {
+    staging: Option<drivers::Staging>,
+    applied: unpack::Applied,
+    parent: Option<String>,
+    driver: Driver,
+}
+
+impl Unpacked {
+    /// sha256 of the uncompressed tar.
+    pub fn diff_id(&self) -> &str {
+        &self.applied.diff_id
+    }
+
+    /// Bytes of file content.
+    pub fn size(&self) -> u64 {
+        self.applied.size
+    }
+}
+
+impl Drop for Unpacked {
+    fn drop(&mut self) {
+        if let Some(st) = self.staging.take() {
+            self.driver.discard(st);
+        }
+    }
+}
+
+/// Runs `work(i)` for `i` in `0..n` on up to `threads` threads, started in index order, and
+/// hands each result to `done(i, ..)` on the calling thread in index order. The first error
+/// (from `work` or `done`) stops new work, waits for the running jobs, drops their results
+/// and is returned. With `threads <= 1` it is a plain loop: `work(i)` runs after `done(i - 1)`
+/// (what layers that must be unpacked on a committed parent need).
+///
+/// Layer pipelines use it as: `work` = [`Store::unpack`], `done` = [`Store::commit_unpacked`].
+pub fn ordered_parallel<T: Send, E: Send>(
+    n: usize,
+    threads: usize,
+    work: impl Fn(usize) -> std::result::Result<T, E> + Sync,
+    mut done: impl FnMut(usize, T) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    if threads <= 1 || n <= 1 {
+        for i in 0..n {
+            done(i, work(i)?)?;
+        }
+        return Ok(());
+    }
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..threads.min(n) {
+            let tx = tx.clone();
+            let (next, stop, work) = (&next, &stop, &work);
+            s.spawn(move || loop {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= n {
+                    return;
+                }
+                let r = work(i);
+                let failed = r.is_err();
+                // A closed channel: the caller gave up; dropping the result cleans it up.
+                if tx.send((i, r)).is_err() || failed {
+                    return;
+                }
+            });
+        }
+        drop(tx);
+        let mut ready = std::collections::BTreeMap::new();
+        let res = (|| {
+            for want in 0..n {
+                let r = loop {
+                    if let Some(r) = ready.remove(&want) {
+                        break r;
+                    }
+                    match rx.recv() {
+                        Ok((_, Err(e))) => return Err(e),
+                        Ok((i, r)) => {
+                            ready.insert(i, r);
+                        }
+                        // Workers only quit early after sending an error: one panicked.
+                        Err(_) => panic!("ordered_parallel: a worker thread panicked"),
+                    }
+                };
+                done(want, r?)?;
+            }
+            Ok(())
+        })();
+        if res.is_err() {
+            stop.store(true, Ordering::SeqCst);
+        }
+        drop(ready);
+        drop(rx);
+        res
+    })
+}
+
 /// Holds the store-wide flock until dropped.
 struct LockGuard(#[allow(dead_code)] File);
 
@@ -287,13 +388,13 @@ impl Store {
     /// converting `.wh.` whiteouts, refusing path escapes, verifying `expected_diff_id` if given.
     /// Atomic: on any error nothing is left. If the resulting chain exists already, the new copy is
     /// discarded. Either way the returned layer carries one new reference owned by the caller.
+    /// (`unpack` + `commit_unpacked` in one step; see those to unpack several layers at once.)
     pub fn register(
         &self,
         tar: &mut dyn Read,
         parent: Option<&str>,
         expected_diff_id: Option<&str>,
     ) -> Result<Layer> {
-        let parent_layer = parent.map(|p| self.db.get(p)).transpose()?;
         if let Some(d) = expected_diff_id {
             // Already present: skip the unpack entirely.
             let chain = chain_of(parent, d);
@@ -305,51 +406,110 @@ impl Store {
                 }
             }
         }
-        // Overlay lowers for hard links to parent files: the parent chain's dirs, top first.
-        let mut lowers = Vec::new();
-        if self.driver.kind == Kind::Overlay2 {
+        let u = self.unpack(tar, parent)?;
+        self.commit_unpacked(u, parent, expected_diff_id)
+    }
+
+    /// Whether [`Store::unpack`] accepts a parent that is not registered yet, so the layers of one
+    /// image can be unpacked concurrently and committed in order (overlay2: each layer dir holds
+    /// only its own files). Otherwise (vfs, btrfs: a layer starts as a copy of its parent) each
+    /// layer must be unpacked after its parent was committed.
+    pub fn concurrent_unpack(&self) -> bool {
+        self.driver.kind == Kind::Overlay2
+    }
+
+    /// How many layers of a chain of `n` to unpack at once: 1 unless [`Store::concurrent_unpack`].
+    /// File creation mostly waits on the filesystem, so a few threads overlap well even on two
+    /// cores.
+    pub fn unpack_threads(&self, n: usize) -> usize {
+        if !self.concurrent_unpack() {
+            return 1;
+        }
+        let t = std::env::var("BERTH_UNPACK_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3);
+        n.min(t).max(1)
+    }
+
+    /// First half of [`Store::register`]: unpacks a layer tar into a private staging dir and
+    /// computes its diff ID. Nothing is visible in the store until [`Store::commit_unpacked`];
+    /// dropping the result discards it. `parent` must be registered already unless
+    /// [`Store::concurrent_unpack`]; hard links into the parents are then resolved at commit.
+    /// Safe to call from several threads at once.
+    pub fn unpack(&self, tar: &mut dyn Read, parent: Option<&str>) -> Result<Unpacked> {
+        let base = if self.concurrent_unpack() {
+            None
+        } else {
+            parent.map(|p| self.db.get(p)).transpose()?
+        };
+        let staging = self
+            .driver
+            .stage(base.as_ref().map(|l| l.cache_id.as_str()))?;
+        match unpack::apply(
+            tar,
+            &staging.root,
+            self.driver.whiteout_mode(),
+            None,
+            Some(&staging.split),
+        ) {
+            Ok(applied) => Ok(Unpacked {
+                staging: Some(staging),
+                applied,
+                parent: parent.map(str::to_string),
+                driver: self.driver.clone(),
+            }),
+            Err(e) => {
+                self.driver.discard(staging);
+                Err(e)
+            }
+        }
+    }
+
+    /// Second half of [`Store::register`]: verifies the diff ID, copies up hard-linked files of
+    /// the parents, and moves the layer into the store on top of `parent` (the same parent given
+    /// to `unpack`; it must be registered by now). Returns the layer with one new reference.
+    pub fn commit_unpacked(
+        &self,
+        mut u: Unpacked,
+        parent: Option<&str>,
+        expected_diff_id: Option<&str>,
+    ) -> Result<Layer> {
+        if u.parent.as_deref() != parent {
+            return Err(Error::Other(format!(
+                "layer unpacked on parent {:?} cannot be committed on {parent:?}",
+                u.parent
+            )));
+        }
+        if let Some(exp) = expected_diff_id {
+            if exp != u.applied.diff_id {
+                return Err(Error::DigestMismatch {
+                    expected: exp.to_string(),
+                    actual: u.applied.diff_id.clone(),
+                });
+            }
+        }
+        let parent_layer = parent.map(|p| self.db.get(p)).transpose()?;
+        if !u.applied.deferred_links.is_empty() {
+            // The parent chain's dirs, top first, hold the hard links' targets.
+            let mut lowers = Vec::new();
             let mut cur = parent_layer.clone();
             while let Some(l) = cur {
                 lowers.push(self.driver.layer_root(&l.cache_id));
                 cur = l.parent.as_deref().map(|p| self.db.get(p)).transpose()?;
             }
+            let st = u.staging.as_ref().expect("staging until committed");
+            unpack::resolve_links(&st.root, &lowers, &u.applied.deferred_links)?;
         }
-        let staging = self
-            .driver
-            .stage(parent_layer.as_ref().map(|l| l.cache_id.as_str()))?;
-        let applied = match unpack::apply(
-            tar,
-            &staging.root,
-            self.driver.whiteout_mode(),
-            &lowers,
-            Some(&staging.split),
-        ) {
-            Ok(a) => a,
-            Err(e) => {
-                self.driver.discard(staging);
-                return Err(e);
-            }
-        };
-        if let Some(exp) = expected_diff_id {
-            if exp != applied.diff_id {
-                self.driver.discard(staging);
-                return Err(Error::DigestMismatch {
-                    expected: exp.to_string(),
-                    actual: applied.diff_id,
-                });
-            }
-        }
-        let chain = chain_of(parent, &applied.diff_id);
+        let chain = chain_of(parent, &u.applied.diff_id);
         let _g = self.lock()?;
         if let Ok(l) = self.db.get(&chain) {
-            // Someone registered the same chain meanwhile: theirs wins.
-            self.driver.discard(staging);
+            // Someone registered the same chain meanwhile: theirs wins (ours is dropped).
             self.db.set_refs(&chain, self.db.refs(&chain)? + 1)?;
             return Ok(l);
         }
         if let Some(p) = parent {
             if self.db.get(p).is_err() {
-                self.driver.discard(staging);
                 return Err(Error::LayerNotFound(format!(
                     "{p} (parent removed while registering)"
                 )));
@@ -357,11 +517,12 @@ impl Store {
         }
         let layer = Layer {
             chain_id: chain.clone(),
-            diff_id: applied.diff_id,
+            diff_id: u.applied.diff_id.clone(),
             parent: parent.map(str::to_string),
             cache_id: random_hex(32),
-            size: applied.size,
+            size: u.applied.size,
         };
+        let staging = u.staging.take().expect("staging until committed");
         let res = (|| -> Result<()> {
             let tmp = self.db.stage(&layer, &staging.split)?;
             let lower = match &parent_layer {
@@ -377,6 +538,7 @@ impl Store {
         })();
         if let Err(e) = res {
             self.db.sweep();
+            self.driver.sweep_staging();
             let _ = self.driver.remove(&layer.cache_id);
             return Err(e);
         }

@@ -32,6 +32,20 @@ pub enum WhiteoutMode {
 pub struct Applied {
     pub diff_id: String,
     pub size: u64,
+    /// Overlay mode without known parents: hard links to files of the parent layers, created
+    /// as empty placeholders; [`resolve_links`] fills them once the parents are known.
+    pub deferred_links: Vec<DeferredLink>,
+}
+
+/// A hard link whose target is not in the layer itself (overlay: copied up from a parent).
+#[derive(Debug, Clone)]
+pub struct DeferredLink {
+    /// The link's path in the layer (an empty placeholder file until resolved).
+    pub path: PathBuf,
+    /// The target's path, to look up in the parent layers.
+    pub target: PathBuf,
+    /// Inode of the placeholder: a later entry of the same tar that replaced it wins.
+    ino: u64,
 }
 
 /// Wraps a reader sniffing gzip / zstd / plain from the magic bytes.
@@ -107,13 +121,17 @@ impl<R: Read> Read for Tap<R> {
     }
 }
 
+/// Copy buffer for file contents (few large writes instead of many 8 KiB ones).
+const COPY_BUF: usize = 1 << 20;
+
 /// Unpacks `tar` (any supported compression) into `root`.
-/// `lowers` (overlay only) are the parent layers' dirs, top first, for hard links to lower files.
+/// `lowers` (overlay only) are the parent layers' dirs, top first, for hard links to lower files;
+/// `None` = not known yet: such links are returned in [`Applied::deferred_links`] instead.
 pub fn apply(
     tar: &mut dyn Read,
     root: &Path,
     mode: WhiteoutMode,
-    lowers: &[PathBuf],
+    lowers: Option<&[PathBuf]>,
     split_out: Option<&Path>,
 ) -> Result<Applied> {
     let reader = decompress(tar)?;
@@ -136,11 +154,17 @@ pub fn apply(
     let mut u = Unpacker {
         root: root_fd,
         mode,
-        lowers: lowers.to_vec(),
         dir_times: Vec::new(),
         created: HashSet::new(),
         size: 0,
         st: st.clone(),
+        buf: vec![0u8; COPY_BUF],
+        umask: process_umask(),
+        euid: rustix::process::geteuid().as_raw(),
+        egid: rustix::process::getegid().as_raw(),
+        cache: None,
+        stale: false,
+        deferred: Vec::new(),
     };
     let mut ar = tar::Archive::new(tap);
     for entry in ar.entries()? {
@@ -150,6 +174,7 @@ pub fn apply(
     let mut tap = ar.into_inner();
     // Trailing bytes after the end-of-archive marker still count for the diff ID.
     io::copy(&mut tap, &mut io::sink())?;
+    u.cache = None;
     for (rel, ts) in u.dir_times.iter().rev() {
         if let Ok(fd) = open_dir_in(u.root.as_fd(), rel) {
             rfs::futimens(&fd, ts)?;
@@ -159,14 +184,28 @@ pub fn apply(
         let mut s = st.borrow_mut();
         s.flush_meta()?;
         if let Some(mut out) = s.out.take() {
+            // No fsync: the layer's files are not synced either (like Docker); a crash
+            // before commit leaves a staging dir that the next open sweeps.
             out.flush()?;
-            out.get_ref().sync_data()?;
         }
+    }
+    let mut deferred = std::mem::take(&mut u.deferred);
+    if let Some(lowers) = lowers {
+        resolve_links(root, lowers, &deferred)?;
+        deferred.clear();
     }
     Ok(Applied {
         diff_id: format!("sha256:{}", hex::encode(tap.hasher.finalize())),
         size: u.size,
+        deferred_links: deferred,
     })
+}
+
+/// The process umask from /proc (reading it with umask(2) would change it for other threads).
+fn process_umask() -> Option<u32> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let v = s.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(v.trim(), 8).ok()
 }
 
 fn bad_tar(e: io::Error) -> Error {
@@ -177,15 +216,32 @@ fn bad_tar(e: io::Error) -> Error {
     }
 }
 
+/// The directory the previous entry went into, kept open: most entries share their parent.
+struct DirCache {
+    rel: PathBuf,
+    fd: OwnedFd,
+    /// The group new files get in this directory (the directory's own if it is setgid).
+    new_gid: u32,
+}
+
 struct Unpacker {
     root: OwnedFd,
     mode: WhiteoutMode,
-    lowers: Vec<PathBuf>,
     dir_times: Vec<(PathBuf, Timestamps)>,
     /// Paths this layer created (Delete mode: an opaque marker keeps them).
     created: HashSet<PathBuf>,
     size: u64,
     st: Rc<RefCell<SplitState>>,
+    buf: Vec<u8>,
+    /// None: unknown, always chmod.
+    umask: Option<u32>,
+    euid: u32,
+    egid: u32,
+    cache: Option<DirCache>,
+    /// Set when an entry removed a directory or symlink: a cached directory fd may no longer
+    /// be what its path resolves to.
+    stale: bool,
+    deferred: Vec<DeferredLink>,
 }
 
 struct Meta {
@@ -199,6 +255,12 @@ struct Meta {
 fn name_str(p: &Path) -> String {
     p.display().to_string()
 }
+
+const CREATE_FILE: OFlags = OFlags::WRONLY
+    .union(OFlags::CREATE)
+    .union(OFlags::EXCL)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
 
 impl Unpacker {
     fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<()> {
@@ -219,6 +281,8 @@ impl Unpacker {
         let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
         let nb = name.as_bytes();
         if let Some(target) = nb.strip_prefix(b".wh.") {
+            // Whiteouts delete (or hide) whole trees: forget the cached directory.
+            self.cache = None;
             if nb == b".wh..wh..opq" {
                 return self.opaque(&parent);
             }
@@ -235,22 +299,97 @@ impl Unpacker {
             return self.whiteout(&parent, OsStr::from_bytes(target), &meta);
         }
         let meta = self.meta(e)?;
-        let pfd = open_dir_create(self.root.as_fd(), &parent)?;
-        let p = pfd.as_fd();
+        let dir = self.dir(&parent)?;
+        let res = self.entry_in(&dir, e, etype, &rel, &name, &meta);
+        if !std::mem::take(&mut self.stale) && res.is_ok() {
+            self.cache = Some(dir);
+        }
+        res
+    }
+
+    /// The parent directory of an entry, from the cache or opened (created) inside the root.
+    fn dir(&mut self, parent: &Path) -> Result<DirCache> {
+        if let Some(c) = self.cache.take() {
+            if c.rel == parent {
+                return Ok(c);
+            }
+        }
+        let fd = open_dir_create(self.root.as_fd(), parent)?;
+        let st = rfs::fstat(&fd)?;
+        let new_gid = if st.st_mode & libc::S_ISGID != 0 {
+            st.st_gid
+        } else {
+            self.egid
+        };
+        Ok(DirCache {
+            rel: parent.to_path_buf(),
+            fd,
+            new_gid,
+        })
+    }
+
+    /// Removes whatever is at `name` (tracking removals that can invalidate the dir cache).
+    fn remove(&mut self, p: BorrowedFd<'_>, name: &OsStr) -> Result<()> {
+        match fsutil::remove_existing_at(p, name)? {
+            None | Some(FileType::RegularFile) => {}
+            Some(_) => self.stale = true,
+        }
+        Ok(())
+    }
+
+    /// Runs `create`; if the name exists already, removes it and runs it once more.
+    fn create_at<T>(
+        &mut self,
+        p: BorrowedFd<'_>,
+        name: &OsStr,
+        mut create: impl FnMut() -> rustix::io::Result<T>,
+    ) -> Result<T> {
+        match create() {
+            Err(rustix::io::Errno::EXIST) => {
+                self.remove(p, name)?;
+                Ok(create()?)
+            }
+            r => Ok(r?),
+        }
+    }
+
+    /// chown unless a file created by us has those owners already.
+    fn needs_chown(&self, dir: &DirCache, m: &Meta) -> bool {
+        m.uid != self.euid || m.gid != dir.new_gid
+    }
+
+    /// chmod unless creating with `created` (minus the umask) gave the final mode.
+    fn needs_chmod(&self, created: u32, m: &Meta) -> bool {
+        match self.umask {
+            Some(u) => m.mode & 0o7777 != created & !u,
+            None => true,
+        }
+    }
+
+    fn entry_in<R: Read>(
+        &mut self,
+        dir: &DirCache,
+        e: &mut tar::Entry<'_, R>,
+        etype: tar::EntryType,
+        rel: &Path,
+        name: &OsStr,
+        meta: &Meta,
+    ) -> Result<()> {
+        let p = dir.fd.as_fd();
         let mode = Mode::from_raw_mode(meta.mode & 0o7777);
         match etype {
             tar::EntryType::Directory => {
-                match lstat_at(p, &name)? {
+                match lstat_at(p, name)? {
                     Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
                     Some(_) => {
-                        fsutil::remove_all_at(p, &name)?;
-                        rfs::mkdirat(p, &name, Mode::from_raw_mode(0o700))?;
+                        self.remove(p, name)?;
+                        rfs::mkdirat(p, name, Mode::from_raw_mode(0o700))?;
                     }
-                    None => rfs::mkdirat(p, &name, Mode::from_raw_mode(0o700))?,
+                    None => rfs::mkdirat(p, name, Mode::from_raw_mode(0o700))?,
                 }
                 let d = rfs::openat(
                     p,
-                    &name,
+                    name,
                     OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                     Mode::empty(),
                 )?;
@@ -260,21 +399,15 @@ impl Unpacker {
                     Some(Gid::from_raw(meta.gid)),
                 )?;
                 rfs::fchmod(&d, mode)?;
-                self.xattrs(p, &name, &meta)?;
-                self.dir_times.push((rel.clone(), meta.mtime));
+                self.xattrs(p, name, meta)?;
+                self.dir_times.push((rel.to_path_buf(), meta.mtime.clone()));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                fsutil::remove_all_at(p, &name)?;
-                let f = rfs::openat(
-                    p,
-                    &name,
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )?;
+                // Created with its final permission bits where the umask allows: no chmod.
+                let perm = meta.mode & 0o777;
+                let f = self.create_at(p, name, || {
+                    rfs::openat(p, name, CREATE_FILE, Mode::from_raw_mode(perm))
+                })?;
                 let size = e.size();
                 if size > 0 {
                     let mut st = self.st.borrow_mut();
@@ -291,41 +424,46 @@ impl Unpacker {
                     }
                 }
                 let mut file = File::from(f);
-                let n = io::copy(e, &mut file)?;
+                let n = copy_entry(e, &mut file, &mut self.buf)?;
                 if n != size {
                     return Err(Error::InvalidLayer(format!(
                         "{} is truncated",
-                        name_str(&rel)
+                        name_str(rel)
                     )));
                 }
                 self.size += n;
-                rfs::fchown(
-                    &file,
-                    Some(Uid::from_raw(meta.uid)),
-                    Some(Gid::from_raw(meta.gid)),
-                )?;
-                // chown clears setuid bits: chmod after it.
-                rfs::fchmod(&file, mode)?;
-                self.xattrs(p, &name, &meta)?;
+                if self.needs_chown(dir, meta) {
+                    rfs::fchown(
+                        &file,
+                        Some(Uid::from_raw(meta.uid)),
+                        Some(Gid::from_raw(meta.gid)),
+                    )?;
+                }
+                // chown clears setuid bits: chmod after it (special bits always take one).
+                if self.needs_chmod(perm, meta) {
+                    rfs::fchmod(&file, mode)?;
+                }
+                self.xattrs(p, name, meta)?;
                 rfs::futimens(&file, &meta.mtime)?;
             }
             tar::EntryType::Symlink => {
                 let target = e
                     .link_name_bytes()
                     .ok_or_else(|| {
-                        Error::InvalidLayer(format!("symlink {} has no target", name_str(&rel)))
+                        Error::InvalidLayer(format!("symlink {} has no target", name_str(rel)))
                     })?
                     .into_owned();
-                fsutil::remove_all_at(p, &name)?;
-                rfs::symlinkat(OsStr::from_bytes(&target), p, &name)?;
-                self.finish_nonreg(p, &name, &meta, false)?;
+                self.create_at(p, name, || {
+                    rfs::symlinkat(OsStr::from_bytes(&target), p, name)
+                })?;
+                self.finish_nonreg(dir, name, meta, None)?;
             }
             tar::EntryType::Link => {
                 let target = e.link_name_bytes().ok_or_else(|| {
-                    Error::InvalidLayer(format!("hard link {} has no target", name_str(&rel)))
+                    Error::InvalidLayer(format!("hard link {} has no target", name_str(rel)))
                 })?;
                 let trel = clean_rel(&target)?;
-                self.hardlink(p, &name, &rel, &trel)?;
+                self.hardlink(p, name, rel, &trel)?;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
                 let ft = match etype {
@@ -338,20 +476,22 @@ impl Unpacker {
                     e.header().device_major().ok().flatten().unwrap_or(0),
                     e.header().device_minor().ok().flatten().unwrap_or(0),
                 );
-                fsutil::remove_all_at(p, &name)?;
-                rfs::mknodat(p, &name, ft, mode, dev)?;
-                self.finish_nonreg(p, &name, &meta, true)?;
+                let perm = meta.mode & 0o777;
+                self.create_at(p, name, || {
+                    rfs::mknodat(p, name, ft, Mode::from_raw_mode(perm), dev)
+                })?;
+                self.finish_nonreg(dir, name, meta, Some(perm))?;
             }
             tar::EntryType::GNUSparse => {
                 return Err(Error::InvalidLayer(format!(
                     "{}: sparse tar entries are not supported",
-                    name_str(&rel)
+                    name_str(rel)
                 )))
             }
             _ => return Ok(()), // unknown types are skipped, like Docker
         }
         if self.mode == WhiteoutMode::Delete {
-            self.created.insert(rel);
+            self.created.insert(rel.to_path_buf());
         }
         Ok(())
     }
@@ -399,21 +539,33 @@ impl Unpacker {
         Ok(())
     }
 
-    fn finish_nonreg(&self, p: BorrowedFd<'_>, name: &OsStr, m: &Meta, chmod: bool) -> Result<()> {
-        rfs::chownat(
-            p,
-            name,
-            Some(Uid::from_raw(m.uid)),
-            Some(Gid::from_raw(m.gid)),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )?;
-        if chmod {
-            rfs::chmodat(
+    /// Owner, mode (`created`: the mode it was created with; None = a symlink), xattrs, times.
+    fn finish_nonreg(
+        &self,
+        dir: &DirCache,
+        name: &OsStr,
+        m: &Meta,
+        created: Option<u32>,
+    ) -> Result<()> {
+        let p = dir.fd.as_fd();
+        if self.needs_chown(dir, m) {
+            rfs::chownat(
                 p,
                 name,
-                Mode::from_raw_mode(m.mode & 0o7777),
-                AtFlags::empty(),
+                Some(Uid::from_raw(m.uid)),
+                Some(Gid::from_raw(m.gid)),
+                AtFlags::SYMLINK_NOFOLLOW,
             )?;
+        }
+        if let Some(c) = created {
+            if self.needs_chmod(c, m) {
+                rfs::chmodat(
+                    p,
+                    name,
+                    Mode::from_raw_mode(m.mode & 0o7777),
+                    AtFlags::empty(),
+                )?;
+            }
         }
         self.xattrs(p, name, m)?;
         rfs::utimensat(p, name, &m.mtime, AtFlags::SYMLINK_NOFOLLOW)?;
@@ -421,13 +573,7 @@ impl Unpacker {
     }
 
     fn hardlink(&mut self, p: BorrowedFd<'_>, name: &OsStr, rel: &Path, trel: &Path) -> Result<()> {
-        let bad = || {
-            Error::InvalidLayer(format!(
-                "hard link {} -> {}: target not found in the layer or its parents",
-                rel.display(),
-                trel.display()
-            ))
-        };
+        let bad = || link_error(rel, trel);
         let tname = trel.file_name().ok_or_else(bad)?;
         let tparent = trel.parent().unwrap_or(Path::new(""));
         if trel == rel {
@@ -445,58 +591,27 @@ impl Unpacker {
                 {
                     return Err(bad());
                 }
-                fsutil::remove_all_at(p, name)?;
+                self.remove(p, name)?;
                 rfs::linkat(tfd, tname, p, name, AtFlags::empty())?;
                 return Ok(());
             }
         }
-        // overlay: the target lives in a lower layer; a cross-layer hard link is impossible,
-        // so copy the file up (what Docker does).
-        for lower in &self.lowers {
-            let lfd = fsutil::open_dir(lower)?;
-            match open_file_in(lfd.as_fd(), trel) {
-                Ok(src) => {
-                    let st = rfs::fstat(&src)?;
-                    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-                        return Err(bad());
-                    }
-                    fsutil::remove_all_at(p, name)?;
-                    let dst = rfs::openat(
-                        p,
-                        name,
-                        OFlags::WRONLY
-                            | OFlags::CREATE
-                            | OFlags::EXCL
-                            | OFlags::NOFOLLOW
-                            | OFlags::CLOEXEC,
-                        Mode::from_raw_mode(0o600),
-                    )?;
-                    let (mut r, mut w) = (File::from(src), File::from(dst));
-                    io::copy(&mut r, &mut w)?;
-                    rfs::fchown(
-                        &w,
-                        Some(Uid::from_raw(st.st_uid)),
-                        Some(Gid::from_raw(st.st_gid)),
-                    )?;
-                    rfs::fchmod(&w, Mode::from_raw_mode(st.st_mode & 0o7777))?;
-                    let tp = open_dir_in(lfd.as_fd(), trel.parent().unwrap_or(Path::new("")))?;
-                    for (k, v) in fsutil::lxattrs(&fsutil::fd_path(tp.as_fd(), tname))? {
-                        fsutil::set_lxattr(&fsutil::fd_path(p, name), &k, &v)?;
-                    }
-                    rfs::futimens(&w, &ts(st.st_mtime as i64, st.st_mtime_nsec as i64))?;
-                    return Ok(());
-                }
-                Err(e)
-                    if e.raw_os_error() == Some(libc::ENOENT)
-                        || e.raw_os_error() == Some(libc::ENOTDIR) =>
-                {
-                    continue
-                }
-                Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(bad()),
-                Err(e) => return Err(e.into()),
-            }
+        if self.mode == WhiteoutMode::Delete {
+            // vfs/btrfs: the parents' files are in the layer dir already.
+            return Err(bad());
         }
-        Err(bad())
+        // overlay: the target lives in a lower layer; a cross-layer hard link is impossible, so
+        // the file is copied up (what Docker does) once the lowers are known. Until then an
+        // empty placeholder holds the name (later links in this layer link to it).
+        let f = self.create_at(p, name, || {
+            rfs::openat(p, name, CREATE_FILE, Mode::from_raw_mode(0o600))
+        })?;
+        self.deferred.push(DeferredLink {
+            path: rel.to_path_buf(),
+            target: trel.to_path_buf(),
+            ino: rfs::fstat(&f)?.st_ino,
+        });
+        Ok(())
     }
 
     fn whiteout(&mut self, parent: &Path, target: &OsStr, m: &Meta) -> Result<()> {
@@ -547,6 +662,100 @@ impl Unpacker {
         }
         Ok(())
     }
+}
+
+fn link_error(rel: &Path, trel: &Path) -> Error {
+    Error::InvalidLayer(format!(
+        "hard link {} -> {}: target not found in the layer or its parents",
+        rel.display(),
+        trel.display()
+    ))
+}
+
+/// Copies an entry's content with one large buffer (returns the bytes copied).
+fn copy_entry(r: &mut dyn Read, w: &mut File, buf: &mut [u8]) -> io::Result<u64> {
+    let mut n = 0u64;
+    loop {
+        let k = match r.read(buf) {
+            Ok(0) => return Ok(n),
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..k])?;
+        n += k as u64;
+    }
+}
+
+/// Fills the placeholders of [`Applied::deferred_links`] in the layer at `root` with copies of
+/// their targets from `lowers` (the parent layers' dirs, top first). A placeholder a later
+/// entry of the layer replaced is left alone; a target in no lower is an error.
+pub fn resolve_links(root: &Path, lowers: &[PathBuf], links: &[DeferredLink]) -> Result<()> {
+    if links.is_empty() {
+        return Ok(());
+    }
+    let rfd = fsutil::open_dir(root)?;
+    let lfds = lowers
+        .iter()
+        .map(|l| fsutil::open_dir(l))
+        .collect::<io::Result<Vec<_>>>()?;
+    for l in links {
+        let bad = || link_error(&l.path, &l.target);
+        let mut found = None;
+        for lfd in &lfds {
+            match open_file_in(lfd.as_fd(), &l.target) {
+                Ok(src) => {
+                    found = Some((lfd, src));
+                    break;
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(bad()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let (lfd, src) = found.ok_or_else(bad)?;
+        let st = rfs::fstat(&src)?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(bad());
+        }
+        let name = l.path.file_name().ok_or_else(bad)?;
+        let pdir = match open_dir_in(rfd.as_fd(), l.path.parent().unwrap_or(Path::new(""))) {
+            Ok(d) => d,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+                continue
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // Only our own placeholder (a regular file) is opened: never a device a later entry
+        // may have put there. The staging dir is ours alone, so the check cannot race.
+        match lstat_at(pdir.as_fd(), name)? {
+            Some(d)
+                if d.st_ino == l.ino
+                    && FileType::from_raw_mode(d.st_mode) == FileType::RegularFile => {}
+            _ => continue,
+        }
+        let dst = rfs::openat(
+            &pdir,
+            name,
+            OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let (mut r, mut w) = (File::from(src), File::from(dst));
+        io::copy(&mut r, &mut w)?;
+        rfs::fchown(
+            &w,
+            Some(Uid::from_raw(st.st_uid)),
+            Some(Gid::from_raw(st.st_gid)),
+        )?;
+        rfs::fchmod(&w, Mode::from_raw_mode(st.st_mode & 0o7777))?;
+        let tname = l.target.file_name().ok_or_else(bad)?;
+        let tp = open_dir_in(lfd.as_fd(), l.target.parent().unwrap_or(Path::new("")))?;
+        for (k, v) in fsutil::lxattrs(&fsutil::fd_path(tp.as_fd(), tname))? {
+            fsutil::set_lxattr(&fsutil::fd_path(pdir.as_fd(), name), &k, &v)?;
+        }
+        rfs::futimens(&w, &ts(st.st_mtime as i64, st.st_mtime_nsec as i64))?;
+    }
+    Ok(())
 }
 
 pub fn ts(sec: i64, nsec: i64) -> Timestamps {
