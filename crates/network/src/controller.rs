@@ -18,6 +18,20 @@ use std::sync::Mutex;
 /// Name of the default network and its bridge device.
 pub const DEFAULT_NETWORK: &str = "bridge";
 pub const DEFAULT_BRIDGE: &str = "berth0";
+
+/// The default bridge's device for `root`: [`DEFAULT_BRIDGE`] for /var/lib/berth, else
+/// "berth" + 8 hex digits of an FNV-1a hash of the root path + "0" (14 characters).
+pub fn default_bridge_for(root: &Path) -> String {
+    let root = fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    if root == Path::new("/var/lib/berth") {
+        return DEFAULT_BRIDGE.to_string();
+    }
+    let mut h: u32 = 0x811c_9dc5;
+    for b in root.as_os_str().as_encoded_bytes() {
+        h = (h ^ u32::from(*b)).wrapping_mul(0x0100_0193);
+    }
+    format!("berth{h:08x}0")
+}
 const BRIDGE_NAME_OPT: &str = "com.docker.network.bridge.name";
 
 // ---------- public data types (Docker's JSON shapes) ----------
@@ -279,6 +293,10 @@ struct Lock(#[allow(dead_code)] File);
 /// Entry point of the crate; cheap to open, safe to share between threads, and safe to use
 /// from many processes at once (state changes happen under `<root>/network/lock`).
 pub struct NetworkController {
+    /// Device of the default `bridge` network: berth0 for the default root, a name derived from
+    /// the root otherwise, so engines on different roots (tests, side-by-side installs) never
+    /// share or tear down each other's default bridge.
+    default_bridge: String,
     dir: PathBuf,
     netns_dir: PathBuf,
     rt: Mutex<Option<Netlink>>,
@@ -295,6 +313,7 @@ impl NetworkController {
             fs::create_dir_all(&d).map_err(io_err(format!("creating {}", d.display())))?;
         }
         Ok(NetworkController {
+            default_bridge: default_bridge_for(root),
             dir,
             netns_dir,
             rt: Mutex::new(None),
@@ -486,7 +505,7 @@ impl NetworkController {
             .or_else(|| opts.options.get(BRIDGE_NAME_OPT).cloned())
             .unwrap_or_else(|| {
                 if name == DEFAULT_NETWORK {
-                    DEFAULT_BRIDGE.to_string()
+                    self.default_bridge.clone()
                 } else {
                     format!("br-{}", &id[..12])
                 }
@@ -505,6 +524,14 @@ impl NetworkController {
                 "bridge {bridge} is already used by network {}",
                 n.name
             )));
+        }
+        if name == DEFAULT_NETWORK
+            && bridge == self.default_bridge
+            && self.link_index(&bridge)?.is_some()
+        {
+            // Our own default bridge outliving its state (state wiped, crash): no network of
+            // this root uses it, so it has no live endpoints of ours. Recreate it.
+            self.del_link(&bridge)?;
         }
         if self.link_index(&bridge)?.is_some() {
             return Err(Error::Conflict(format!(
@@ -1002,4 +1029,18 @@ fn check_elems(elems: &[Elem], res: Vec<crate::netlink::NlResult<()>>) -> Result
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod default_bridge_tests {
+    use super::*;
+
+    #[test]
+    fn default_bridge_depends_on_the_root() {
+        assert_eq!(default_bridge_for(Path::new("/var/lib/berth")), "berth0");
+        let a = default_bridge_for(Path::new("/tmp/x-root-a"));
+        let b = default_bridge_for(Path::new("/tmp/x-root-b"));
+        assert_ne!(a, b);
+        assert!(a.starts_with("berth") && a.len() <= 15, "{a}");
+    }
 }

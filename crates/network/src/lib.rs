@@ -86,8 +86,8 @@ pub mod nft;
 pub mod ports;
 
 pub use controller::{
-    Endpoint, EndpointOptions, Ipam, IpamConfig, Network, NetworkContainer, NetworkController,
-    NetworkOptions, Sandbox, DEFAULT_BRIDGE, DEFAULT_NETWORK,
+    default_bridge_for, Endpoint, EndpointOptions, Ipam, IpamConfig, Network, NetworkContainer,
+    NetworkController, NetworkOptions, Sandbox, DEFAULT_BRIDGE, DEFAULT_NETWORK,
 };
 pub use ipam::Ipv4Net;
 pub use ports::{parse_publish, PortBinding, Proto};
