@@ -291,13 +291,8 @@ fn ensure_image(g: &Global, f: &CreateFlags) -> Result<(), Failure> {
     if have && f.pull != "always" {
         return Ok(());
     }
-    // Image IDs can't be pulled; Docker says "No such image" for them.
-    let is_id = name.starts_with("sha256:")
-        || (name.len() >= 12
-            && name.len() <= 64
-            && name.chars().all(|c| c.is_ascii_hexdigit())
-            && !have);
-    if !have && (f.pull == "never" || is_id && name.starts_with("sha256:")) {
+    // Image IDs can't be pulled: Docker says "No such image" for a missing one.
+    if !have && (f.pull == "never" || name.starts_with("sha256:")) {
         return Err(Failure::new(format!("No such image: {name}"), 125));
     }
     let familiar = image::Reference::parse(name)
