@@ -1812,6 +1812,49 @@ fn merge_dir(src: &Path, dst: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Appends `src` (recursively) as `name`. Without `archive` (-a) the entries belong to root,
+/// like Docker's `cp` into a container; `follow` (-L) follows a symlink given as `src` only.
+fn append_tree<W: Write>(
+    b: &mut tar::Builder<W>,
+    src: &Path,
+    name: &Path,
+    follow: bool,
+    archive: bool,
+) -> std::io::Result<()> {
+    let meta = if follow {
+        std::fs::metadata(src)?
+    } else {
+        std::fs::symlink_metadata(src)?
+    };
+    let mut h = tar::Header::new_gnu();
+    h.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+    if !archive {
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_username("")?;
+        h.set_groupname("")?;
+    }
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        let target = std::fs::read_link(src)?;
+        b.append_link(&mut h, name, target)?;
+    } else if ft.is_file() {
+        b.append_data(&mut h, name, std::fs::File::open(src)?)?;
+    } else if ft.is_dir() {
+        b.append_data(&mut h, name, std::io::empty())?;
+        let mut entries: Vec<_> = std::fs::read_dir(src)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            append_tree(b, &e.path(), &name.join(e.file_name()), false, archive)?;
+        }
+    } else {
+        // FIFOs and device nodes: the header carries everything.
+        h.set_size(0);
+        b.append_data(&mut h, name, std::io::empty())?;
+    }
+    Ok(())
+}
+
 fn cp_to(g: &Global, a: &CpArgs, container: &str, path: &str) -> CmdResult {
     let e = open_engine(g)?;
     let id = e.resolve(container)?;
@@ -1847,16 +1890,7 @@ fn cp_to(g: &Global, a: &CpArgs, container: &str, path: &str) -> CmdResult {
     let archive = a.archive;
     let packer = std::thread::spawn(move || -> std::io::Result<()> {
         let mut b = tar::Builder::new(writer);
-        b.follow_symlinks(follow);
-        // Owners travel as they are on the host (like -a); see the report on Docker's
-        // root-owned default.
-        let _ = archive;
-        b.mode(tar::HeaderMode::Complete);
-        if meta.is_dir() {
-            b.append_dir_all(&name, &src)?;
-        } else {
-            b.append_path_with_name(&src, &name)?;
-        }
+        append_tree(&mut b, &src, Path::new(&name), follow, archive)?;
         b.into_inner()?.flush()
     });
     let res = e.copy_to_container(&id, &dir, &mut reader);

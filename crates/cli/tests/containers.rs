@@ -188,6 +188,11 @@ fn detached_lifecycle_ps_inspect_exec_logs_stop_rm() {
     assert!(top.contains("sleep 1000"), "{top}");
 
     // stop, then the state shows it.
+    let (_, err) = env.code(&["rm", "web"], 1);
+    assert!(
+        err.contains("You cannot remove a running container"),
+        "{err}"
+    );
     assert_eq!(env.ok(&["stop", "-t", "1", "web"]), "web\n");
     let st = env.ok(&[
         "inspect",
@@ -252,6 +257,12 @@ fn logs_of_a_finished_container() {
     ]);
     assert_eq!(env.ok(&["logs", "--tail", "2", "lg2"]), "b\nc\n");
     assert_eq!(env.ok(&["logs", "-n", "0", "lg2"]), "");
+    assert_eq!(env.ok(&["logs", "--since", "1h", "lg2"]), "a\nb\nc\n");
+    assert_eq!(
+        env.ok(&["logs", "--until", "1h", "lg2"]),
+        "",
+        "nothing is an hour old"
+    );
     let ts = env.ok(&["logs", "-t", "lg"]);
     assert!(
         ts.lines().all(|l| l.len() > 30 && l.as_bytes()[4] == b'-'),
@@ -433,6 +444,18 @@ fn diff_commit_export_cp() {
     std::fs::write(&host, "from host\n").unwrap();
     env.ok(&["cp", host.to_str().unwrap(), "dd:/tmp/"]);
     env.ok(&["cp", host.to_str().unwrap(), "dd:/tmp/renamed.txt"]);
+    // A host directory owned by 1000 arrives root-owned (Docker's default without -a).
+    let tree = env.path("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(tree.join("sub/f"), "f\n").unwrap();
+    std::os::unix::fs::symlink("sub/f", tree.join("link")).unwrap();
+    sh(&format!("chown -R 1000:1000 {}", tree.display()));
+    env.ok(&["cp", tree.to_str().unwrap(), "dd:/"]);
+    assert_eq!(
+        env.ok(&["exec", "dd", "stat", "-c", "%u:%g", "/tree/sub/f"]),
+        "0:0\n"
+    );
+    assert_eq!(env.ok(&["exec", "dd", "cat", "/tree/link"]), "f\n");
     assert_eq!(
         env.ok(&["exec", "dd", "cat", "/tmp/host.txt", "/tmp/renamed.txt"]),
         "from host\nfrom host\n"
