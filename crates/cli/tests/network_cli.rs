@@ -204,3 +204,101 @@ fn none_host_and_container_modes() {
     ]);
     assert_eq!(a, b, "container: shares the namespace");
 }
+
+#[test]
+fn user_network_names_aliases_and_fixed_ip() {
+    let t = NetEnv::new();
+    let e = &t.env;
+    // A user network on another free 10.213.x.0/24 with its own device.
+    let dev = format!("{}u", t.bridge);
+    let mut net = None;
+    for i in 0..256u32 {
+        let x = (std::process::id() * 7 + i * 13 + 101) % 256;
+        let subnet = format!("10.213.{x}.0/24");
+        let opt = format!("com.docker.network.bridge.name={dev}");
+        let o = e.run(&[
+            "network", "create", "--subnet", &subnet, "-o", &opt, "usernet",
+        ]);
+        if o.status.success() {
+            net = Some(format!("10.213.{x}"));
+            break;
+        }
+    }
+    let prefix = net.expect("no free 10.213.x.0/24 for the user network");
+    let fixed = format!("{prefix}.77");
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "server",
+        "--network",
+        "usernet",
+        "--network-alias",
+        "db",
+        "--ip",
+        &fixed,
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let ip = e.ok(&[
+        "inspect",
+        "-f",
+        "{{(index .NetworkSettings.Networks \"usernet\").IPAddress}}",
+        "server",
+    ]);
+    assert_eq!(ip.trim(), fixed);
+    // busybox's own resolver (nslookup) asks the embedded DNS server for name and alias.
+    for name in ["server", "db"] {
+        let o = e.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "usernet",
+            "busybox",
+            "nslookup",
+            name,
+        ]);
+        assert!(o.contains(&fixed), "{name}: {o}");
+    }
+    let o = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "usernet",
+        "busybox",
+        "ping",
+        "-c1",
+        "-W2",
+        &fixed,
+    ]);
+    assert!(o.contains("1 packets received"), "{o}");
+    // 30 parallel runs get 30 distinct addresses.
+    let root = e.root();
+    let runroot = e.runroot();
+    let handles: Vec<_> = (0..30)
+        .map(|_| {
+            let (root, runroot) = (root.clone(), runroot.clone());
+            std::thread::spawn(move || {
+                let o = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+                    .arg("--root")
+                    .arg(&root)
+                    .arg("--runroot")
+                    .arg(&runroot)
+                    .args(["run", "--rm", "--network", "usernet", "busybox", "sh", "-c"])
+                    .arg("ip -o -4 addr show eth0 | awk '{print $4}'")
+                    .output()
+                    .unwrap();
+                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+                String::from_utf8_lossy(&o.stdout).trim().to_string()
+            })
+        })
+        .collect();
+    let mut ips: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 30, "{ips:?}");
+    e.ok(&["rm", "-f", "server"]);
+    e.ok(&["network", "rm", "usernet"]);
+    assert!(!Path::new("/sys/class/net").join(&dev).exists());
+}

@@ -869,7 +869,12 @@ impl Engine {
                 config: config.clone(),
                 image: image_id.clone(),
                 state: record::new_state(),
-                network_settings: types::NetworkSettings::default(),
+                // Like Docker: the requested endpoints (aliases, --ip) wait in Networks until
+                // start turns them into live endpoints.
+                network_settings: types::NetworkSettings {
+                    networks: req.networking.endpoints_config.clone(),
+                    ..Default::default()
+                },
                 name: format!("/{name}"),
                 driver: store.driver_name().to_string(),
                 mount_points: mount_points(&host, &self.paths.root.join("volumes")),
@@ -957,6 +962,26 @@ impl Engine {
                     root: &self.paths.root,
                     runroot: &self.paths.runroot,
                 };
+                // Requested endpoint settings only: live ones (with an EndpointID) are the
+                // previous run's and get re-created.
+                let requested = types::NetworkingConfig {
+                    endpoints_config: rec
+                        .network_settings
+                        .networks
+                        .iter()
+                        .map(|(k, v)| {
+                            let mut v = v.clone();
+                            if !v.endpoint_id.is_empty() {
+                                v = types::EndpointSettings {
+                                    aliases: v.aliases.clone(),
+                                    ipam_config: v.ipam_config.clone(),
+                                    ..Default::default()
+                                };
+                            }
+                            (k.clone(), v)
+                        })
+                        .collect(),
+                };
                 let a = network::attach(
                     &np,
                     id,
@@ -964,7 +989,7 @@ impl Engine {
                     &rec.config.hostname,
                     &rec.config,
                     host,
-                    &types::NetworkingConfig::default(),
+                    &requested,
                 )?;
                 let ns = match a.netns {
                     Some(p) => spec::Ns::Join(p),

@@ -588,9 +588,15 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
                 events::container_event(&paths.root, &id, "start");
             }
         }
-        // NETWORK-HOOK: the embedded DNS server for user networks is started here, once the
-        // container runs: `crate::network::monitor_started(&NetPaths, &id, pid)` (keep the
-        // returned server alive until the container exits).
+        // The embedded DNS server of user networks lives as long as the container runs.
+        let dns = crate::network::monitor_started(
+            &crate::network::NetPaths {
+                root: &paths.root,
+                runroot: &paths.runroot,
+            },
+            &id,
+            container.pid(),
+        );
         let code = serve(&container, &mut io, &listener, &mut clients, &mut log);
         log.flush();
         let oom = container
@@ -598,6 +604,7 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
             .map(|s| s.oom_kill_count > 0)
             .unwrap_or(false);
         let _ = container.delete(true);
+        drop(dns);
         drop(io);
         let result = WaitResult {
             status_code: code as i64,
