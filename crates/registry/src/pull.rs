@@ -299,12 +299,20 @@ fn fetch_layers(
     for _ in k..n {
         let (tx, rx) = sync_channel(BUFFERED);
         senders.push(Mutex::new(Some(tx)));
-        receivers.push(Some(rx));
+        receivers.push(Mutex::new(Some(rx)));
     }
+    let parent_of = |i: usize| {
+        if i == 0 {
+            None
+        } else {
+            Some(chains[i - 1].as_str())
+        }
+    };
+    let layer_store = store.layers();
     std::thread::scope(|s| {
         for _ in 0..max.min(n - k) {
             s.spawn(|| loop {
-                // Layers are taken bottom first so the one being unpacked is always moving.
+                // Layers are taken bottom first so the ones being unpacked are always moving.
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 if i >= n || abort.load(Ordering::SeqCst) {
                     return;
@@ -317,41 +325,48 @@ fn fetch_layers(
                 download(client, repo, &layers[i], tx, progress);
             });
         }
-        let res = (|| -> Result<()> {
-            for i in k..n {
-                let id = short(&layers[i].digest);
-                let rx = receivers[i - k].take().expect("each layer registered once");
+        // Each download streams into its own unpack (concurrently where the driver allows);
+        // the layers are committed bottom first, each only once its blob digest checked out.
+        let res = storage::ordered_parallel(
+            n - k,
+            layer_store.unpack_threads(n - k).min(max),
+            |j| -> Result<storage::Unpacked> {
+                let i = k + j;
+                let rx = receivers[j]
+                    .lock()
+                    .unwrap()
+                    .take()
+                    .expect("each layer unpacked once");
                 let mut reader = ChannelReader::new(rx);
-                let parent = if i == 0 {
-                    None
-                } else {
-                    Some(chains[i - 1].as_str())
-                };
-                match store
-                    .layers()
-                    .register(&mut reader, parent, Some(&diff_ids[i]))
-                {
-                    Ok(l) => {
-                        op.took(&l.chain_id)?;
+                match layer_store.unpack(&mut reader, parent_of(i)) {
+                    Ok(u) => {
                         reader.finish()?;
-                        if l.chain_id != chains[i] {
-                            return Err(Error::Invalid(format!(
-                                "layer {} registered as {} instead of {}",
-                                layers[i].digest, l.chain_id, chains[i]
-                            )));
-                        }
+                        Ok(u)
                     }
                     // The download's own error says more than the unpacker's view of it.
-                    Err(e) => return Err(reader.err.take().unwrap_or(Error::Storage(e))),
+                    Err(e) => Err(reader.err.take().unwrap_or(Error::Storage(e))),
                 }
-                progress.status(&id, "Pull complete");
-            }
-            Ok(())
-        })();
+            },
+            |j, u| {
+                let i = k + j;
+                let l = layer_store.commit_unpacked(u, parent_of(i), Some(&diff_ids[i]))?;
+                op.took(&l.chain_id)?;
+                if l.chain_id != chains[i] {
+                    return Err(Error::Invalid(format!(
+                        "layer {} registered as {} instead of {}",
+                        layers[i].digest, l.chain_id, chains[i]
+                    )));
+                }
+                progress.status(&short(&layers[i].digest), "Pull complete");
+                Ok(())
+            },
+        );
         if res.is_err() {
             // Stop the downloads: pending ones see the flag, running ones a closed channel.
             abort.store(true, Ordering::SeqCst);
-            receivers.clear();
+            for r in &receivers {
+                r.lock().unwrap().take();
+            }
         }
         res
     })?;
