@@ -1186,8 +1186,10 @@ impl Engine {
                     break;
                 }
             }
-        } else if running && rec.monitor_alive() {
-            // The socket is not there yet or is going away: wait for the monitor itself.
+        }
+        if result.is_none() && running && rec.monitor_alive() {
+            // No EXIT frame (socket not there yet, or closed unaccepted as the monitor finished):
+            // the record is final only once the monitor is gone.
             monitor::wait_pid_exit(rec.monitor_pid as i32, -1);
         }
         if cond == WaitCondition::Removed {
