@@ -214,6 +214,47 @@ pub fn remove_path(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Removes every non-directory under `dir` (not following symlinks), leaving its tree of empty
+/// directories. Uses the directory entries' types: no stat per file.
+pub fn remove_files(dir: BorrowedFd<'_>) -> io::Result<()> {
+    let mut d = Dir::read_from(dir)?;
+    let mut subdirs = Vec::new();
+    while let Some(ent) = d.read() {
+        let ent = ent?;
+        let n = ent.file_name();
+        if n.to_bytes() == b"." || n.to_bytes() == b".." {
+            continue;
+        }
+        let name = n.to_owned();
+        let is_dir = match ent.file_type() {
+            FileType::Directory => true,
+            FileType::Unknown => {
+                FileType::from_raw_mode(rfs::statat(dir, &name, AtFlags::SYMLINK_NOFOLLOW)?.st_mode)
+                    == FileType::Directory
+            }
+            _ => false,
+        };
+        if is_dir {
+            subdirs.push(name);
+            continue;
+        }
+        match rfs::unlinkat(dir, &name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for name in subdirs {
+        let sub = rfs::openat(
+            dir,
+            &name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        remove_files(sub.as_fd())?;
+    }
+    Ok(())
+}
+
 /// Writes a small file atomically (temp + fsync + rename).
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     use std::io::Write;

@@ -210,8 +210,16 @@ pub fn ordered_parallel<T: Send, E: Send>(
     })
 }
 
-/// Holds the store-wide flock until dropped.
-struct LockGuard(#[allow(dead_code)] File);
+/// Holds the store-wide flock until dropped. While held, the lock file is non-empty: a holder
+/// that dies mid-operation leaves it so, and the next [`Store::open`] then sweeps.
+struct LockGuard(File);
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        // The operation finished (or cleaned up after itself): nothing for open to sweep.
+        let _ = self.0.set_len(0);
+    }
+}
 
 pub(crate) fn random_hex(bytes: usize) -> String {
     use rand::RngCore;
@@ -305,28 +313,57 @@ impl Store {
             driver,
             db,
         };
-        {
-            let _g = store.lock()?;
-            store.db.sweep();
-            store.driver.sweep_staging();
-            store.driver.sweep_orphans(&store.referenced_cache_ids());
+        // Crash leftovers (half-written entries, staging dirs, orphan layer dirs) exist only if
+        // an operation died holding the lock; run/ps/inspect skip the walk otherwise.
+        let dirty = std::fs::metadata(store.lock_path())
+            .map(|m| m.len() > 0)
+            .unwrap_or(false);
+        if dirty {
+            // Taking the lock sweeps if the mark is still there (its holder died).
+            drop(store.lock()?);
         }
+        store.driver.purge_tombstones(unix_now());
         Ok(store)
+    }
+
+    /// Removes what interrupted operations left behind (done by itself when one died holding
+    /// the store lock). Safe at any time: takes the store lock.
+    pub fn repair(&self) -> Result<()> {
+        let _g = self.lock()?;
+        self.sweep_locked();
+        Ok(())
+    }
+
+    fn sweep_locked(&self) {
+        self.db.sweep();
+        self.driver.sweep_staging();
+        self.driver.sweep_orphans(&self.referenced_cache_ids());
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        self.root
+            .join("image")
+            .join(self.driver.kind.name())
+            .join(".lock")
     }
 
     fn lock(&self) -> Result<LockGuard> {
         let f = File::options()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
-            .open(
-                self.root
-                    .join("image")
-                    .join(self.driver.kind.name())
-                    .join(".lock"),
-            )?;
+            .open(self.lock_path())?;
         flock(&f, FlockOperation::LockExclusive)?;
-        Ok(LockGuard(f))
+        let g = LockGuard(f);
+        // The mark of an operation in progress: still set, its holder died midway.
+        let mut b = [0u8; 1];
+        let stale = std::os::unix::fs::FileExt::read_at(&g.0, &mut b, 0)? > 0;
+        std::os::unix::fs::FileExt::write_at(&g.0, b"1", 0)?;
+        if stale {
+            self.sweep_locked();
+        }
+        Ok(g)
     }
 
     fn referenced_cache_ids(&self) -> HashSet<String> {
@@ -863,6 +900,13 @@ impl Store {
         }
         Ok(())
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn hex_ok(chain: &str) -> bool {

@@ -190,8 +190,53 @@ impl Driver {
             }
             Kind::Vfs => {}
         }
+        if self.bury(&dir, cache_id).is_ok() {
+            return Ok(());
+        }
         fsutil::remove_path(&dir)?;
         Ok(())
+    }
+
+    /// Where removed layers' empty directory trees wait (see [`Driver::bury`]).
+    fn tombstones(&self) -> PathBuf {
+        let root = self.home.parent().unwrap_or(Path::new("/"));
+        root.join("image").join(self.kind.name()).join("tombstones")
+    }
+
+    /// Removes a layer's files but keeps its (empty) directories for a while, moved aside.
+    ///
+    /// Why: ext4 without a journal skips inodes freed in the last minutes when it allocates
+    /// new ones, one by one (quadratic: seconds for a layer of thousands of files). And for a
+    /// new top-level directory it picks the block group with the fewest directories — which,
+    /// right after `rmi`, is the group the removed layer just emptied. Keeping the directories
+    /// keeps that group as full as it was, so the next layer goes elsewhere. They are removed
+    /// by a later `remove` or store open once that window (at most 300 s) has passed.
+    fn bury(&self, dir: &Path, cache_id: &str) -> std::io::Result<()> {
+        let fd = fsutil::open_dir(dir)?;
+        fsutil::remove_files(std::os::fd::AsFd::as_fd(&fd))?;
+        let graves = self.tombstones();
+        std::fs::create_dir_all(&graves)?;
+        let now = crate::unix_now();
+        std::fs::rename(dir, graves.join(format!("{now}-{cache_id}")))?;
+        self.purge_tombstones(now);
+        Ok(())
+    }
+
+    /// Removes tombstones older than ten minutes.
+    pub fn purge_tombstones(&self, now: u64) {
+        let Ok(rd) = std::fs::read_dir(self.tombstones()) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let born = name
+                .split_once('-')
+                .and_then(|(t, _)| t.parse::<u64>().ok())
+                .unwrap_or(0);
+            if born + 600 <= now || born > now + 60 {
+                let _ = fsutil::remove_path(&e.path());
+            }
+        }
     }
 
     /// Removes staging dirs whose builder died (their flock is free). Call with the store lock held.
