@@ -293,7 +293,23 @@ fn cpus_half_measures_near_half_a_cpu() {
     std::thread::sleep(std::time::Duration::from_secs(2));
     let u1 = usage();
     let ratio = (u1 - u0) as f64 / t0.elapsed().as_nanos() as f64;
-    assert!(ratio > 0.3 && ratio < 0.6, "cpu share {ratio}");
+    // The quota caps the loop at half a CPU whatever else runs.
+    assert!(ratio < 0.6, "cpu share {ratio} above the --cpus 0.5 quota");
+    // It reaches that half only when the machine has CPU to spare (tests run in parallel on 2
+    // cores): check the lower bound when the load average leaves room for it.
+    let load: f64 = std::fs::read_to_string("/proc/loadavg")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    if load + 1.0 < cpus {
+        assert!(ratio > 0.3, "cpu share {ratio} (load {load})");
+    } else {
+        eprintln!("cpu share {ratio}; load {load} on {cpus} CPUs: lower bound not checked");
+    }
     env.engine
         .remove(
             &id,
