@@ -4,7 +4,8 @@
 //!
 //! Load paths:
 //! - a seekable uncompressed tar file is indexed first (headers only), then each layer is
-//!   registered straight from its offset in the file: nothing is copied;
+//!   registered straight from its offset in the file: nothing is copied; an image's new layers
+//!   are unpacked concurrently (where the storage driver allows) and committed in order;
 //! - a stream (stdin, compressed file) is read once: a layer whose place in the image is
 //!   already known (manifest seen, parent registered) goes straight to the layer store, others
 //!   are spooled to files in the operation's directory inside the store (never to RAM);

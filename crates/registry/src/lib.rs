@@ -2,7 +2,8 @@
 //!
 //! - [`pull`]: manifest (Docker schema2, OCI, manifest lists / indexes with platform selection),
 //!   config and layers, each byte verified against its digest; layers download in parallel and
-//!   stream (sha256-verified, decompressed) straight into the layer store, registered in order.
+//!   stream (sha256-verified, decompressed) straight into the layer store, unpacked concurrently
+//!   and committed in order (each only after its blob digest checked out).
 //! - [`push`]: HEAD before upload, cross-repository mounts, monolithic and chunked uploads,
 //!   manifest PUT as Docker schema2.
 //! - [`login`] / [`logout`]: credentials in `~/.docker/config.json`, shared with Docker.

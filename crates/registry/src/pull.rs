@@ -1,4 +1,4 @@
-//! `pull`: manifest → config → layers (parallel downloads, in-order registration) → image.
+//! `pull`: manifest → config → layers (parallel downloads and unpacks, in-order commits) → image.
 
 use crate::client::{registry_host, Client, RegistryOptions};
 use crate::digest::{is_mismatch, VerifyingReader};
@@ -420,7 +420,7 @@ impl Resuming<'_> {
             .get_blob(self.repo, &self.desc.digest, self.offset)
             .map_err(io::Error::other)?;
         let partial = resp.status() == 206;
-        let mut r: Box<dyn Read + Send + Sync> = Box::new(resp.into_reader());
+        let mut r: Box<dyn Read + Send + Sync> = Box::new(body_reader(resp));
         if !partial {
             io::copy(&mut (&mut r).take(self.offset), &mut io::sink())?;
         }
@@ -450,6 +450,11 @@ impl Read for Resuming<'_> {
     }
 }
 
+/// A blob body read in large pieces: one recv per up to 1 MiB instead of one per few KiB.
+fn body_reader(resp: ureq::Response) -> io::BufReader<Box<dyn Read + Send + Sync>> {
+    io::BufReader::with_capacity(1 << 20, resp.into_reader())
+}
+
 /// One layer: HTTP → digest check → gunzip (gzip layers) → the registering thread.
 fn download(
     client: &Client,
@@ -469,7 +474,7 @@ fn download(
             client,
             repo,
             desc,
-            inner: Box::new(resp.into_reader()),
+            inner: Box::new(body_reader(resp)),
             offset: 0,
             retries: 0,
         };

@@ -20,7 +20,15 @@
 //! tar wrote the same path twice would not round-trip (the later content wins); such tars are rare.
 //!
 //! Concurrency: one flock per store (`image/<driver>/.lock`) around metadata changes; unpacking
-//! runs outside it in a flocked staging dir.
+//! runs outside it in a flocked staging dir. `register` = [`Store::unpack`] (any thread, no lock;
+//! overlay2 needs no registered parent) + [`Store::commit_unpacked`] (in chain order), so load and
+//! pull unpack an image's layers concurrently with [`ordered_parallel`].
+//!
+//! Speed notes: the unpacker keeps the last directory fd open, creates files with their final
+//! mode (no chmod where the umask allows, no chown for the caller's own ids), copies contents in
+//! 1 MiB writes and fsyncs nothing per layer (like Docker). Removed layers leave their empty
+//! directories in `image/<driver>/tombstones` for ten minutes (see `Driver::bury`: ext4 without
+//! a journal would otherwise make the next unpack scan the just-freed inodes for every file).
 
 pub mod diff;
 pub mod drivers;
@@ -462,11 +470,7 @@ impl Store {
         if !self.concurrent_unpack() {
             return 1;
         }
-        let t = std::env::var("BERTH_UNPACK_THREADS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(3);
-        n.min(t).max(1)
+        n.clamp(1, 3)
     }
 
     /// First half of [`Store::register`]: unpacks a layer tar into a private staging dir and
