@@ -478,6 +478,8 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
         keep.push(c.sock.as_raw_fd());
     }
     sanitize_fds(&keep);
+    // The cache dir fd inherited from the CLI was closed with the rest.
+    let _ = runtime::security::set_seccomp_cache_dir(&paths.runroot.join("seccomp"));
     set_title(&id);
     // SAFETY: prctl flags on ourselves: orphans of the container (e.g. `--pid host`) are
     // reparented to us and reaped.

@@ -136,18 +136,45 @@ fn warn(msg: &str) {
 // ---------------------------------------------------------------------------------------------
 // seccomp
 
-/// A compiled seccomp filter, ready to load.
+/// A compiled seccomp filter, ready to load: the kernel BPF program and the seccomp(2) flags.
+///
+/// Compiling Docker's default profile with libseccomp costs milliseconds of CPU in every
+/// container init and every exec, so [`compile_seccomp`] keeps the exported program in a cache
+/// directory (see [`set_seccomp_cache_dir`]) and later loads it with seccomp(2) directly.
 pub struct SeccompFilter {
-    ctx: ScmpFilterContext,
+    bpf: Vec<u8>,
+    flags: libc::c_ulong,
     skipped: Vec<String>,
+    ctx: Option<ScmpFilterContext>,
 }
 
 impl SeccompFilter {
     /// Installs the filter on the calling thread. Needs no_new_privs or CAP_SYS_ADMIN.
     pub fn load(self) -> Result<()> {
-        self.ctx
-            .load()
-            .map_err(|e| Error::other(format!("loading the seccomp filter: {e}")))
+        let prog = libc::sock_fprog {
+            len: (self.bpf.len() / BPF_INSN) as libc::c_ushort,
+            filter: self.bpf.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: `prog` points at `len` whole instructions in `self.bpf`, alive for the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                self.flags,
+                &prog as *const libc::sock_fprog,
+            )
+        };
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(Error::other(format!("loading the seccomp filter: {e}")));
+        }
+        if r > 0 {
+            // With TSYNC the kernel returns the ID of a thread it could not synchronise.
+            return Err(Error::other(format!(
+                "loading the seccomp filter: thread {r} could not be synchronised"
+            )));
+        }
+        Ok(())
     }
 
     /// Syscall names of the profile that libseccomp does not know (skipped, like runc does).
@@ -156,22 +183,279 @@ impl SeccompFilter {
         &self.skipped
     }
 
-    /// The filter as libseccomp's human-readable pseudo filter code (for debugging and tests).
-    pub fn export_pfc(&self) -> Result<String> {
-        use std::io::{Read, Seek};
-        // SAFETY: a valid NUL-terminated name; the returned fd is owned below.
-        let fd = unsafe { libc::memfd_create(c"berth-seccomp-pfc".as_ptr(), libc::MFD_CLOEXEC) };
-        let fd = Errno::result(fd).ctx(|| "memfd_create".to_string())?;
-        // SAFETY: `fd` was just created and is owned by nobody else.
-        let mut file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-        self.ctx
-            .export_pfc(&file)
-            .map_err(|e| Error::other(format!("exporting the seccomp filter: {e}")))?;
-        let mut text = String::new();
-        file.rewind()?;
-        file.read_to_string(&mut text)?;
-        Ok(text)
+    /// Number of BPF instructions in the program.
+    pub fn instructions(&self) -> usize {
+        self.bpf.len() / BPF_INSN
     }
+
+    /// The filter as libseccomp's human-readable pseudo filter code (for debugging and tests;
+    /// it recompiles when the filter came from the cache).
+    pub fn export_pfc(&self) -> Result<String> {
+        if self.ctx.is_none() {
+            return Err(Error::other(
+                "exporting the seccomp filter: compiled from the cache, use compile_seccomp_uncached",
+            ));
+        }
+        let ctx = self.ctx.as_ref().unwrap();
+        let mut file = memfd(c"berth-seccomp-pfc")?;
+        ctx.export_pfc(&file)
+            .map_err(|e| Error::other(format!("exporting the seccomp filter: {e}")))?;
+        read_back(&mut file)
+    }
+}
+
+/// sizeof(struct sock_filter).
+const BPF_INSN: usize = 8;
+
+fn memfd(name: &std::ffi::CStr) -> Result<std::fs::File> {
+    // SAFETY: a valid NUL-terminated name; the returned fd is owned below.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    let fd = Errno::result(fd).ctx(|| "memfd_create".to_string())?;
+    // SAFETY: `fd` was just created and is owned by nobody else.
+    Ok(unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+fn read_back(file: &mut std::fs::File) -> Result<String> {
+    use std::io::{Read, Seek};
+    let mut text = String::new();
+    file.rewind()?;
+    file.read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// Where compiled filters are cached: the directory's path and an fd of it. The fd keeps the
+/// cache reachable from a container init after it entered its own mount namespace (and from
+/// an exec after setns): lookups use openat on it.
+static CACHE_DIR: std::sync::Mutex<Option<CacheDir>> = std::sync::Mutex::new(None);
+
+struct CacheDir {
+    fd: std::os::fd::OwnedFd,
+    /// Device and inode of the directory: the fd is used only while it still refers to it.
+    id: (u64, u64),
+}
+
+fn fd_identity(fd: std::os::fd::RawFd) -> Option<(u64, u64)> {
+    // SAFETY: fstat into a zeroed struct we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: see above; `fd` may be anything, fstat only reads it.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        return None;
+    }
+    Some((st.st_dev, st.st_ino))
+}
+
+/// The cache directory's fd, if set and still the directory it was opened as.
+fn cache_dir_fd() -> Option<std::os::fd::RawFd> {
+    use std::os::fd::AsRawFd;
+    let guard = CACHE_DIR.lock().unwrap_or_else(|e| e.into_inner());
+    let d = guard.as_ref()?;
+    let fd = d.fd.as_raw_fd();
+    (fd_identity(fd)? == d.id).then_some(fd)
+}
+
+/// Sets (creating it) the directory where [`compile_seccomp`] caches compiled filters, e.g.
+/// `<runroot>/seccomp`, for this process and its forks. Call again in a child that closed its
+/// inherited fds. Without it, every filter is compiled with libseccomp.
+pub fn set_seccomp_cache_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(dir);
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(dir)
+        .map_err(|e| Error::other(format!("seccomp cache {}: {e}", dir.display())))?;
+    // A high fd number: a container init moves its preserved and standard fds to the low ones.
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: F_DUPFD_CLOEXEC on an fd we own; the result is a new fd we then own.
+    let high = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 300) };
+    let fd = if high >= 0 {
+        // SAFETY: fresh fd from fcntl.
+        unsafe { std::os::fd::OwnedFd::from_raw_fd(high) }
+    } else {
+        f.into()
+    };
+    let id = fd_identity(fd.as_raw_fd())
+        .ok_or_else(|| Error::other(format!("seccomp cache {}: not a directory", dir.display())))?;
+    let new_fd = fd.as_raw_fd();
+    let old = CACHE_DIR
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .replace(CacheDir { fd, id });
+    if let Some(old) = old {
+        // A forked child that closed its inherited fds (the monitor) may have this number
+        // reused, even by the new fd: close the old one only if it is still ours.
+        if old.fd.as_raw_fd() == new_fd || fd_identity(old.fd.as_raw_fd()) != Some(old.id) {
+            std::mem::forget(old.fd);
+        }
+    }
+    Ok(())
+}
+
+/// The cache key: everything the compiled program depends on (libseccomp's version, the
+/// native architecture, the profile). Stored in full in the entry and compared on lookup, so a
+/// hash collision can only miss, never load a wrong filter.
+fn cache_key(seccomp: &LinuxSeccomp) -> Option<Vec<u8>> {
+    let v = libseccomp::ScmpVersion::current().ok()?;
+    let mut key = format!(
+        "berth-seccomp-v1 libseccomp {}.{}.{} {}\n",
+        v.major,
+        v.minor,
+        v.micro,
+        std::env::consts::ARCH
+    )
+    .into_bytes();
+    serde_json::to_writer(&mut key, seccomp).ok()?;
+    Some(key)
+}
+
+fn cache_name(key: &[u8]) -> String {
+    // FNV-1a (stable across builds, unlike std's hasher); collisions only cost a recompile.
+    let mut h = 0xcbf29ce484222325u64;
+    for b in key {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}{:016x}.bpf", key.len())
+}
+
+/// Entry layout: key length, flags, skipped-names length (u64 LE each), the key, the skipped
+/// syscall names (one per line), the BPF program.
+fn cache_lookup(key: &[u8]) -> Option<(Vec<u8>, libc::c_ulong, Vec<String>)> {
+    use std::io::Read;
+    let dir = cache_dir_fd()?;
+    let name = std::ffi::CString::new(cache_name(key)).ok()?;
+    // SAFETY: openat on a directory fd we own with a NUL-terminated relative name.
+    let fd = unsafe {
+        libc::openat(
+            dir,
+            name.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: fresh fd from openat.
+    let mut f = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let mut buf = Vec::with_capacity(key.len() + 32 * 1024);
+    f.read_to_end(&mut buf).ok()?;
+    let klen = u64::from_le_bytes(buf.get(..8)?.try_into().ok()?) as usize;
+    let flags = u64::from_le_bytes(buf.get(8..16)?.try_into().ok()?) as libc::c_ulong;
+    let slen = u64::from_le_bytes(buf.get(16..24)?.try_into().ok()?) as usize;
+    if klen != key.len() || buf.get(24..24 + klen)? != key {
+        return None;
+    }
+    let names = std::str::from_utf8(buf.get(24 + klen..24 + klen + slen)?).ok()?;
+    let skipped = names.lines().map(str::to_string).collect();
+    let bpf = buf.split_off(24 + klen + slen);
+    (!bpf.is_empty() && bpf.len() % BPF_INSN == 0 && bpf.len() / BPF_INSN <= 4096)
+        .then_some((bpf, flags, skipped))
+}
+
+/// Best effort: a failed store only means the next start compiles again. Written to a temp
+/// name and renamed, so readers never see a partial entry; no fsync (a lost entry is rebuilt).
+fn cache_store(key: &[u8], f: &SeccompFilter) {
+    let Some(dir) = cache_dir_fd() else {
+        return;
+    };
+    let name = cache_name(key);
+    let tmp = format!(".tmp-{}-{name}", std::process::id());
+    let (Ok(cname), Ok(ctmp)) = (
+        std::ffi::CString::new(name),
+        std::ffi::CString::new(tmp.clone()),
+    ) else {
+        return;
+    };
+    let names = f.skipped.join("\n");
+    let mut data = Vec::with_capacity(24 + key.len() + names.len() + f.bpf.len());
+    data.extend_from_slice(&(key.len() as u64).to_le_bytes());
+    data.extend_from_slice(&f.flags.to_le_bytes());
+    data.extend_from_slice(&(names.len() as u64).to_le_bytes());
+    data.extend_from_slice(key);
+    data.extend_from_slice(names.as_bytes());
+    data.extend_from_slice(&f.bpf);
+    // SAFETY: openat/write/renameat/unlinkat on our directory fd with NUL-terminated names;
+    // the file fd is closed on every path.
+    unsafe {
+        let fd = libc::openat(
+            dir,
+            ctmp.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+            0o600,
+        );
+        if fd < 0 {
+            return;
+        }
+        let mut f = <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd);
+        let ok = std::io::Write::write_all(&mut f, &data).is_ok();
+        drop(f);
+        if !ok || libc::renameat(dir, ctmp.as_ptr(), dir, cname.as_ptr()) != 0 {
+            libc::unlinkat(dir, ctmp.as_ptr(), 0);
+        }
+    }
+}
+
+/// The seccomp(2) flags libseccomp would pass for the profile's `flags`.
+fn filter_flags(seccomp: &LinuxSeccomp) -> libc::c_ulong {
+    let mut flags = 0;
+    for flag in seccomp.flags().iter().flatten() {
+        flags |= match flag {
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC,
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
+                libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+            }
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 0,
+        };
+    }
+    flags
+}
+
+/// Compiles the spec's seccomp profile ahead of time (before privileges are dropped), from the
+/// cache when an earlier compile of the same profile is there.
+pub fn compile_seccomp(seccomp: &LinuxSeccomp) -> Result<SeccompFilter> {
+    let key = cache_key(seccomp);
+    if let Some((bpf, flags, skipped)) = key.as_deref().and_then(cache_lookup) {
+        return Ok(SeccompFilter {
+            bpf,
+            flags,
+            skipped,
+            ctx: None,
+        });
+    }
+    let f = compile_seccomp_uncached(seccomp)?;
+    if let Some(key) = key {
+        cache_store(&key, &f);
+    }
+    Ok(f)
+}
+
+/// Compiles the profile with libseccomp, bypassing the cache.
+pub fn compile_seccomp_uncached(seccomp: &LinuxSeccomp) -> Result<SeccompFilter> {
+    let ctx = build_context(seccomp)?;
+    let (ctx, skipped) = ctx;
+    let mut file = memfd(c"berth-seccomp-bpf")?;
+    ctx.export_bpf(&file)
+        .map_err(|e| Error::other(format!("exporting the seccomp filter: {e}")))?;
+    let bpf = {
+        use std::io::{Read, Seek};
+        let mut v = Vec::new();
+        file.rewind()?;
+        file.read_to_end(&mut v)?;
+        v
+    };
+    if bpf.is_empty() || bpf.len() % BPF_INSN != 0 {
+        return Err(Error::other(format!(
+            "seccomp: libseccomp exported a malformed program ({} bytes)",
+            bpf.len()
+        )));
+    }
+    Ok(SeccompFilter {
+        bpf,
+        flags: filter_flags(seccomp),
+        skipped,
+        ctx: Some(ctx),
+    })
 }
 
 fn seccomp_err(
@@ -247,8 +531,8 @@ fn seccomp_arch(arch: &oci_spec::runtime::Arch) -> Result<ScmpArch> {
     })
 }
 
-/// Compiles the spec's seccomp profile ahead of time (before privileges are dropped).
-pub fn compile_seccomp(seccomp: &LinuxSeccomp) -> Result<SeccompFilter> {
+/// Builds the libseccomp filter for a profile; also returns the syscall names it skipped.
+fn build_context(seccomp: &LinuxSeccomp) -> Result<(ScmpFilterContext, Vec<String>)> {
     let default_action = seccomp_action(seccomp.default_action(), seccomp.default_errno_ret())?;
     let mut ctx =
         ScmpFilterContext::new(default_action).map_err(seccomp_err("creating the filter"))?;
@@ -322,7 +606,7 @@ pub fn compile_seccomp(seccomp: &LinuxSeccomp) -> Result<SeccompFilter> {
             }
         }
     }
-    Ok(SeccompFilter { ctx, skipped })
+    Ok((ctx, skipped))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1200,6 +1484,55 @@ mod tests {
         });
         assert_eq!(msg, "ok");
         assert!(!Path::new("/tmp/berth-seccomp-test-never").exists());
+    }
+
+    #[test]
+    fn seccomp_cache_serves_the_same_program_and_it_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        set_seccomp_cache_dir(dir.path()).unwrap();
+        // errnoRet 77 and the unknown name make this profile (and its cache entry) ours alone.
+        let profile = seccomp(json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 77},
+                {"names": ["no_such_syscall_cache"], "action": "SCMP_ACT_ERRNO"}
+            ]
+        }));
+        let key = cache_key(&profile).unwrap();
+        let entry = dir.path().join(cache_name(&key));
+        let first = compile_seccomp(&profile).unwrap();
+        assert!(first.ctx.is_some(), "first compile must use libseccomp");
+        assert!(entry.exists(), "no cache entry written");
+        let cached = compile_seccomp(&profile).unwrap();
+        assert!(
+            cached.ctx.is_none(),
+            "second compile must come from the cache"
+        );
+        assert_eq!(cached.bpf, first.bpf);
+        assert_eq!(cached.flags, first.flags);
+        assert_eq!(
+            cached.skipped_syscalls(),
+            ["no_such_syscall_cache".to_string()]
+        );
+
+        let p = process(json!({"noNewPrivileges": true}));
+        let msg = in_child(move || {
+            finalize_process(&p, Some(cached)).map_err(|e| e.to_string())?;
+            // SAFETY: a plain syscall with a valid NUL-terminated path.
+            let mk =
+                errno_of(unsafe { libc::mkdir(c"/tmp/berth-seccomp-cache-never".as_ptr(), 0o700) });
+            check(mk == 77, format!("mkdir errno {mk}"))?;
+            check(status_field("Seccomp") == "2", "Seccomp mode is not filter")
+        });
+        assert_eq!(msg, "ok");
+        assert!(!Path::new("/tmp/berth-seccomp-cache-never").exists());
+
+        // A damaged entry is ignored and rewritten, never loaded.
+        std::fs::write(&entry, b"garbage").unwrap();
+        let again = compile_seccomp(&profile).unwrap();
+        assert!(again.ctx.is_some(), "a damaged entry must be recompiled");
+        assert_eq!(again.bpf, first.bpf);
+        assert!(std::fs::metadata(&entry).unwrap().len() > 100);
     }
 
     #[test]
