@@ -330,7 +330,8 @@ impl Store {
             // Taking the lock sweeps if the mark is still there (its holder died).
             drop(store.lock()?);
         }
-        store.driver.purge_tombstones(unix_now());
+        // Old tombstones are purged by the next remove (Driver::bury), not on every open: a
+        // read-only ps/inspect must not walk (and delete in) a directory of hundreds.
         Ok(store)
     }
 
