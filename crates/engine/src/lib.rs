@@ -420,6 +420,10 @@ fn open_storage(paths: &record::Paths) -> Option<storage::Store> {
 /// Releases what a stopped container holds: its rootfs mount, its network sandbox, its runtime
 /// state and run dir. Idempotent; works from the records alone (the monitor may be gone).
 pub(crate) fn release_resources(paths: &record::Paths, id: &str) {
+    release_resources_in(paths, id, open_storage(paths).as_ref());
+}
+
+fn release_resources_in(paths: &record::Paths, id: &str, store: Option<&storage::Store>) {
     let rt = runtime::state::StateRoot::new(paths.runtime_root());
     if let Ok(c) = runtime::Container::load(&rt, id) {
         let _ = c.delete(true);
@@ -432,7 +436,7 @@ pub(crate) fn release_resources(paths: &record::Paths, id: &str) {
             let _ = m.destroy();
         }
     }
-    if let Some(st) = open_storage(paths) {
+    if let Some(st) = store {
         let _ = st.unmount(id);
     }
     let np = network::NetPaths {
@@ -443,10 +447,21 @@ pub(crate) fn release_resources(paths: &record::Paths, id: &str) {
     let _ = std::fs::remove_dir_all(paths.run_dir(id));
 }
 
+/// The monitor's `--rm` ending: releases and removes with one storage handle.
+pub(crate) fn release_and_remove(paths: &record::Paths, id: &str) {
+    let store = open_storage(paths);
+    release_resources_in(paths, id, store.as_ref());
+    remove_all_in(paths, id, store.as_ref());
+}
+
 /// Removes a stopped container entirely: layers, records, name. Idempotent.
 pub(crate) fn remove_all(paths: &record::Paths, id: &str) {
+    remove_all_in(paths, id, open_storage(paths).as_ref());
+}
+
+fn remove_all_in(paths: &record::Paths, id: &str, store: Option<&storage::Store>) {
     let rec = record::load(paths, id).ok();
-    if let Some(st) = open_storage(paths) {
+    if let Some(st) = store {
         let _ = st.remove(id);
     }
     if let Some(r) = &rec {

@@ -599,6 +599,7 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
             &id,
             container.pid(),
         );
+        shrink_idle();
         let code = serve(&container, &mut io, &listener, &mut clients, &mut log);
         log.flush();
         let oom = container
@@ -682,21 +683,24 @@ fn finish(
     result: WaitResult,
     auto_remove: bool,
 ) {
-    let _ = record::update(paths, id, |r| {
-        r.state.status = "exited".into();
-        r.state.running = false;
-        r.state.paused = false;
-        r.state.restarting = false;
-        r.state.pid = 0;
-        r.state.exit_code = result.status_code;
-        r.state.oom_killed = result.oom_killed;
-        if let Some(e) = &result.error {
-            r.state.error = e.clone();
-        }
-        r.state.finished_at = now();
-        r.monitor_pid = 0;
-        r.monitor_start_time = 0;
-        Ok(())
+    // With --rm the record is about to go: no point rewriting it (each rewrite frees a block).
+    let _ = (!auto_remove).then(|| {
+        record::update(paths, id, |r| {
+            r.state.status = "exited".into();
+            r.state.running = false;
+            r.state.paused = false;
+            r.state.restarting = false;
+            r.state.pid = 0;
+            r.state.exit_code = result.status_code;
+            r.state.oom_killed = result.oom_killed;
+            if let Some(e) = &result.error {
+                r.state.error = e.clone();
+            }
+            r.state.finished_at = now();
+            r.monitor_pid = 0;
+            r.monitor_start_time = 0;
+            Ok(())
+        })
     });
     let _ = std::fs::remove_file(paths.socket(id));
     events::container_event_with(
@@ -705,11 +709,81 @@ fn finish(
         "die",
         &[("exitCode", result.status_code.to_string())],
     );
-    crate::release_resources(paths, id);
     if auto_remove {
-        crate::remove_all(paths, id);
+        crate::release_and_remove(paths, id);
+    } else {
+        crate::release_resources(paths, id);
     }
     send_exit(clients, &result);
+}
+
+/// Gives back memory the idle monitor does not need: one per container, it mostly sleeps in
+/// poll(2). It is a fork of the CLI, so its RSS holds the pages the CLI and the container start
+/// touched: free heap (returned with malloc_trim) and clean pages of the program and libraries
+/// (dropped with MADV_DONTNEED: the page cache keeps them, a later use faults them back in).
+/// Only private read-only file mappings without a modified page are dropped, so no relocated
+/// or written data is lost.
+fn shrink_idle() {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    let mut ranges = Vec::new();
+    let mut stack: Option<(usize, usize)> = None;
+    let mut cur: Option<(usize, usize)> = None;
+    for line in smaps.lines() {
+        let mut f = line.split_whitespace();
+        let first = f.next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-') {
+            let (Ok(start), Ok(end)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+            else {
+                cur = None;
+                continue;
+            };
+            let perms = f.next().unwrap_or("");
+            let inode = f.nth(2).unwrap_or("0");
+            let path = f.next().unwrap_or("");
+            if path == "[stack]" {
+                stack = Some((start, end));
+            }
+            let clean_file = perms.len() == 4
+                && !perms.contains('w')
+                && perms.ends_with('p')
+                && inode != "0"
+                && path.starts_with('/');
+            cur = clean_file.then_some((start, end));
+        } else if first == "Anonymous:" {
+            if let Some(r) = cur.take() {
+                if f.next() == Some("0") {
+                    ranges.push(r);
+                }
+            }
+        }
+    }
+    drop(smaps);
+    for (start, end) in ranges {
+        let (p, len) = (start as *mut libc::c_void, end - start);
+        // SAFETY: a private, read-only, file-backed mapping with no anonymous (modified) page:
+        // dropping its pages loses nothing, they are read back from the file on next access.
+        // MADV_RANDOM stops fault-around from mapping 16 pages back for each one used.
+        // (RANDOM first: madvise itself runs from libc's text and faults it back in.)
+        unsafe {
+            libc::madvise(p, len, libc::MADV_RANDOM);
+            libc::madvise(p, len, libc::MADV_DONTNEED);
+        }
+    }
+    // The stack below us (deep CLI and runtime calls before the fork) is unused now.
+    let here = 0u8;
+    let sp = std::ptr::addr_of!(here) as usize;
+    if let Some((start, end)) = stack {
+        let top = (sp.saturating_sub(8 * 1024)) & !4095;
+        if top > start && top < end {
+            // SAFETY: [start, top) lies below the current stack pointer with an 8 KiB margin:
+            // no live frame is there; the pages come back zeroed if the stack grows again.
+            unsafe { libc::madvise(start as *mut libc::c_void, top - start, libc::MADV_DONTNEED) };
+        }
+    }
+    // SAFETY: malloc_trim only returns free heap memory to the kernel.
+    unsafe { libc::malloc_trim(0) };
 }
 
 /// Relays output to the log and clients until the init exits; returns its exit code.
