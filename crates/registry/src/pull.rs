@@ -8,7 +8,7 @@ use crate::{metadata, short, Error, Result};
 use image::{ImageStore, Reference};
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Mutex;
 
 /// Bytes per message between a download thread and the registering thread.
@@ -192,7 +192,8 @@ fn pull_one(
 }
 
 enum Msg {
-    Data(Vec<u8>),
+    /// A chunk buffer and how much of it is filled.
+    Data(Vec<u8>, usize),
     End,
     Err(Error),
 }
@@ -201,17 +202,22 @@ enum Msg {
 /// that reaches EOF only after the thread verified the blob's digest.
 struct ChannelReader {
     rx: Receiver<Msg>,
+    /// Emptied chunk buffers go back to the download thread (no allocation per chunk).
+    back: Sender<Vec<u8>>,
     cur: Vec<u8>,
+    len: usize,
     pos: usize,
     eof: bool,
     err: Option<Error>,
 }
 
 impl ChannelReader {
-    fn new(rx: Receiver<Msg>) -> Self {
+    fn new(rx: Receiver<Msg>, back: Sender<Vec<u8>>) -> Self {
         ChannelReader {
             rx,
+            back,
             cur: Vec::new(),
+            len: 0,
             pos: 0,
             eof: false,
             err: None,
@@ -231,8 +237,8 @@ impl ChannelReader {
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            if self.pos < self.cur.len() {
-                let n = buf.len().min(self.cur.len() - self.pos);
+            if self.pos < self.len {
+                let n = buf.len().min(self.len - self.pos);
                 buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
                 self.pos += n;
                 return Ok(n);
@@ -244,8 +250,12 @@ impl Read for ChannelReader {
                 return Err(io::Error::other(e.to_string()));
             }
             match self.rx.recv() {
-                Ok(Msg::Data(d)) => {
-                    self.cur = d;
+                Ok(Msg::Data(d, len)) => {
+                    let old = std::mem::replace(&mut self.cur, d);
+                    if old.len() == CHUNK {
+                        let _ = self.back.send(old);
+                    }
+                    self.len = len;
                     self.pos = 0;
                 }
                 Ok(Msg::End) => self.eof = true,
@@ -298,8 +308,9 @@ fn fetch_layers(
     let mut receivers = Vec::new();
     for _ in k..n {
         let (tx, rx) = sync_channel(BUFFERED);
-        senders.push(Mutex::new(Some(tx)));
-        receivers.push(Mutex::new(Some(rx)));
+        let (back_tx, back_rx) = channel();
+        senders.push(Mutex::new(Some((tx, back_rx))));
+        receivers.push(Mutex::new(Some((rx, back_tx))));
     }
     let parent_of = |i: usize| {
         if i == 0 {
@@ -317,12 +328,12 @@ fn fetch_layers(
                 if i >= n || abort.load(Ordering::SeqCst) {
                     return;
                 }
-                let tx = senders[i - k]
+                let (tx, back) = senders[i - k]
                     .lock()
                     .unwrap()
                     .take()
                     .expect("each layer taken once");
-                download(client, repo, &layers[i], tx, progress);
+                download(client, repo, &layers[i], tx, back, progress);
             });
         }
         // Each download streams into its own unpack (concurrently where the driver allows);
@@ -332,12 +343,12 @@ fn fetch_layers(
             layer_store.unpack_threads(n - k).min(max),
             |j| -> Result<storage::Unpacked> {
                 let i = k + j;
-                let rx = receivers[j]
+                let (rx, back) = receivers[j]
                     .lock()
                     .unwrap()
                     .take()
                     .expect("each layer unpacked once");
-                let mut reader = ChannelReader::new(rx);
+                let mut reader = ChannelReader::new(rx, back);
                 match layer_store.unpack(&mut reader, parent_of(i)) {
                     Ok(u) => {
                         reader.finish()?;
@@ -461,6 +472,7 @@ fn download(
     repo: &str,
     desc: &Descriptor,
     tx: SyncSender<Msg>,
+    back: Receiver<Vec<u8>>,
     progress: &Progress,
 ) {
     let id = short(&desc.digest);
@@ -501,17 +513,20 @@ fn download(
                 Error::io(format!("downloading layer {}", desc.digest))(e)
             }
         };
-        let send = |d: &[u8]| -> Result<()> {
-            tx.send(Msg::Data(d.to_vec()))
+        let send = |d: Vec<u8>, n: usize| -> Result<()> {
+            tx.send(Msg::Data(d, n))
                 .map_err(|_| Error::Registry("pull aborted".into()))
         };
-        let mut buf = vec![0u8; CHUNK];
+        // Buffers circulate between this thread and the reader: filled here, sent without a
+        // copy, returned once consumed.
+        let next_buf = || back.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
         if is_gzip(&desc.media_type) {
             let mut dec = flate2::read::MultiGzDecoder::new(&mut vr);
             loop {
+                let mut buf = next_buf();
                 match read_full(&mut dec, &mut buf) {
                     Ok(0) => break,
-                    Ok(n) => send(&buf[..n])?,
+                    Ok(n) => send(buf, n)?,
                     Err(e) => {
                         drop(dec);
                         return Err(verdict(e, &mut vr));
@@ -522,9 +537,10 @@ fn download(
         } else {
             // zstd / plain tar: the layer store sniffs and decompresses.
             loop {
+                let mut buf = next_buf();
                 match read_full(&mut vr, &mut buf) {
                     Ok(0) => break,
-                    Ok(n) => send(&buf[..n])?,
+                    Ok(n) => send(buf, n)?,
                     Err(e) => return Err(verdict(e, &mut vr)),
                 }
             }
