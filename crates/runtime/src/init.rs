@@ -138,6 +138,7 @@ fn init(a: &InitArgs) -> Result<()> {
         Some(s) => Some(security::compile_seccomp(s)?),
         None => None,
     };
+    security::close_seccomp_cache_dir();
 
     a.sync.send(sync::READY, &[])?;
 

@@ -291,6 +291,19 @@ pub fn set_seccomp_cache_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Closes the cache directory's fd in this process (a container init calls it once its
+/// filter is compiled, so no host directory fd can be preserved into the container).
+pub fn close_seccomp_cache_dir() {
+    let old = CACHE_DIR.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(old) = old {
+        use std::os::fd::AsRawFd;
+        if fd_identity(old.fd.as_raw_fd()) != Some(old.id) {
+            // Not ours any more (closed and reused behind our back): leave it alone.
+            std::mem::forget(old.fd);
+        }
+    }
+}
+
 /// The cache key: everything the compiled program depends on (libseccomp's version, the
 /// native architecture, the profile). Stored in full in the entry and compared on lookup, so a
 /// hash collision can only miss, never load a wrong filter.
