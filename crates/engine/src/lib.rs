@@ -838,8 +838,8 @@ impl Engine {
                 id[..12].to_string()
             };
         }
-        // Reserve the name.
-        let name = match &req.name {
+        // Reserve the name (locked until the record exists, see reserve_name_locked).
+        let (name, _name_guard) = match &req.name {
             Some(n) => {
                 let n = n.trim_start_matches('/');
                 if !record::valid_name(n) {
@@ -847,15 +847,15 @@ impl Engine {
                         "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
                     )));
                 }
-                record::reserve_name(&self.paths, n, &id)?;
-                n.to_string()
+                let guard = record::reserve_name_locked(&self.paths, n, &id)?;
+                (n.to_string(), guard)
             }
             None => {
                 let mut i = 0;
                 loop {
                     let n = names::generate(i);
-                    match record::reserve_name(&self.paths, &n, &id) {
-                        Ok(()) => break n,
+                    match record::reserve_name_locked(&self.paths, &n, &id) {
+                        Ok(guard) => break (n, guard),
                         Err(Error::NameInUse { .. }) if i < 20 => i += 1,
                         Err(e) => return Err(e),
                     }
@@ -1345,6 +1345,11 @@ impl Engine {
         }
         {
             let _l = record::lock(&self.paths.dir(&id), &id).ok();
+            // A monitor the record doesn't know (its starter was killed before saving it)
+            // would go on creating the container behind our back: stop it first.
+            if !rec.monitor_alive() {
+                monitor::stop_recorded_monitor(&self.paths, &id);
+            }
             release_resources(&self.paths, &id);
             if opts.volumes {
                 for m in &rec.mount_points {

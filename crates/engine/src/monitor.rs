@@ -470,6 +470,37 @@ fn now() -> String {
 }
 
 /// The monitor's body; returns its exit code.
+/// `<run dir>/monitor.pid`: "PID START_TIME" of the monitor of `id`.
+fn monitor_pid_file(paths: &Paths, id: &str) -> std::path::PathBuf {
+    paths.run_dir(id).join("monitor.pid")
+}
+
+fn write_monitor_pid(paths: &Paths, id: &str) {
+    let pid = std::process::id() as i32;
+    let start = runtime::state::pid_start_time(pid).unwrap_or(0);
+    let _ = std::fs::create_dir_all(paths.run_dir(id));
+    let _ = std::fs::write(monitor_pid_file(paths, id), format!("{pid} {start}"));
+}
+
+/// Kills and waits for the monitor of `id` named by its pid file, if it still runs (the PID
+/// is checked against its start time, so a recycled PID is never signalled).
+pub fn stop_recorded_monitor(paths: &Paths, id: &str) {
+    let Ok(s) = std::fs::read_to_string(monitor_pid_file(paths, id)) else {
+        return;
+    };
+    let mut it = s.split_whitespace().filter_map(|x| x.parse::<u64>().ok());
+    let (Some(pid), Some(start)) = (it.next(), it.next()) else {
+        return;
+    };
+    let pid = pid as i32;
+    if pid as u32 == std::process::id() || runtime::state::pid_start_time(pid) != Some(start) {
+        return;
+    }
+    // SAFETY: kill(2) on a PID whose start time matched just above.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    wait_pid_exit(pid, -1);
+}
+
 fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
     let paths = s.paths;
     let id = s.id.to_string();
@@ -478,6 +509,9 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
         keep.push(c.sock.as_raw_fd());
     }
     sanitize_fds(&keep);
+    // Before anything else: say who we are, so `rm -f` finds (and stops) a monitor whose
+    // starter died before recording it (kill -9 of `berth run` during start).
+    write_monitor_pid(paths, &id);
     // The cache dir fd inherited from the CLI was closed with the rest.
     let _ = runtime::security::set_seccomp_cache_dir(&paths.runroot.join("seccomp"));
     set_title(&id);
@@ -529,6 +563,16 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
     let monitor_pid = std::process::id() as i32;
 
     loop {
+        // The embedded DNS server of user networks listens in the sandbox before the container's
+        // process runs (its first lookup must find it) and lives as long as the container.
+        let dns = crate::network::monitor_started(
+            &crate::network::NetPaths {
+                root: &paths.root,
+                runroot: &paths.runroot,
+            },
+            &id,
+            0,
+        );
         let (container, mut io) = match start_container(paths, &id, s.tty, s.open_stdin) {
             Ok(x) => x,
             Err(e) => {
@@ -590,15 +634,6 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
                 events::container_event(&paths.root, &id, "start");
             }
         }
-        // The embedded DNS server of user networks lives as long as the container runs.
-        let dns = crate::network::monitor_started(
-            &crate::network::NetPaths {
-                root: &paths.root,
-                runroot: &paths.runroot,
-            },
-            &id,
-            container.pid(),
-        );
         shrink_idle();
         let code = serve(&container, &mut io, &listener, &mut clients, &mut log);
         log.flush();

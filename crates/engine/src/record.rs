@@ -193,26 +193,53 @@ pub fn update<T>(paths: &Paths, id: &str, f: impl FnOnce(&mut Record) -> Result<
 
 /// Reserves `name` for `id`; fails with NameInUse when taken.
 pub fn reserve_name(paths: &Paths, name: &str, id: &str) -> Result<()> {
+    reserve_name_locked(paths, name, id).map(drop)
+}
+
+/// Reserves `name` for `id` and returns the reservation file holding an exclusive flock: the
+/// creator keeps it until the container's record is saved. A reservation that is unlocked and
+/// whose container has no record was left by a creator killed mid-create: its leftovers
+/// (layers, directory) are removed and the name is taken over.
+pub fn reserve_name_locked(paths: &Paths, name: &str, id: &str) -> Result<fs::File> {
+    use std::os::fd::AsRawFd;
     let dir = paths.names();
     let p = dir.join(name);
-    for _ in 0..2 {
+    for _ in 0..3 {
         match OpenOptions::new().write(true).create_new(true).open(&p) {
             Ok(mut f) => {
+                // SAFETY: flock on a file we just created; nobody else can hold it yet.
+                unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
                 f.write_all(id.as_bytes())
                     .map_err(Error::io(format!("writing {}", p.display())))?;
-                return Ok(());
+                return Ok(f);
             }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                 let owner = fs::read_to_string(&p).unwrap_or_default();
-                // A reservation whose container record is gone (crash mid-create) is stale.
-                if !owner.is_empty() && !paths.dir(&owner).exists() {
-                    let _ = fs::remove_file(&p);
-                    continue;
-                }
-                return Err(Error::NameInUse {
+                let in_use = || Error::NameInUse {
                     name: name.to_string(),
-                    id: owner,
-                });
+                    id: owner.clone(),
+                };
+                if owner.is_empty() {
+                    // Its creator is between create_new and writing its id.
+                    return Err(in_use());
+                }
+                let Ok(f) = OpenOptions::new().read(true).open(&p) else {
+                    continue;
+                };
+                // SAFETY: non-blocking flock on an fd we own.
+                if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                    return Err(in_use()); // a create in progress
+                }
+                let has_record =
+                    !owner.is_empty() && paths.dir(&owner).join("config.v2.json").exists();
+                if has_record {
+                    return Err(in_use());
+                }
+                if paths.dir(&owner).exists() {
+                    crate::remove_all(paths, &owner);
+                    let _ = fs::remove_dir_all(paths.dir(&owner));
+                }
+                let _ = fs::remove_file(&p);
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 fs::create_dir_all(&dir)
