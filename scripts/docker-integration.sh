@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian's dockerd drives berth-runtime (`--add-runtime berth=...`): echo, PID 1, cgroup limits,
-# exec, tty, pause/unpause, stop, update. Runs its own dockerd on private paths and a private
-# socket (no bridge, no iptables), and removes everything it made.
+# exec, tty, pause/unpause, stop, update. Runs its own dockerd on private paths, a private socket
+# and a bridge of its own (--bridge=none would make dockerd delete the host's docker0), no
+# iptables; containers use --network none. Removes everything it made.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BRT=${BERTH_RUNTIME:-$PWD/target/release/berth-runtime}
@@ -22,12 +23,15 @@ cleanup() {
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   fi
   grep -o " $W[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  ip link del "$BR" 2>/dev/null
   rm -rf "$W"
 }
 trap cleanup EXIT
 
+BR="bdk$$"
+ip link add "$BR" type bridge && ip addr add "10.213.$((200 + $$ % 50)).1/24" dev "$BR" || { echo "cannot create bridge $BR"; exit 1; }
 dockerd --data-root "$W/data" --exec-root "$W/exec" -H "$SOCK" --pidfile "$W/docker.pid" \
-  --bridge=none --iptables=false --ip6tables=false --storage-driver overlay2 \
+  --bridge="$BR" --iptables=false --ip6tables=false --storage-driver overlay2 \
   --add-runtime "berth=$BRT" >"$W/dockerd.log" 2>&1 &
 for _ in $(seq 1 100); do D info >/dev/null 2>&1 && break; sleep 0.2; done
 D info >/dev/null 2>&1 || { echo "dockerd did not start"; tail -20 "$W/dockerd.log"; exit 1; }

@@ -12,6 +12,37 @@ const DOCKER: &str = "/usr/bin/docker";
 struct Dockerd {
     dir: tempfile::TempDir,
     child: Child,
+    bridge: TestBridge,
+}
+/// A bridge of the test's own for its private dockerd: `--bridge=none` would make dockerd delete
+/// the host's docker0 (moby removes the default bridge when bridging is disabled), breaking any
+/// other Docker on the machine. Removed on drop.
+struct TestBridge(String);
+
+impl TestBridge {
+    fn new() -> TestBridge {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let name = format!("bdk{}x{seq}", std::process::id() % 1_000_000);
+        let octet = 200 + (std::process::id() + seq * 7) % 50;
+        let ok = Command::new("ip")
+            .args(["link", "add", &name, "type", "bridge"])
+            .status()
+            .is_ok_and(|s| s.success())
+            && Command::new("ip")
+                .args(["addr", "add", &format!("10.213.{octet}.1/24"), "dev", &name])
+                .status()
+                .is_ok_and(|s| s.success());
+        assert!(ok, "cannot create test bridge {name}");
+        TestBridge(name)
+    }
+}
+
+impl Drop for TestBridge {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+    }
 }
 
 impl Dockerd {
@@ -22,6 +53,7 @@ impl Dockerd {
             .unwrap();
         let d = dir.path();
         let log = std::fs::File::create(d.join("dockerd.log")).unwrap();
+        let bridge = TestBridge::new();
         let child = Command::new("/usr/sbin/dockerd")
             .arg("--data-root")
             .arg(d.join("data"))
@@ -32,7 +64,7 @@ impl Dockerd {
             .arg("--pidfile")
             .arg(d.join("docker.pid"))
             .args([
-                "--bridge=none",
+                &format!("--bridge={}", bridge.0),
                 "--iptables=false",
                 "--ip6tables=false",
                 "--storage-driver=overlay2",
@@ -42,7 +74,7 @@ impl Dockerd {
             .stderr(log)
             .spawn()
             .expect("start dockerd");
-        let dd = Dockerd { dir, child };
+        let dd = Dockerd { dir, child, bridge };
         // Startup takes a few seconds; a bounded wait for the API to answer.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
         loop {
