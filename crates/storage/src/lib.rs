@@ -441,6 +441,8 @@ impl Store {
         parent: Option<&str>,
         expected_diff_id: Option<&str>,
     ) -> Result<Layer> {
+        // Staging dirs of killed registers (their builder's flock is gone) go before we add one.
+        self.driver.sweep_staging();
         if let Some(d) = expected_diff_id {
             // Already present: skip the unpack entirely.
             let chain = chain_of(parent, d);

@@ -95,12 +95,15 @@ impl Driver {
 
     /// Creates a staging layer on top of `parent` (a cache id).
     pub fn stage(&self, parent: Option<&str>) -> Result<Staging> {
-        let dir = self
-            .layers_dir()
-            .join(format!(".tmp-{}", crate::random_hex(16)));
-        std::fs::create_dir(&dir)?;
-        let lock = fsutil::open_dir(&dir)?;
+        // Born locked: made and flocked under another name, then renamed, so a sweeper never
+        // sees an unlocked `.tmp-` dir that is still in use.
+        let rand = crate::random_hex(16);
+        let dir = self.layers_dir().join(format!(".tmp-{rand}"));
+        let newborn = self.layers_dir().join(format!(".new-{rand}"));
+        std::fs::create_dir(&newborn)?;
+        let lock = fsutil::open_dir(&newborn)?;
         flock(&lock, FlockOperation::LockExclusive)?;
+        std::fs::rename(&newborn, &dir)?;
         let st = Staging {
             root: self.content_dir(&dir),
             split: dir.join("tar-split"),
