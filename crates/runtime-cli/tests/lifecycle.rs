@@ -386,7 +386,11 @@ fn console_socket_receives_pty_master() {
     use std::os::fd::{FromRawFd, OwnedFd};
     use std::os::unix::net::UnixListener;
     let rt = Runtime::new();
-    let mut b = Bundle::new(&["sh", "-c", "tty; echo on-the-tty; echo to-console >/dev/console"]);
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "tty; echo on-the-tty; echo to-console >/dev/console",
+    ]);
     b.edit(|s| s["process"]["terminal"] = json!(true));
     let sock = b.path().join("console.sock");
     let l = UnixListener::bind(&sock).unwrap();

@@ -13,7 +13,11 @@ pub const BUSYBOX: &str = "/bin/busybox";
 /// Panics with a clear message unless the test runs as root with busybox-static installed.
 pub fn require_root() {
     // SAFETY: geteuid has no preconditions.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "integration tests must run as root");
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "integration tests must run as root"
+    );
     assert!(
         Path::new(BUSYBOX).exists(),
         "{BUSYBOX} missing: apt-get install busybox-static"
@@ -33,7 +37,9 @@ pub fn unique_name(prefix: &str) -> String {
 /// Fills `dir` with a minimal busybox root filesystem: /bin/busybox, one symlink per applet,
 /// /etc/passwd and /etc/group (root and nobody), and the usual empty mount points.
 pub fn make_busybox_rootfs(dir: &Path) {
-    for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "home", "var", "run", "www"] {
+    for d in [
+        "bin", "etc", "proc", "sys", "dev", "tmp", "root", "home", "var", "run", "www",
+    ] {
         fs::create_dir_all(dir.join(d)).unwrap();
     }
     fs::copy(BUSYBOX, dir.join("bin/busybox")).expect("copy busybox");
