@@ -745,6 +745,9 @@ fn finish(
         &[("exitCode", result.status_code.to_string())],
     );
     if auto_remove {
+        // Wait for whoever started us to finish recording the start (it holds the record
+        // lock until then): a container that exits at once must not be removed under it.
+        let _l = record::lock(&paths.dir(id), id).ok();
         crate::release_and_remove(paths, id);
     } else {
         crate::release_resources(paths, id);
