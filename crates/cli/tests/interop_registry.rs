@@ -15,7 +15,7 @@ const DOCKER: &str = "/usr/bin/docker";
 struct Dockerd {
     dir: tempfile::TempDir,
     child: Child,
-    bridge: TestBridge,
+    _bridge: TestBridge,
 }
 /// A bridge of the test's own for its private dockerd: `--bridge=none` would make dockerd delete
 /// the host's docker0 (moby removes the default bridge when bridging is disabled), breaking any
@@ -77,7 +77,11 @@ impl Dockerd {
             .stderr(log)
             .spawn()
             .expect("start dockerd");
-        let dd = Dockerd { dir, child, bridge };
+        let dd = Dockerd {
+            dir,
+            child,
+            _bridge: bridge,
+        };
         // Startup takes a few seconds; a bounded wait for the API to answer.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
         while !dd.docker(&["version"]).status.success() {

@@ -416,8 +416,8 @@ fn real_main(cli: Cli) -> Result<i32> {
                 println!("{}", serde_json::to_string(&rows)?);
             } else {
                 println!(
-                    "{:<12} {:<10} {:<10} {:<40} {:<30} {}",
-                    "ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"
+                    "{:<12} {:<10} {:<10} {:<40} {:<30} OWNER",
+                    "ID", "PID", "STATUS", "BUNDLE", "CREATED"
                 );
                 for r in &rows {
                     println!(
@@ -571,7 +571,7 @@ fn update_resources(u: &UpdateArgs) -> Result<LinuxResources> {
         }
         None => LinuxResources::default(),
     };
-    let mut mem = r.memory().clone().unwrap_or_default();
+    let mut mem = r.memory().unwrap_or_default();
     let mut mem_set = false;
     if let Some(m) = &u.memory {
         mem.set_limit(Some(parse_bytes(m)?));

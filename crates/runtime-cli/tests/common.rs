@@ -11,6 +11,12 @@ pub struct Runtime {
     pub root: tempfile::TempDir,
 }
 
+impl Default for Runtime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Runtime {
     pub fn new() -> Runtime {
         require_root();

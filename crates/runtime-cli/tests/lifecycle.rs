@@ -90,8 +90,7 @@ fn create_start_state_delete() {
     assert!(o.status.success(), "kill: {}", stderr(&o));
     // Our create process exited, so the init was reparented; wait until it is gone.
     while std::path::Path::new(&format!("/proc/{pid}/comm")).exists()
-        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map_or(false, |s| !s.contains(") Z"))
+        && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"))
     {
         std::thread::yield_now();
     }
