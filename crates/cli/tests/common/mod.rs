@@ -1,6 +1,8 @@
 //! Helpers for running the real `berth` binary against a temporary `--root`.
 #![allow(dead_code)]
 
+pub mod dockerd;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
