@@ -4,7 +4,7 @@
 use crate::fsutil::{self, keyed, read_opt, read_u64, write, write_if_exists};
 use crate::mounts::{self, Mounts};
 use crate::v2::{self, V2Manager};
-use crate::{CgroupPath, Error, FreezerState, Manager, Result, Stats};
+use crate::{CgroupPath, Error, FreezerState, Join, Manager, Result, Stats};
 use oci_spec::runtime::{
     LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxMemory, LinuxNetwork, LinuxResources,
 };
@@ -565,6 +565,25 @@ impl Manager for V1Manager {
             write(u.dir(), "cgroup.procs", &pid)?;
         }
         Ok(())
+    }
+
+    fn prepare_join(&self) -> Result<Join> {
+        let mut tasks = Vec::new();
+        for (ctrl, dir) in self.unique_dirs() {
+            let created = fsutil::mkdir_p(dir)?;
+            if ctrl == "cpuset" && !created.is_empty() {
+                ensure_cpuset(dir)?;
+            }
+            tasks.push(crate::open_tasks(dir)?);
+        }
+        let v2_dir = match &self.unified {
+            Some(u) => {
+                u.create()?;
+                Some(crate::open_dir(u.dir())?)
+            }
+            None => None,
+        };
+        Ok(Join { tasks, v2_dir })
     }
 
     fn set(&self, resources: &LinuxResources) -> Result<()> {

@@ -3,7 +3,7 @@
 
 use crate::fsutil::{self, keyed, read_opt, read_u64, write};
 use crate::mounts::{self, CgroupMount};
-use crate::{ebpf, CgroupPath, Error, FreezerState, Manager, Result, Stats};
+use crate::{ebpf, CgroupPath, Error, FreezerState, Join, Manager, Result, Stats};
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -399,6 +399,14 @@ impl Manager for V2Manager {
     fn apply(&self, pid: i32) -> Result<()> {
         self.create()?;
         write(&self.dir, "cgroup.procs", &pid.to_string())
+    }
+
+    fn prepare_join(&self) -> Result<Join> {
+        self.create()?;
+        Ok(Join {
+            tasks: Vec::new(),
+            v2_dir: Some(crate::open_dir(&self.dir)?),
+        })
     }
 
     fn set(&self, resources: &LinuxResources) -> Result<()> {

@@ -37,6 +37,7 @@ pub fn open_engine(g: &Global) -> Result<Engine, Failure> {
 
 /// Commands that exist both at the top level and under `berth container`.
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum ContainerCmd {
     /// Create and run a new container from an image
     #[command(disable_help_flag = true)]

@@ -57,6 +57,7 @@ pub struct Global {
 
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
+#[command(defer = true)]
 enum Cmd {
     #[command(flatten)]
     Container(container_cmds::ContainerCmd),
@@ -109,6 +110,7 @@ enum Cmd {
 // Parsed once per process: the size of the run/create variant doesn't matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
+#[command(defer = true)]
 enum ContainerSub {
     #[command(flatten)]
     C(container_cmds::ContainerCmd),
@@ -134,6 +136,7 @@ struct ContainerInspectArgs {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 enum ImageCmd {
     /// Download an image from a registry
     Pull(registry_cmds::PullArgs),
@@ -152,6 +155,7 @@ enum ImageCmd {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 enum SystemCmd {
     /// Show disk usage
     Df(system::DfArgs),

@@ -13,6 +13,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum NetworkCmd {
     /// Create a network
     Create {

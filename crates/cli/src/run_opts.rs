@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 type Res<T> = Result<T, String>;
 
-/// The flags `create` and `run` share (Docker's `containerOptions`).
+// The flags `create` and `run` share (Docker's `containerOptions`).
 #[derive(Args, Debug, Clone, Default)]
 pub struct CreateFlags {
     /// Attach to STDIN, STDOUT or STDERR

@@ -51,6 +51,8 @@ pub fn run(paths: &Paths, id: &str, rec: &Record, cfg: &ExecConfig) -> Result<i6
     }
     let process: oci_spec::runtime::Process =
         serde_json::from_value(p).map_err(|e| Error::Other(format!("exec process: {e}")))?;
+    // Compiled seccomp filters, shared by container inits and execs (best effort).
+    let _ = runtime::security::set_seccomp_cache_dir(&paths.runroot.join("seccomp"));
     let rt = runtime::state::StateRoot::new(paths.runtime_root());
     let c = runtime::Container::load(&rt, id)?;
     let _ = rec;

@@ -670,8 +670,6 @@ impl Engine {
         }
         let rc = paths.runroot.join("containers");
         std::fs::create_dir_all(&rc).map_err(Error::io(format!("creating {}", rc.display())))?;
-        // Compiled seccomp filters, shared by container inits and execs (best effort).
-        let _ = runtime::security::set_seccomp_cache_dir(&paths.runroot.join("seccomp"));
         if let Some(d) = &opts.storage_driver {
             let p = paths.root.join("engine-driver");
             if std::fs::read_to_string(&p).ok().as_deref() != Some(d.as_str()) {

@@ -888,12 +888,17 @@ impl NetworkController {
         mac: [u8; 6],
         default_route: bool,
     ) -> Result<()> {
-        let br = self.link_index(&st.bridge)?.ok_or_else(|| {
-            Error::Kernel(format!(
-                "bridge {} of network {} is missing; remove and re-create the network",
-                st.bridge, st.name
-            ))
-        })?;
+        // A bridge can vanish under its record (host reboot, `ip link del`): re-create it
+        // from the record, as dockerd does for docker0 at start.
+        let br = match self.link_index(&st.bridge)? {
+            Some(i) => i,
+            None => {
+                self.setup_bridge(st)?;
+                self.link_index(&st.bridge)?.ok_or_else(|| {
+                    Error::Kernel(format!("bridge {} of network {} is missing", st.bridge, st.name))
+                })?
+            }
+        };
         let ns = File::open(&sb.path).map_err(io_err(format!("opening {}", sb.path.display())))?;
         self.with_rt(|nl| {
             nl.exec(&mut [netlink::new_veth(

@@ -193,6 +193,78 @@ impl Drop for CreateGuard<'_> {
     }
 }
 
+/// linux/sched.h (libc's c_int constant overflows).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `struct clone_args` up to `cgroup` (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Like [`clone_process`], and the child is born in the cgroup `join` names (v2 part, with
+/// `CLONE_INTO_CGROUP`) and enters its v1 hierarchies itself before anything else; see
+/// [`cgroups::Join`]. Returns (pid, whether the parent still has to move the child into the v2
+/// cgroup: kernels before 5.7). A child that cannot join sends `ERROR` on `sync` and exits.
+fn clone_joined(flags: CloneFlags, join: &cgroups::Join, sync: &SyncPipe) -> Result<(i32, bool)> {
+    let mut fallback = false;
+    let pid = match join.clone_into() {
+        Some(fd) => {
+            let mut args = CloneArgs {
+                flags: flags.bits() as u64 | CLONE_INTO_CGROUP,
+                exit_signal: libc::SIGCHLD as u64,
+                cgroup: fd as u64,
+                ..Default::default()
+            };
+            // SAFETY: clone3 without CLONE_VM and without a stack behaves like fork(), as in
+            // clone_process.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_clone3,
+                    &mut args as *mut CloneArgs,
+                    std::mem::size_of::<CloneArgs>(),
+                )
+            };
+            let errno = nix::Error::last();
+            if r < 0 && matches!(errno, nix::Error::ENOSYS | nix::Error::E2BIG) {
+                fallback = true;
+                clone_process(flags)?
+            } else if r < 0 {
+                return Err(Error::Sys {
+                    context: "clone3 container process into its cgroup".into(),
+                    source: errno,
+                });
+            } else {
+                r as i32
+            }
+        }
+        None => clone_process(flags)?,
+    };
+    if pid == 0 {
+        if let Err(errno) = join.join_self() {
+            let msg = format!(
+                "joining the container's cgroup: {}",
+                std::io::Error::from_raw_os_error(errno)
+            );
+            let _ = sync.send(sync::ERROR, msg.as_bytes());
+            // SAFETY: end the child without running the parent's destructors.
+            unsafe { libc::_exit(1) }
+        }
+    }
+    Ok((pid, fallback))
+}
+
 /// fork-like clone with namespace flags. Returns 0 in the child.
 fn clone_process(flags: CloneFlags) -> Result<i32> {
     // SAFETY: clone without CLONE_VM and without a new stack behaves like fork(): the child gets
@@ -386,8 +458,14 @@ impl Container {
         let clone_flags = plan.create
             - CloneFlags::CLONE_NEWCGROUP
             - CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
-        let pid = clone_process(clone_flags)?;
+        // The cgroup is made and configured before the init exists; the init enters it as it
+        // is born (no migration by pid: see cgroups::Join).
+        guard.cgroup = Some(cgroup.as_ref());
+        let join = cgroup.prepare_join()?;
+        cgroup.set(&create_resources(&spec))?;
+        let (pid, join_v2_by_pid) = clone_joined(clone_flags, &join, &child_sync)?;
         if pid == 0 {
+            join.close();
             drop(parent_sync);
             init::run(init::InitArgs {
                 spec: &spec,
@@ -404,13 +482,14 @@ impl Container {
         drop(child_sync);
         drop(console);
         guard.pid = Some(Pid::from_raw(pid));
-        guard.cgroup = Some(cgroup.as_ref());
+        if join_v2_by_pid {
+            join.join_v2_by_pid(pid)?;
+        }
+        drop(join);
 
         if plan.creates(LinuxNamespaceType::User) {
             write_id_maps(pid, &spec)?;
         }
-        cgroup.apply(pid)?;
-        cgroup.set(&create_resources(&spec))?;
         st.pid = pid;
         st.pid_start_time = state::pid_start_time(pid).unwrap_or(0);
         let state_json = serde_json::to_vec(&st.oci_json(Status::Creating)).unwrap();
@@ -705,8 +784,10 @@ impl Container {
             }
         }
         let (parent_sync, child_sync) = sync::pair()?;
-        let pid = clone_process(CloneFlags::empty())?;
+        let join = cg.prepare_join()?;
+        let (pid, join_v2_by_pid) = clone_joined(CloneFlags::empty(), &join, &child_sync)?;
         if pid == 0 {
+            join.close();
             drop(parent_sync);
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 exec_child(
@@ -733,7 +814,10 @@ impl Container {
             let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
             e
         };
-        cg.apply(pid).map_err(|e| fail(e.into()))?;
+        if join_v2_by_pid {
+            join.join_v2_by_pid(pid).map_err(|e| fail(e.into()))?;
+        }
+        drop(join);
         parent_sync.send(sync::GO, &[]).map_err(fail)?;
         // The sync socket is close-on-exec: EOF means the exec happened.
         match parent_sync.recv().map_err(fail)? {

@@ -265,9 +265,11 @@ pub fn set_seccomp_cache_dir(dir: &Path) -> Result<()> {
         .open(dir)
         .map_err(|e| Error::other(format!("seccomp cache {}: {e}", dir.display())))?;
     // A high fd number: a container init moves its preserved and standard fds to the low ones.
+    // Below 64, though: growing the fd table of a multi-threaded process waits for an RCU
+    // grace period (~10 ms).
     use std::os::fd::{AsRawFd, FromRawFd};
     // SAFETY: F_DUPFD_CLOEXEC on an fd we own; the result is a new fd we then own.
-    let high = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 300) };
+    let high = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 60) };
     let fd = if high >= 0 {
         // SAFETY: fresh fd from fcntl.
         unsafe { std::os::fd::OwnedFd::from_raw_fd(high) }
