@@ -418,7 +418,9 @@ pub fn run(g: &Global, a: RunArgs) -> CmdResult {
         check_tty(a.flags.tty, a.flags.interactive)?;
     }
     let e = open_engine(g)?;
+    engine::timing::mark("cli:create");
     let created = create_container(g, &e, &a.flags, a.detach)?;
+    engine::timing::mark("cli:created");
     let id = created.id;
     let auto_remove = a.flags.rm;
     let cleanup = |e: &Engine| {
@@ -448,10 +450,12 @@ pub fn run(g: &Global, a: RunArgs) -> CmdResult {
             return Err(run_failure(err));
         }
     };
+    engine::timing::mark("cli:started");
     if a.sig_proxy && !created.tty {
         proxy_signals(g, &id);
     }
     let code = exit_of(&e, &id, pump(att, opts.stdin))?;
+    engine::timing::mark("cli:exit");
     std::io::stdout().flush()?;
     if code != 0 {
         return Err(Failure::new("", code));

@@ -222,6 +222,7 @@ fn main() {
     if first.as_deref() == Some("init-internal") {
         engine::init::main(std::env::args().skip(2).collect());
     }
+    engine::timing::mark("cli:main");
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

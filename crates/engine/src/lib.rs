@@ -27,6 +27,7 @@ pub mod spec;
 pub mod types;
 
 pub use events::Event;
+pub use runtime::timing;
 pub use record::Record;
 
 use std::collections::BTreeMap;
@@ -1083,7 +1084,9 @@ impl Engine {
         if rec.state.status == "running" || rec.state.status == "paused" {
             release_resources(&self.paths, &id);
         }
+        timing::mark("eng:prepare_start");
         self.prepare_start(&id, &mut rec, &host)?;
+        timing::mark("eng:spawn");
         let started = monitor::spawn(monitor::Spawn {
             paths: &self.paths,
             id: &id,
@@ -1108,8 +1111,10 @@ impl Engine {
                 rec.has_been_manually_stopped = false;
                 rec.monitor_pid = s.monitor_pid as i64;
                 rec.monitor_start_time = runtime::state::pid_start_time(s.monitor_pid).unwrap_or(0);
+                timing::mark("eng:running");
                 record::save(&self.paths, &rec)?;
                 events::container_event(&self.paths.root, &id, "start");
+                timing::mark("eng:saved");
                 Ok(true)
             }
             Err(e) => {

@@ -573,6 +573,7 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
             &id,
             0,
         );
+        runtime::timing::mark("mon:start_container");
         let (container, mut io) = match start_container(paths, &id, s.tty, s.open_stdin) {
             Ok(x) => x,
             Err(e) => {
@@ -607,6 +608,7 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
                 return 0;
             }
         };
+        runtime::timing::mark("mon:started");
         let pid = container.pid();
         let started_at = now();
         match status_wr.take() {
@@ -636,12 +638,14 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
         }
         shrink_idle();
         let code = serve(&container, &mut io, &listener, &mut clients, &mut log);
+        runtime::timing::mark("mon:exited");
         log.flush();
         let oom = container
             .stats()
             .map(|s| s.oom_kill_count > 0)
             .unwrap_or(false);
         let _ = container.delete(true);
+        runtime::timing::mark("mon:runtime_deleted");
         drop(dns);
         drop(io);
         let result = WaitResult {
@@ -748,10 +752,12 @@ fn finish(
         // Wait for whoever started us to finish recording the start (it holds the record
         // lock until then): a container that exits at once must not be removed under it.
         let _l = record::lock(&paths.dir(id), id).ok();
+        runtime::timing::mark("mon:remove");
         crate::release_and_remove(paths, id);
     } else {
         crate::release_resources(paths, id);
     }
+    runtime::timing::mark("mon:reply");
     send_exit(clients, &result);
 }
 

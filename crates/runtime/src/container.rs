@@ -369,6 +369,7 @@ impl Container {
     }
 
     fn create_inner(root: &StateRoot, opts: &CreateOptions, run_now: bool) -> Result<Container> {
+        crate::timing::mark("rt:create");
         let bundle = fs::canonicalize(&opts.bundle)
             .map_err(|e| Error::Spec(format!("bundle {}: {e}", opts.bundle.display())))?;
         let (spec, spec_bytes) = load_spec(&bundle)?;
@@ -463,9 +464,11 @@ impl Container {
         guard.cgroup = Some(cgroup.as_ref());
         let join = cgroup.prepare_join()?;
         cgroup.set(&create_resources(&spec))?;
+        crate::timing::mark("rt:clone");
         let (pid, join_v2_by_pid) = clone_joined(clone_flags, &join, &child_sync)?;
         if pid == 0 {
             join.close();
+            crate::timing::mark("init:start");
             drop(parent_sync);
             init::run(init::InitArgs {
                 spec: &spec,
@@ -506,6 +509,7 @@ impl Container {
             parent_sync.send(sync::HOOKS_DONE, &[])?;
         }
         parent_sync.expect(sync::READY)?;
+        crate::timing::mark("rt:ready");
 
         st.status = Status::Created;
         root.save(&st)?;

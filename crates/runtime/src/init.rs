@@ -114,7 +114,9 @@ fn init(a: &InitArgs) -> Result<()> {
         in_userns: a.plan.creates(LinuxNamespaceType::User)
             || a.plan.joins(LinuxNamespaceType::User),
     };
+    crate::timing::mark("init:rootfs");
     rootfs::setup_rootfs(&opts, &mut before_pivot)?;
+    crate::timing::mark("init:rootfs_done");
 
     if process.terminal().unwrap_or(false) {
         let sock = a
@@ -140,6 +142,7 @@ fn init(a: &InitArgs) -> Result<()> {
     };
     security::close_seccomp_cache_dir();
 
+    crate::timing::mark("init:ready");
     a.sync.send(sync::READY, &[])?;
 
     if let Some(fd) = a.fifo_fd {
@@ -151,6 +154,7 @@ fn init(a: &InitArgs) -> Result<()> {
     if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         security::set_personality(p)?;
     }
+    crate::timing::mark("init:exec");
     security::finalize_process(process, filter)?;
     exec(&path, &argv, &envp, a.preserve_fds)
 }

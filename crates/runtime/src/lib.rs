@@ -1,9 +1,10 @@
 //! berth's OCI runtime library: an OCI bundle (config.json + rootfs) becomes an isolated process.
 //!
 //! The flow (see `container`): the runtime process clones the container's init with its new
-//! namespaces; the parent puts it into its cgroup, writes uid/gid maps, runs the runtime-side
-//! hooks; the init builds the rootfs, pivots, drops privileges and waits on `exec.fifo` until
-//! `start`, then execs the user's program. No re-exec of the runtime binary, no threads.
+//! namespaces, born into its cgroup (see `cgroups::Join`); the parent writes uid/gid maps, runs
+//! the runtime-side hooks; the init builds the rootfs, pivots, drops privileges and waits on
+//! `exec.fifo` until `start`, then execs the user's program. No re-exec of the runtime binary,
+//! no threads.
 
 pub mod container;
 pub mod hooks;
@@ -14,6 +15,7 @@ pub mod security;
 pub mod spec_default;
 pub mod state;
 mod sync;
+pub mod timing;
 pub mod tty;
 
 pub use container::{Container, CreateOptions, ExecOptions};
