@@ -125,6 +125,12 @@ fn mkdir_p_inner(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
 /// kernel files, which rmdir(2) takes along. EBUSY (tasks still exiting) is retried a few
 /// times with a short back-off; ENOENT counts as done.
 pub(crate) fn remove_tree(dir: &Path) -> Result<()> {
+    // The common case (no child cgroups, no tasks left) is one rmdir.
+    match std::fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),

@@ -618,6 +618,15 @@ impl Manager for V1Manager {
         stats(self)
     }
 
+    fn oom_kill_count(&self) -> Result<u64> {
+        let Some(d) = self.dir("memory") else {
+            return Ok(0);
+        };
+        Ok(read_opt(d, "memory.oom_control")?
+            .and_then(|oc| keyed(&oc, "oom_kill"))
+            .unwrap_or(0))
+    }
+
     fn destroy(&self) -> Result<()> {
         // Try every hierarchy even if one fails, then report the first error.
         let mut first = None;

@@ -435,6 +435,12 @@ impl Manager for V2Manager {
         fsutil::remove_tree(&self.dir)
     }
 
+    fn oom_kill_count(&self) -> Result<u64> {
+        Ok(read_opt(&self.dir, "memory.events")?
+            .and_then(|ev| keyed(&ev, "oom_kill"))
+            .unwrap_or(0))
+    }
+
     fn path(&self, controller: &str) -> Option<PathBuf> {
         // Every v2 controller lives in the one directory.
         let _ = controller;

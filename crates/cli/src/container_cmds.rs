@@ -281,9 +281,10 @@ pub struct RunArgs {
 }
 
 /// Makes sure the image is present, pulling it like Docker when missing (or `--pull always`).
-fn ensure_image(g: &Global, f: &CreateFlags) -> Result<(), Failure> {
+fn ensure_image(g: &Global, e: &Engine, f: &CreateFlags) -> Result<(), Failure> {
     let name = &f.args[0];
-    let store = &crate::image_cmds::open_store(g).map_err(|f| Failure::new(f.msg, 125))?;
+    // The engine's store: opened once per command.
+    let store = e.images().map_err(|err| Failure::new(err.to_string(), 125))?;
     let have = match store.resolve(name) {
         Ok(_) => true,
         Err(image::Error::NotFound(_)) => false,
@@ -336,7 +337,7 @@ fn create_container(
             125,
         ));
     }
-    ensure_image(g, f)?;
+    ensure_image(g, e, f)?;
     let resp = e
         .create(engine::CreateRequest {
             name: p.name,

@@ -67,9 +67,24 @@ pub fn container_event_with(
         std::fs::read(root.join("containers").join(id).join("config.v2.json"))
             .ok()
             .and_then(|d| serde_json::from_slice(&d).ok());
+    container_event_of(root, id, rec.as_ref(), action, extra);
+}
+
+/// Like [`container_event`], with the record already in hand (no re-read).
+pub fn container_event_rec(root: &std::path::Path, rec: &crate::Record, action: &str) {
+    container_event_of(root, &rec.id, Some(rec), action, &[]);
+}
+
+fn container_event_of(
+    root: &std::path::Path,
+    id: &str,
+    rec: Option<&crate::Record>,
+    action: &str,
+    extra: &[(&str, String)],
+) {
     let mut attrs = BTreeMap::new();
     let mut from = String::new();
-    if let Some(r) = &rec {
+    if let Some(r) = rec {
         from = r.config.image.clone();
         attrs.insert("name".to_string(), r.short_name().to_string());
         attrs.insert("image".to_string(), from.clone());

@@ -27,6 +27,7 @@ pub mod spec;
 pub mod types;
 
 pub use events::Event;
+pub use monitor::resume as monitor_resume;
 pub use runtime::timing;
 pub use record::Record;
 
@@ -914,13 +915,16 @@ impl Engine {
             record::save(&self.paths, &rec)?;
             Ok(rec)
         })();
-        if let Err(e) = res {
-            let _ = images.layers().remove(&id);
-            let _ = std::fs::remove_dir_all(&dir);
-            record::release_name(&self.paths, &name, &id);
-            return Err(e);
-        }
-        events::container_event(&self.paths.root, &id, "create");
+        let rec = match res {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = images.layers().remove(&id);
+                let _ = std::fs::remove_dir_all(&dir);
+                record::release_name(&self.paths, &name, &id);
+                return Err(e);
+            }
+        };
+        events::container_event_rec(&self.paths.root, &rec, "create");
         Ok(CreateResponse { id, warnings })
     }
 
@@ -1061,13 +1065,19 @@ impl Engine {
         res
     }
 
-    fn start_inner(&self, id: &str, client: Option<monitor::EarlyClient>) -> Result<bool> {
-        let (id, _) = self.record(id)?;
+    /// Starts the container; returns its record when this call started it (None: it was
+    /// already running).
+    fn start_inner(
+        &self,
+        id: &str,
+        client: Option<monitor::EarlyClient>,
+    ) -> Result<Option<Record>> {
+        let id = self.resolve(id)?;
         let _lock = record::lock(&self.paths.dir(&id), &id)?;
         let mut rec = record::load(&self.paths, &id)?;
         let host = record::load_host_config(&self.paths, &id)?;
         match rec.effective_status() {
-            "running" | "restarting" => return Ok(false),
+            "running" | "restarting" => return Ok(None),
             "paused" => {
                 return Err(Error::Conflict(
                     "cannot start a paused container, try unpause instead".into(),
@@ -1113,9 +1123,9 @@ impl Engine {
                 rec.monitor_start_time = runtime::state::pid_start_time(s.monitor_pid).unwrap_or(0);
                 timing::mark("eng:running");
                 record::save(&self.paths, &rec)?;
-                events::container_event(&self.paths.root, &id, "start");
+                events::container_event_rec(&self.paths.root, &rec, "start");
                 timing::mark("eng:saved");
-                Ok(true)
+                Ok(Some(rec))
             }
             Err(e) => {
                 release_resources(&self.paths, &id);
@@ -1144,21 +1154,20 @@ impl Engine {
     /// Starts the container with an attach stream set up before its process runs.
     pub fn start_attached(&self, id: &str, opts: &AttachOptions) -> Result<Attachment> {
         let (a, b) = UnixStream::pair().map_err(Error::io("socketpair"))?;
-        let (_, rec) = self.record(id)?;
         let client = monitor::EarlyClient {
             sock: b,
             stdin: opts.stdin,
             stdout: opts.stdout,
             stderr: opts.stderr,
         };
-        if !self.start_inner(id, Some(client))? {
-            return self.attach(id, opts);
+        match self.start_inner(id, Some(client))? {
+            None => self.attach(id, opts),
+            Some(rec) => Ok(Attachment {
+                sock: a,
+                tty: rec.config.tty,
+                stdin: opts.stdin,
+            }),
         }
-        Ok(Attachment {
-            sock: a,
-            tty: rec.config.tty,
-            stdin: opts.stdin,
-        })
     }
 
     /// Attaches to a running container's stdio.

@@ -407,7 +407,7 @@ impl Container {
             cgroup: None,
             armed: true,
         };
-        state::write_atomic(&dir.join(state::CONFIG_FILE), &spec_bytes)?;
+        state::write_new(&dir.join(state::CONFIG_FILE), &spec_bytes)?;
 
         let fifo = if run_now {
             None
@@ -444,6 +444,11 @@ impl Container {
             owner: String::new(),
             annotations: spec.annotations().clone().unwrap_or_default(),
             cgroups_path,
+            poststop: Some(
+                hooks
+                    .and_then(|h| h.poststop().as_ref())
+                    .is_some_and(|v| !v.is_empty()),
+            ),
         };
 
         // Namespaces that must be entered before clone because they only affect children.
@@ -511,8 +516,18 @@ impl Container {
         parent_sync.expect(sync::READY)?;
         crate::timing::mark("rt:ready");
 
-        st.status = Status::Created;
+        // `run` saves once, as Running, in create_and_start.
+        st.status = if run_now {
+            Status::Running
+        } else {
+            Status::Created
+        };
         root.save(&st)?;
+        if run_now {
+            if let Some(h) = hooks.and_then(|h| h.poststart().as_ref()) {
+                hooks::run_hooks(h, &serde_json::to_vec(&st.oci_json(Status::Running)).unwrap())?;
+            }
+        }
         if let Some(p) = &opts.pid_file {
             write_pid_file(p, pid)?;
         }
@@ -527,11 +542,7 @@ impl Container {
     /// `run`: create and start at once (no exec.fifo round trip). Returns the container; the
     /// caller is the init's parent and waits for it.
     pub fn create_and_start(root: &StateRoot, opts: &CreateOptions) -> Result<Container> {
-        let mut c = Self::create_inner(root, opts, true)?;
-        c.state.status = Status::Running;
-        c.root.save(&c.state)?;
-        c.poststart()?;
-        Ok(c)
+        Self::create_inner(root, opts, true)
     }
 
     pub fn load(root: &StateRoot, id: &str) -> Result<Container> {
@@ -693,6 +704,11 @@ impl Container {
         Ok(cgroup_manager(&self.state)?.stats()?)
     }
 
+    /// How many times the kernel OOM-killed a process of the container (one cgroup file read).
+    pub fn oom_kill_count(&self) -> Result<u64> {
+        Ok(cgroup_manager(&self.state)?.oom_kill_count()?)
+    }
+
     /// Removes the container. A running or paused one needs `force` (it is killed first); a
     /// created one is killed like runc does.
     pub fn delete(self, force: bool) -> Result<()> {
@@ -708,7 +724,10 @@ impl Container {
                 )))
             }
         }
-        let spec = self.spec().ok();
+        let spec = match self.state.poststop {
+            Some(false) => None,
+            _ => self.spec().ok(),
+        };
         let mut st = self.state.oci_json(Status::Stopped);
         st["pid"] = serde_json::json!(self.state.pid);
         if let Some(h) = spec

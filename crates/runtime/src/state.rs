@@ -58,6 +58,10 @@ pub struct State {
     /// The cgroupsPath the container was created with (None: the runtime default).
     #[serde(default)]
     pub cgroups_path: Option<String>,
+    /// Whether the spec has poststop hooks, so `delete` reads the spec back only then (None:
+    /// state written by an older berth, which did not record it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poststop: Option<bool>,
 }
 
 impl State {
@@ -165,6 +169,18 @@ impl StateRoot {
 }
 
 /// Writes `data` to `path` through a temp file + rename, so readers never see half a file.
+/// Writes a file that must not exist yet, in a directory nobody else uses yet (a state dir
+/// just claimed): no temporary file and rename needed, a crash leaves a directory without
+/// state.json, which is garbage either way.
+pub fn write_new(path: &Path, data: &[u8]) -> Result<()> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    f.write_all(data)?;
+    Ok(())
+}
+
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = fs::File::create(&tmp)?;
