@@ -222,6 +222,10 @@ fn main() {
     if first.as_deref() == Some("init-internal") {
         engine::init::main(std::env::args().skip(2).collect());
     }
+    // A container's monitor coming back from `berth-monitor` to record the container's exit.
+    if argv0 == "berth-monitor" {
+        std::process::exit(engine::monitor_resume());
+    }
     engine::timing::mark("cli:main");
     let cli = match Cli::try_parse() {
         Ok(c) => c,

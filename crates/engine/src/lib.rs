@@ -23,6 +23,7 @@ mod monitor;
 pub mod names;
 pub mod network;
 mod record;
+mod shim;
 pub mod spec;
 pub mod types;
 

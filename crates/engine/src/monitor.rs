@@ -18,37 +18,10 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 
-pub const STDIN: u8 = 0;
-pub const STDOUT: u8 = 1;
-pub const STDERR: u8 = 2;
-pub const EXIT: u8 = 3;
-pub const STDIN_EOF: u8 = 4;
-pub const RESIZE: u8 = 5;
-pub const HELLO: u8 = 6;
-
-pub fn write_frame(w: &mut impl Write, kind: u8, data: &[u8]) -> std::io::Result<()> {
-    let mut h = [0u8; 8];
-    h[0] = kind;
-    h[4..].copy_from_slice(&(data.len() as u32).to_be_bytes());
-    let mut buf = Vec::with_capacity(8 + data.len());
-    buf.extend_from_slice(&h);
-    buf.extend_from_slice(data);
-    w.write_all(&buf)
-}
-
-/// Reads one frame; None at EOF.
-pub fn read_frame(r: &mut impl Read) -> std::io::Result<Option<(u8, Vec<u8>)>> {
-    let mut h = [0u8; 8];
-    match r.read_exact(&mut h) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
-    }
-    let len = u32::from_be_bytes(h[4..].try_into().unwrap()) as usize;
-    let mut data = vec![0; len];
-    r.read_exact(&mut data)?;
-    Ok(Some((h[0], data)))
-}
+use crate::shim::{self, Log};
+pub use crate::shim::{
+    read_frame, write_frame, EXIT, HELLO, RESIZE, STDERR, STDIN, STDIN_EOF, STDOUT,
+};
 
 /// What the monitor tells the CLI once the container runs (or failed to).
 #[derive(serde::Serialize, serde::Deserialize, Debug)]
@@ -395,72 +368,6 @@ pub fn wait_pid_exit(pid: i32, timeout_ms: i32) -> bool {
     }
 }
 
-/// JSON-file log writer (Docker's format), buffering partial lines per stream.
-struct Log {
-    file: Option<File>,
-    partial: [Vec<u8>; 2],
-}
-
-impl Log {
-    fn write(&mut self, stream: usize, data: &[u8]) {
-        let Some(f) = self.file.as_mut() else { return };
-        let name = if stream == 0 { "stdout" } else { "stderr" };
-        let buf = &mut self.partial[stream];
-        buf.extend_from_slice(data);
-        let mut out = Vec::new();
-        let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-        while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=pos).collect();
-            log_line(&mut out, &line, name, &time);
-        }
-        // Docker splits lines longer than 16 KiB.
-        if buf.len() >= 16 * 1024 {
-            let line: Vec<u8> = std::mem::take(buf);
-            log_line(&mut out, &line, name, &time);
-        }
-        if !out.is_empty() {
-            let _ = f.write_all(&out);
-        }
-    }
-    fn flush(&mut self) {
-        for s in 0..2 {
-            if !self.partial[s].is_empty() {
-                let line = std::mem::take(&mut self.partial[s]);
-                let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-                let mut out = Vec::new();
-                log_line(
-                    &mut out,
-                    &line,
-                    if s == 0 { "stdout" } else { "stderr" },
-                    &time,
-                );
-                if let Some(f) = self.file.as_mut() {
-                    let _ = f.write_all(&out);
-                }
-            }
-        }
-    }
-}
-
-fn log_line(out: &mut Vec<u8>, line: &[u8], stream: &str, time: &str) {
-    #[derive(serde::Serialize)]
-    struct L<'a> {
-        log: &'a str,
-        stream: &'a str,
-        time: &'a str,
-    }
-    let s = String::from_utf8_lossy(line);
-    let _ = serde_json::to_writer(
-        &mut *out,
-        &L {
-            log: &s,
-            stream,
-            time,
-        },
-    );
-    out.push(b'\n');
-}
-
 fn report(wr: &mut File, st: &Status) {
     let _ = wr.write_all(&serde_json::to_vec(st).unwrap());
 }
@@ -516,27 +423,25 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
     let _ = runtime::security::set_seccomp_cache_dir(&paths.runroot.join("seccomp"));
     set_title(&id);
     // SAFETY: prctl flags on ourselves: orphans of the container (e.g. `--pid host`) are
-    // reparented to us and reaped.
+    // reparented to us and reaped. The flag survives the execs of the handoff.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    let mut status_wr = Some(File::from(status_wr));
+    let mut status_wr = File::from(status_wr);
 
     let sock_path = paths.socket(&id);
     let _ = std::fs::remove_file(&sock_path);
     let listener = match short_path(&sock_path, |p| UnixListener::bind(p)) {
         Ok(l) => l,
         Err(e) => {
-            if let Some(w) = status_wr.as_mut() {
-                report(
-                    w,
-                    &Status {
-                        ok: false,
-                        pid: 0,
-                        monitor: 0,
-                        started_at: String::new(),
-                        error: format!("attach socket {}: {e}", sock_path.display()),
-                    },
-                );
-            }
+            report(
+                &mut status_wr,
+                &Status {
+                    ok: false,
+                    pid: 0,
+                    monitor: 0,
+                    started_at: String::new(),
+                    error: format!("attach socket {}: {e}", sock_path.display()),
+                },
+            );
             return 1;
         }
     };
@@ -556,95 +461,147 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
         .append(true)
         .open(paths.log_path(&id))
         .ok();
-    let mut log = Log {
+    let log = Log {
         file: log_file,
         partial: [Vec::new(), Vec::new()],
     };
-    let monitor_pid = std::process::id() as i32;
+    let m = Monitor {
+        paths,
+        id,
+        tty: s.tty,
+        open_stdin: s.open_stdin,
+        listener,
+        clients,
+        log,
+    };
+    lifecycle(m, Some(status_wr), None)
+}
 
+/// What a monitor holds between container runs.
+struct Monitor<'a> {
+    paths: &'a Paths,
+    id: String,
+    tty: bool,
+    open_stdin: bool,
+    listener: UnixListener,
+    clients: Vec<Client>,
+    log: Log,
+}
+
+/// How long a started container must still run before its monitor shrinks into
+/// `berth-monitor`: short-lived containers (`run --rm true`) never pay for the two execs.
+const IDLE_GRACE: std::time::Duration = std::time::Duration::from_millis(15);
+
+/// The `berth-monitor` binary next to ours, if installed.
+fn idle_monitor_path() -> Option<std::path::PathBuf> {
+    let p = std::env::current_exe().ok()?.with_file_name(shim::NAME);
+    p.is_file().then_some(p)
+}
+
+/// Starts the container (again, for restarts) and serves it until it stops for good. With
+/// `resumed` the container's run already ended under `berth-monitor` with that exit code: its
+/// ending (log, runtime state, restart policy, `--rm`) is done here.
+fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i32>) -> i32 {
+    let paths = m.paths;
+    let id = m.id.clone();
+    let monitor_pid = std::process::id() as i32;
     loop {
-        // The embedded DNS server of user networks listens in the sandbox before the container's
-        // process runs (its first lookup must find it) and lives as long as the container.
-        let dns = crate::network::monitor_started(
-            &crate::network::NetPaths {
-                root: &paths.root,
-                runroot: &paths.runroot,
-            },
-            &id,
-            0,
-        );
-        runtime::timing::mark("mon:start_container");
-        let (container, mut io) = match start_container(paths, &id, s.tty, s.open_stdin) {
-            Ok(x) => x,
-            Err(e) => {
-                let msg = e.to_string();
-                if let Some(mut w) = status_wr.take() {
-                    report(
-                        &mut w,
-                        &Status {
-                            ok: false,
-                            pid: 0,
-                            monitor: monitor_pid,
-                            started_at: String::new(),
-                            error: msg,
-                        },
-                    );
-                    // The CLI records the failure and cleans up.
-                    return 1;
-                }
-                // A restart failed: record it and stop.
-                let code = crate::exit_code_of(&classify(&msg));
-                finish(
-                    paths,
-                    &id,
-                    &mut clients,
-                    WaitResult {
-                        status_code: code,
-                        oom_killed: false,
-                        error: Some(msg),
-                    },
-                    false,
-                );
-                return 0;
-            }
-        };
-        runtime::timing::mark("mon:started");
-        let pid = container.pid();
-        let started_at = now();
-        match status_wr.take() {
-            Some(mut w) => report(
-                &mut w,
-                &Status {
-                    ok: true,
-                    pid,
-                    monitor: monitor_pid,
-                    started_at: started_at.clone(),
-                    error: String::new(),
+        let (code, container, io, dns) = if let Some(code) = resumed.take() {
+            let rt = runtime::state::StateRoot::new(paths.runtime_root());
+            (code, runtime::Container::load(&rt, &id).ok(), None, None)
+        } else {
+            // The embedded DNS server of user networks listens in the sandbox before the
+            // container's process runs (its first lookup must find it) and lives as long as
+            // the container.
+            let dns = crate::network::monitor_started(
+                &crate::network::NetPaths {
+                    root: &paths.root,
+                    runroot: &paths.runroot,
                 },
-            ),
-            None => {
-                // A restart: the monitor owns the record now.
-                let _ = record::update(paths, &id, |r| {
-                    r.state.status = "running".into();
-                    r.state.running = true;
-                    r.state.restarting = false;
-                    r.state.pid = pid as i64;
-                    r.state.started_at = started_at.clone();
-                    r.restart_count += 1;
-                    Ok(())
-                });
-                events::container_event(&paths.root, &id, "start");
+                &id,
+                0,
+            );
+            runtime::timing::mark("mon:start_container");
+            let (container, mut io) = match start_container(paths, &id, m.tty, m.open_stdin) {
+                Ok(x) => x,
+                Err(e) => {
+                    let msg = e.to_string();
+                    if let Some(mut w) = status_wr.take() {
+                        report(
+                            &mut w,
+                            &Status {
+                                ok: false,
+                                pid: 0,
+                                monitor: monitor_pid,
+                                started_at: String::new(),
+                                error: msg,
+                            },
+                        );
+                        // The CLI records the failure and cleans up.
+                        return 1;
+                    }
+                    // A restart failed: record it and stop.
+                    let code = crate::exit_code_of(&classify(&msg));
+                    finish(
+                        paths,
+                        &id,
+                        &mut m.clients,
+                        WaitResult {
+                            status_code: code,
+                            oom_killed: false,
+                            error: Some(msg),
+                        },
+                        false,
+                    );
+                    return 0;
+                }
+            };
+            runtime::timing::mark("mon:started");
+            let pid = container.pid();
+            let started_at = now();
+            match status_wr.take() {
+                Some(mut w) => report(
+                    &mut w,
+                    &Status {
+                        ok: true,
+                        pid,
+                        monitor: monitor_pid,
+                        started_at: started_at.clone(),
+                        error: String::new(),
+                    },
+                ),
+                None => {
+                    // A restart: the monitor owns the record now.
+                    let _ = record::update(paths, &id, |r| {
+                        r.state.status = "running".into();
+                        r.state.running = true;
+                        r.state.restarting = false;
+                        r.state.pid = pid as i64;
+                        r.state.started_at = started_at.clone();
+                        r.restart_count += 1;
+                        Ok(())
+                    });
+                    events::container_event(&paths.root, &id, "start");
+                }
             }
-        }
-        shrink_idle();
-        let code = serve(&container, &mut io, &listener, &mut clients, &mut log);
+            // The embedded DNS runs threads in this process: such a monitor stays as it is.
+            let idle = if dns.is_none() {
+                idle_monitor_path()
+            } else {
+                None
+            };
+            let code = serve_then_shrink(&mut m, pid, &mut io, idle.as_deref());
+            (code, Some(container), Some(io), dns)
+        };
         runtime::timing::mark("mon:exited");
-        log.flush();
+        m.log.flush();
         let oom = container
-            .stats()
-            .map(|s| s.oom_kill_count > 0)
-            .unwrap_or(false);
-        let _ = container.delete(true);
+            .as_ref()
+            .and_then(|c| c.stats().ok())
+            .is_some_and(|s| s.oom_kill_count > 0);
+        if let Some(c) = container {
+            let _ = c.delete(true);
+        }
         runtime::timing::mark("mon:runtime_deleted");
         drop(dns);
         drop(io);
@@ -691,14 +648,163 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
                 "die",
                 &[("exitCode", code.to_string())],
             );
-            send_exit(&mut clients, &result);
+            send_exit(&mut m.clients, &result);
             continue;
         }
+        let Monitor {
+            listener,
+            mut clients,
+            ..
+        } = m;
         drop(listener);
         let auto_remove = hc.map(|h| h.auto_remove).unwrap_or(false);
         finish(paths, &id, &mut clients, result, auto_remove);
         return 0;
     }
+}
+
+/// Serves the running container. With `idle` (the `berth-monitor` binary), a container still
+/// running after [`IDLE_GRACE`] is handed over to it: this process image is replaced and the
+/// call does not return (the ending continues in [`resume`]). Returns the init's exit code.
+fn serve_then_shrink(
+    m: &mut Monitor,
+    pid: i32,
+    io: &mut Io,
+    idle: Option<&std::path::Path>,
+) -> i32 {
+    let pidfd = pidfd_open(pid).ok();
+    let mut idle = idle.filter(|_| pidfd.is_some());
+    if idle.is_none() {
+        shim::shrink_idle();
+    }
+    loop {
+        let deadline = idle.map(|_| std::time::Instant::now() + IDLE_GRACE);
+        let served = serve(
+            pid,
+            pidfd.as_ref(),
+            io,
+            &m.listener,
+            &mut m.clients,
+            &mut m.log,
+            deadline,
+        );
+        let Some(code) = served else {
+            if let (Some(path), Some(pidfd)) = (idle.take(), pidfd.as_ref()) {
+                let e = handoff(m, pid, pidfd, io, path);
+                let _ = e; // exec failed: stay the full monitor
+            }
+            shim::shrink_idle();
+            continue;
+        };
+        return code;
+    }
+}
+
+/// Execs `berth-monitor` with everything its serve loop needs. Returns only if that failed.
+fn handoff(
+    m: &Monitor,
+    pid: i32,
+    pidfd: &OwnedFd,
+    io: &Io,
+    path: &std::path::Path,
+) -> std::io::Error {
+    // The exact executable we run, for the way back even if its path changes meanwhile.
+    let exe = match File::open("/proc/self/exe") {
+        Ok(f) => f,
+        Err(e) => return e,
+    };
+    let raw = |f: Option<RawFd>| f.unwrap_or(-1);
+    let h = shim::Handoff {
+        id: m.id.clone(),
+        root: m.paths.root.clone().into_os_string(),
+        runroot: m.paths.runroot.clone().into_os_string(),
+        tty: m.tty,
+        open_stdin: m.open_stdin,
+        pid,
+        pidfd: pidfd.as_raw_fd(),
+        out: raw(io.out.as_ref().map(|f| f.as_raw_fd())),
+        err: raw(io.err.as_ref().map(|f| f.as_raw_fd())),
+        stdin: raw(io.stdin.as_ref().map(|f| f.as_raw_fd())),
+        master: raw(io.master.as_ref().map(|f| f.as_raw_fd())),
+        listener: m.listener.as_raw_fd(),
+        log: raw(m.log.file.as_ref().map(|f| f.as_raw_fd())),
+        exe: exe.as_raw_fd(),
+        clients: m
+            .clients
+            .iter()
+            .map(|c| shim::HandoffClient {
+                fd: c.sock.as_raw_fd(),
+                stdin: c.stdin,
+                stdout: c.stdout,
+                stderr: c.stderr,
+                hello: c.hello,
+            })
+            .collect(),
+        partial: m.log.partial.clone(),
+        exit: None,
+    };
+    runtime::timing::mark("mon:handoff");
+    shim::exec_handoff(shim::Program::Path(path), &h)
+}
+
+/// The monitor's ending after `berth-monitor` saw the init exit: the CLI runs this when started
+/// as `berth-monitor` (argv0) with `$BERTH_MONITOR_HANDOFF`. Returns the process exit code.
+pub fn resume() -> i32 {
+    let h = match shim::Handoff::receive() {
+        Ok(h) if h.listener >= 0 && h.exit.is_some() => h,
+        Ok(_) => {
+            eprintln!("{}: incomplete monitor handoff", shim::NAME);
+            return 2;
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", shim::NAME);
+            return 2;
+        }
+    };
+    // Not for whatever this monitor starts later (a restarted container's hooks).
+    std::env::remove_var(shim::HANDOFF_ENV);
+    for fd in [h.pidfd, h.out, h.err, h.stdin, h.master, h.exe] {
+        if fd >= 0 {
+            // SAFETY: a handed-over fd nothing here uses: close it.
+            unsafe { libc::close(fd) };
+        }
+    }
+    set_title(&h.id);
+    let paths = Paths {
+        root: h.root.into(),
+        runroot: h.runroot.into(),
+    };
+    let _ = runtime::security::set_seccomp_cache_dir(&paths.runroot.join("seccomp"));
+    // SAFETY: the fds below were handed over to this image and are owned by nothing else.
+    let (listener, clients, log_file) = unsafe {
+        (
+            UnixListener::from_raw_fd(h.listener),
+            h.clients
+                .iter()
+                .map(|c| Client {
+                    sock: UnixStream::from_raw_fd(c.fd),
+                    stdin: c.stdin,
+                    stdout: c.stdout,
+                    stderr: c.stderr,
+                    hello: c.hello,
+                })
+                .collect(),
+            (h.log >= 0).then(|| File::from_raw_fd(h.log)),
+        )
+    };
+    let m = Monitor {
+        paths: &paths,
+        id: h.id,
+        tty: h.tty,
+        open_stdin: h.open_stdin,
+        listener,
+        clients,
+        log: Log {
+            file: log_file,
+            partial: h.partial,
+        },
+    };
+    lifecycle(m, None, h.exit)
 }
 
 fn send_exit(clients: &mut Vec<Client>, result: &WaitResult) {
@@ -761,90 +867,27 @@ fn finish(
     send_exit(clients, &result);
 }
 
-/// Gives back memory the idle monitor does not need: one per container, it mostly sleeps in
-/// poll(2). It is a fork of the CLI, so its RSS holds the pages the CLI and the container start
-/// touched: free heap (returned with malloc_trim) and clean pages of the program and libraries
-/// (dropped with MADV_DONTNEED: the page cache keeps them, a later use faults them back in).
-/// Only private read-only file mappings without a modified page are dropped, so no relocated
-/// or written data is lost.
-fn shrink_idle() {
-    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
-        return;
-    };
-    let mut ranges = Vec::new();
-    let mut stack: Option<(usize, usize)> = None;
-    let mut cur: Option<(usize, usize)> = None;
-    for line in smaps.lines() {
-        let mut f = line.split_whitespace();
-        let first = f.next().unwrap_or("");
-        if let Some((a, b)) = first.split_once('-') {
-            let (Ok(start), Ok(end)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
-            else {
-                cur = None;
-                continue;
-            };
-            let perms = f.next().unwrap_or("");
-            let inode = f.nth(2).unwrap_or("0");
-            let path = f.next().unwrap_or("");
-            if path == "[stack]" {
-                stack = Some((start, end));
-            }
-            let clean_file = perms.len() == 4
-                && !perms.contains('w')
-                && perms.ends_with('p')
-                && inode != "0"
-                && path.starts_with('/');
-            cur = clean_file.then_some((start, end));
-        } else if first == "Anonymous:" {
-            if let Some(r) = cur.take() {
-                if f.next() == Some("0") {
-                    ranges.push(r);
-                }
-            }
-        }
-    }
-    drop(smaps);
-    for (start, end) in ranges {
-        let (p, len) = (start as *mut libc::c_void, end - start);
-        // SAFETY: a private, read-only, file-backed mapping with no anonymous (modified) page:
-        // dropping its pages loses nothing, they are read back from the file on next access.
-        // MADV_RANDOM stops fault-around from mapping 16 pages back for each one used.
-        // (RANDOM first: madvise itself runs from libc's text and faults it back in.)
-        unsafe {
-            libc::madvise(p, len, libc::MADV_RANDOM);
-            libc::madvise(p, len, libc::MADV_DONTNEED);
-        }
-    }
-    // The stack below us (deep CLI and runtime calls before the fork) is unused now.
-    let here = 0u8;
-    let sp = std::ptr::addr_of!(here) as usize;
-    if let Some((start, end)) = stack {
-        let top = (sp.saturating_sub(8 * 1024)) & !4095;
-        if top > start && top < end {
-            // SAFETY: [start, top) lies below the current stack pointer with an 8 KiB margin:
-            // no live frame is there; the pages come back zeroed if the stack grows again.
-            unsafe { libc::madvise(start as *mut libc::c_void, top - start, libc::MADV_DONTNEED) };
-        }
-    }
-    // SAFETY: malloc_trim only returns free heap memory to the kernel.
-    unsafe { libc::malloc_trim(0) };
-}
-
-/// Relays output to the log and clients until the init exits; returns its exit code.
+/// Relays output to the log and clients until the init exits; returns its exit code. With a
+/// `deadline`, returns None once it passed with the init still running (nothing is lost: no
+/// frame or line is half-read between calls, partial log lines stay in `log`).
 fn serve(
-    c: &runtime::Container,
+    pid: i32,
+    pidfd: Option<&OwnedFd>,
     io: &mut Io,
     listener: &UnixListener,
     clients: &mut Vec<Client>,
     log: &mut Log,
-) -> i32 {
-    let pid = c.pid();
-    let pidfd = pidfd_open(pid).ok();
+    deadline: Option<std::time::Instant>,
+) -> Option<i32> {
     let mut exited: Option<i32> = None;
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         if exited.is_some() && io.out.is_none() && io.err.is_none() {
             break;
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        if exited.is_none() && left.is_some_and(|l| l.is_zero()) {
+            return None;
         }
         let mut fds: Vec<libc::pollfd> = Vec::new();
         let pfd = |fd: RawFd| libc::pollfd {
@@ -855,7 +898,7 @@ fn serve(
         fds.push(pfd(io.out.as_ref().map_or(-1, |f| f.as_raw_fd())));
         fds.push(pfd(io.err.as_ref().map_or(-1, |f| f.as_raw_fd())));
         fds.push(pfd(if exited.is_none() {
-            pidfd.as_ref().map_or(-1, |f| f.as_raw_fd())
+            pidfd.map_or(-1, |f| f.as_raw_fd())
         } else {
             -1
         }));
@@ -865,7 +908,12 @@ fn serve(
         }
         // After the init exited, remaining output is drained without blocking on writers that
         // outlive it (daemons in a --pid host container).
-        let timeout = if exited.is_some() { 0 } else { -1 };
+        let timeout = match (exited, left) {
+            (Some(_), _) => 0,
+            // Rounded up: waking a little late is fine, spinning on 0 ms is not.
+            (None, Some(l)) => l.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32,
+            (None, None) => -1,
+        };
         // SAFETY: poll over a vector of valid pollfds.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
         if n < 0 {
@@ -991,8 +1039,7 @@ fn serve(
             clients.remove(k);
         }
     }
-    let _ = c;
-    exited.unwrap_or(255)
+    Some(exited.unwrap_or(255))
 }
 
 /// Connects to the monitor of `id` with a HELLO; Err when no monitor listens.
@@ -1047,4 +1094,69 @@ pub fn short_dir(p: &std::path::Path) -> std::io::Result<(File, std::path::PathB
     let name = p.file_name().unwrap_or_default();
     let short = std::path::Path::new(&format!("/proc/self/fd/{}", d.as_raw_fd())).join(name);
     Ok((d, short))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The json-file lines (written by the shim's code in both monitors) are byte for byte
+    /// what serde_json writes for Docker's `{"log", "stream", "time"}`.
+    #[test]
+    fn log_lines_match_serde_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut log = Log {
+            file: Some(File::create(&path).unwrap()),
+            partial: [Vec::new(), Vec::new()],
+        };
+        let mut data: Vec<u8> = (0u8..=255).collect();
+        data.extend_from_slice("é\"\\ \u{7f}\u{2028}\n".as_bytes());
+        data.extend_from_slice(&[0xff, 0xc3, b'\n']);
+        log.write(0, &data[..100]);
+        log.write(0, &data[100..]);
+        log.write(1, b"x".repeat(20_000).as_slice());
+        log.write(1, b"rest");
+        log.flush();
+        drop(log);
+        let mut want: Vec<(Vec<u8>, &str)> = data
+            .split_inclusive(|&b| b == b'\n')
+            .map(|l| (l.to_vec(), "stdout"))
+            .collect();
+        want.push((b"x".repeat(20_000), "stderr"));
+        want.push((b"rest".to_vec(), "stderr"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let got: Vec<&str> = text.lines().collect();
+        assert_eq!(got.len(), want.len(), "{text}");
+        for (line, (raw, stream)) in got.iter().zip(&want) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let time = v["time"].as_str().unwrap();
+            #[derive(serde::Serialize)]
+            struct L<'a> {
+                log: &'a str,
+                stream: &'a str,
+                time: &'a str,
+            }
+            let expect = serde_json::to_string(&L {
+                log: &String::from_utf8_lossy(raw),
+                stream,
+                time,
+            })
+            .unwrap();
+            assert_eq!(*line, expect);
+        }
+    }
+
+    #[test]
+    fn log_time_is_chronos_rfc3339() {
+        let before = chrono::Utc::now();
+        let t = shim::now_rfc3339();
+        let after = chrono::Utc::now();
+        let parsed = chrono::DateTime::parse_from_rfc3339(&t).unwrap();
+        assert_eq!(
+            parsed.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            t
+        );
+        assert!(before <= parsed && parsed <= after, "{before} {t} {after}");
+    }
 }
