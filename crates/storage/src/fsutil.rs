@@ -217,32 +217,47 @@ pub fn remove_path(path: &Path) -> io::Result<()> {
 /// Removes every non-directory under `dir` (not following symlinks), leaving its tree of empty
 /// directories. Uses the directory entries' types: no stat per file.
 pub fn remove_files(dir: BorrowedFd<'_>) -> io::Result<()> {
-    let mut d = Dir::read_from(dir)?;
+    // A fresh open file description: reading must not move the caller's offset.
+    let own = rfs::openat(
+        dir,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    remove_files_owned(own)
+}
+
+/// [`remove_files`] on a directory fd it consumes (read with getdents directly: no reopen).
+pub fn remove_files_owned(fd: OwnedFd) -> io::Result<()> {
+    let dir = fd.as_fd();
+    // On the heap: the recursion is as deep as the layer's directory tree.
+    let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 4096];
+    let mut entries = rfs::RawDir::new(dir, &mut buf);
     let mut subdirs = Vec::new();
-    while let Some(ent) = d.read() {
+    while let Some(ent) = entries.next() {
         let ent = ent?;
         let n = ent.file_name();
         if n.to_bytes() == b"." || n.to_bytes() == b".." {
             continue;
         }
-        let name = n.to_owned();
         let is_dir = match ent.file_type() {
             FileType::Directory => true,
             FileType::Unknown => {
-                FileType::from_raw_mode(rfs::statat(dir, &name, AtFlags::SYMLINK_NOFOLLOW)?.st_mode)
+                FileType::from_raw_mode(rfs::statat(dir, n, AtFlags::SYMLINK_NOFOLLOW)?.st_mode)
                     == FileType::Directory
             }
             _ => false,
         };
         if is_dir {
-            subdirs.push(name);
+            subdirs.push(n.to_owned());
             continue;
         }
-        match rfs::unlinkat(dir, &name, AtFlags::empty()) {
+        match rfs::unlinkat(dir, n, AtFlags::empty()) {
             Ok(()) | Err(Errno::NOENT) => {}
             Err(e) => return Err(e.into()),
         }
     }
+    drop(buf);
     for name in subdirs {
         let sub = rfs::openat(
             dir,
@@ -250,9 +265,22 @@ pub fn remove_files(dir: BorrowedFd<'_>) -> io::Result<()> {
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        remove_files(sub.as_fd())?;
+        remove_files_owned(sub)?;
     }
     Ok(())
+}
+
+/// Reads a small file with one read (open, read, close: no stat); larger ones are read whole.
+pub fn read_small(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = [0u8; 512];
+    let n = f.read(&mut buf)?;
+    let mut v = buf[..n].to_vec();
+    if n == buf.len() {
+        f.read_to_end(&mut v)?;
+    }
+    String::from_utf8(v).map_err(|_| io::Error::other(format!("{} is not UTF-8", path.display())))
 }
 
 /// Writes a small file atomically (temp + fsync + rename).

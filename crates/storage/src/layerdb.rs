@@ -1,12 +1,23 @@
 //! `image/<driver>/layerdb`: Docker's files per chain ID (`diff`, `cache-id`, `size`, `parent`)
 //! plus berth's `refs` (persisted reference count) and `berth-tar-split`; container mounts in
 //! `mounts/<id>/{mount-id,init-id,parent}` like Docker.
+//!
+//! `refs` counts the holders that come and go rarely: images (one per top layer) and child
+//! layers. Containers do not write it: their `mounts/<id>/parent` files are the record of their
+//! use, read only when a count is about to drop to zero (`rmi`). An empty `refs` file means zero
+//! references; such a layer survives only while a container still names it, and that
+//! container's removal collects it. Mounts created by berth before this scheme also hold a
+//! counted reference; they are marked with [`LEGACY_REF`] (see `Store::open`).
 
 use crate::fsutil::write_atomic;
 use crate::{Error, Layer, Result};
 use std::path::{Path, PathBuf};
 
 pub const TAR_SPLIT: &str = "berth-tar-split";
+
+/// In `mounts/<id>/`: this container holds one counted reference in its parent's `refs` (made
+/// by a berth from before containers stopped writing `refs`); its removal releases it.
+pub const LEGACY_REF: &str = "berth-counted-ref";
 
 pub struct LayerDb {
     pub dir: PathBuf,
@@ -61,11 +72,35 @@ impl LayerDb {
             .unwrap_or(0))
     }
 
+    /// Zero is written as an empty file, so [`LayerDb::refs_zero`] needs one stat.
     pub fn set_refs(&self, chain_id: &str, n: u64) -> Result<()> {
+        let text = if n == 0 { String::new() } else { n.to_string() };
         Ok(write_atomic(
             &self.entry(chain_id)?.join("refs"),
-            n.to_string().as_bytes(),
+            text.as_bytes(),
         )?)
+    }
+
+    /// Whether the layer's count was released to zero (an empty `refs` file) while containers
+    /// still used it. A layer without the file (another tool's) is never collected this way.
+    pub fn refs_zero(&self, chain_id: &str) -> Result<bool> {
+        match std::fs::metadata(self.entry(chain_id)?.join("refs")) {
+            Ok(m) => Ok(m.len() == 0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The layer's driver directory name (a cheaper [`LayerDb::get`] for the hot path).
+    pub fn cache_id(&self, chain_id: &str) -> Result<String> {
+        match crate::fsutil::read_small(&self.entry(chain_id)?.join("cache-id")) {
+            Ok(c) if !c.trim().is_empty() => Ok(c.trim().to_string()),
+            Ok(_) => Err(Error::LayerNotFound(chain_id.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(Error::LayerNotFound(chain_id.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Prepares a new entry in a temp dir; [`LayerDb::publish`] renames it into place.
@@ -153,16 +188,79 @@ impl LayerDb {
             .unwrap_or_default()
     }
 
+    /// The parent chain recorded for container `id`; NotFound if there is no such mount.
+    pub fn mount_parent(&self, id: &str) -> std::io::Result<Option<String>> {
+        let p = crate::fsutil::read_small(&self.mount_dir(id).join("parent"))?;
+        Ok(Some(p.trim().to_string()).filter(|p| !p.is_empty()))
+    }
+
+    /// Containers whose parent is `chain_id`: (id, holds a legacy counted reference).
+    pub fn mount_users(&self, chain_id: &str) -> Vec<(String, bool)> {
+        self.mounts()
+            .into_iter()
+            .filter(|(_, p)| p.as_deref() == Some(chain_id))
+            .map(|(id, _)| {
+                let legacy = self.mount_dir(&id).join(LEGACY_REF).exists();
+                (id, legacy)
+            })
+            .collect()
+    }
+
+    /// Marks every existing mount as holding a counted reference (the layout migration; see
+    /// [`LEGACY_REF`]). Idempotent; call with the store lock held.
+    pub fn mark_legacy_mounts(&self) -> Result<()> {
+        for (id, _) in self.mounts() {
+            std::fs::write(self.mount_dir(&id).join(LEGACY_REF), b"")?;
+        }
+        Ok(())
+    }
+
+    /// Removes container `id`'s entry; returns whether it held a legacy counted reference.
+    /// `parent` goes last: until then a retry after a crash still finds the entry, and the
+    /// legacy mark goes before the caller releases the reference, so that happens at most once
+    /// (a crash in between leaks one count: the layer outlives its last user, never the reverse).
+    /// The emptied dir is moved into `graves` (freeing its block would cost a discard on the
+    /// hot path; the tombstone purge frees it later).
+    pub fn remove_mount(&self, id: &str, graves: &Path) -> Result<bool> {
+        let d = self.mount_dir(id);
+        let gone = |r: std::io::Result<()>| match r {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        };
+        gone(std::fs::remove_file(d.join("mount-id")))?;
+        gone(std::fs::remove_file(d.join("init-id")))?;
+        let legacy = gone(std::fs::remove_file(d.join(LEGACY_REF)))?;
+        gone(std::fs::remove_file(d.join("parent")))?;
+        let grave = graves.join(format!("{}-mount-{id}", crate::unix_now()));
+        if std::fs::rename(&d, grave).is_ok() {
+            return Ok(legacy);
+        }
+        match std::fs::remove_dir(&d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // Something else in there (another tool's file): remove it all.
+            Err(_) => std::fs::remove_dir_all(&d)?,
+        }
+        Ok(legacy)
+    }
+
     pub fn write_mount(&self, id: &str, parent: Option<&str>) -> Result<()> {
         let tmp = self
             .dir
             .join("mounts")
             .join(format!(".tmp-{}", crate::random_hex(8)));
-        std::fs::create_dir_all(&tmp)?;
-        std::fs::write(tmp.join("mount-id"), id)?;
-        std::fs::write(tmp.join("init-id"), format!("{id}-init"))?;
-        std::fs::write(tmp.join("parent"), parent.unwrap_or(""))?;
-        std::fs::rename(&tmp, self.mount_dir(id))?;
+        std::fs::create_dir(&tmp)?;
+        let res = (|| -> std::io::Result<()> {
+            std::fs::write(tmp.join("mount-id"), id)?;
+            std::fs::write(tmp.join("init-id"), format!("{id}-init"))?;
+            std::fs::write(tmp.join("parent"), parent.unwrap_or(""))?;
+            std::fs::rename(&tmp, self.mount_dir(id))
+        })();
+        if let Err(e) = res {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e.into());
+        }
         Ok(())
     }
 }

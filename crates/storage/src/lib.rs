@@ -28,7 +28,13 @@
 //! mode (no chmod where the umask allows, no chown for the caller's own ids), copies contents in
 //! 1 MiB writes and fsyncs nothing per layer (like Docker). Removed layers leave their empty
 //! directories in `image/<driver>/tombstones` for ten minutes (see `Driver::bury`: ext4 without
-//! a journal would otherwise make the next unpack scan the just-freed inodes for every file).
+//! a journal would otherwise make the next unpack scan the just-freed inodes for every file),
+//! purged at most once a minute.
+//!
+//! The container path (`run --rm`) is kept to a few dozen syscalls: a reopened store costs two
+//! stats (`layout-v2` mark, lock file), containers write no refcount (no fsync; see
+//! [`layerdb`]), overlay2 container layers are built outside the TOPDIR layers dir (no
+//! fresh-block-group reads) and removed by renaming their emptied trees into the tombstones.
 
 pub mod diff;
 pub mod drivers;
@@ -262,32 +268,86 @@ fn check_id(id: &str) -> Result<()> {
 }
 
 fn overlay_supported() -> bool {
-    // fsopen loads the overlay module if needed.
-    rustix::mount::fsopen("overlay", rustix::mount::FsOpenFlags::FSOPEN_CLOEXEC).is_ok()
+    // fsopen loads the overlay module if needed. Once per process: the answer does not change.
+    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SUPPORTED.get_or_init(|| {
+        rustix::mount::fsopen("overlay", rustix::mount::FsOpenFlags::FSOPEN_CLOEXEC).is_ok()
+    })
 }
 
 const INIT_DIRS: &[&str] = &["dev/pts", "dev/shm", "proc", "sys", "etc"];
+
+/// In `image/<driver>/`: the store was laid out (directories, driver checks) and migrated to the
+/// current layout version (containers hold no counted references, see [`layerdb`]). Its
+/// presence lets [`Store::open`] skip all of that: one stat instead of some thirty syscalls.
+const LAYOUT_MARK: &str = "layout-v2";
 
 impl Store {
     /// Opens (creating if needed) the store under `root` (`--root`, default /var/lib/berth).
     /// `driver` = None auto-detects (btrfs root -> btrfs, overlay available -> overlay2, else vfs).
     /// Without a flag, a driver already used under `root` is kept.
     pub fn open(root: &Path, driver: Option<&str>) -> Result<Store> {
+        let kinds = match driver {
+            Some(d) => vec![Kind::parse(d)?],
+            None => vec![Kind::Overlay2, Kind::Btrfs, Kind::Vfs],
+        };
+        let mut prior = None;
+        for k in kinds {
+            let base = root.join("image").join(k.name());
+            // Fast path: a store this version laid out was checked then (its filesystem and
+            // driver do not change under it), and all its directories exist.
+            if rustix::fs::access(base.join(LAYOUT_MARK), rustix::fs::Access::EXISTS).is_ok() {
+                return Self::with_kind(root, k).finish_open();
+            }
+            if driver.is_none() && base.join("layerdb").is_dir() {
+                prior = Some(k);
+                break;
+            }
+        }
+        Self::lay_out(root, driver, prior)
+    }
+
+    fn with_kind(root: &Path, kind: Kind) -> Store {
+        Store {
+            root: root.to_path_buf(),
+            driver: Driver {
+                kind,
+                home: root.join(kind.name()),
+            },
+            db: LayerDb {
+                dir: root.join("image").join(kind.name()).join("layerdb"),
+            },
+        }
+    }
+
+    fn finish_open(self) -> Result<Store> {
+        // Crash leftovers (half-written entries, staging dirs, orphan layer dirs) exist only if
+        // an operation died holding the lock; run/ps/inspect skip the walk otherwise.
+        let dirty = std::fs::metadata(self.lock_path())
+            .map(|m| m.len() > 0)
+            .unwrap_or(false);
+        if dirty {
+            // Taking the lock sweeps if the mark is still there (its holder died).
+            drop(self.lock()?);
+        }
+        // Old tombstones are purged by a later remove (at most once a minute), not on open: a
+        // read-only ps/inspect must not walk (and delete in) a directory of hundreds.
+        Ok(self)
+    }
+
+    /// First open of a store by this version: checks the driver, creates the directories,
+    /// migrates an older layout, then sets [`LAYOUT_MARK`].
+    fn lay_out(root: &Path, driver: Option<&str>, prior: Option<Kind>) -> Result<Store> {
         std::fs::create_dir_all(root)?;
         let magic = fsutil::fs_magic(root)?;
         let kind = match driver {
             Some(d) => Kind::parse(d)?,
-            None => {
-                let prior = [Kind::Overlay2, Kind::Btrfs, Kind::Vfs]
-                    .into_iter()
-                    .find(|k| root.join("image").join(k.name()).join("layerdb").is_dir());
-                match prior {
-                    Some(k) => k,
-                    None if magic == fsutil::BTRFS_MAGIC => Kind::Btrfs,
-                    None if magic != fsutil::OVERLAY_MAGIC && overlay_supported() => Kind::Overlay2,
-                    None => Kind::Vfs,
-                }
-            }
+            None => match prior {
+                Some(k) => k,
+                None if magic == fsutil::BTRFS_MAGIC => Kind::Btrfs,
+                None if magic != fsutil::OVERLAY_MAGIC && overlay_supported() => Kind::Overlay2,
+                None => Kind::Vfs,
+            },
         };
         match kind {
             Kind::Btrfs if magic != fsutil::BTRFS_MAGIC => {
@@ -306,32 +366,25 @@ impl Store {
             }
             _ => {}
         }
-        let driver = Driver {
-            kind,
-            home: root.join(kind.name()),
-        };
-        let db = LayerDb {
-            dir: root.join("image").join(kind.name()).join("layerdb"),
-        };
-        std::fs::create_dir_all(db.dir.join("sha256"))?;
-        std::fs::create_dir_all(db.dir.join("mounts"))?;
-        driver.init()?;
-        let store = Store {
-            root: root.to_path_buf(),
-            driver,
-            db,
-        };
-        // Crash leftovers (half-written entries, staging dirs, orphan layer dirs) exist only if
-        // an operation died holding the lock; run/ps/inspect skip the walk otherwise.
-        let dirty = std::fs::metadata(store.lock_path())
-            .map(|m| m.len() > 0)
-            .unwrap_or(false);
-        if dirty {
-            // Taking the lock sweeps if the mark is still there (its holder died).
-            drop(store.lock()?);
+        let store = Self::with_kind(root, kind);
+        std::fs::create_dir_all(store.db.dir.join("sha256"))?;
+        std::fs::create_dir_all(store.db.dir.join("mounts"))?;
+        store.driver.init()?;
+        let mark = root.join("image").join(kind.name()).join(LAYOUT_MARK);
+        // The lock orders the migration against containers being prepared or removed (by this
+        // version or an older one); the lock's own sweep runs first if an operation died.
+        let g = store.lock()?;
+        if !mark.exists() {
+            // Mounts made before this layout hold a counted reference on their parent layer;
+            // new ones do not. Marking is idempotent, so a crash here just redoes it.
+            store.db.mark_legacy_mounts()?;
+            // The marks must be durable before the layout mark says they are all there.
+            let dir = fsutil::open_dir(&store.db.dir)?;
+            rustix::fs::syncfs(&dir)?;
+            fsutil::write_atomic(&mark, b"")?;
+            rustix::fs::fsync(fsutil::open_dir(mark.parent().unwrap_or(root))?)?;
         }
-        // Old tombstones are purged by the next remove (Driver::bury), not on every open: a
-        // read-only ps/inspect must not walk (and delete in) a directory of hundreds.
+        drop(g);
         Ok(store)
     }
 
@@ -346,6 +399,13 @@ impl Store {
     fn sweep_locked(&self) {
         self.db.sweep();
         self.driver.sweep_staging();
+        // A removal that died between dropping a container's entry and collecting its parent
+        // (which an `rmi` had left at zero references) leaves that layer unused: collect it.
+        for c in self.db.list() {
+            if self.db.refs_zero(&c).unwrap_or(false) && self.db.mount_users(&c).is_empty() {
+                let _ = self.release_locked(&c);
+            }
+        }
         self.driver.sweep_orphans(&self.referenced_cache_ids());
     }
 
@@ -419,10 +479,17 @@ impl Store {
         self.db.list().iter().map(|c| self.db.get(c)).collect()
     }
 
-    /// Current reference count of a layer.
+    /// Current reference count of a layer: images, child layers and containers on it.
     pub fn refs(&self, chain_id: &str) -> Result<u64> {
         self.db.get(chain_id)?;
-        self.db.refs(chain_id)
+        // Legacy mounts are in the stored count already.
+        let containers = self
+            .db
+            .mount_users(chain_id)
+            .iter()
+            .filter(|(_, legacy)| !legacy)
+            .count();
+        Ok(self.db.refs(chain_id)? + containers as u64)
     }
 
     /// The directory with the layer's content (overlay2: its own files; vfs/btrfs: full rootfs).
@@ -595,8 +662,8 @@ impl Store {
             return Ok(String::new());
         }
         let d = self.driver.home.join(cache_id);
-        let link = std::fs::read_to_string(d.join("link"))?;
-        Ok(match std::fs::read_to_string(d.join("lower")) {
+        let link = fsutil::read_small(&d.join("link"))?;
+        Ok(match fsutil::read_small(&d.join("lower")) {
             Ok(l) if !l.trim().is_empty() => format!("l/{}:{}", link.trim(), l.trim()),
             _ => format!("l/{}", link.trim()),
         })
@@ -619,9 +686,12 @@ impl Store {
     /// Returns the chain IDs deleted.
     pub fn release(&self, chain_id: &str) -> Result<Vec<Digest>> {
         let _g = self.lock()?;
-        self.release_locked(chain_id)
+        let deleted = self.release_locked(chain_id)?;
+        self.driver.purge_tombstones_if_due();
+        Ok(deleted)
     }
 
+    /// Drops one counted reference (or, at zero, collects a layer no container uses any more).
     fn release_locked(&self, chain_id: &str) -> Result<Vec<Digest>> {
         let mut deleted = Vec::new();
         let mut cur = Some(chain_id.to_string());
@@ -630,6 +700,14 @@ impl Store {
             let refs = self.db.refs(&c)?;
             if refs > 1 {
                 self.db.set_refs(&c, refs - 1)?;
+                break;
+            }
+            // The last counted reference. Containers hold none; their mount entries say whether
+            // one still stands on this layer, and its removal then collects the layer.
+            if !self.db.mount_users(&c).is_empty() {
+                if refs != 0 {
+                    self.db.set_refs(&c, 0)?;
+                }
                 break;
             }
             // Metadata first: a crash after this leaves an orphan dir the next open sweeps.
@@ -670,6 +748,10 @@ impl Store {
 
     /// Creates `<id>-init` (from `init`) and the writable `<id>` layer over `parent` (an image's top
     /// chain ID, or none for an empty rootfs). Returns the mounts that assemble the rootfs.
+    ///
+    /// The container takes no counted reference on `parent` (nothing is written to its `refs`):
+    /// its `layerdb/mounts/<id>` entry, committed last under the store lock, is what keeps the
+    /// layer alive (see [`layerdb`]).
     pub fn prepare(
         &self,
         id: &str,
@@ -677,6 +759,9 @@ impl Store {
         init: &InitLayerSpec,
     ) -> Result<Vec<Mount>> {
         check_id(id)?;
+        if self.driver.kind == Kind::Overlay2 {
+            return self.prepare_overlay(id, parent, init, false);
+        }
         let _g = self.lock()?;
         if self.db.mount_dir(id).exists() {
             return Err(Error::Other(format!("container layer {id} already exists")));
@@ -685,33 +770,106 @@ impl Store {
         let init_id = format!("{id}-init");
         let res = (|| -> Result<()> {
             let pcache = parent_layer.as_ref().map(|l| l.cache_id.clone());
-            let lower = match &pcache {
-                Some(c) => Some(self.overlay_lower_of(c)?),
-                None => None,
-            };
             let st = self.driver.stage(pcache.as_deref())?;
             write_init_layer(&st.root, init)?;
-            self.driver.commit(st, &init_id, lower)?;
+            self.driver.commit(st, &init_id, None)?;
             let st = self.driver.stage(Some(&init_id))?;
-            let lower = self.overlay_lower_of(&init_id)?;
-            self.driver.commit(st, id, Some(lower))?;
-            if self.driver.kind == Kind::Overlay2 {
-                std::fs::create_dir_all(self.driver.home.join(id).join("merged"))?;
-            }
-            self.db.write_mount(id, parent)?;
-            if let Some(p) = parent {
-                self.db.set_refs(p, self.db.refs(p)? + 1)?;
-            }
-            Ok(())
+            self.driver.commit(st, id, None)?;
+            self.db.write_mount(id, parent)
         })();
         if let Err(e) = res {
-            let _ = std::fs::remove_dir_all(self.db.mount_dir(id));
             let _ = self.driver.remove(id);
             let _ = self.driver.remove(&init_id);
             return Err(e);
         }
         drop(_g);
         self.mounts(id)
+    }
+
+    /// overlay2's [`Store::prepare`]: `overlay2/<id>-init/diff` (no work dir, no short link:
+    /// it is only ever a lower, named by its path) and `overlay2/<id>/{diff,work,merged,lower}`.
+    ///
+    /// Each layer is built in the tombstones dir and renamed into place (see
+    /// [`drivers::Driver::new_layer_dir`]); a crash leaves it there, where the tombstone purge
+    /// removes it. The renames and the mounts entry happen under the store lock, whose mark
+    /// stays set if we die, so layer dirs that no entry names are swept by the next open.
+    fn prepare_overlay(
+        &self,
+        id: &str,
+        parent: Option<&str>,
+        init: &InitLayerSpec,
+        retried: bool,
+    ) -> Result<Vec<Mount>> {
+        let _g = self.lock()?;
+        let init_id = format!("{id}-init");
+        let mut lower = format!("{init_id}/diff");
+        if let Some(p) = parent {
+            lower.push(':');
+            lower.push_str(&self.overlay_lower_of(&self.db.cache_id(p)?)?);
+        }
+        let (tmp, place) = self.driver.new_layer_dir(&init_id)?;
+        let filled = (|| -> Result<()> {
+            let root = tmp.join("diff");
+            std::fs::create_dir(&root)?;
+            write_fresh_init_layer(&root, init)
+        })();
+        let placed = match filled {
+            Ok(()) => place(&tmp),
+            Err(e) => {
+                let _ = fsutil::remove_path(&tmp);
+                return Err(e);
+            }
+        };
+        match placed {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && !retried => {
+                let _ = fsutil::remove_path(&tmp);
+                if self.db.mount_dir(id).exists() {
+                    return Err(Error::Other(format!("container layer {id} already exists")));
+                }
+                // Leftovers of a removal that failed midway (nothing names them): replace them.
+                self.driver.remove(id)?;
+                self.driver.remove(&init_id)?;
+                drop(_g);
+                return self.prepare_overlay(id, parent, init, true);
+            }
+            Err(e) => {
+                let _ = fsutil::remove_path(&tmp);
+                return Err(e.into());
+            }
+        }
+        let dir = self.driver.home.join(id);
+        let res = (|| -> Result<()> {
+            let (tmp, place) = self.driver.new_layer_dir(id)?;
+            let filled = (|| -> std::io::Result<()> {
+                for sub in ["diff", "work", "merged"] {
+                    std::fs::create_dir(tmp.join(sub))?;
+                }
+                std::fs::write(tmp.join("lower"), &lower)?;
+                place(&tmp)
+            })();
+            if let Err(e) = filled {
+                let _ = fsutil::remove_path(&tmp);
+                return Err(e.into());
+            }
+            self.db.write_mount(id, parent)
+        })();
+        match res {
+            Ok(()) => overlay2::container_mounts(
+                &self.lowers_of(&lower),
+                &dir.join("diff"),
+                &dir.join("work"),
+                &dir.join("stack"),
+            ),
+            Err(e) => {
+                // With no mounts entry naming them, both dirs are ours (or orphans).
+                if !self.db.mount_dir(id).exists() {
+                    let _ = self.driver.remove(id);
+                    let _ = self.driver.remove(&init_id);
+                }
+                Err(e)
+            }
+        }
     }
 
     fn parent_of_mount(&self, id: &str) -> Result<Option<String>> {
@@ -725,22 +883,33 @@ impl Store {
 
     /// overlay2: absolute lower dirs of a container layer, top first (init layer first).
     fn overlay_lowers(&self, id: &str) -> Result<Vec<PathBuf>> {
-        let lower = std::fs::read_to_string(self.driver.home.join(id).join("lower"))?;
-        Ok(lower
+        match fsutil::read_small(&self.driver.home.join(id).join("lower")) {
+            Ok(lower) => Ok(self.lowers_of(&lower)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(Error::LayerNotFound(format!("container layer {id}")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A `lower` file's entries (relative to the driver home) as absolute paths.
+    fn lowers_of(&self, lower: &str) -> Vec<PathBuf> {
+        lower
             .trim()
             .split(':')
             .filter(|s| !s.is_empty())
             .map(|s| self.driver.home.join(s))
-            .collect())
+            .collect()
     }
 
     /// The mounts of a prepared container layer. The last one is the rootfs (target None =
     /// `merged_dir(id)`); earlier ones (deep images only) carry their own target. Options with
     /// `lowerdir+=` need the new mount API: use [`Store::mount`] or [`perform_mount`].
     pub fn mounts(&self, id: &str) -> Result<Vec<Mount>> {
-        self.parent_of_mount(id)?;
+        check_id(id)?;
         match self.driver.kind {
             Kind::Overlay2 => {
+                // The layer's `lower` file (written before its mounts entry) proves it exists.
                 let d = self.driver.home.join(id);
                 overlay2::container_mounts(
                     &self.overlay_lowers(id)?,
@@ -751,7 +920,10 @@ impl Store {
             }
             _ => Ok(vec![Mount {
                 kind: "bind".into(),
-                source: self.driver.layer_root(id).display().to_string(),
+                source: {
+                    self.parent_of_mount(id)?;
+                    self.driver.layer_root(id).display().to_string()
+                },
                 target: None,
                 options: vec!["rbind".into()],
             }]),
@@ -762,12 +934,19 @@ impl Store {
     pub fn mount(&self, id: &str) -> Result<PathBuf> {
         let mounts = self.mounts(id)?;
         let merged = self.merged_dir(id);
-        std::fs::create_dir_all(&merged)?;
         let mut stacks = Vec::new();
         for m in &mounts {
             let target = m.target.clone().unwrap_or_else(|| merged.clone());
-            std::fs::create_dir_all(&target)?;
-            if let Err(e) = perform_mount(m, &target) {
+            // overlay2's `merged` exists since prepare; create it only if a mount fails for lack.
+            if m.target.is_some() || self.driver.kind != Kind::Overlay2 {
+                std::fs::create_dir_all(&target)?;
+            }
+            let mut res = perform_mount(m, &target);
+            if res.is_err() && !target.is_dir() {
+                std::fs::create_dir_all(&target)?;
+                res = perform_mount(m, &target);
+            }
+            if let Err(e) = res {
                 for s in &stacks {
                     let _ = rustix::mount::unmount(s, rustix::mount::UnmountFlags::DETACH);
                 }
@@ -893,18 +1072,35 @@ impl Store {
         Ok(walk(&self.driver.layer_root(id)))
     }
 
-    /// Removes a container's `<id>` and `<id>-init` layers (unmounting first if needed) and
-    /// releases its reference on the image layer.
+    /// Removes a container's `<id>` and `<id>-init` layers (unmounting first if needed). Its
+    /// parent layer is deleted too if an `rmi` released it meanwhile (its count is zero) and no
+    /// other container uses it.
     pub fn remove(&self, id: &str) -> Result<()> {
-        let parent = self.parent_of_mount(id)?;
+        check_id(id)?;
+        let parent = match self.db.mount_parent(id) {
+            Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::LayerNotFound(format!("container layer {id}")))
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.unmount(id)?;
         let _g = self.lock()?;
+        // Layers before the entry: a failure or crash here leaves the entry, so a retry finds
+        // the container and finishes (removing a missing layer dir is fine).
         self.driver.remove(id)?;
         self.driver.remove(&format!("{id}-init"))?;
-        std::fs::remove_dir_all(self.db.mount_dir(id))?;
+        let counted = self.db.remove_mount(id, &self.driver.tombstones())?;
         if let Some(p) = parent {
-            self.release_locked(&p)?;
+            // Both checks under the lock: a concurrent rmi or prepare sees the entry gone or
+            // present, never half. (Dying before this: the lock's sweep collects the layer.)
+            let unused =
+                || self.db.refs_zero(&p).unwrap_or(false) && self.db.mount_users(&p).is_empty();
+            if counted || unused() {
+                self.release_locked(&p)?;
+            }
         }
+        self.driver.purge_tombstones_if_due();
         Ok(())
     }
 }
@@ -925,7 +1121,50 @@ pub fn perform_mount(m: &Mount, target: &Path) -> Result<()> {
     overlay2::perform(m, target)
 }
 
+/// The init layer's content for hostname `spec.hostname` etc.: (path, mode, content).
+fn init_files(spec: &InitLayerSpec) -> [(&'static str, u32, String); 5] {
+    let mut hostname = spec.hostname.clone();
+    if !hostname.is_empty() && !hostname.ends_with('\n') {
+        hostname.push('\n');
+    }
+    [
+        ("etc/hosts", 0o644, spec.hosts.clone()),
+        ("etc/hostname", 0o644, hostname),
+        ("etc/resolv.conf", 0o644, spec.resolv_conf.clone()),
+        ("dev/console", 0o755, String::new()),
+        (".dockerenv", 0o644, String::new()),
+    ]
+}
+
+/// [`write_init_layer`] for a new, empty directory this process just made under the store lock
+/// and that nothing names yet (overlay2's init layer): no other writer, no planted symlinks, so
+/// plain `*at` calls relative to its fd do instead of a RESOLVE_IN_ROOT walk per component.
+/// Everything is created exclusively (mkdirat, O_EXCL|O_NOFOLLOW), so anything unexpected there
+/// is an error, never a write elsewhere.
+fn write_fresh_init_layer(root: &Path, spec: &InitLayerSpec) -> Result<()> {
+    use rustix::fs::{self as rfs, Mode, OFlags};
+    use std::io::Write;
+    let rfd = fsutil::open_dir(root)?;
+    for d in ["dev", "dev/pts", "dev/shm", "proc", "sys", "etc"] {
+        rfs::mkdirat(&rfd, d, Mode::from_raw_mode(0o755))?;
+    }
+    for (path, mode, content) in init_files(spec) {
+        let fd = rfs::openat(
+            &rfd,
+            path,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(mode),
+        )?;
+        if !content.is_empty() {
+            File::from(fd).write_all(content.as_bytes())?;
+        }
+    }
+    rfs::symlinkat("/proc/mounts", &rfd, "etc/mtab")?;
+    Ok(())
+}
+
 /// Fills an init layer dir: the files the engine manages plus Docker's mount-point placeholders.
+/// The dir may hold a copy of the image (vfs, btrfs), so every path is resolved inside it.
 fn write_init_layer(root: &Path, spec: &InitLayerSpec) -> Result<()> {
     use rustix::fs::{self as rfs, Mode, OFlags};
     use std::io::Write;
@@ -934,28 +1173,21 @@ fn write_init_layer(root: &Path, spec: &InitLayerSpec) -> Result<()> {
     for d in INIT_DIRS {
         fsutil::open_dir_create(rfd.as_fd(), Path::new(d))?;
     }
-    let files: [(&str, &str, &str); 5] = [
-        ("etc", "hosts", spec.hosts.as_str()),
-        ("etc", "hostname", spec.hostname.as_str()),
-        ("etc", "resolv.conf", spec.resolv_conf.as_str()),
-        ("dev", "console", ""),
-        ("", ".dockerenv", ""),
-    ];
-    for (dir, name, content) in files {
-        let p = fsutil::open_dir_create(rfd.as_fd(), Path::new(dir))?;
-        fsutil::remove_all_at(p.as_fd(), std::ffi::OsStr::new(name))?;
+    for (path, mode, content) in init_files(spec) {
+        let path = Path::new(path);
+        let (dir, name) = (
+            path.parent().unwrap_or(Path::new("")),
+            path.file_name().unwrap_or_default(),
+        );
+        let p = fsutil::open_dir_create(rfd.as_fd(), dir)?;
+        fsutil::remove_all_at(p.as_fd(), name)?;
         let fd = rfs::openat(
             &p,
             name,
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(if name == "console" { 0o755 } else { 0o644 }),
+            Mode::from_raw_mode(mode),
         )?;
-        let mut f = File::from(fd);
-        let mut c = content.to_string();
-        if name == "hostname" && !c.is_empty() && !c.ends_with('\n') {
-            c.push('\n');
-        }
-        f.write_all(c.as_bytes())?;
+        File::from(fd).write_all(content.as_bytes())?;
     }
     let etc = fsutil::open_dir_create(rfd.as_fd(), Path::new("etc"))?;
     if fsutil::lstat_at(etc.as_fd(), std::ffi::OsStr::new("mtab"))?.is_none() {
