@@ -1,0 +1,272 @@
+//! Container layers without counted references: rmi while a container uses the image, layout
+//! migration of older stores (their mounts keep a counted reference), crash leftovers, tombstone
+//! purging, prepare over leftovers. Root + real kernel.
+
+mod common;
+use common::*;
+use std::path::Path;
+use storage::{Error, Store};
+
+fn overlay_entries(t: &TestRoot) -> Vec<String> {
+    entries(&t.dir.join("root/overlay2"))
+}
+
+fn refs_file(t: &TestRoot, chain: &str) -> String {
+    let hex = chain.strip_prefix("sha256:").unwrap();
+    std::fs::read_to_string(
+        t.dir
+            .join("root/image/overlay2/layerdb/sha256")
+            .join(hex)
+            .join("refs"),
+    )
+    .unwrap()
+}
+
+fn two_layers(s: &Store) -> (String, String) {
+    let base = tar_of(&[E::File("base", b"b")]);
+    let top = tar_of(&[E::File("top", b"t")]);
+    let l1 = s.register(&mut &base[..], None, None).unwrap();
+    let l2 = s.register(&mut &top[..], Some(&l1.chain_id), None).unwrap();
+    (l1.chain_id, l2.chain_id)
+}
+
+/// rmi (release) while a container stands on the image: the layer stays until the container goes.
+#[test]
+fn rmi_while_a_container_uses_the_layers() {
+    let t = TestRoot::new("rmiuse");
+    let s = t.store(Some("overlay2"));
+    let (c1, c2) = two_layers(&s);
+    s.prepare("ctr", Some(&c2), &init_spec()).unwrap();
+    // The container writes no count, but is reported as a holder.
+    assert_eq!(refs_file(&t, &c2).trim(), "1");
+    assert_eq!(s.refs(&c2).unwrap(), 2);
+    // The image lets go of both layers (top first, like ImageStore's delete).
+    assert!(s.release(&c2).unwrap().is_empty());
+    assert!(s.release(&c1).unwrap().is_empty());
+    assert_eq!(refs_file(&t, &c2), "");
+    assert_eq!(s.refs(&c2).unwrap(), 1);
+    let m = t.mount(&s, "ctr");
+    assert_eq!(std::fs::read(m.join("top")).unwrap(), b"t");
+    assert_eq!(std::fs::read(m.join("base")).unwrap(), b"b");
+    // Reopened (a new process): removing the container collects the whole chain.
+    let s = t.store(None);
+    s.remove("ctr").unwrap();
+    assert!(matches!(s.get(&c2), Err(Error::LayerNotFound(_))));
+    assert!(matches!(s.get(&c1), Err(Error::LayerNotFound(_))));
+    assert_eq!(overlay_entries(&t), ["l"]);
+    assert!(entries(&t.dir.join("root/overlay2/l")).is_empty());
+}
+
+/// Two containers on one released layer: the first removal keeps it, the second collects it.
+#[test]
+fn released_layer_lives_until_its_last_container() {
+    let t = TestRoot::new("lastctr");
+    let s = t.store(Some("overlay2"));
+    let base = tar_of(&[E::File("f", b"x")]);
+    let l = s.register(&mut &base[..], None, None).unwrap();
+    s.prepare("a", Some(&l.chain_id), &init_spec()).unwrap();
+    s.prepare("b", Some(&l.chain_id), &init_spec()).unwrap();
+    assert_eq!(s.refs(&l.chain_id).unwrap(), 3);
+    assert!(s.release(&l.chain_id).unwrap().is_empty());
+    s.remove("a").unwrap();
+    assert!(s.get(&l.chain_id).is_ok());
+    // Still usable: a new container can be prepared on it meanwhile.
+    s.prepare("c", Some(&l.chain_id), &init_spec()).unwrap();
+    s.remove("b").unwrap();
+    s.remove("c").unwrap();
+    assert!(s.get(&l.chain_id).is_err());
+    assert_eq!(overlay_entries(&t), ["l"]);
+    // Unknown containers: not found, nothing touched.
+    assert!(matches!(s.remove("a"), Err(Error::LayerNotFound(_))));
+}
+
+/// A store written by an older berth (containers counted in `refs`, no layout mark) is migrated
+/// on open: those containers keep their counted reference and release it on removal.
+#[test]
+fn older_layout_is_migrated_and_counted_mounts_release_their_reference() {
+    let t = TestRoot::new("legacy");
+    let s = t.store(Some("overlay2"));
+    let base = tar_of(&[E::File("f", b"x")]);
+    let l = s.register(&mut &base[..], None, None).unwrap();
+    s.prepare("old", Some(&l.chain_id), &init_spec()).unwrap();
+    drop(s);
+    // What the older version left: the container's count in refs, no layout mark.
+    let img = t.dir.join("root/image/overlay2");
+    let hex = l.chain_id.strip_prefix("sha256:").unwrap();
+    std::fs::write(img.join("layerdb/sha256").join(hex).join("refs"), "2").unwrap();
+    std::fs::remove_file(img.join("layout-v2")).unwrap();
+
+    let s = t.store(None);
+    assert_eq!(s.driver_name(), "overlay2");
+    assert!(img.join("layout-v2").exists());
+    assert!(img.join("layerdb/mounts/old/berth-counted-ref").exists());
+    // A container made now holds no count.
+    s.prepare("new", Some(&l.chain_id), &init_spec()).unwrap();
+    assert!(!img.join("layerdb/mounts/new/berth-counted-ref").exists());
+    assert_eq!(s.refs(&l.chain_id).unwrap(), 3);
+    // The image goes: the old container's count keeps the layer.
+    assert!(s.release(&l.chain_id).unwrap().is_empty());
+    assert_eq!(refs_file(&t, &l.chain_id).trim(), "1");
+    s.remove("old").unwrap();
+    // Its count is gone, the new container still stands on the layer.
+    assert!(s.get(&l.chain_id).is_ok());
+    assert_eq!(s.refs(&l.chain_id).unwrap(), 1);
+    s.remove("new").unwrap();
+    assert!(s.get(&l.chain_id).is_err());
+    assert_eq!(overlay_entries(&t), ["l"]);
+}
+
+/// A removal killed after dropping the container's entry but before collecting its released
+/// parent: the next open (the lock is still marked) collects it.
+#[test]
+fn crash_before_collecting_a_released_layer_is_repaired() {
+    let t = TestRoot::new("collect");
+    let s = t.store(Some("overlay2"));
+    let base = tar_of(&[E::File("f", b"x")]);
+    let l = s.register(&mut &base[..], None, None).unwrap();
+    s.prepare("ctr", Some(&l.chain_id), &init_spec()).unwrap();
+    assert!(s.release(&l.chain_id).unwrap().is_empty());
+    drop(s);
+    // The state at the crash: layers and entry gone, the lock marked as held.
+    let root = t.dir.join("root");
+    for d in [
+        "overlay2/ctr",
+        "overlay2/ctr-init",
+        "image/overlay2/layerdb/mounts/ctr",
+    ] {
+        std::fs::remove_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(root.join("image/overlay2/.lock"), "1").unwrap();
+    let s = t.store(None);
+    assert!(matches!(s.get(&l.chain_id), Err(Error::LayerNotFound(_))));
+    assert_eq!(overlay_entries(&t), ["l"]);
+}
+
+/// A prepare killed before its mounts entry: the next open sweeps the layer dirs; an id with
+/// leftovers (no entry) can be prepared again, a live one cannot.
+#[test]
+fn prepare_leftovers_are_swept_and_live_layers_kept() {
+    let t = TestRoot::new("leftover");
+    let s = t.store(Some("overlay2"));
+    let base = tar_of(&[E::File("f", b"x")]);
+    let l = s.register(&mut &base[..], None, None).unwrap();
+    s.prepare("live", Some(&l.chain_id), &init_spec()).unwrap();
+    let err = s
+        .prepare("live", Some(&l.chain_id), &init_spec())
+        .unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+    assert!(t
+        .dir
+        .join("root/overlay2/live-init/diff/etc/hosts")
+        .exists());
+    // Leftovers of a removal that failed midway (dirs, no entry): prepare replaces them.
+    let root = t.dir.join("root");
+    std::fs::create_dir_all(root.join("overlay2/gone-init/diff/junk")).unwrap();
+    std::fs::create_dir_all(root.join("overlay2/gone/diff/junk")).unwrap();
+    s.prepare("gone", Some(&l.chain_id), &init_spec()).unwrap();
+    assert!(!root.join("overlay2/gone/diff/junk").exists());
+    assert!(!root.join("overlay2/gone-init/diff/junk").exists());
+    // A killed prepare: dirs without an entry, the lock marked.
+    drop(s);
+    std::fs::create_dir_all(root.join("overlay2/dead-init/diff")).unwrap();
+    std::fs::create_dir_all(root.join("overlay2/dead/diff")).unwrap();
+    std::fs::write(root.join("image/overlay2/.lock"), "1").unwrap();
+    let s = t.store(None);
+    let mut left = overlay_entries(&t);
+    left.retain(|n| n != "l" && n.len() != 64);
+    assert_eq!(left, ["gone", "gone-init", "live", "live-init"]);
+    s.remove("live").unwrap();
+    s.remove("gone").unwrap();
+    s.release(&l.chain_id).unwrap();
+    assert_eq!(overlay_entries(&t), ["l"]);
+}
+
+fn graves(t: &TestRoot) -> Vec<String> {
+    entries(&t.dir.join("root/image/overlay2/tombstones"))
+}
+
+/// Expired tombstones go with a removal once the purge stamp is a minute old, not before.
+#[test]
+fn tombstones_are_purged_at_most_once_a_minute() {
+    let t = TestRoot::new("purge");
+    let s = t.store(Some("overlay2"));
+    let base = tar_of(&[E::File("f", b"x")]);
+    let l = s.register(&mut &base[..], None, None).unwrap();
+    let g = t.dir.join("root/image/overlay2/tombstones");
+    let stamp = t.dir.join("root/image/overlay2/.tombstones-purged");
+    let old = |name: &str| std::fs::create_dir_all(g.join(name).join("sub")).unwrap();
+    old("1000-expired");
+    s.prepare("c1", Some(&l.chain_id), &init_spec()).unwrap();
+    s.remove("c1").unwrap();
+    // First removal: no stamp yet, so it purged (the expired one) and stamped.
+    assert!(!graves(&t).contains(&"1000-expired".to_string()));
+    assert!(stamp.exists());
+    // A fresh stamp: the next removal leaves an expired tombstone alone...
+    old("1000-again");
+    s.prepare("c2", Some(&l.chain_id), &init_spec()).unwrap();
+    s.remove("c2").unwrap();
+    assert!(graves(&t).contains(&"1000-again".to_string()));
+    // ...until the stamp is a minute old.
+    let f = std::fs::File::options().write(true).open(&stamp).unwrap();
+    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(61))
+        .unwrap();
+    s.prepare("c3", Some(&l.chain_id), &init_spec()).unwrap();
+    s.remove("c3").unwrap();
+    assert!(!graves(&t).contains(&"1000-again".to_string()));
+    // Recent ones (the three containers' layers and entries) wait, as empty directory trees.
+    assert_eq!(graves(&t).len(), 9, "{:?}", graves(&t));
+    fn no_files(p: &Path) {
+        for e in std::fs::read_dir(p).unwrap().flatten() {
+            assert!(e.file_type().unwrap().is_dir(), "{}", e.path().display());
+            no_files(&e.path());
+        }
+    }
+    no_files(&g);
+    s.release(&l.chain_id).unwrap();
+}
+
+/// The init layer's content and a reopened store's fast path.
+#[test]
+fn init_layer_content_and_reopen() {
+    let t = TestRoot::new("initl");
+    let s = t.store(Some("overlay2"));
+    let base = tar_of(&[E::Dir("etc/"), E::File("etc/os", b"x")]);
+    let l = s.register(&mut &base[..], None, None).unwrap();
+    drop(s);
+    let s = t.store(None);
+    let spec = storage::InitLayerSpec {
+        hostname: "box".into(),
+        hosts: "127.0.0.1\tlocalhost\n".into(),
+        resolv_conf: "nameserver 10.0.0.1\n".into(),
+    };
+    let mounts = s.prepare("ctr", Some(&l.chain_id), &spec).unwrap();
+    assert_eq!(mounts, s.mounts("ctr").unwrap());
+    let m = t.mount(&s, "ctr");
+    assert_eq!(
+        std::fs::read_to_string(m.join("etc/hostname")).unwrap(),
+        "box\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(m.join("etc/hosts")).unwrap(),
+        "127.0.0.1\tlocalhost\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(m.join("etc/resolv.conf")).unwrap(),
+        "nameserver 10.0.0.1\n"
+    );
+    assert_eq!(std::fs::read(m.join("etc/os")).unwrap(), b"x");
+    for d in ["dev/pts", "dev/shm", "proc", "sys"] {
+        assert!(m.join(d).is_dir(), "{d}");
+    }
+    assert!(m.join(".dockerenv").is_file());
+    assert!(m.join("dev/console").is_file());
+    assert_eq!(
+        std::fs::read_link(m.join("etc/mtab")).unwrap(),
+        Path::new("/proc/mounts")
+    );
+    // The init layer is no part of the container's changes.
+    assert!(s.changes("ctr").unwrap().is_empty());
+    s.remove("ctr").unwrap();
+    s.release(&l.chain_id).unwrap();
+    assert_eq!(overlay_entries(&t), ["l"]);
+}
