@@ -320,6 +320,7 @@ fn create_container(
     e: &Engine,
     f: &CreateFlags,
     detach: bool,
+    start_soon: bool,
 ) -> Result<Created, Failure> {
     let p = run_opts::to_config(f, detach).map_err(|m| Failure::new(m, 125))?;
     let attach = engine::AttachOptions {
@@ -338,14 +339,18 @@ fn create_container(
         ));
     }
     ensure_image(g, e, f)?;
-    let resp = e
-        .create(engine::CreateRequest {
-            name: p.name,
-            config: p.config,
-            host_config: p.host,
-            networking: p.net,
-        })
-        .map_err(run_failure)?;
+    let req = engine::CreateRequest {
+        name: p.name,
+        config: p.config,
+        host_config: p.host,
+        networking: p.net,
+    };
+    let resp = if start_soon {
+        e.create_to_start(req)
+    } else {
+        e.create(req)
+    }
+    .map_err(run_failure)?;
     for w in &resp.warnings {
         eprintln!("WARNING: {w}");
     }
@@ -366,7 +371,7 @@ fn create_container(
 
 pub fn create(g: &Global, a: CreateArgs) -> CmdResult {
     let e = open_engine(g)?;
-    let c = create_container(g, &e, &a.flags, true)?;
+    let c = create_container(g, &e, &a.flags, true, false)?;
     println!("{}", c.id);
     Ok(())
 }
@@ -420,7 +425,7 @@ pub fn run(g: &Global, a: RunArgs) -> CmdResult {
     }
     let e = open_engine(g)?;
     engine::timing::mark("cli:create");
-    let created = create_container(g, &e, &a.flags, a.detach)?;
+    let created = create_container(g, &e, &a.flags, a.detach, true)?;
     engine::timing::mark("cli:created");
     let id = created.id;
     let auto_remove = a.flags.rm;

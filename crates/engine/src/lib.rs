@@ -408,6 +408,8 @@ pub struct Engine {
     pub(crate) opts: EngineOptions,
     pub(crate) paths: record::Paths,
     images: std::sync::OnceLock<image::store::ImageStore>,
+    /// The network namespace `create_to_start` began making for the container it created.
+    prefetched: std::sync::Mutex<Option<::network::PendingSandbox>>,
 }
 
 /// The exit code a start error leaves in the record (Docker's 125/126/127).
@@ -683,6 +685,7 @@ impl Engine {
             opts,
             paths,
             images: std::sync::OnceLock::new(),
+            prefetched: std::sync::Mutex::new(None),
         })
     }
 
@@ -744,6 +747,16 @@ impl Engine {
     }
 
     pub fn create(&self, req: CreateRequest) -> Result<CreateResponse> {
+        self.create_inner(req, false)
+    }
+
+    /// `create` for a container that is started right after (`run`): its network namespace
+    /// is made in the background meanwhile and picked up by `start`.
+    pub fn create_to_start(&self, req: CreateRequest) -> Result<CreateResponse> {
+        self.create_inner(req, true)
+    }
+
+    fn create_inner(&self, req: CreateRequest, prefetch: bool) -> Result<CreateResponse> {
         let mut config = req.config;
         let mut host = req.host_config;
         let warnings = Vec::new();
@@ -867,6 +880,14 @@ impl Engine {
         let res = (|| -> Result<Record> {
             std::fs::create_dir_all(&dir)
                 .map_err(Error::io(format!("creating {}", dir.display())))?;
+            if prefetch {
+                let np = network::NetPaths {
+                    root: &self.paths.root,
+                    runroot: &self.paths.runroot,
+                };
+                *self.prefetched.lock().unwrap_or_else(|e| e.into_inner()) =
+                    network::prefetch_sandbox(&np, &id, &host.network_mode);
+            }
             let hosts = default_hosts(&config.hostname, "");
             let store = images.layers();
             store.prepare(
@@ -919,6 +940,8 @@ impl Engine {
         let rec = match res {
             Ok(r) => r,
             Err(e) => {
+                // Removes the namespace if one was started.
+                drop(self.prefetched.lock().unwrap_or_else(|e| e.into_inner()).take());
                 let _ = images.layers().remove(&id);
                 let _ = std::fs::remove_dir_all(&dir);
                 record::release_name(&self.paths, &name, &id);
@@ -956,7 +979,13 @@ impl Engine {
         let res = (|| -> Result<()> {
             let dir = self.paths.dir(id);
             let mode = host.network_mode.as_str();
-            let (net, hosts, resolv, settings) = if mode == "none" {
+            let prefetched = self
+                .prefetched
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .filter(|p| p.id() == id);
+            let (net, hosts, resolv, settings) = if mode == "none" && prefetched.is_none() {
                 (
                     spec::Ns::Private,
                     default_hosts(&rec.config.hostname, ""),
@@ -1011,6 +1040,7 @@ impl Engine {
                     &rec.config,
                     host,
                     &requested,
+                    prefetched,
                 )?;
                 let ns = match a.netns {
                     Some(p) => spec::Ns::Join(p),

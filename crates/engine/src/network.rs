@@ -56,6 +56,28 @@ impl NetPaths<'_> {
     }
 }
 
+/// The container's sandbox: the one started early by [`prefetch_sandbox`], or a new one.
+fn sandbox(
+    ctl: &NetworkController,
+    id: &str,
+    prefetched: Option<net::PendingSandbox>,
+) -> Result<net::Sandbox, Error> {
+    match prefetched {
+        Some(p) if p.id() == id => Ok(p.wait()?),
+        _ => Ok(ctl.create_sandbox(id)?),
+    }
+}
+
+/// For a container about to be started: begins making its network namespace in the
+/// background, so that kernel work overlaps the rest of create (None for modes that make no
+/// namespace of their own: host, container:).
+pub fn prefetch_sandbox(paths: &NetPaths, id: &str, mode: &str) -> Option<net::PendingSandbox> {
+    if mode == "host" || mode.starts_with("container:") {
+        return None;
+    }
+    paths.controller().ok()?.begin_sandbox(id).ok()
+}
+
 /// The network a NetworkMode refers to: None for host/none/container modes.
 fn network_of_mode(mode: &str) -> Option<&str> {
     match mode {
@@ -82,6 +104,7 @@ pub fn attach(
     config: &Config,
     host: &HostConfig,
     netcfg: &NetworkingConfig,
+    prefetched: Option<net::PendingSandbox>,
 ) -> Result<NetAttachment, Error> {
     let mode = host.network_mode.as_str();
     if mode.starts_with("container:") {
@@ -138,7 +161,7 @@ pub fn attach(
             });
         }
         // none: an empty namespace with lo.
-        let sb = ctl.create_sandbox(id)?;
+        let sb = sandbox(&ctl, id, prefetched)?;
         settings.sandbox_key = sb.path().display().to_string();
         settings.sandbox_id = id.to_string();
         let netns = Some(sb.path().to_path_buf());
@@ -180,7 +203,7 @@ pub fn attach(
     })?;
     let bindings = to_net_bindings(&ports)?;
 
-    let sb = ctl.create_sandbox(id)?;
+    let sb = sandbox(&ctl, id, prefetched)?;
     let joined = ctl.join(
         &sb,
         &network.id,

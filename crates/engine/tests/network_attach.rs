@@ -4,7 +4,9 @@
 
 use engine::network::net::netlink::{self, Netlink, NETLINK_ROUTE, RTM_DELLINK};
 use engine::network::net::{self, NetworkController, NetworkOptions};
-use engine::network::{attach, detach, monitor_started, sandbox_path, NetAttachment, NetPaths};
+use engine::network::{
+    attach, detach, monitor_started, prefetch_sandbox, sandbox_path, NetAttachment, NetPaths,
+};
 use engine::types::{
     Config, EndpointIpamConfig, EndpointSettings, HostConfig, NetworkingConfig, PortBinding,
 };
@@ -121,7 +123,7 @@ impl Env {
         host: &HostConfig,
         netcfg: &NetworkingConfig,
     ) -> Result<NetAttachment, net::Error> {
-        attach(&self.paths(), id, name, &id[..12], config, host, netcfg)
+        attach(&self.paths(), id, name, &id[..12], config, host, netcfg, None)
     }
 
     fn gateway(&self, net: &str) -> Ipv4Addr {
@@ -599,6 +601,46 @@ fn port_bound_on_the_host_is_a_clear_error_and_leaves_nothing() {
 }
 
 #[test]
+fn prefetched_sandboxes_are_used_or_removed() {
+    let env = Env::new();
+    // Made in the background, then picked up by attach (none and the default bridge).
+    for m in ["none", ""] {
+        let id = env.id();
+        let p = prefetch_sandbox(&env.paths(), &id, m).expect("prefetch");
+        let path = sandbox_path(&env.paths(), &id);
+        assert!(path.exists(), "the namespace file exists at once");
+        let n = attach(
+            &env.paths(),
+            &id,
+            "/pre",
+            &id[..12],
+            &Config::default(),
+            &mode(m),
+            &Default::default(),
+            Some(p),
+        )
+        .unwrap_or_else(|e| panic!("attach {m:?}: {e}"));
+        assert_eq!(n.netns.as_deref(), Some(path.as_path()));
+        let links = out(&busybox_in(&path, &["ip", "-o", "link"]));
+        assert!(links.contains("lo:"), "{links}");
+        assert_eq!(links.contains("eth0"), m.is_empty(), "{links}");
+        detach(&env.paths(), &id).unwrap();
+        assert!(!path.exists());
+    }
+    // Never picked up (the create failed): dropping it leaves no mount and no file.
+    let id = env.id();
+    let p = prefetch_sandbox(&env.paths(), &id, "none").unwrap();
+    let path = sandbox_path(&env.paths(), &id);
+    drop(p);
+    assert!(!path.exists());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&id), "{mounts}");
+    // Modes without a namespace of their own prefetch nothing.
+    assert!(prefetch_sandbox(&env.paths(), &env.id(), "host").is_none());
+    assert!(prefetch_sandbox(&env.paths(), &env.id(), "container:abc").is_none());
+}
+
+#[test]
 fn none_host_and_shared_namespace_modes() {
     let env = Env::new();
     let id = env.id();
@@ -677,6 +719,7 @@ fn thirty_parallel_attaches_get_distinct_ips() {
                     &Config::default(),
                     &mode(""),
                     &Default::default(),
+                    None,
                 )
                 .unwrap()
                 .settings

@@ -146,6 +146,32 @@ pub struct Endpoint {
 }
 
 /// A container's network namespace, bind-mounted at `<runroot>/netns/<container id>`.
+/// A sandbox whose namespace is still being made; dropping it without [`wait`](Self::wait)
+/// removes it.
+pub struct PendingSandbox {
+    id: String,
+    path: PathBuf,
+    pending: netns::Pending,
+}
+
+impl PendingSandbox {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn wait(self) -> Result<Sandbox> {
+        let nl = self.pending.wait().map_err(io_err(format!(
+            "creating network namespace {}",
+            self.path.display()
+        )))?;
+        Ok(Sandbox {
+            id: self.id,
+            path: self.path,
+            nl: Mutex::new(Some(nl)),
+        })
+    }
+}
+
 pub struct Sandbox {
     pub id: String,
     pub path: PathBuf,
@@ -723,20 +749,25 @@ impl NetworkController {
 
     /// Creates the container's network namespace (only `lo`, up): this alone is `--network none`.
     pub fn create_sandbox(&self, container_id: &str) -> Result<Sandbox> {
+        self.begin_sandbox(container_id)?.wait()
+    }
+
+    /// Starts creating the sandbox in the background (see [`netns::create_async`]).
+    pub fn begin_sandbox(&self, container_id: &str) -> Result<PendingSandbox> {
         if container_id.is_empty() || container_id.contains('/') {
             return Err(Error::Invalid(format!(
                 "invalid container id {container_id:?}"
             )));
         }
         let path = self.sandbox_path(container_id);
-        let nl = netns::create(&path).map_err(io_err(format!(
+        let pending = netns::create_async(&path).map_err(io_err(format!(
             "creating network namespace {}",
             path.display()
         )))?;
-        Ok(Sandbox {
+        Ok(PendingSandbox {
             id: container_id.to_string(),
             path,
-            nl: Mutex::new(Some(nl)),
+            pending,
         })
     }
 

@@ -87,7 +87,7 @@ pub mod ports;
 
 pub use controller::{
     default_bridge_for, Endpoint, EndpointOptions, Ipam, IpamConfig, Network, NetworkContainer,
-    NetworkController, NetworkOptions, Sandbox, DEFAULT_BRIDGE, DEFAULT_NETWORK,
+    NetworkController, NetworkOptions, PendingSandbox, Sandbox, DEFAULT_BRIDGE, DEFAULT_NETWORK,
 };
 pub use ipam::Ipv4Net;
 pub use ports::{parse_publish, PortBinding, Proto};

@@ -18,6 +18,48 @@ fn cstr(p: &Path) -> io::Result<CString> {
 /// A short-lived thread does `unshare(CLONE_NEWNET)` so the calling thread never changes
 /// namespace; the socket it opens stays bound to the new namespace after the thread exits.
 pub fn create(path: &Path) -> io::Result<Netlink> {
+    create_async(path)?.wait()
+}
+
+/// A namespace being created by [`create_async`]'s thread.
+pub struct Pending {
+    path: std::path::PathBuf,
+    thread: Option<std::thread::JoinHandle<io::Result<Netlink>>>,
+}
+
+impl Pending {
+    /// Waits for the namespace; on error nothing is left behind.
+    pub fn wait(mut self) -> io::Result<Netlink> {
+        let res = self.join();
+        if res.is_err() {
+            let _ = remove(&self.path);
+        }
+        res
+    }
+
+    fn join(&mut self) -> io::Result<Netlink> {
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("netns thread panicked"))),
+            None => Err(io::Error::other("namespace already taken")),
+        }
+    }
+}
+
+impl Drop for Pending {
+    /// Never waited for (the caller failed first): undo it.
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.join();
+            let _ = remove(&self.path);
+        }
+    }
+}
+
+/// Like [`create`], but returns at once: the namespace is made (kernel work worth ~0.5 ms)
+/// while the caller goes on; [`Pending::wait`] collects it.
+pub fn create_async(path: &Path) -> io::Result<Pending> {
     let target = cstr(path)?;
     let path = path.to_path_buf();
     std::fs::OpenOptions::new()
@@ -25,35 +67,41 @@ pub fn create(path: &Path) -> io::Result<Netlink> {
         .create_new(true)
         .open(&path)
         .map_err(|e| io::Error::new(e.kind(), format!("creating {}: {e}", path.display())))?;
-    let res = std::thread::spawn(move || -> io::Result<Netlink> {
-        // SAFETY: unshare only affects this thread, which exits right after.
-        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-            return Err(io::Error::last_os_error());
+    let thread = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(move || -> io::Result<Netlink> {
+            // SAFETY: unshare only affects this thread, which exits right after.
+            if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let src = c"/proc/thread-self/ns/net";
+            // SAFETY: valid NUL-terminated paths; a plain bind mount.
+            let r = unsafe {
+                libc::mount(
+                    src.as_ptr(),
+                    target.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                )
+            };
+            if r != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let mut nl = Netlink::open(NETLINK_ROUTE)?;
+            nl.exec(&mut [netlink::set_up("lo")]).map_err(|e| e.io())?;
+            Ok(nl)
+        });
+    match thread {
+        Ok(t) => Ok(Pending {
+            path,
+            thread: Some(t),
+        }),
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            Err(e)
         }
-        let src = c"/proc/thread-self/ns/net";
-        // SAFETY: valid NUL-terminated paths; a plain bind mount.
-        let r = unsafe {
-            libc::mount(
-                src.as_ptr(),
-                target.as_ptr(),
-                std::ptr::null(),
-                libc::MS_BIND,
-                std::ptr::null(),
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut nl = Netlink::open(NETLINK_ROUTE)?;
-        nl.exec(&mut [netlink::set_up("lo")]).map_err(|e| e.io())?;
-        Ok(nl)
-    })
-    .join()
-    .unwrap_or_else(|_| Err(io::Error::other("netns thread panicked")));
-    if res.is_err() {
-        let _ = remove(&path);
     }
-    res
 }
 
 /// Unmounts and deletes a namespace file; a missing file is not an error.
