@@ -5,6 +5,13 @@
 //! records the exit (code, OOMKilled, FinishedAt), applies restart policies and `--rm`, writes
 //! events, then exits. Lifecycle waits use a pidfd and poll(2), never sleeps.
 //!
+//! A container still running [`IDLE_GRACE`] after its start is served by the small
+//! `berth-monitor` binary instead (see shim.rs): this process execs it with its fds, and it
+//! execs `berth` again when the container exits ([`resume`]), so the ending (and a restart,
+//! which may shrink again) runs here. Same process throughout: pid, start time and argv stay.
+//! Without that binary, or with the embedded DNS of user networks (threads of this process),
+//! the monitor stays as it is.
+//!
 //! Wire format on the socket (both ways): frames of an 8-byte header `[kind, 0, 0, 0, len:u32
 //! big-endian]` + payload (Docker's stdcopy header). Client → monitor: HELLO `[stdin, stdout,
 //! stderr]`, STDIN data, STDIN_EOF, RESIZE `[rows:u16, cols:u16]`. Monitor → client: STDOUT,
@@ -709,7 +716,12 @@ fn handoff(
     path: &std::path::Path,
 ) -> std::io::Error {
     // The exact executable we run, for the way back even if its path changes meanwhile.
-    let exe = match File::open("/proc/self/exe") {
+    // O_PATH: enough for execveat, nothing else.
+    let exe = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open("/proc/self/exe")
+    {
         Ok(f) => f,
         Err(e) => return e,
     };

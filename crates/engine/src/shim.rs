@@ -831,6 +831,11 @@ pub fn main() -> i32 {
     // SAFETY: PR_SET_NAME with a NUL-terminated string (execve named us after the file already;
     // this is for a binary installed under another name).
     unsafe { libc::prctl(libc::PR_SET_NAME, c"berth-monitor".as_ptr(), 0, 0, 0) };
+    // Not dumpable: processes of the same uid without CAP_SYS_PTRACE (root in a `--pid host`
+    // container) cannot reach our fds through /proc/<pid>/fd (the berth executable among
+    // them). execve makes the next image dumpable again, as the full monitor always was.
+    // SAFETY: prctl flag on ourselves.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let mut log = Log {
         // SAFETY: the handed-over log fd is ours.
         file: own(h.log).map(File::from),
