@@ -262,6 +262,7 @@ impl Handoff {
     }
 
     /// `key LEN\nBYTES\n` records: binary-safe (paths, partial log lines) and trivial to parse.
+    /// Unknown keys are refused: bump "v" with any change (berth and berth-monitor must match).
     pub fn encode(&self) -> Vec<u8> {
         let mut o = Vec::new();
         let num = |n: i64| n.to_string().into_bytes();
@@ -641,7 +642,7 @@ fn serve(h: &mut Handoff, log: &mut Log, clients: &mut Vec<Client>, shrink: &Shr
     let mut err = own(h.err).map(File::from);
     let mut stdin = own(h.stdin).map(File::from);
     let master = own(h.master);
-    // SAFETY: the listener fd is ours (handed over); it stays open until we exec or exit.
+    // Kept as a number: it must stay open (and be handed back) after this loop.
     let listener = h.listener;
     let mut exited: Option<i32> = None;
     let mut buf = vec![0u8; 32 * 1024];
@@ -837,7 +838,6 @@ pub fn main() -> i32 {
     // SAFETY: prctl flag on ourselves.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let mut log = Log {
-        // SAFETY: the handed-over log fd is ours.
         file: own(h.log).map(File::from),
         partial: std::mem::take(&mut h.partial),
     };
