@@ -755,15 +755,10 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
     let mut res = resources(h);
     res["devices"] = Value::Array(dev_rules);
 
-    let cgroup_parent = if h.cgroup_parent.is_empty() {
-        "/berth".to_string()
-    } else {
-        h.cgroup_parent.trim_end_matches('/').to_string()
-    };
     let mut linux = json!({
         "namespaces": namespaces,
         "resources": res,
-        "cgroupsPath": format!("{cgroup_parent}/{}", inp.id),
+        "cgroupsPath": cgroups_path(h, inp.id),
         "devices": devices,
     });
     if !h.privileged {
@@ -800,6 +795,17 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
         }
     }
     Ok(spec)
+}
+
+
+/// The container's cgroupsPath: `<--cgroup-parent or /berth>/<id>`.
+pub fn cgroups_path(h: &HostConfig, id: &str) -> String {
+    let parent = if h.cgroup_parent.is_empty() {
+        "/berth"
+    } else {
+        h.cgroup_parent.trim_end_matches('/')
+    };
+    format!("{parent}/{id}")
 }
 
 #[cfg(test)]
