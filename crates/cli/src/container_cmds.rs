@@ -237,12 +237,17 @@ fn proxy_signals(g: &Global, id: &str) {
     }
     let (g, id, rfd) = (g.clone(), id.to_string(), fds[0]);
     std::thread::spawn(move || {
-        let Ok(e) = open_engine(&g) else { return };
+        // Opened at the first signal: most runs never get one.
+        let mut engine = None;
         loop {
             let mut b = 0u8;
             // SAFETY: reads one byte into a stack variable from our own pipe.
             let n = unsafe { libc::read(rfd, &mut b as *mut u8 as *mut libc::c_void, 1) };
             if n == 1 {
+                if engine.is_none() {
+                    engine = open_engine(&g).ok();
+                }
+                let Some(e) = &engine else { return };
                 let _ = e.kill(&id, &b.to_string());
             } else if n < 0
                 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted

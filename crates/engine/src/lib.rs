@@ -453,10 +453,33 @@ fn release_resources_in(paths: &record::Paths, id: &str, store: Option<&storage:
 }
 
 /// The monitor's `--rm` ending: releases and removes with one storage handle.
-pub(crate) fn release_and_remove(paths: &record::Paths, id: &str) {
+pub(crate) fn release_and_remove(
+    paths: &record::Paths,
+    id: &str,
+    deleting: Option<std::thread::JoinHandle<()>>,
+) {
     let store = open_storage(paths);
-    release_resources_in(paths, id, store.as_ref());
-    remove_all_in(paths, id, store.as_ref());
+    match deleting {
+        // The runtime delete runs in that thread (nothing of the container is left running):
+        // the mount, the network and the records go meanwhile.
+        Some(t) => {
+            if let Some(st) = &store {
+                let _ = st.unmount(id);
+            }
+            let np = network::NetPaths {
+                root: &paths.root,
+                runroot: &paths.runroot,
+            };
+            let _ = network::detach(&np, id);
+            remove_all_in(paths, id, store.as_ref());
+            let _ = t.join();
+            let _ = std::fs::remove_dir_all(paths.run_dir(id));
+        }
+        None => {
+            release_resources_in(paths, id, store.as_ref());
+            remove_all_in(paths, id, store.as_ref());
+        }
+    }
 }
 
 /// Removes a stopped container entirely: layers, records, name. Idempotent.
@@ -1155,6 +1178,7 @@ impl Engine {
             tty: rec.config.tty,
             open_stdin: rec.config.open_stdin,
             client,
+            dns: network::may_have_dns(&rec.network_settings),
         });
         match started {
             Ok(s) => {

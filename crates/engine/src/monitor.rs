@@ -60,9 +60,16 @@ pub struct Spawn<'a> {
     pub tty: bool,
     pub open_stdin: bool,
     pub client: Option<EarlyClient>,
+    /// The container may be on a network with the embedded DNS (a user network): only then
+    /// does the monitor look its endpoints up.
+    pub dns: bool,
 }
 
-/// Forks the monitor (double fork + setsid) and returns once the container runs.
+/// Forks the monitor (one fork + setsid) and returns once the container runs.
+///
+/// No double fork: the monitor stays our child only while this short-lived CLI lives (it
+/// waits for the monitor's reply and, attached, for the container's exit, by which time the
+/// monitor is ending too); when we exit it is reparented to init or the nearest subreaper.
 pub fn spawn(s: Spawn) -> Result<Started> {
     let (mut rd, wr) = std::io::pipe().map_err(Error::io("pipe"))?;
     // SAFETY: fork; the child only runs our code and leaves with _exit.
@@ -72,13 +79,6 @@ pub fn spawn(s: Spawn) -> Result<Started> {
     }
     if pid == 0 {
         drop(rd);
-        // SAFETY: second fork; the intermediate child exits at once so the monitor is
-        // reparented to init (or the nearest subreaper) and never becomes our zombie.
-        let pid2 = unsafe { libc::fork() };
-        if pid2 != 0 {
-            // SAFETY: leave the intermediate child without running destructors.
-            unsafe { libc::_exit(0) }
-        }
         // SAFETY: new session, detached from the CLI's terminal and process group.
         unsafe { libc::setsid() };
         let wr: OwnedFd = wr.into();
@@ -87,9 +87,6 @@ pub fn spawn(s: Spawn) -> Result<Started> {
         unsafe { libc::_exit(code) }
     }
     drop(wr);
-    let mut st = 0;
-    // SAFETY: reap the intermediate child.
-    unsafe { libc::waitpid(pid, &mut st, 0) };
     let mut buf = Vec::new();
     rd.read_to_end(&mut buf)
         .map_err(Error::io("reading monitor status"))?;
@@ -163,18 +160,16 @@ fn set_title(id: &str) {
 /// Closes every fd but `keep` and points 0/1/2 at /dev/null, so the monitor holds nothing of
 /// the CLI (its pipes to a shell's `$(...)`, the record lock).
 fn sanitize_fds(keep: &[RawFd]) {
-    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    for fd in fds {
-        if fd > 2 && !keep.contains(&fd) {
-            // SAFETY: closing fds inherited from the CLI that nothing in the monitor owns.
-            unsafe { libc::close(fd) };
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&f| f > 2).collect();
+    keep.sort_unstable();
+    let mut from: u32 = 3;
+    for k in keep.iter().map(|&k| k as u32).chain([u32::MAX]) {
+        if k > from {
+            // SAFETY: closes fds inherited from the CLI that nothing in the monitor owns (the
+            // gaps between the kept ones); close_range(2) only affects the fd table.
+            unsafe { libc::syscall(libc::SYS_close_range, from, k - 1, 0u32) };
         }
+        from = k.saturating_add(1);
     }
     // SAFETY: open/dup2 on fds 0-2.
     unsafe {
@@ -477,6 +472,7 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
         id,
         tty: s.tty,
         open_stdin: s.open_stdin,
+        dns: s.dns,
         listener,
         clients,
         log,
@@ -490,6 +486,8 @@ struct Monitor<'a> {
     id: String,
     tty: bool,
     open_stdin: bool,
+    /// See [`Spawn::dns`].
+    dns: bool,
     listener: UnixListener,
     clients: Vec<Client>,
     log: Log,
@@ -520,14 +518,19 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
             // The embedded DNS server of user networks listens in the sandbox before the
             // container's process runs (its first lookup must find it) and lives as long as
             // the container.
-            let dns = crate::network::monitor_started(
-                &crate::network::NetPaths {
-                    root: &paths.root,
-                    runroot: &paths.runroot,
-                },
-                &id,
-                0,
-            );
+            let dns = m.dns.then(|| {
+                crate::network::monitor_started(
+                    &crate::network::NetPaths {
+                        root: &paths.root,
+                        runroot: &paths.runroot,
+                    },
+                    &id,
+                    0,
+                )
+            });
+            let dns = dns.flatten();
+            // Restarts look again (networks may have been connected meanwhile).
+            m.dns = true;
             runtime::timing::mark("mon:start_container");
             let (container, mut io) = match start_container(paths, &id, m.tty, m.open_stdin) {
                 Ok(x) => x,
@@ -559,6 +562,7 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                             error: Some(msg),
                         },
                         false,
+                        None,
                     );
                     return 0;
                 }
@@ -604,11 +608,26 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
         m.log.flush();
         let oom = container
             .as_ref()
-            .and_then(|c| c.stats().ok())
-            .is_some_and(|s| s.oom_kill_count > 0);
-        if let Some(c) = container {
-            let _ = c.delete(true);
-        }
+            .and_then(|c| c.oom_kill_count().ok())
+            .is_some_and(|n| n > 0);
+        // The runtime's delete is mostly removing the cgroup directories, slow kernel work:
+        // when nothing of the container is left running it goes on in a thread beside the
+        // rest of the teardown, joined before a restart and before the exit is reported.
+        let deleting = match container {
+            Some(c) if c.processes().is_ok_and(|p| p.is_empty()) => {
+                std::thread::Builder::new()
+                    .stack_size(256 << 10)
+                    .spawn(move || {
+                        let _ = c.delete(true);
+                    })
+                    .ok()
+            }
+            Some(c) => {
+                let _ = c.delete(true);
+                None
+            }
+            None => None,
+        };
         runtime::timing::mark("mon:runtime_deleted");
         drop(dns);
         drop(io);
@@ -640,6 +659,9 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
             _ => false,
         };
         if restart {
+            if let Some(t) = deleting {
+                let _ = t.join();
+            }
             let _ = record::update(paths, &id, |r| {
                 r.state.status = "restarting".into();
                 r.state.restarting = true;
@@ -665,7 +687,7 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
         } = m;
         drop(listener);
         let auto_remove = hc.map(|h| h.auto_remove).unwrap_or(false);
-        finish(paths, &id, &mut clients, result, auto_remove);
+        finish(paths, &id, &mut clients, result, auto_remove, deleting);
         return 0;
     }
 }
@@ -809,6 +831,8 @@ pub fn resume() -> i32 {
         id: h.id,
         tty: h.tty,
         open_stdin: h.open_stdin,
+        // A restart looks again (networks may have been connected meanwhile).
+        dns: true,
         listener,
         clients,
         log: Log {
@@ -839,6 +863,7 @@ fn finish(
     clients: &mut Vec<Client>,
     result: WaitResult,
     auto_remove: bool,
+    deleting: Option<std::thread::JoinHandle<()>>,
 ) {
     // With --rm the record is about to go: no point rewriting it (each rewrite frees a block).
     let _ = (!auto_remove).then(|| {
@@ -871,8 +896,11 @@ fn finish(
         // lock until then): a container that exits at once must not be removed under it.
         let _l = record::lock(&paths.dir(id), id).ok();
         runtime::timing::mark("mon:remove");
-        crate::release_and_remove(paths, id);
+        crate::release_and_remove(paths, id, deleting);
     } else {
+        if let Some(t) = deleting {
+            let _ = t.join();
+        }
         crate::release_resources(paths, id);
     }
     runtime::timing::mark("mon:reply");

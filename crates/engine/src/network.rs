@@ -78,6 +78,15 @@ pub fn prefetch_sandbox(paths: &NetPaths, id: &str, mode: &str) -> Option<net::P
     paths.controller().ok()?.begin_sandbox(id).ok()
 }
 
+/// Whether a container with these settings may be on a network with the embedded DNS (user
+/// networks have it; the default bridge, none and host don't).
+pub fn may_have_dns(settings: &crate::types::NetworkSettings) -> bool {
+    settings
+        .networks
+        .keys()
+        .any(|n| !matches!(n.as_str(), "bridge" | "none" | "host" | "default"))
+}
+
 /// The network a NetworkMode refers to: None for host/none/container modes.
 fn network_of_mode(mode: &str) -> Option<&str> {
     match mode {

@@ -704,6 +704,11 @@ impl Container {
         Ok(cgroup_manager(&self.state)?.stats()?)
     }
 
+    /// PIDs left in the container's cgroup.
+    pub fn processes(&self) -> Result<Vec<i32>> {
+        Ok(cgroup_manager(&self.state)?.pids()?)
+    }
+
     /// How many times the kernel OOM-killed a process of the container (one cgroup file read).
     pub fn oom_kill_count(&self) -> Result<u64> {
         Ok(cgroup_manager(&self.state)?.oom_kill_count()?)

@@ -312,7 +312,7 @@ pub fn close_seccomp_cache_dir() {
 fn cache_key(seccomp: &LinuxSeccomp) -> Option<Vec<u8>> {
     let v = libseccomp::ScmpVersion::current().ok()?;
     let mut key = format!(
-        "berth-seccomp-v1 libseccomp {}.{}.{} {}\n",
+        "berth-seccomp-v2 libseccomp {}.{}.{} {}\n",
         v.major,
         v.minor,
         v.micro,
@@ -556,6 +556,10 @@ fn build_context(seccomp: &LinuxSeccomp) -> Result<(ScmpFilterContext, Vec<Strin
         .map_err(seccomp_err("clearing the NNP attribute"))?;
     // Report the kernel's errno on load failures instead of ECANCELED (libseccomp >= 2.5).
     let _ = ctx.set_api_sysrawrc(true);
+    // A binary tree over syscall numbers instead of one linear chain: besides faster syscalls
+    // in the container, loading gets cheaper, as the kernel runs the filter once per syscall
+    // number and architecture to build its allow cache (Docker's profile as a chain: ~1 ms).
+    let _ = ctx.set_ctl_optimize(2);
 
     for arch in seccomp.architectures().iter().flatten() {
         let arch = seccomp_arch(arch)?;
