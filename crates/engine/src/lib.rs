@@ -417,7 +417,7 @@ pub(crate) fn exit_code_of(e: &Error) -> i64 {
     e.exit_code() as i64
 }
 
-fn open_storage(paths: &record::Paths) -> Option<storage::Store> {
+pub(crate) fn open_storage(paths: &record::Paths) -> Option<storage::Store> {
     let driver = std::fs::read_to_string(paths.root.join("engine-driver")).ok();
     storage::Store::open(&paths.root, driver.as_deref().map(str::trim)).ok()
 }

@@ -905,6 +905,13 @@ fn finish(
     }
     runtime::timing::mark("mon:reply");
     send_exit(clients, &result);
+    // Nobody waits for us any more: housekeeping the removal left for later.
+    if auto_remove {
+        drop(std::mem::take(clients));
+        if let Some(st) = crate::open_storage(paths) {
+            st.purge_tombstones_if_due();
+        }
+    }
 }
 
 /// Relays output to the log and clients until the init exits; returns its exit code. With a

@@ -1100,8 +1100,16 @@ impl Store {
                 self.release_locked(&p)?;
             }
         }
-        self.driver.purge_tombstones_if_due();
+        // Tombstones are purged off this path (see purge_tombstones_if_due).
         Ok(())
+    }
+
+    /// Deletes expired tombstones (removed layers' empty directories, kept a while; see the
+    /// driver) if the last purge is a minute old. A container's removal does not do it, as
+    /// that is on the path of `run --rm`: callers run it once nobody waits for them, e.g. the
+    /// monitor after it reported the exit.
+    pub fn purge_tombstones_if_due(&self) {
+        self.driver.purge_tombstones_if_due();
     }
 }
 
