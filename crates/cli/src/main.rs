@@ -211,6 +211,18 @@ impl From<std::io::Error> for Failure {
 
 pub type CmdResult = Result<(), Failure>;
 
+/// `Cli::try_parse`, minus freeing clap's command tree and matches: the process ends soon
+/// and dropping them costs more than building the part we use.
+fn parse_cli() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut cmd = Cli::command();
+    let matches = cmd.try_get_matches_from_mut(std::env::args_os())?;
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd));
+    std::mem::forget(matches);
+    std::mem::forget(cmd);
+    cli
+}
+
 fn main() {
     // The engine runs `--init` containers with this binary as their init.
     let mut argv = std::env::args();
@@ -227,7 +239,7 @@ fn main() {
         std::process::exit(engine::monitor_resume());
     }
     engine::timing::mark("cli:main");
-    let cli = match Cli::try_parse() {
+    let cli = match parse_cli() {
         Ok(c) => c,
         Err(e) => {
             let code = match e.kind() {

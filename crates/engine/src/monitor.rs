@@ -896,22 +896,23 @@ fn finish(
         // lock until then): a container that exits at once must not be removed under it.
         let _l = record::lock(&paths.dir(id), id).ok();
         runtime::timing::mark("mon:remove");
-        crate::release_and_remove(paths, id, deleting);
-    } else {
-        if let Some(t) = deleting {
-            let _ = t.join();
-        }
-        crate::release_resources(paths, id);
-    }
-    runtime::timing::mark("mon:reply");
-    send_exit(clients, &result);
-    // Nobody waits for us any more: housekeeping the removal left for later.
-    if auto_remove {
+        let left = crate::release_and_remove(paths, id, deleting);
+        runtime::timing::mark("mon:reply");
+        send_exit(clients, &result);
+        // Nobody waits for us any more: the deletions the removal left for later.
         drop(std::mem::take(clients));
+        left.finish();
         if let Some(st) = crate::open_storage(paths) {
             st.purge_tombstones_if_due();
         }
+        return;
     }
+    if let Some(t) = deleting {
+        let _ = t.join();
+    }
+    crate::release_resources(paths, id);
+    runtime::timing::mark("mon:reply");
+    send_exit(clients, &result);
 }
 
 /// Relays output to the log and clients until the init exits; returns its exit code. With a

@@ -67,6 +67,7 @@ impl Record {
     }
 }
 
+#[derive(Clone)]
 pub struct Paths {
     pub root: PathBuf,
     pub runroot: PathBuf,
@@ -255,6 +256,15 @@ pub fn reserve_name_locked(paths: &Paths, name: &str, id: &str) -> Result<fs::Fi
 pub fn release_name(paths: &Paths, name: &str, id: &str) {
     let p = paths.names().join(name);
     if fs::read_to_string(&p).is_ok_and(|o| o == id) {
+        let _ = fs::remove_file(p);
+    }
+}
+
+/// [`release_name`] by moving the name file to `dest` (deleted later with it): freed as
+/// surely, without a deletion on the caller's path.
+pub fn release_name_into(paths: &Paths, name: &str, id: &str, dest: &std::path::Path) {
+    let p = paths.names().join(name);
+    if fs::read_to_string(&p).is_ok_and(|o| o == id) && fs::rename(&p, dest).is_err() {
         let _ = fs::remove_file(p);
     }
 }

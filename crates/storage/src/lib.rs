@@ -1076,6 +1076,15 @@ impl Store {
     /// parent layer is deleted too if an `rmi` released it meanwhile (its count is zero) and no
     /// other container uses it.
     pub fn remove(&self, id: &str) -> Result<()> {
+        self.remove_deferred(id)?.finish();
+        Ok(())
+    }
+
+    /// [`Store::remove`] whose slow part, deleting the removed layers' files, is left to the
+    /// returned [`Removed`] (call `finish` once nobody waits; if it is never called the
+    /// tombstone purge deletes them later). Everything else is done: the container's layers
+    /// are gone from the store.
+    pub fn remove_deferred(&self, id: &str) -> Result<Removed> {
         check_id(id)?;
         let parent = match self.db.mount_parent(id) {
             Ok(p) => p,
@@ -1088,8 +1097,10 @@ impl Store {
         let _g = self.lock()?;
         // Layers before the entry: a failure or crash here leaves the entry, so a retry finds
         // the container and finishes (removing a missing layer dir is fine).
-        self.driver.remove(id)?;
-        self.driver.remove(&format!("{id}-init"))?;
+        let mut graves = Vec::new();
+        graves.extend(self.driver.remove_deferred(id)?);
+        graves.extend(self.driver.remove_deferred(&format!("{id}-init"))?);
+        let removed = Removed { graves };
         let counted = self.db.remove_mount(id, &self.driver.tombstones())?;
         if let Some(p) = parent {
             // Both checks under the lock: a concurrent rmi or prepare sees the entry gone or
@@ -1101,7 +1112,7 @@ impl Store {
             }
         }
         // Tombstones are purged off this path (see purge_tombstones_if_due).
-        Ok(())
+        Ok(removed)
     }
 
     /// Deletes expired tombstones (removed layers' empty directories, kept a while; see the
@@ -1110,6 +1121,20 @@ impl Store {
     /// monitor after it reported the exit.
     pub fn purge_tombstones_if_due(&self) {
         self.driver.purge_tombstones_if_due();
+    }
+}
+
+/// The files of a removed container's layers, left to delete (see [`Store::remove_deferred`]).
+#[must_use = "call finish() to delete the files now"]
+pub struct Removed {
+    graves: Vec<PathBuf>,
+}
+
+impl Removed {
+    pub fn finish(self) {
+        for g in &self.graves {
+            let _ = drivers::strip_files(g);
+        }
     }
 }
 
