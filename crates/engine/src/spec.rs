@@ -32,6 +32,19 @@ pub const DEFAULT_CAPS: [&str; 14] = [
 /// Every capability the kernel knows (`--privileged`, `--cap-add ALL`): the runtime's table.
 const ALL_CAPS: [&str; 41] = runtime::security::CAPABILITY_NAMES;
 
+/// Every capability this host lets us grant (`--privileged`, `--cap-add ALL`): those of our
+/// bounding set, like Podman: some sandboxes run even root without e.g. CAP_SYS_RESOURCE, and
+/// asking the kernel for it anyway fails the container's start.
+fn grantable_caps() -> Vec<String> {
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        // SAFETY: PR_CAPBSET_READ only reads this thread's bounding set.
+        .filter(|(i, _)| unsafe { libc::prctl(libc::PR_CAPBSET_READ, *i as libc::c_ulong, 0, 0, 0) } == 1)
+        .map(|(_, s)| s.to_string())
+        .collect()
+}
+
 pub const MASKED_PATHS: [&str; 11] = [
     "/proc/asound",
     "/proc/acpi",
@@ -141,7 +154,7 @@ fn normalize_cap(c: &str) -> String {
 /// Docker's capability rules: defaults, `--cap-add ALL`, `--cap-drop ALL`, adds after drops.
 pub fn capabilities(host: &HostConfig) -> Result<Vec<String>> {
     if host.privileged {
-        return Ok(ALL_CAPS.iter().map(|s| s.to_string()).collect());
+        return Ok(grantable_caps());
     }
     let adds: Vec<String> = host
         .cap_add
@@ -163,7 +176,7 @@ pub fn capabilities(host: &HostConfig) -> Result<Vec<String>> {
         }
     }
     let mut caps: Vec<String> = if adds.iter().any(|c| c == "ALL") {
-        ALL_CAPS.iter().map(|s| s.to_string()).collect()
+        grantable_caps()
     } else {
         DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
     };
