@@ -470,7 +470,12 @@ pub(crate) fn release_and_remove(
                 root: &paths.root,
                 runroot: &paths.runroot,
             };
-            let _ = network::detach(&np, id);
+            let none = record::load_host_config(paths, id).is_ok_and(|h| h.network_mode == "none");
+            let _ = if none {
+                network::detach_none(&np, id)
+            } else {
+                network::detach(&np, id)
+            };
             let left = remove_all_in(paths, id, store.as_ref());
             let _ = t.join();
             let _ = std::fs::remove_dir_all(paths.run_dir(id));

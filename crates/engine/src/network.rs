@@ -268,6 +268,16 @@ pub fn attach(
 /// also used by `rm -f` after a crash. Uses the fast path: the kernel deletes the veth pairs
 /// together with the namespace as soon as nothing holds it any more, so call this after the
 /// container's processes are gone and the monitor dropped its [`net::dns::DnsServer`].
+/// `detach` for a container of NetworkMode "none": it can have no endpoint (Docker refuses
+/// `network connect` for it), so only its namespace goes; no network state is read.
+pub fn detach_none(paths: &NetPaths, id: &str) -> Result<(), Error> {
+    if id.is_empty() || id.contains('/') {
+        return Err(Error::Invalid(format!("invalid container id {id:?}")));
+    }
+    let p = sandbox_path(paths, id);
+    net::netns::remove(&p).map_err(|e| Error::Kernel(format!("removing {}: {e}", p.display())))
+}
+
 pub fn detach(paths: &NetPaths, id: &str) -> Result<(), Error> {
     if id.is_empty() || id.contains('/') {
         return Err(Error::Invalid(format!("invalid container id {id:?}")));
