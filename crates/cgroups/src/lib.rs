@@ -146,7 +146,9 @@ impl Join {
             // SAFETY: write of a static one-byte buffer to an fd we own.
             let r = unsafe { libc::write(f.as_raw_fd(), b"0".as_ptr().cast(), 1) };
             if r != 1 {
-                return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO));
+                return Err(std::io::Error::last_os_error()
+                    .raw_os_error()
+                    .unwrap_or(libc::EIO));
             }
         }
         Ok(())
@@ -318,4 +320,3 @@ mod tests {
         assert!(parse_cgroups_path(Some("/"), "x").is_err());
     }
 }
-

@@ -289,7 +289,9 @@ pub struct RunArgs {
 fn ensure_image(g: &Global, e: &Engine, f: &CreateFlags) -> Result<(), Failure> {
     let name = &f.args[0];
     // The engine's store: opened once per command.
-    let store = e.images().map_err(|err| Failure::new(err.to_string(), 125))?;
+    let store = e
+        .images()
+        .map_err(|err| Failure::new(err.to_string(), 125))?;
     let have = match store.resolve(name) {
         Ok(_) => true,
         Err(image::Error::NotFound(_)) => false,

@@ -29,8 +29,8 @@ pub mod types;
 
 pub use events::Event;
 pub use monitor::resume as monitor_resume;
-pub use runtime::timing;
 pub use record::Record;
+pub use runtime::timing;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -1007,7 +1007,12 @@ impl Engine {
             Ok(r) => r,
             Err(e) => {
                 // Removes the namespace if one was started.
-                drop(self.prefetched.lock().unwrap_or_else(|e| e.into_inner()).take());
+                drop(
+                    self.prefetched
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take(),
+                );
                 let _ = images.layers().remove(&id);
                 let _ = std::fs::remove_dir_all(&dir);
                 record::release_name(&self.paths, &name, &id);

@@ -614,14 +614,12 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
         // when nothing of the container is left running it goes on in a thread beside the
         // rest of the teardown, joined before a restart and before the exit is reported.
         let deleting = match container {
-            Some(c) if c.processes().is_ok_and(|p| p.is_empty()) => {
-                std::thread::Builder::new()
-                    .stack_size(256 << 10)
-                    .spawn(move || {
-                        let _ = c.delete(true);
-                    })
-                    .ok()
-            }
+            Some(c) if c.processes().is_ok_and(|p| p.is_empty()) => std::thread::Builder::new()
+                .stack_size(256 << 10)
+                .spawn(move || {
+                    let _ = c.delete(true);
+                })
+                .ok(),
             Some(c) => {
                 let _ = c.delete(true);
                 None

@@ -810,7 +810,6 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
     Ok(spec)
 }
 
-
 /// The container's cgroupsPath: `<--cgroup-parent or /berth>/<id>`.
 pub fn cgroups_path(h: &HostConfig, id: &str) -> String {
     let parent = if h.cgroup_parent.is_empty() {

@@ -123,7 +123,16 @@ impl Env {
         host: &HostConfig,
         netcfg: &NetworkingConfig,
     ) -> Result<NetAttachment, net::Error> {
-        attach(&self.paths(), id, name, &id[..12], config, host, netcfg, None)
+        attach(
+            &self.paths(),
+            id,
+            name,
+            &id[..12],
+            config,
+            host,
+            netcfg,
+            None,
+        )
     }
 
     fn gateway(&self, net: &str) -> Ipv4Addr {

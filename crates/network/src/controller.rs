@@ -926,7 +926,10 @@ impl NetworkController {
             None => {
                 self.setup_bridge(st)?;
                 self.link_index(&st.bridge)?.ok_or_else(|| {
-                    Error::Kernel(format!("bridge {} of network {} is missing", st.bridge, st.name))
+                    Error::Kernel(format!(
+                        "bridge {} of network {} is missing",
+                        st.bridge, st.name
+                    ))
                 })?
             }
         };

@@ -67,31 +67,32 @@ pub fn create_async(path: &Path) -> io::Result<Pending> {
         .create_new(true)
         .open(&path)
         .map_err(|e| io::Error::new(e.kind(), format!("creating {}: {e}", path.display())))?;
-    let thread = std::thread::Builder::new()
-        .stack_size(256 << 10)
-        .spawn(move || -> io::Result<Netlink> {
-            // SAFETY: unshare only affects this thread, which exits right after.
-            if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let src = c"/proc/thread-self/ns/net";
-            // SAFETY: valid NUL-terminated paths; a plain bind mount.
-            let r = unsafe {
-                libc::mount(
-                    src.as_ptr(),
-                    target.as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_BIND,
-                    std::ptr::null(),
-                )
-            };
-            if r != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let mut nl = Netlink::open(NETLINK_ROUTE)?;
-            nl.exec(&mut [netlink::set_up("lo")]).map_err(|e| e.io())?;
-            Ok(nl)
-        });
+    let thread =
+        std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || -> io::Result<Netlink> {
+                // SAFETY: unshare only affects this thread, which exits right after.
+                if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let src = c"/proc/thread-self/ns/net";
+                // SAFETY: valid NUL-terminated paths; a plain bind mount.
+                let r = unsafe {
+                    libc::mount(
+                        src.as_ptr(),
+                        target.as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_BIND,
+                        std::ptr::null(),
+                    )
+                };
+                if r != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let mut nl = Netlink::open(NETLINK_ROUTE)?;
+                nl.exec(&mut [netlink::set_up("lo")]).map_err(|e| e.io())?;
+                Ok(nl)
+            });
     match thread {
         Ok(t) => Ok(Pending {
             path,

@@ -525,7 +525,10 @@ impl Container {
         root.save(&st)?;
         if run_now {
             if let Some(h) = hooks.and_then(|h| h.poststart().as_ref()) {
-                hooks::run_hooks(h, &serde_json::to_vec(&st.oci_json(Status::Running)).unwrap())?;
+                hooks::run_hooks(
+                    h,
+                    &serde_json::to_vec(&st.oci_json(Status::Running)).unwrap(),
+                )?;
             }
         }
         if let Some(p) = &opts.pid_file {
