@@ -105,6 +105,7 @@ pub fn sandbox_path(paths: &NetPaths, id: &str) -> PathBuf {
 /// Sets up the sandbox of container `id` for NetworkMode "none", "host", "bridge"/"default" or a
 /// user network name ("container:<x>" is resolved by the engine before this call: it joins the
 /// other container's namespace and never calls attach). Nothing is left behind on error.
+#[allow(clippy::too_many_arguments)] // one container start's inputs, all distinct
 pub fn attach(
     paths: &NetPaths,
     id: &str,
