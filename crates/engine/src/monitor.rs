@@ -897,8 +897,15 @@ fn finish(
         let left = crate::release_and_remove(paths, id, deleting);
         runtime::timing::mark("mon:reply");
         send_exit(clients, &result);
-        // Nobody waits for us any more: the deletions the removal left for later.
+        // Nobody waits for us any more: the deletions the removal left for later, at the
+        // lowest CPU and I/O priority so they do not slow the containers starting meanwhile.
         drop(std::mem::take(clients));
+        // SAFETY: setpriority/ioprio_set on this process only (IOPRIO_WHO_PROCESS 1, class
+        // IDLE 3 in the top bits); failures just leave the priority as it was.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+            libc::syscall(libc::SYS_ioprio_set, 1, 0, 3 << 13);
+        }
         left.finish();
         if let Some(st) = crate::open_storage(paths) {
             st.purge_tombstones_if_due();

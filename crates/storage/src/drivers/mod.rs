@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 /// Beside the tombstones dir: its mtime is the time of the last purge.
 const PURGE_STAMP: &str = ".tombstones-purged";
 const PURGE_EVERY_SECS: u64 = 60;
-/// Tombstones one purge deletes at most.
-const PURGE_BUDGET: usize = 64;
+/// Tombstones one purge deletes at most (a purge runs off the path anyone waits on, see
+/// `Store::purge_tombstones_if_due`, but a bound keeps each one short).
+const PURGE_BUDGET: usize = 512;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
