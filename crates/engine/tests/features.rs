@@ -249,12 +249,24 @@ fn fifty_parallel_run_rm() {
         .unwrap()
         .is_empty());
     assert!(mounts_under(env.dir.path()).is_empty());
-    assert_eq!(
+    // No record is left; the removed ones' files are renamed aside (`.removed-<id>`) and
+    // deleted by their monitors right after they reported the exit.
+    let entries = || -> Vec<String> {
         std::fs::read_dir(env.root().join("containers"))
             .unwrap()
-            .count(),
-        0
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert!(
+        entries().iter().all(|n| n.starts_with(".removed-")),
+        "{:?}",
+        entries()
     );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !entries().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(entries(), Vec::<String>::new());
 }
 
 #[test]
