@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Env;
+use common::{alive, wait_exit, Env};
 use engine::network::net::{self, NetworkController};
 use std::collections::HashSet;
 use std::io::BufRead;
@@ -219,14 +219,6 @@ fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
         .map(|e| e.path().join("berth").join(id))
         .filter(|p| p.exists())
         .collect()
-}
-
-/// True while `pid` exists and is not a zombie.
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rsplit_once(')')
-            .is_some_and(|(_, r)| !r.starts_with(" Z"))
-    })
 }
 
 /// Other processes whose argv names `id`, whose root or open files are below `dir`, or that
@@ -556,25 +548,6 @@ fn kill_init(bridge: bool) {
     // The monitor exits once it has removed the container: wait for that through a pidfd.
     wait_exit(mon);
     t.assert_clean(&id, "victim", Some(pid), net);
-}
-
-/// Waits (bounded) for a process that is not our child to exit.
-fn wait_exit(pid: i32) {
-    // SAFETY: pidfd_open has no memory arguments; the fd is owned below.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return; // already gone
-    }
-    // SAFETY: a fresh fd from pidfd_open, owned only here.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    let n = unsafe { libc::poll(&mut p, 1, 30_000) };
-    assert_eq!(n, 1, "{pid} did not exit within 30 s");
 }
 
 #[test]

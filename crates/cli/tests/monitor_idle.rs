@@ -6,9 +6,8 @@
 
 mod common;
 
-use common::Env;
+use common::{alive, wait_exit, Env};
 use std::io::BufRead;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -68,33 +67,6 @@ fn status_field(pid: i32, key: &str) -> u64 {
         .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or_else(|| panic!("{key} in /proc/{pid}/status"))
-}
-
-/// Waits (bounded, through a pidfd) for a process that is not our child to exit.
-fn wait_exit(pid: i32) {
-    // SAFETY: pidfd_open has no memory arguments; the fd is owned below.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return; // already gone
-    }
-    // SAFETY: a fresh fd from pidfd_open, owned only here.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    let n = unsafe { libc::poll(&mut p, 1, 30_000) };
-    assert_eq!(n, 1, "{pid} did not exit within 30 s");
-}
-
-/// True while `pid` exists and is not a zombie.
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rsplit_once(')')
-            .is_some_and(|(_, r)| !r.starts_with(" Z"))
-    })
 }
 
 #[test]
