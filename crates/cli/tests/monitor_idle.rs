@@ -43,7 +43,9 @@ fn wait_idle_monitor(env: &Env, id: &str) -> i32 {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-        if exe == want {
+        // Mid-exec the new image's exe shows before its argv does: wait for both.
+        let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if exe == want && argv.starts_with(b"berth-monitor\0") {
             break;
         }
         assert!(
@@ -88,18 +90,35 @@ fn idle_monitor_is_small_and_logs_across_handoffs() {
     ]);
     let id = id_of(&env, "lg");
     let pid = wait_idle_monitor(&env, &id);
-    let rss = status_field(pid, "VmRSS:");
-    assert!(rss < 1024, "idle monitor VmRSS {rss} kB");
+    // The new image first reads its handoff (closing the memfd), then gives its start-up memory
+    // back; on a loaded machine a first sample can precede either, so wait (bounded) for both.
+    let fds_of = |pid: i32| -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                let t = std::fs::read_link(e.path()).unwrap_or_default();
+                format!("{} -> {}", e.file_name().to_string_lossy(), t.display())
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (rss, fds) = loop {
+        let fds = fds_of(pid);
+        let rss = status_field(pid, "VmRSS:");
+        let received = !fds.iter().any(|f| f.contains("memfd:"));
+        if (received && rss < 1024) || Instant::now() > deadline {
+            break (rss, fds);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        rss < 1024,
+        "idle monitor VmRSS {rss} kB:\n{}",
+        std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default()
+    );
     // Nothing of the full monitor's but what was handed over: the listener, the log, the pidfd,
     // the output pipes, the berth executable (to go back); 0-2 are /dev/null.
-    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .flatten()
-        .map(|e| {
-            let t = std::fs::read_link(e.path()).unwrap_or_default();
-            format!("{} -> {}", e.file_name().to_string_lossy(), t.display())
-        })
-        .collect();
     assert!(fds.len() <= 9, "{fds:?}");
     for f in &fds {
         let t = f.split(" -> ").nth(1).unwrap();
