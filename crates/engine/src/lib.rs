@@ -456,7 +456,7 @@ fn release_resources_in(paths: &record::Paths, id: &str, store: Option<&storage:
 pub(crate) fn release_and_remove(
     paths: &record::Paths,
     id: &str,
-    deleting: Option<std::thread::JoinHandle<()>>,
+    deleting: Option<rawthread::JoinHandle<()>>,
 ) -> Leftovers {
     let store = open_storage(paths);
     match deleting {

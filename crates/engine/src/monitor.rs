@@ -614,12 +614,13 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
         // when nothing of the container is left running it goes on in a thread beside the
         // rest of the teardown, joined before a restart and before the exit is reported.
         let deleting = match container {
-            Some(c) if c.processes().is_ok_and(|p| p.is_empty()) => std::thread::Builder::new()
-                .stack_size(256 << 10)
-                .spawn(move || {
+            // (A raw thread: this process may be a fork of a multi-threaded one; see rawthread.)
+            Some(c) if c.processes().is_ok_and(|p| p.is_empty()) => {
+                rawthread::spawn(rawthread::DEFAULT_STACK, move || {
                     let _ = c.delete(true);
                 })
-                .ok(),
+                .ok()
+            }
             Some(c) => {
                 let _ = c.delete(true);
                 None
@@ -861,7 +862,7 @@ fn finish(
     clients: &mut Vec<Client>,
     result: WaitResult,
     auto_remove: bool,
-    deleting: Option<std::thread::JoinHandle<()>>,
+    deleting: Option<rawthread::JoinHandle<()>>,
 ) {
     // With --rm the record is about to go: no point rewriting it (each rewrite frees a block).
     let _ = (!auto_remove).then(|| {

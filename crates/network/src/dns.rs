@@ -218,7 +218,7 @@ pub fn serve(
 /// joins on drop.
 pub struct DnsServer {
     stop_w: i32,
-    thread: Option<std::thread::JoinHandle<io::Result<()>>>,
+    thread: Option<rawthread::JoinHandle<io::Result<()>>>,
 }
 
 impl DnsServer {
@@ -234,12 +234,24 @@ impl DnsServer {
             return Err(io::Error::last_os_error());
         }
         let stop_r = p[0];
-        let thread = std::thread::spawn(move || {
+        // It runs in the container's monitor, possibly a fork of a multi-threaded process.
+        let thread = rawthread::spawn(512 << 10, move || {
             let r = serve(&listen, Some(&forward), &upstream, |n| lookup(n), stop_r);
             // SAFETY: we own the read end of the pipe.
             unsafe { libc::close(stop_r) };
             r
         });
+        let thread = match thread {
+            Ok(t) => t,
+            Err(e) => {
+                // SAFETY: both ends are ours and unused.
+                unsafe {
+                    libc::close(p[0]);
+                    libc::close(p[1]);
+                }
+                return Err(e);
+            }
+        };
         Ok(DnsServer {
             stop_w: p[1],
             thread: Some(thread),

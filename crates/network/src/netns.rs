@@ -132,10 +132,11 @@ pub fn run_in<T: Send + 'static>(
 ) -> io::Result<T> {
     let ns = File::open(path)
         .map_err(|e| io::Error::new(e.kind(), format!("opening netns {}: {e}", path.display())))?;
-    std::thread::spawn(move || {
+    // A raw thread: the monitor, possibly a fork of a multi-threaded process, uses this.
+    rawthread::spawn(512 << 10, move || {
         enter(&ns)?;
         Ok(f())
-    })
+    })?
     .join()
     .unwrap_or_else(|_| Err(io::Error::other("netns thread panicked")))
 }
