@@ -825,6 +825,11 @@ impl Engine {
     fn create_inner(&self, req: CreateRequest, prefetch: bool) -> Result<CreateResponse> {
         let mut config = req.config;
         let mut host = req.host_config;
+        // The container's network namespace is slow kernel work: begun first, it is made
+        // while the rest of create runs (and pinned at its path once the record dir exists).
+        let early_netns = prefetch
+            .then(|| network::begin_netns(&host.network_mode))
+            .flatten();
         let warnings = Vec::new();
         if host.auto_remove && !matches!(host.restart_policy.name.as_str(), "" | "no") {
             return Err(Error::InvalidArgument(
@@ -951,8 +956,8 @@ impl Engine {
                     root: &self.paths.root,
                     runroot: &self.paths.runroot,
                 };
-                *self.prefetched.lock().unwrap_or_else(|e| e.into_inner()) =
-                    network::prefetch_sandbox(&np, &id, &host.network_mode);
+                *self.prefetched.lock().unwrap_or_else(|e| e.into_inner()) = early_netns
+                    .and_then(|ns| network::prefetch_sandbox(&np, &id, ns));
             }
             let hosts = default_hosts(&config.hostname, "");
             let store = images.layers();
@@ -1046,7 +1051,9 @@ impl Engine {
     /// open_stdin). On error, undoes what it did.
     fn prepare_start(&self, id: &str, rec: &mut Record, host: &HostConfig) -> Result<()> {
         let store = self.images()?.layers();
+        timing::mark("eng:ps_store");
         let rootfs = store.mount(id)?;
+        timing::mark("eng:ps_mounted");
         let res = (|| -> Result<()> {
             let dir = self.paths.dir(id);
             let mode = host.network_mode.as_str();
@@ -1120,12 +1127,14 @@ impl Engine {
                 (ns, a.hosts, a.resolv_conf, a.settings)
             };
             rec.network_settings = settings;
+            timing::mark("eng:ps_net");
             record::write_atomic(&dir.join("hosts"), hosts.as_bytes())?;
             record::write_atomic(&dir.join("resolv.conf"), resolv.as_bytes())?;
             record::write_atomic(
                 &dir.join("hostname"),
                 format!("{}\n", rec.config.hostname).as_bytes(),
             )?;
+            timing::mark("eng:ps_files");
             let pid = self.join_ns(&host.pid_mode, "pid")?;
             let ipc = match host.ipc_mode.as_str() {
                 "host" => spec::Ns::Host,
@@ -1152,6 +1161,7 @@ impl Engine {
                 cgroup_v2: cgroup_v2_only(),
                 init_binary,
             })?;
+            timing::mark("eng:ps_spec");
             let run_dir = self.paths.run_dir(id);
             std::fs::create_dir_all(&run_dir)
                 .map_err(Error::io(format!("creating {}", run_dir.display())))?;

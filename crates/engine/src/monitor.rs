@@ -413,6 +413,7 @@ pub fn stop_recorded_monitor(paths: &Paths, id: &str) {
 fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
     let paths = s.paths;
     let id = s.id.to_string();
+    runtime::timing::mark("mon:forked");
     let mut keep = vec![status_wr.as_raw_fd()];
     if let Some(c) = &s.client {
         keep.push(c.sock.as_raw_fd());
@@ -420,7 +421,9 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
     sanitize_fds(&keep);
     // Before anything else: say who we are, so `rm -f` finds (and stops) a monitor whose
     // starter died before recording it (kill -9 of `berth run` during start).
+    runtime::timing::mark("mon:sanitized");
     write_monitor_pid(paths, &id);
+    runtime::timing::mark("mon:pidfile");
     // The cache dir fd inherited from the CLI was closed with the rest.
     let _ = runtime::security::set_seccomp_cache_dir(&paths.runroot.join("seccomp"));
     set_title(&id);
@@ -428,6 +431,7 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
     // reparented to us and reaped. The flag survives the execs of the handoff.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let mut status_wr = File::from(status_wr);
+    runtime::timing::mark("mon:titled");
 
     let sock_path = paths.socket(&id);
     let _ = std::fs::remove_file(&sock_path);
@@ -448,6 +452,7 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
         }
     };
     let _ = listener.set_nonblocking(true);
+    runtime::timing::mark("mon:listening");
     let mut clients: Vec<Client> = Vec::new();
     if let Some(c) = s.client {
         clients.push(Client {

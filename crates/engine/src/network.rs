@@ -68,14 +68,23 @@ fn sandbox(
     }
 }
 
-/// For a container about to be started: begins making its network namespace in the
-/// background, so that kernel work overlaps the rest of create (None for modes that make no
-/// namespace of their own: host, container:).
-pub fn prefetch_sandbox(paths: &NetPaths, id: &str, mode: &str) -> Option<net::PendingSandbox> {
+/// For a container about to be created and started: begins making its network namespace in
+/// the background, so that kernel work overlaps the rest of create (None for modes that make
+/// no namespace of their own: host, container:).
+pub fn begin_netns(mode: &str) -> Option<net::netns::Unbound> {
     if mode == "host" || mode.starts_with("container:") {
         return None;
     }
-    paths.controller().ok()?.begin_sandbox(id).ok()
+    net::netns::Unbound::start().ok()
+}
+
+/// The namespace begun by [`begin_netns`] becomes the sandbox of container `id`.
+pub fn prefetch_sandbox(
+    paths: &NetPaths,
+    id: &str,
+    ns: net::netns::Unbound,
+) -> Option<net::PendingSandbox> {
+    paths.controller().ok()?.pending_sandbox(id, ns).ok()
 }
 
 /// Whether a container with these settings may be on a network with the embedded DNS (user

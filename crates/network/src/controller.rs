@@ -151,7 +151,7 @@ pub struct Endpoint {
 pub struct PendingSandbox {
     id: String,
     path: PathBuf,
-    pending: netns::Pending,
+    pending: netns::Unbound,
 }
 
 impl PendingSandbox {
@@ -160,7 +160,7 @@ impl PendingSandbox {
     }
 
     pub fn wait(self) -> Result<Sandbox> {
-        let nl = self.pending.wait().map_err(io_err(format!(
+        let nl = self.pending.bind(&self.path).map_err(io_err(format!(
             "creating network namespace {}",
             self.path.display()
         )))?;
@@ -752,22 +752,29 @@ impl NetworkController {
         self.begin_sandbox(container_id)?.wait()
     }
 
-    /// Starts creating the sandbox in the background (see [`netns::create_async`]).
+    /// Starts creating the sandbox in the background (see [`netns::Unbound`]).
     pub fn begin_sandbox(&self, container_id: &str) -> Result<PendingSandbox> {
+        let unbound = netns::Unbound::start()
+            .map_err(io_err("creating a network namespace".to_string()))?;
+        self.pending_sandbox(container_id, unbound)
+    }
+
+    /// The sandbox of `container_id` will be `ns`, a namespace started earlier (before the
+    /// container's ID was known); it is pinned at its path by [`PendingSandbox::wait`].
+    pub fn pending_sandbox(
+        &self,
+        container_id: &str,
+        ns: netns::Unbound,
+    ) -> Result<PendingSandbox> {
         if container_id.is_empty() || container_id.contains('/') {
             return Err(Error::Invalid(format!(
                 "invalid container id {container_id:?}"
             )));
         }
-        let path = self.sandbox_path(container_id);
-        let pending = netns::create_async(&path).map_err(io_err(format!(
-            "creating network namespace {}",
-            path.display()
-        )))?;
         Ok(PendingSandbox {
             id: container_id.to_string(),
-            path,
-            pending,
+            path: self.sandbox_path(container_id),
+            pending: ns,
         })
     }
 

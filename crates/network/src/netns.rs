@@ -14,30 +14,69 @@ fn cstr(p: &Path) -> io::Result<CString> {
 
 /// Creates a new network namespace pinned by a bind mount on `path` (which must not exist), with
 /// `lo` up, and returns an rtnetlink socket that lives inside it.
-///
-/// A short-lived thread does `unshare(CLONE_NEWNET)` so the calling thread never changes
-/// namespace; the socket it opens stays bound to the new namespace after the thread exits.
 pub fn create(path: &Path) -> io::Result<Netlink> {
-    create_async(path)?.wait()
+    Unbound::start()?.bind(path)
 }
 
-/// A namespace being created by [`create_async`]'s thread.
-pub struct Pending {
-    path: std::path::PathBuf,
-    thread: Option<std::thread::JoinHandle<io::Result<Netlink>>>,
+/// A network namespace being made by a short-lived thread (`unshare(CLONE_NEWNET)`, so the
+/// caller never changes namespace; `lo` up), not yet pinned to a path. It lives as long as this
+/// value: dropped unbound (the caller failed, or was killed), nothing is left behind. Making
+/// one is ~0.8 ms of kernel work that waits on the RTNL lock, so callers start it as early as
+/// they can and [`bind`](Unbound::bind) it once they know where it goes.
+pub struct Unbound {
+    thread: Option<std::thread::JoinHandle<io::Result<(File, Netlink)>>>,
 }
 
-impl Pending {
-    /// Waits for the namespace; on error nothing is left behind.
-    pub fn wait(mut self) -> io::Result<Netlink> {
-        let res = self.join();
-        if res.is_err() {
-            let _ = remove(&self.path);
-        }
-        res
+impl Unbound {
+    pub fn start() -> io::Result<Unbound> {
+        let thread =
+            std::thread::Builder::new()
+                .stack_size(256 << 10)
+                .spawn(move || -> io::Result<(File, Netlink)> {
+                    // SAFETY: unshare only affects this thread, which exits right after.
+                    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    let ns = File::open("/proc/thread-self/ns/net")?;
+                    let mut nl = Netlink::open(NETLINK_ROUTE)?;
+                    nl.exec(&mut [netlink::set_up("lo")]).map_err(|e| e.io())?;
+                    Ok((ns, nl))
+                })?;
+        Ok(Unbound {
+            thread: Some(thread),
+        })
     }
 
-    fn join(&mut self) -> io::Result<Netlink> {
+    /// Waits for the namespace and pins it on `path` (which must not exist); returns an
+    /// rtnetlink socket inside it. On error nothing is left behind.
+    pub fn bind(mut self, path: &Path) -> io::Result<Netlink> {
+        let target = cstr(path)?;
+        let (ns, nl) = self.join()?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("creating {}: {e}", path.display())))?;
+        let src = CString::new(format!("/proc/self/fd/{}", ns.as_raw_fd())).unwrap();
+        // SAFETY: valid NUL-terminated paths; a plain bind mount of the namespace file.
+        let r = unsafe {
+            libc::mount(
+                src.as_ptr(),
+                target.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            )
+        };
+        if r != 0 {
+            let e = io::Error::last_os_error();
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
+        Ok(nl)
+    }
+
+    fn join(&mut self) -> io::Result<(File, Netlink)> {
         match self.thread.take() {
             Some(t) => t
                 .join()
@@ -47,61 +86,10 @@ impl Pending {
     }
 }
 
-impl Drop for Pending {
-    /// Never waited for (the caller failed first): undo it.
+impl Drop for Unbound {
+    /// Never bound: the namespace goes with the thread's fds.
     fn drop(&mut self) {
-        if self.thread.is_some() {
-            let _ = self.join();
-            let _ = remove(&self.path);
-        }
-    }
-}
-
-/// Like [`create`], but returns at once: the namespace is made (kernel work worth ~0.5 ms)
-/// while the caller goes on; [`Pending::wait`] collects it.
-pub fn create_async(path: &Path) -> io::Result<Pending> {
-    let target = cstr(path)?;
-    let path = path.to_path_buf();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| io::Error::new(e.kind(), format!("creating {}: {e}", path.display())))?;
-    let thread =
-        std::thread::Builder::new()
-            .stack_size(256 << 10)
-            .spawn(move || -> io::Result<Netlink> {
-                // SAFETY: unshare only affects this thread, which exits right after.
-                if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                let src = c"/proc/thread-self/ns/net";
-                // SAFETY: valid NUL-terminated paths; a plain bind mount.
-                let r = unsafe {
-                    libc::mount(
-                        src.as_ptr(),
-                        target.as_ptr(),
-                        std::ptr::null(),
-                        libc::MS_BIND,
-                        std::ptr::null(),
-                    )
-                };
-                if r != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                let mut nl = Netlink::open(NETLINK_ROUTE)?;
-                nl.exec(&mut [netlink::set_up("lo")]).map_err(|e| e.io())?;
-                Ok(nl)
-            });
-    match thread {
-        Ok(t) => Ok(Pending {
-            path,
-            thread: Some(t),
-        }),
-        Err(e) => {
-            let _ = std::fs::remove_file(&path);
-            Err(e)
-        }
+        let _ = self.join();
     }
 }
 
