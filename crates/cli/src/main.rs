@@ -250,6 +250,7 @@ fn main() {
             std::process::exit(code);
         }
     };
+    engine::timing::mark("cli:parsed");
     let g = cli.global.clone();
     let res = match cli.cmd {
         Cmd::Container(c) => container_cmds::dispatch(&g, c),

@@ -888,6 +888,7 @@ impl Engine {
             e => e.into(),
         })?;
         let img = images.get(&image_id)?;
+        timing::mark("eng:c_image");
         if let Some(ic) = &img.config.config {
             merge_image_config(&mut config, ic);
         }
@@ -947,6 +948,7 @@ impl Engine {
                 }
             }
         };
+        timing::mark("eng:c_named");
         let dir = self.paths.dir(&id);
         let res = (|| -> Result<Record> {
             std::fs::create_dir_all(&dir)
@@ -956,9 +958,10 @@ impl Engine {
                     root: &self.paths.root,
                     runroot: &self.paths.runroot,
                 };
-                *self.prefetched.lock().unwrap_or_else(|e| e.into_inner()) = early_netns
-                    .and_then(|ns| network::prefetch_sandbox(&np, &id, ns));
+                *self.prefetched.lock().unwrap_or_else(|e| e.into_inner()) =
+                    early_netns.and_then(|ns| network::prefetch_sandbox(&np, &id, ns));
             }
+            timing::mark("eng:c_dir");
             let hosts = default_hosts(&config.hostname, "");
             let store = images.layers();
             store.prepare(
@@ -970,6 +973,7 @@ impl Engine {
                     resolv_conf: String::new(),
                 },
             )?;
+            timing::mark("eng:c_layers");
             let args = spec::command(&config);
             let rec = Record {
                 id: id.clone(),

@@ -754,8 +754,8 @@ impl NetworkController {
 
     /// Starts creating the sandbox in the background (see [`netns::Unbound`]).
     pub fn begin_sandbox(&self, container_id: &str) -> Result<PendingSandbox> {
-        let unbound = netns::Unbound::start()
-            .map_err(io_err("creating a network namespace".to_string()))?;
+        let unbound =
+            netns::Unbound::start().map_err(io_err("creating a network namespace".to_string()))?;
         self.pending_sandbox(container_id, unbound)
     }
 

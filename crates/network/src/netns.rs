@@ -29,19 +29,18 @@ pub struct Unbound {
 
 impl Unbound {
     pub fn start() -> io::Result<Unbound> {
-        let thread =
-            std::thread::Builder::new()
-                .stack_size(256 << 10)
-                .spawn(move || -> io::Result<(File, Netlink)> {
-                    // SAFETY: unshare only affects this thread, which exits right after.
-                    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                    let ns = File::open("/proc/thread-self/ns/net")?;
-                    let mut nl = Netlink::open(NETLINK_ROUTE)?;
-                    nl.exec(&mut [netlink::set_up("lo")]).map_err(|e| e.io())?;
-                    Ok((ns, nl))
-                })?;
+        let thread = std::thread::Builder::new().stack_size(256 << 10).spawn(
+            move || -> io::Result<(File, Netlink)> {
+                // SAFETY: unshare only affects this thread, which exits right after.
+                if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let ns = File::open("/proc/thread-self/ns/net")?;
+                let mut nl = Netlink::open(NETLINK_ROUTE)?;
+                nl.exec(&mut [netlink::set_up("lo")]).map_err(|e| e.io())?;
+                Ok((ns, nl))
+            },
+        )?;
         Ok(Unbound {
             thread: Some(thread),
         })

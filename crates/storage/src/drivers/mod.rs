@@ -285,15 +285,31 @@ impl Driver {
     }
 
     /// Purges old tombstones at most about once a minute: listing hundreds of them on every
-    /// removal cost more than the removal itself. The stamp's mtime is the last purge.
+    /// removal cost more than the removal itself. The stamp's mtime is the last purge; its
+    /// flock makes one purger at a time (monitors of back-to-back `run --rm`s all found the
+    /// purge due while the first one was still at it, and fought over the same directories).
     pub fn purge_tombstones_if_due(&self) {
         let stamp = self.tombstones().with_file_name(PURGE_STAMP);
+        let Ok(f) = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&stamp)
+        else {
+            return;
+        };
+        if flock(&f, FlockOperation::NonBlockingLockExclusive).is_err() {
+            return;
+        }
         let now = std::time::SystemTime::now();
-        let due = match std::fs::metadata(&stamp).and_then(|m| m.modified()) {
-            // A stamp in the future (clock set back) counts as due too.
-            Ok(t) => now
-                .duration_since(t)
-                .map_or(true, |d| d.as_secs() >= PURGE_EVERY_SECS),
+        let due = match f.metadata().and_then(|m| m.modified()) {
+            // A stamp in the future (clock set back) counts as due too. A new stamp is due.
+            Ok(t) => {
+                f.metadata().is_ok_and(|m| m.len() == 0)
+                    || now
+                        .duration_since(t)
+                        .map_or(true, |d| d.as_secs() >= PURGE_EVERY_SECS)
+            }
             Err(_) => true,
         };
         if !due {
@@ -303,7 +319,9 @@ impl Driver {
         // no single removal pays for a minute of churn; a purge that stopped early leaves the
         // stamp old and the next removal goes on.
         if self.purge_tombstones(crate::unix_now(), PURGE_BUDGET) {
-            let _ = std::fs::File::create(&stamp).and_then(|f| f.set_modified(now));
+            use std::io::Write;
+            let _ = (&f).write_all(b"1");
+            let _ = f.set_modified(now);
         }
     }
 
