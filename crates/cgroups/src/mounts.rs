@@ -20,6 +20,20 @@ pub struct CgroupMount {
 pub struct Mounts {
     pub v1: Vec<CgroupMount>,
     pub v2: Option<CgroupMount>,
+    /// Every cgroup and cgroup2 mount, named hierarchies too, in mountinfo order (the
+    /// runtime's container "cgroup" mount mirrors them; the parse is shared with it because
+    /// the init is a copy of a process that already made it).
+    pub all: Vec<RawCgroupMount>,
+}
+
+/// A cgroup filesystem mount as mountinfo shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawCgroupMount {
+    pub root: String,
+    pub mount_point: String,
+    /// "cgroup" or "cgroup2".
+    pub fstype: String,
+    pub super_opts: String,
 }
 
 /// The v1 controllers berth manages (named hierarchies like name=systemd are left alone).
@@ -77,6 +91,12 @@ pub fn parse_mountinfo(text: &str) -> Mounts {
         if pre.len() < 5 {
             continue;
         }
+        mounts.all.push(RawCgroupMount {
+            root: unescape(pre[3]),
+            mount_point: unescape(pre[4]),
+            fstype: fstype.to_string(),
+            super_opts: super_opts.to_string(),
+        });
         let mount = CgroupMount {
             mount_point: PathBuf::from(unescape(pre[4])),
             root: unescape(pre[3]),

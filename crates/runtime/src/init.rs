@@ -133,6 +133,7 @@ fn init(a: &InitArgs) -> Result<()> {
         security::apply_sysctl(sysctl)?;
     }
     rootfs::finish_rootfs(spec)?;
+    crate::timing::mark("init:masked");
 
     let (path, argv, envp) = prepare_exec(process)?;
     chdir_cwd(process)?;
@@ -141,7 +142,6 @@ fn init(a: &InitArgs) -> Result<()> {
         None => None,
     };
     security::close_seccomp_cache_dir();
-
     crate::timing::mark("init:ready");
     a.sync.send(sync::READY, &[])?;
 
