@@ -5,7 +5,8 @@
 use engine::network::net::netlink::{self, Netlink, NETLINK_ROUTE, RTM_DELLINK};
 use engine::network::net::{self, NetworkController, NetworkOptions};
 use engine::network::{
-    attach, detach, monitor_started, prefetch_sandbox, sandbox_path, NetAttachment, NetPaths,
+    attach, begin_netns, detach, monitor_started, prefetch_sandbox, sandbox_path, NetAttachment,
+    NetPaths,
 };
 use engine::types::{
     Config, EndpointIpamConfig, EndpointSettings, HostConfig, NetworkingConfig, PortBinding,
@@ -615,9 +616,10 @@ fn prefetched_sandboxes_are_used_or_removed() {
     // Made in the background, then picked up by attach (none and the default bridge).
     for m in ["none", ""] {
         let id = env.id();
-        let p = prefetch_sandbox(&env.paths(), &id, m).expect("prefetch");
+        let ns = begin_netns(&mode(m).network_mode).expect("begin");
+        let p = prefetch_sandbox(&env.paths(), &id, ns).expect("prefetch");
         let path = sandbox_path(&env.paths(), &id);
-        assert!(path.exists(), "the namespace file exists at once");
+        assert!(!path.exists(), "pinned only when attach takes it");
         let n = attach(
             &env.paths(),
             &id,
@@ -636,17 +638,19 @@ fn prefetched_sandboxes_are_used_or_removed() {
         detach(&env.paths(), &id).unwrap();
         assert!(!path.exists());
     }
-    // Never picked up (the create failed): dropping it leaves no mount and no file.
+    // Never picked up (the create failed): dropping it leaves no mount, no file and no
+    // namespace (nothing holds it).
     let id = env.id();
-    let p = prefetch_sandbox(&env.paths(), &id, "none").unwrap();
+    let ns = begin_netns("none").unwrap();
+    let p = prefetch_sandbox(&env.paths(), &id, ns).unwrap();
     let path = sandbox_path(&env.paths(), &id);
     drop(p);
     assert!(!path.exists());
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(&id), "{mounts}");
     // Modes without a namespace of their own prefetch nothing.
-    assert!(prefetch_sandbox(&env.paths(), &env.id(), "host").is_none());
-    assert!(prefetch_sandbox(&env.paths(), &env.id(), "container:abc").is_none());
+    assert!(begin_netns("host").is_none());
+    assert!(begin_netns("container:abc").is_none());
 }
 
 #[test]
