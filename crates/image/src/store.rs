@@ -382,8 +382,7 @@ impl ImageStore {
     pub fn size(&self, img: &Image) -> u64 {
         chain_ids(img.config.diff_ids())
             .iter()
-            .filter_map(|c| self.layers.get(c).ok())
-            .map(|l| l.size)
+            .filter_map(|c| self.layers.layer_size(c).ok())
             .sum()
     }
 
@@ -391,7 +390,7 @@ impl ImageStore {
     pub fn layer_sizes(&self, img: &Image) -> Vec<u64> {
         chain_ids(img.config.diff_ids())
             .iter()
-            .map(|c| self.layers.get(c).map(|l| l.size).unwrap_or(0))
+            .map(|c| self.layers.layer_size(c).unwrap_or(0))
             .collect()
     }
 

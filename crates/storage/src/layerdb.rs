@@ -65,6 +65,14 @@ impl LayerDb {
         })
     }
 
+    /// Just the layer's size (one file read; listings ask it of every layer of every image).
+    pub fn size(&self, chain_id: &str) -> Result<u64> {
+        match read(&self.entry(chain_id)?.join("size")) {
+            Ok(s) => Ok(s.parse().unwrap_or(0)),
+            Err(_) => Err(Error::LayerNotFound(chain_id.to_string())),
+        }
+    }
+
     pub fn refs(&self, chain_id: &str) -> Result<u64> {
         Ok(read(&self.entry(chain_id)?.join("refs"))
             .ok()

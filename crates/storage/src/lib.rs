@@ -682,6 +682,11 @@ impl Store {
         self.db.get(chain_id)
     }
 
+    /// A layer's own size in bytes (its diff), without the rest of its metadata.
+    pub fn layer_size(&self, chain_id: &str) -> Result<u64> {
+        self.db.size(chain_id)
+    }
+
     /// Drops one reference; a layer with none left is deleted, and releases its parent.
     /// Returns the chain IDs deleted.
     pub fn release(&self, chain_id: &str) -> Result<Vec<Digest>> {
