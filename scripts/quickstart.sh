@@ -6,11 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root (containers need it)"; exit 1; }
 scripts/deps.sh
-cargo build --release --bins
-# --init's berth-init runs inside containers: it must be static (rebuilt over the dynamic one).
-cargo rustc --release -p berth --bin berth-init -- -C target-feature=+crt-static
-# berth-monitor (one per running container) is smallest static: ~220 KB RSS instead of ~300 KB.
-cargo rustc --release -p berth --bin berth-monitor -- -C target-feature=+crt-static
+scripts/build.sh
 # Not /tmp: it may be a tmpfs without the xattrs overlayfs needs.
 mkdir -p /var/tmp
 B=$(mktemp -d /var/tmp/berth-quickstart.XXXXXX)

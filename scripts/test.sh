@@ -5,7 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root (the integration tests create namespaces, cgroups, mounts)"; exit 1; }
 scripts/deps.sh
-cargo build --release --bins
-cargo rustc --release -p berth --bin berth-monitor -- -C target-feature=+crt-static
+scripts/build.sh
 cargo test --workspace --no-fail-fast -- --test-threads=4
 scripts/docker-integration.sh
