@@ -419,9 +419,9 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
         keep.push(c.sock.as_raw_fd());
     }
     sanitize_fds(&keep);
+    runtime::timing::mark("mon:sanitized");
     // Before anything else: say who we are, so `rm -f` finds (and stops) a monitor whose
     // starter died before recording it (kill -9 of `berth run` during start).
-    runtime::timing::mark("mon:sanitized");
     write_monitor_pid(paths, &id);
     runtime::timing::mark("mon:pidfile");
     // The cache dir fd inherited from the CLI was closed with the rest.
@@ -1029,11 +1029,11 @@ fn serve(
                     }
                 }
                 // Reap other children (subreaper orphans) without blocking.
-                // SAFETY: waitpid on any child, non-blocking.
-                while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+                shim::reap_orphans(0);
             } else {
-                // SAFETY: reap orphans.
-                while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+                // Orphans only: a plain waitpid(-1) here could reap the init itself if it
+                // became waitable just after the waitpid above, and lose its exit status.
+                shim::reap_orphans(pid);
             }
         }
         if fds[3].revents != 0 {

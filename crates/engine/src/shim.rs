@@ -607,8 +607,8 @@ fn exit_code(st: libc::c_int) -> i32 {
 }
 
 /// Reaps zombie children other than `init` (orphans reparented to us, the subreaper), without
-/// touching the init's status (WNOWAIT peeks first).
-fn reap_orphans(init: i32) {
+/// touching the init's status (WNOWAIT peeks first). Shared with the full monitor.
+pub(crate) fn reap_orphans(init: i32) {
     loop {
         // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
         let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
