@@ -461,14 +461,21 @@ impl ImageStore {
         if !by_id {
             let r = Reference::parse(ref_or_id)?;
             let mut to_remove = vec![r.clone()];
-            let remaining: Vec<&Reference> = all_refs.iter().filter(|x| **x != r).collect();
-            // Docker drops the digest references of the same repository with the last tag.
-            if remaining
-                .iter()
-                .all(|x| x.digest.is_some() && x.name() == r.name())
+            let mut remaining: Vec<&Reference> = all_refs.iter().filter(|x| **x != r).collect();
+            // Like Docker: with the last tag of a repository go that repository's digest
+            // references (else `rmi repo:tag` would leave the image held by `repo@sha256:...`).
+            if r.digest.is_none()
+                && !remaining
+                    .iter()
+                    .any(|x| x.digest.is_none() && x.name() == r.name())
             {
-                to_remove.extend(remaining.iter().map(|x| (*x).clone()));
-            } else {
+                let (same, rest): (Vec<&Reference>, Vec<&Reference>) = remaining
+                    .into_iter()
+                    .partition(|x| x.digest.is_some() && x.name() == r.name());
+                to_remove.extend(same.into_iter().cloned());
+                remaining = rest;
+            }
+            if !remaining.is_empty() {
                 self.remove_refs(&mut repos, &to_remove, &mut out);
                 self.write_repos(&repos)?;
                 return Ok(out);

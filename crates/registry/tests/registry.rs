@@ -531,3 +531,47 @@ fn broken_download_resumes_with_range() {
     assert_eq!(res.image_id, id);
     assert_eq!(image_files(&e.store, &id), files);
 }
+
+/// Pulled under two names (so each has a tag and a digest reference), then `rmi` by tag: with
+/// a repository's last tag goes its digest reference (Docker's rule), so removing the other
+/// name's tag deletes the image instead of leaving it held by a stale `repo@sha256:...`.
+#[test]
+fn rmi_of_a_repository_last_tag_drops_its_digest_references() {
+    let reg = Registry::start(Auth::Open);
+    let e = env();
+    let a = format!("{}/test/img:v1", reg.host);
+    let b = a.replacen("127.0.0.1", "localhost", 1);
+    assert_ne!(a, b, "the registry listens on 127.0.0.1");
+    let id = build_image(&e.store, &a, &test_layers(1000), "amd64");
+    push(&e, &a);
+    rmi(&e, &a);
+    let (pa, _) = pull(&e, &a).unwrap();
+    let (pb, _) = pull(&e, &b).unwrap();
+    assert_eq!(
+        (pa.image_id.as_str(), pb.image_id.as_str()),
+        (id.as_str(), id.as_str())
+    );
+    let digest_b = format!("{}@{}", b.trim_end_matches(":v1"), pb.digest);
+    let img = e.store.get(&id).unwrap();
+    assert_eq!((img.tags.len(), img.digests.len()), (2, 2));
+
+    let out = e.store.remove(&b, false, &|_| false).unwrap();
+    let untagged: Vec<String> = out
+        .iter()
+        .filter_map(|d| match d {
+            image::DeleteItem::Untagged(r) => Some(r.clone()),
+            image::DeleteItem::Deleted(_) => None,
+        })
+        .collect();
+    assert_eq!(untagged, vec![b.clone(), digest_b.clone()]);
+    assert!(e.store.resolve(&digest_b).is_err());
+    let img = e.store.get(&id).unwrap();
+    assert_eq!((img.tags.len(), img.digests.len()), (1, 1), "{a} stays");
+
+    let out = e.store.remove(&a, false, &|_| false).unwrap();
+    assert!(out
+        .iter()
+        .any(|d| matches!(d, image::DeleteItem::Deleted(x) if *x == id)));
+    assert!(e.store.get(&id).is_err());
+    assert!(e.store.layers().layers().unwrap().is_empty());
+}
