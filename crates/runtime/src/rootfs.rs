@@ -399,49 +399,16 @@ fn locked_flags(vfs: &statvfs::Statvfs) -> MsFlags {
     out
 }
 
-/// Bind remount with `flags`; if the kernel refuses (locked flags in a user namespace), again
-/// with the mount's current flags added.
 /// Sets `flags`' ro/nosuid/nodev/noexec on the mount at `fd` and every mount below it with
 /// mount_setattr(2) (Linux 5.12). False if the kernel can't: the caller remounts one by one.
 fn set_mount_flags_recursive(fd: BorrowedFd, flags: MsFlags) -> bool {
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    let mut set = 0u64;
-    for (ms, attr) in [
-        (MsFlags::MS_RDONLY, 0x1u64),
-        (MsFlags::MS_NOSUID, 0x2),
-        (MsFlags::MS_NODEV, 0x4),
-        (MsFlags::MS_NOEXEC, 0x8),
-    ] {
-        if flags.contains(ms) {
-            set |= attr;
-        }
-    }
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: mount_setattr on a valid fd with an empty path and a properly sized struct.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    r == 0
+    let only = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let (set, _) = ms_to_attr(flags & only, MsFlags::empty());
+    mount_setattr(fd, true, set, 0).is_ok()
 }
 
+/// Bind remount with `flags`; if the kernel refuses (locked flags in a user namespace), again
+/// with the mount's current flags added.
 fn remount_bind(target: &str, flags: MsFlags) -> nix::Result<()> {
     let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags;
     match sys_mount::<str, str>(None, target, None, base, None) {
