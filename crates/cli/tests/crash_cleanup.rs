@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{alive, wait_exit, Env};
+use common::{alive, processes_using, wait_exit, Env};
 use engine::network::net::{self, NetworkController};
 use std::collections::HashSet;
 use std::io::BufRead;
@@ -219,48 +219,6 @@ fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
         .map(|e| e.path().join("berth").join(id))
         .filter(|p| p.exists())
         .collect()
-}
-
-/// Other processes whose argv names `id`, whose root or open files are below `dir`, or that
-/// sit in `id`'s cgroup (a monitor, a container init, a stuck CLI).
-fn processes_using(dir: &Path, id: &str) -> Vec<String> {
-    let me = std::process::id().to_string();
-    let mut out = Vec::new();
-    for p in std::fs::read_dir("/proc").unwrap().flatten() {
-        let pid = p.file_name().to_string_lossy().to_string();
-        if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me || !alive(pid.parse().unwrap()) {
-            continue;
-        }
-        let cmd = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if cmd.contains(id) {
-            out.push(format!("{pid}: {cmd}"));
-            continue;
-        }
-        // A container init whose rootfs is one of ours, or that sits in a berth cgroup of ours.
-        if std::fs::read_link(p.path().join("root")).is_ok_and(|r| r.starts_with(dir)) {
-            out.push(format!("{pid}: {cmd} (root in {})", dir.display()));
-            continue;
-        }
-        let cg = std::fs::read_to_string(p.path().join("cgroup")).unwrap_or_default();
-        if id.len() == 64 && cg.contains(id) {
-            out.push(format!("{pid}: {cmd} (cgroup of {id})"));
-            continue;
-        }
-        for fd in std::fs::read_dir(p.path().join("fd"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if let Ok(t) = std::fs::read_link(fd.path()) {
-                if t.starts_with(dir) {
-                    out.push(format!("{pid}: {cmd} holds {}", t.display()));
-                    break;
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Entries of /proc/locks on files below `dir` (matched by device and inode).

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{alive, wait_exit, Env};
+use common::{alive, processes_using, wait_exit, Env};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -401,35 +401,6 @@ fn mounts_under(dir: &Path) -> Vec<String> {
         .filter(|m| m.starts_with(&prefix))
         .map(String::from)
         .collect()
-}
-
-/// Processes whose argv names `id` or that hold files below `dir`.
-fn processes_using(dir: &Path, id: &str) -> Vec<String> {
-    let me = std::process::id().to_string();
-    let mut out = Vec::new();
-    for p in std::fs::read_dir("/proc").unwrap().flatten() {
-        let pid = p.file_name().to_string_lossy().to_string();
-        if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me || !alive(pid.parse().unwrap()) {
-            continue;
-        }
-        let cmd = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if cmd.contains(id) {
-            out.push(format!("{pid}: {cmd}"));
-            continue;
-        }
-        for fd in std::fs::read_dir(p.path().join("fd"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if std::fs::read_link(fd.path()).is_ok_and(|t| t.starts_with(dir)) {
-                out.push(format!("{pid}: {cmd} holds a file below {}", dir.display()));
-                break;
-            }
-        }
-    }
-    out
 }
 
 #[test]
