@@ -364,8 +364,16 @@ fn monitor_pid(env: &Env, id: &str) -> i32 {
     )
     .unwrap();
     let pid = rec["MonitorPid"].as_i64().expect("MonitorPid") as i32;
-    let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-    let argv = String::from_utf8_lossy(&argv).replace('\0', " ");
+    // Some 15 ms after the start the monitor execs `berth-monitor`: inside execve its argv
+    // reads empty for a moment. Bounded wait for it to read again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let argv = loop {
+        let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        if !argv.is_empty() || std::time::Instant::now() > deadline {
+            break String::from_utf8_lossy(&argv).replace('\0', " ");
+        }
+        std::thread::yield_now();
+    };
     assert!(
         argv.starts_with(&format!("berth-monitor {id}")),
         "{pid}: {argv:?}"

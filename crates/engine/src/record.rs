@@ -148,6 +148,18 @@ pub fn lock(dir: &Path, id: &str) -> Result<Lock> {
 }
 
 pub fn load(paths: &Paths, id: &str) -> Result<Record> {
+    let r = read(paths, id)?;
+    // The monitor records the end and then exits: a record saying running whose monitor is
+    // gone may have been read just before that last write. Read again: what is there now is
+    // final (still "running" only if the monitor died without recording).
+    if matches!(r.state.status.as_str(), "running" | "paused" | "restarting") && !r.monitor_alive()
+    {
+        return read(paths, id);
+    }
+    Ok(r)
+}
+
+fn read(paths: &Paths, id: &str) -> Result<Record> {
     let p = paths.dir(id).join("config.v2.json");
     let data = fs::read(&p).map_err(|e| {
         if e.kind() == ErrorKind::NotFound {
