@@ -526,23 +526,16 @@ fn kill_9_cli_foreground_bridge() {
     kill_cli_foreground(true);
 }
 
-/// Known engine bugs this finds (run with `--ignored`; both fail within a few runs):
-/// 1. Killed in `Engine::create` after `reserve_name`, before `record::save`: `names/<name>`
-///    and `overlay2/<id>`, `<id>-init` (+ layerdb/mounts entry) stay forever. `ps -a` does not
-///    list the container, `rm -f <name>` says "No such container", `run --name <name>` fails
-///    with a name conflict, and the storage sweep keeps layers named in layerdb/mounts.
-/// 2. Killed in `start_inner` after `monitor::spawn` forked, before `record::save` of the
-///    running state: the record stays "created" with MonitorPid 0 while the monitor goes on
-///    to create and run the container. `rm -f` (decides "not running", kills nothing, removes
-///    the record) leaves the monitor, the container's cgroups and possibly its init running.
+/// `berth run` killed -9 anywhere in its start. What made this fail once: a kill between the
+/// name reservation and the record (layers nobody listed), in the middle of writing the name
+/// file (an empty, unusable name), while cgroups were being made (some hierarchies left), and
+/// right after the monitor's fork (a monitor `rm -f` could not find).
 #[test]
-#[ignore = "engine bugs: kill -9 of run mid-create/mid-spawn leaks name, layers, monitor, cgroups"]
 fn kill_9_cli_during_start_none() {
     kill_cli_during_start(false, true);
 }
 
 #[test]
-#[ignore = "engine bugs: kill -9 of run mid-create/mid-spawn leaks name, layers, monitor, cgroups"]
 fn kill_9_cli_during_start_bridge() {
     kill_cli_during_start(true, true);
 }

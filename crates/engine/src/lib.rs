@@ -435,11 +435,15 @@ fn release_resources_in(paths: &record::Paths, id: &str, store: Option<&storage:
     }
     // A runtime state dir torn by a crash: remove the cgroup from the spec's path.
     let _ = std::fs::remove_dir_all(rt.dir(id));
-    if let Ok(m) = cgroups::manager(Some(&format!("/berth/{id}")), id) {
+    let cg = record::load_host_config(paths, id)
+        .map(|h| spec::cgroups_path(&h, id))
+        .unwrap_or_else(|_| format!("/berth/{id}"));
+    if let Ok(m) = cgroups::manager(Some(&cg), id) {
         if m.exists() {
             let _ = m.kill_all(libc::SIGKILL);
-            let _ = m.destroy();
         }
+        // Unconditionally: a start killed while making them left only some hierarchies.
+        let _ = m.destroy();
     }
     if let Some(st) = store {
         let _ = st.unmount(id);
@@ -925,7 +929,7 @@ impl Engine {
             };
         }
         // Reserve the name (locked until the record exists, see reserve_name_locked).
-        let (name, _name_guard) = match &req.name {
+        let (name, name_guard) = match &req.name {
             Some(n) => {
                 let n = n.trim_start_matches('/');
                 if !record::valid_name(n) {
@@ -953,27 +957,10 @@ impl Engine {
         let res = (|| -> Result<Record> {
             std::fs::create_dir_all(&dir)
                 .map_err(Error::io(format!("creating {}", dir.display())))?;
-            if prefetch {
-                let np = network::NetPaths {
-                    root: &self.paths.root,
-                    runroot: &self.paths.runroot,
-                };
-                *self.prefetched.lock().unwrap_or_else(|e| e.into_inner()) =
-                    early_netns.and_then(|ns| network::prefetch_sandbox(&np, &id, ns));
-            }
+            // Held until the layers exist: a `start` or `rm` of the record waits for them.
+            let lock = record::lock(&dir, &id)?;
             timing::mark("eng:c_dir");
-            let hosts = default_hosts(&config.hostname, "");
             let store = images.layers();
-            store.prepare(
-                &id,
-                img.top_layer().as_deref(),
-                &storage::InitLayerSpec {
-                    hostname: format!("{}\n", config.hostname),
-                    hosts,
-                    resolv_conf: String::new(),
-                },
-            )?;
-            timing::mark("eng:c_layers");
             let args = spec::command(&config);
             let rec = Record {
                 id: id.clone(),
@@ -1008,8 +995,32 @@ impl Engine {
                     store.driver_name().as_bytes(),
                 );
             }
+            // The record first, then what it owns: killed at any point after this, `ps -a`
+            // lists the container and `rm -f` removes whatever of it exists.
             record::save_host_config(&self.paths, &id, &host)?;
             record::save(&self.paths, &rec)?;
+            drop(name_guard);
+            timing::mark("eng:c_saved");
+            if prefetch {
+                let np = network::NetPaths {
+                    root: &self.paths.root,
+                    runroot: &self.paths.runroot,
+                };
+                *self.prefetched.lock().unwrap_or_else(|e| e.into_inner()) =
+                    early_netns.and_then(|ns| network::prefetch_sandbox(&np, &id, ns));
+            }
+            let hosts = default_hosts(&config.hostname, "");
+            store.prepare(
+                &id,
+                img.top_layer().as_deref(),
+                &storage::InitLayerSpec {
+                    hostname: format!("{}\n", config.hostname),
+                    hosts,
+                    resolv_conf: String::new(),
+                },
+            )?;
+            timing::mark("eng:c_layers");
+            drop(lock);
             Ok(rec)
         })();
         let rec = match res {
@@ -1189,7 +1200,7 @@ impl Engine {
         client: Option<monitor::EarlyClient>,
     ) -> Result<Option<Record>> {
         let id = self.resolve(id)?;
-        let _lock = record::lock(&self.paths.dir(&id), &id)?;
+        let lock = record::lock(&self.paths.dir(&id), &id)?;
         let mut rec = record::load(&self.paths, &id)?;
         let host = record::load_host_config(&self.paths, &id)?;
         match rec.effective_status() {
@@ -1241,6 +1252,7 @@ impl Engine {
             open_stdin: rec.config.open_stdin,
             client,
             dns: network::may_have_dns(&rec.network_settings),
+            record_lock: lock.fd(),
         });
         match started {
             Ok(s) => {

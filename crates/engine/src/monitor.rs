@@ -63,6 +63,9 @@ pub struct Spawn<'a> {
     /// The container may be on a network with the embedded DNS (a user network): only then
     /// does the monitor look its endpoints up.
     pub dns: bool,
+    /// The starter's record lock: the monitor holds it too until its pid file is written, so
+    /// an `rm -f` after the starter's death (it takes the lock) always finds the monitor.
+    pub record_lock: RawFd,
 }
 
 /// Forks the monitor (one fork + setsid) and returns once the container runs.
@@ -414,15 +417,18 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
     let paths = s.paths;
     let id = s.id.to_string();
     runtime::timing::mark("mon:forked");
-    let mut keep = vec![status_wr.as_raw_fd()];
+    let mut keep = vec![status_wr.as_raw_fd(), s.record_lock];
     if let Some(c) = &s.client {
         keep.push(c.sock.as_raw_fd());
     }
     sanitize_fds(&keep);
     runtime::timing::mark("mon:sanitized");
     // Before anything else: say who we are, so `rm -f` finds (and stops) a monitor whose
-    // starter died before recording it (kill -9 of `berth run` during start).
+    // starter died before recording it (kill -9 of `berth run` during start). Then let go of
+    // the record lock (the starter still holds it until it recorded the start).
     write_monitor_pid(paths, &id);
+    // SAFETY: our copy of the inherited lock fd, kept just for this; nothing else uses it.
+    unsafe { libc::close(s.record_lock) };
     runtime::timing::mark("mon:pidfile");
     // The cache dir fd inherited from the CLI was closed with the rest.
     let _ = runtime::security::set_seccomp_cache_dir(&paths.runroot.join("seccomp"));

@@ -114,7 +114,13 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 }
 
 /// An exclusive flock on one container's record, released on drop.
-pub struct Lock(#[allow(dead_code)] File);
+pub struct Lock(File);
+
+impl Lock {
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
+    }
+}
 
 pub fn lock(dir: &Path, id: &str) -> Result<Lock> {
     let p = dir.join(".lock");
@@ -218,14 +224,8 @@ pub fn reserve_name_locked(paths: &Paths, name: &str, id: &str) -> Result<fs::Fi
     let dir = paths.names();
     let p = dir.join(name);
     for _ in 0..3 {
-        match OpenOptions::new().write(true).create_new(true).open(&p) {
-            Ok(mut f) => {
-                // SAFETY: flock on a file we just created; nobody else can hold it yet.
-                unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-                f.write_all(id.as_bytes())
-                    .map_err(Error::io(format!("writing {}", p.display())))?;
-                return Ok(f);
-            }
+        match create_locked(&dir, &p, id) {
+            Ok(f) => return Ok(f),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                 let owner = fs::read_to_string(&p).unwrap_or_default();
                 let in_use = || Error::NameInUse {
@@ -262,6 +262,52 @@ pub fn reserve_name_locked(paths: &Paths, name: &str, id: &str) -> Result<fs::Fi
         }
     }
     Err(Error::Other(format!("cannot reserve name {name}")))
+}
+
+/// Creates `path` holding `id`, flocked, at once: the file is made unnamed (O_TMPFILE) in
+/// `dir`, filled and locked, then linked at `path` (AlreadyExists if taken). A creator killed
+/// at any point leaves either nothing or a complete, unlocked reservation. Where O_TMPFILE is
+/// not supported: create_new, then write (a kill in between leaves an empty file).
+fn create_locked(dir: &Path, path: &Path, id: &str) -> std::io::Result<fs::File> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = OpenOptions::new()
+        .write(true)
+        .mode(0o644)
+        .custom_flags(libc::O_TMPFILE)
+        .open(dir);
+    let mut f = match tmp {
+        Ok(f) => f,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR)) => {
+            let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
+            // SAFETY: flock on a file we just created.
+            unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+            f.write_all(id.as_bytes())?;
+            return Ok(f);
+        }
+        Err(e) => return Err(e),
+    };
+    // SAFETY: flock on our own unnamed file; nobody else can reach it yet.
+    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+    f.write_all(id.as_bytes())?;
+    let from = std::ffi::CString::new(format!("/proc/self/fd/{}", f.as_raw_fd()))?;
+    let to = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+    // SAFETY: linkat with NUL-terminated paths; AT_SYMLINK_FOLLOW resolves the fd's magic link
+    // to the unnamed inode (allowed for O_TMPFILE files opened without O_EXCL).
+    let r = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(f)
 }
 
 /// Releases `name` if it still belongs to `id`.
