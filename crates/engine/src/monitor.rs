@@ -90,9 +90,19 @@ pub fn spawn(s: Spawn) -> Result<Started> {
         unsafe { libc::_exit(code) }
     }
     drop(wr);
+    // One line, read up to its newline rather than to EOF: the container's init holds a copy
+    // of the write end until its exec.
     let mut buf = Vec::new();
-    rd.read_to_end(&mut buf)
-        .map_err(Error::io("reading monitor status"))?;
+    let mut chunk = [0u8; 4096];
+    while buf.last() != Some(&b'\n') {
+        match rd.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io("reading monitor status")(e)),
+        }
+    }
+    runtime::timing::mark("eng:status");
     let status: Status = serde_json::from_slice(&buf)
         .map_err(|_| Error::Other("container monitor died during start".into()))?;
     if !status.ok {
@@ -373,8 +383,11 @@ pub fn wait_pid_exit(pid: i32, timeout_ms: i32) -> bool {
     }
 }
 
+/// One JSON line (JSON escapes newlines inside strings), in one write.
 fn report(wr: &mut File, st: &Status) {
-    let _ = wr.write_all(&serde_json::to_vec(st).unwrap());
+    let mut line = serde_json::to_vec(st).unwrap();
+    line.push(b'\n');
+    let _ = wr.write_all(&line);
 }
 
 fn now() -> String {
@@ -487,6 +500,7 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
         listener,
         clients,
         log,
+        mnt_ns: None,
     };
     lifecycle(m, Some(status_wr), None)
 }
@@ -502,6 +516,10 @@ struct Monitor<'a> {
     listener: UnixListener,
     clients: Vec<Client>,
     log: Log,
+    /// The container's mount namespace, held while it runs: when its init exits, the kernel
+    /// then skips tearing down its ~50 mounts before telling us (exit_task_namespaces runs
+    /// before the exit notification); we let it go once the exit is reported.
+    mnt_ns: Option<File>,
 }
 
 /// How long a started container must still run before its monitor shrinks into
@@ -574,24 +592,30 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                         },
                         false,
                         None,
+                        None,
                     );
                     return 0;
                 }
             };
             runtime::timing::mark("mon:started");
             let pid = container.pid();
+            m.mnt_ns = File::open(format!("/proc/{pid}/ns/mnt")).ok();
             let started_at = now();
             match status_wr.take() {
-                Some(mut w) => report(
-                    &mut w,
-                    &Status {
-                        ok: true,
-                        pid,
-                        monitor: monitor_pid,
-                        started_at: started_at.clone(),
-                        error: String::new(),
-                    },
-                ),
+                Some(mut w) => {
+                    report(
+                        &mut w,
+                        &Status {
+                            ok: true,
+                            pid,
+                            monitor: monitor_pid,
+                            started_at: started_at.clone(),
+                            error: String::new(),
+                        },
+                    );
+                    drop(w);
+                    runtime::timing::mark("mon:reported");
+                }
                 None => {
                     // A restart: the monitor owns the record now.
                     let _ = record::update(paths, &id, |r| {
@@ -688,16 +712,26 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                 &[("exitCode", code.to_string())],
             );
             send_exit(&mut m.clients, &result);
+            m.mnt_ns = None;
             continue;
         }
         let Monitor {
             listener,
             mut clients,
+            mnt_ns,
             ..
         } = m;
         drop(listener);
         let auto_remove = hc.map(|h| h.auto_remove).unwrap_or(false);
-        finish(paths, &id, &mut clients, result, auto_remove, deleting);
+        finish(
+            paths,
+            &id,
+            &mut clients,
+            result,
+            auto_remove,
+            deleting,
+            mnt_ns,
+        );
         return 0;
     }
 }
@@ -849,6 +883,7 @@ pub fn resume() -> i32 {
             file: log_file,
             partial: h.partial,
         },
+        mnt_ns: None,
     };
     lifecycle(m, None, h.exit)
 }
@@ -874,6 +909,7 @@ fn finish(
     result: WaitResult,
     auto_remove: bool,
     deleting: Option<rawthread::JoinHandle<()>>,
+    mnt_ns: Option<File>,
 ) {
     // With --rm the record is about to go: no point rewriting it (each rewrite frees a block).
     let _ = (!auto_remove).then(|| {
@@ -909,6 +945,7 @@ fn finish(
         let left = crate::release_and_remove(paths, id, deleting);
         runtime::timing::mark("mon:reply");
         send_exit(clients, &result);
+        drop(mnt_ns);
         // Nobody waits for us any more: the deletions the removal left for later, at the
         // lowest CPU and I/O priority so they do not slow the containers starting meanwhile.
         drop(std::mem::take(clients));
@@ -930,6 +967,7 @@ fn finish(
     crate::release_resources(paths, id);
     runtime::timing::mark("mon:reply");
     send_exit(clients, &result);
+    drop(mnt_ns);
 }
 
 /// Relays output to the log and clients until the init exits; returns its exit code. With a
