@@ -263,6 +263,9 @@ pub fn device_rule(d: &LinuxDeviceCgroup) -> String {
 }
 
 pub(crate) fn set_devices(d: &Path, devs: &[LinuxDeviceCgroup]) -> Result<()> {
+    use std::io::Write;
+    // One open of each file: the kernel takes one rule per write(2).
+    let mut files: [Option<std::fs::File>; 2] = [None, None];
     for dev in devs {
         let rule = device_rule(dev);
         // The v1 file grammar only knows a/b/c; runc maps "u" (unbuffered char) to "c".
@@ -270,12 +273,24 @@ pub(crate) fn set_devices(d: &Path, devs: &[LinuxDeviceCgroup]) -> Result<()> {
         if rule.starts_with("p ") {
             continue; // FIFOs are not device-controlled.
         }
-        let file = if dev.allow() {
-            "devices.allow"
+        let (slot, file) = if dev.allow() {
+            (0, "devices.allow")
         } else {
-            "devices.deny"
+            (1, "devices.deny")
         };
-        write(d, file, &rule)?;
+        if files[slot].is_none() {
+            files[slot] = std::fs::OpenOptions::new()
+                .write(true)
+                .open(d.join(file))
+                .ok();
+        }
+        let written = files[slot]
+            .as_mut()
+            .is_some_and(|f| f.write_all(rule.as_bytes()).is_ok());
+        if !written {
+            // Redone the plain way for its error (with the path and value in it).
+            write(d, file, &rule)?;
+        }
     }
     Ok(())
 }

@@ -1064,12 +1064,17 @@ impl Engine {
 
     /// Everything before the monitor: rootfs mount, network, files, spec. Returns (tty,
     /// open_stdin). On error, undoes what it did.
-    fn prepare_start(&self, id: &str, rec: &mut Record, host: &HostConfig) -> Result<()> {
+    fn prepare_start(
+        &self,
+        id: &str,
+        rec: &mut Record,
+        host: &HostConfig,
+    ) -> Result<(serde_json::Value, Vec<u8>)> {
         let store = self.images()?.layers();
         timing::mark("eng:ps_store");
         let rootfs = store.mount(id)?;
         timing::mark("eng:ps_mounted");
-        let res = (|| -> Result<()> {
+        let res = (|| -> Result<(serde_json::Value, Vec<u8>)> {
             let dir = self.paths.dir(id);
             let mode = host.network_mode.as_str();
             let prefetched = self
@@ -1180,11 +1185,9 @@ impl Engine {
             let run_dir = self.paths.run_dir(id);
             std::fs::create_dir_all(&run_dir)
                 .map_err(Error::io(format!("creating {}", run_dir.display())))?;
-            record::write_atomic(
-                &run_dir.join("config.json"),
-                &serde_json::to_vec(&spec).unwrap(),
-            )?;
-            Ok(())
+            let bytes = serde_json::to_vec(&spec).unwrap();
+            record::write_atomic(&run_dir.join("config.json"), &bytes)?;
+            Ok((spec, bytes))
         })();
         if res.is_err() {
             release_resources(&self.paths, id);
@@ -1243,7 +1246,7 @@ impl Engine {
             // prepare_start cleaned up, possibly before the thread made the cgroup.
             release_resources(&self.paths, &id);
         }
-        prepared?;
+        let spec = prepared?;
         timing::mark("eng:spawn");
         let started = monitor::spawn(monitor::Spawn {
             paths: &self.paths,
@@ -1253,6 +1256,7 @@ impl Engine {
             client,
             dns: network::may_have_dns(&rec.network_settings),
             record_lock: lock.fd(),
+            spec,
         });
         match started {
             Ok(s) => {

@@ -66,6 +66,8 @@ pub struct Spawn<'a> {
     /// The starter's record lock: the monitor holds it too until its pid file is written, so
     /// an `rm -f` after the starter's death (it takes the lock) always finds the monitor.
     pub record_lock: RawFd,
+    /// The spec just written to the bundle (the monitor, a fork, has it in memory already).
+    pub spec: (serde_json::Value, Vec<u8>),
 }
 
 /// Forks the monitor (one fork + setsid) and returns once the container runs.
@@ -236,6 +238,7 @@ fn start_container(
     id: &str,
     tty: bool,
     open_stdin: bool,
+    spec: Option<(serde_json::Value, Vec<u8>)>,
 ) -> Result<(runtime::Container, Io)> {
     let root = runtime::state::StateRoot::new(paths.runtime_root());
     // A previous run's runtime state (restart, start after exit).
@@ -246,6 +249,11 @@ fn start_container(
     let mut opts = runtime::CreateOptions {
         id: id.to_string(),
         bundle: run_dir.clone(),
+        // Built as JSON by the starter (whose fork we are): converted here, not read back.
+        preloaded: spec.and_then(|(value, bytes)| {
+            let parsed = serde_json::from_value(value).ok()?;
+            Some(std::sync::Arc::new((parsed, bytes)))
+        }),
         ..Default::default()
     };
     let mut io = Io {
@@ -501,6 +509,7 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
         clients,
         log,
         mnt_ns: None,
+        spec: Some(s.spec),
     };
     lifecycle(m, Some(status_wr), None)
 }
@@ -520,6 +529,8 @@ struct Monitor<'a> {
     /// then skips tearing down its ~50 mounts before telling us (exit_task_namespaces runs
     /// before the exit notification); we let it go once the exit is reported.
     mnt_ns: Option<File>,
+    /// The first start's spec (restarts read the bundle's config.json).
+    spec: Option<(serde_json::Value, Vec<u8>)>,
 }
 
 /// How long a started container must still run before its monitor shrinks into
@@ -561,7 +572,8 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
             // Restarts look again (networks may have been connected meanwhile).
             m.dns = true;
             runtime::timing::mark("mon:start_container");
-            let (container, mut io) = match start_container(paths, &id, m.tty, m.open_stdin) {
+            let spec = m.spec.take();
+            let (container, mut io) = match start_container(paths, &id, m.tty, m.open_stdin, spec) {
                 Ok(x) => x,
                 Err(e) => {
                     let msg = e.to_string();
@@ -884,6 +896,7 @@ pub fn resume() -> i32 {
             partial: h.partial,
         },
         mnt_ns: None,
+        spec: None,
     };
     lifecycle(m, None, h.exit)
 }

@@ -267,6 +267,7 @@ fn create_opts(a: &CreateArgs) -> CreateOptions {
         console_socket: a.console_socket.clone(),
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
+        preloaded: None,
     }
 }
 

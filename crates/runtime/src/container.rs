@@ -30,6 +30,9 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     /// Extra fds (3..3+N) passed through to the container's process.
     pub preserve_fds: i32,
+    /// The bundle's config.json already parsed, with its bytes (a caller that just wrote it):
+    /// create uses it instead of reading and parsing the file again.
+    pub preloaded: Option<std::sync::Arc<(Spec, Vec<u8>)>>,
 }
 
 /// An extra process in a running container.
@@ -372,7 +375,14 @@ impl Container {
         crate::timing::mark("rt:create");
         let bundle = fs::canonicalize(&opts.bundle)
             .map_err(|e| Error::Spec(format!("bundle {}: {e}", opts.bundle.display())))?;
-        let (spec, spec_bytes) = load_spec(&bundle)?;
+        let loaded;
+        let (spec, spec_bytes): (&Spec, &[u8]) = match &opts.preloaded {
+            Some(p) => (&p.0, &p.1),
+            None => {
+                loaded = load_spec(&bundle)?;
+                (&loaded.0, &loaded.1)
+            }
+        };
         let root_path = spec
             .root()
             .as_ref()
@@ -407,7 +417,7 @@ impl Container {
             cgroup: None,
             armed: true,
         };
-        state::write_new(&dir.join(state::CONFIG_FILE), &spec_bytes)?;
+        state::write_new(&dir.join(state::CONFIG_FILE), spec_bytes)?;
 
         let fifo = if run_now {
             None
