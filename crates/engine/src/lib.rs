@@ -1148,9 +1148,9 @@ impl Engine {
             };
             rec.network_settings = settings;
             timing::mark("eng:ps_net");
-            record::write_atomic(&dir.join("hosts"), hosts.as_bytes())?;
-            record::write_atomic(&dir.join("resolv.conf"), resolv.as_bytes())?;
-            record::write_atomic(
+            record::write_fresh(&dir.join("hosts"), hosts.as_bytes())?;
+            record::write_fresh(&dir.join("resolv.conf"), resolv.as_bytes())?;
+            record::write_fresh(
                 &dir.join("hostname"),
                 format!("{}\n", rec.config.hostname).as_bytes(),
             )?;
@@ -1186,7 +1186,7 @@ impl Engine {
             std::fs::create_dir_all(&run_dir)
                 .map_err(Error::io(format!("creating {}", run_dir.display())))?;
             let bytes = serde_json::to_vec(&spec).unwrap();
-            record::write_atomic(&run_dir.join("config.json"), &bytes)?;
+            record::write_fresh(&run_dir.join("config.json"), &bytes)?;
             Ok((spec, bytes))
         })();
         if res.is_err() {

@@ -113,6 +113,19 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     res.map_err(Error::io(format!("writing {}", path.display())))
 }
 
+/// [`write_atomic`] for a file that usually does not exist yet (a first start): created and
+/// written in place, which spares the temporary file and the rename. Nobody reads it before
+/// the start it belongs to; an existing file (a restart) is replaced atomically as before.
+pub fn write_fresh(path: &Path, data: &[u8]) -> Result<()> {
+    match OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(mut f) => f
+            .write_all(data)
+            .map_err(Error::io(format!("writing {}", path.display()))),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => write_atomic(path, data),
+        Err(e) => Err(Error::io(format!("writing {}", path.display()))(e)),
+    }
+}
+
 /// An exclusive flock on one container's record, released on drop.
 pub struct Lock(File);
 

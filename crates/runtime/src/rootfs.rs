@@ -1534,8 +1534,15 @@ struct OwnCgroup {
 }
 
 fn own_cgroups() -> Result<Vec<OwnCgroup>> {
-    let text = fs::read_to_string("/proc/self/cgroup")
-        .map_err(|e| Error::Other(format!("read /proc/self/cgroup: {e}")))?;
+    // One read into a page-sized buffer (read_to_string starts at 32 bytes for a procfs file,
+    // whose size reads 0, and doubles: seven reads).
+    let text = (|| {
+        use std::io::Read;
+        let mut s = String::with_capacity(4096);
+        fs::File::open("/proc/self/cgroup")?.read_to_string(&mut s)?;
+        Ok::<_, std::io::Error>(s)
+    })()
+    .map_err(|e| Error::Other(format!("read /proc/self/cgroup: {e}")))?;
     Ok(text
         .lines()
         .filter_map(|l| {

@@ -952,11 +952,14 @@ pub struct CapSets {
 }
 
 fn last_cap() -> u8 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse::<u8>().ok())
-        .unwrap_or((CAPABILITY_NAMES.len() - 1) as u8)
-        .min(63)
+    static LAST: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse::<u8>().ok())
+            .unwrap_or((CAPABILITY_NAMES.len() - 1) as u8)
+            .min(63)
+    })
 }
 
 fn cap_mask(set: &Option<Capabilities>, last: u8, set_name: &str) -> u64 {
