@@ -389,7 +389,7 @@ impl Container {
             .map(|r| r.path().clone())
             .unwrap_or_else(|| PathBuf::from("rootfs"));
         let rootfs = bundle.join(root_path);
-        validate(&spec, &rootfs)?;
+        validate(spec, &rootfs)?;
         let rootfs = fs::canonicalize(&rootfs)?;
         let process = spec.process().as_ref().unwrap();
         if process.terminal().unwrap_or(false) && opts.console_socket.is_none() {
@@ -468,7 +468,7 @@ impl Container {
             }
         }
         if plan.creates(LinuxNamespaceType::Time) {
-            setup_time_ns(&spec)?;
+            setup_time_ns(spec)?;
         }
         let (parent_sync, child_sync) = sync::pair()?;
         let clone_flags = plan.create
@@ -478,7 +478,7 @@ impl Container {
         // is born (no migration by pid: see cgroups::Join).
         guard.cgroup = Some(cgroup.as_ref());
         let join = cgroup.prepare_join()?;
-        cgroup.set(&create_resources(&spec))?;
+        cgroup.set(&create_resources(spec))?;
         crate::timing::mark("rt:clone");
         let (pid, join_v2_by_pid) = clone_joined(clone_flags, &join, &child_sync)?;
         if pid == 0 {
@@ -486,7 +486,7 @@ impl Container {
             crate::timing::mark("init:start");
             drop(parent_sync);
             init::run(init::InitArgs {
-                spec: &spec,
+                spec,
                 rootfs: &rootfs,
                 plan: &plan,
                 sync: &child_sync,
@@ -506,7 +506,7 @@ impl Container {
         drop(join);
 
         if plan.creates(LinuxNamespaceType::User) {
-            write_id_maps(pid, &spec)?;
+            write_id_maps(pid, spec)?;
         }
         st.pid = pid;
         st.pid_start_time = state::pid_start_time(pid).unwrap_or(0);
