@@ -30,8 +30,9 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     /// Extra fds (3..3+N) passed through to the container's process.
     pub preserve_fds: i32,
-    /// The bundle's config.json already parsed, with its bytes (a caller that just wrote it):
-    /// create uses it instead of reading and parsing the file again.
+    /// The bundle's config.json already parsed, with its bytes (a caller that just wrote it,
+    /// and writes it only by replacing the file): create uses it instead of reading and
+    /// parsing the file again, and links the file into its state instead of copying it.
     pub preloaded: Option<std::sync::Arc<(Spec, Vec<u8>)>>,
 }
 
@@ -417,7 +418,12 @@ impl Container {
             cgroup: None,
             armed: true,
         };
-        state::write_new(&dir.join(state::CONFIG_FILE), spec_bytes)?;
+        // The state keeps the spec for later commands (exec, delete's hooks).
+        let linked = opts.preloaded.is_some()
+            && fs::hard_link(bundle.join("config.json"), dir.join(state::CONFIG_FILE)).is_ok();
+        if !linked {
+            state::write_new(&dir.join(state::CONFIG_FILE), spec_bytes)?;
+        }
 
         let fifo = if run_now {
             None

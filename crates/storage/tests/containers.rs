@@ -185,9 +185,9 @@ fn graves(t: &TestRoot) -> Vec<String> {
     entries(&t.dir.join("root/image/overlay2/tombstones"))
 }
 
-/// Expired tombstones go with a removal once the purge stamp is a minute old, not before.
+/// Expired tombstones go with a removal once the purge stamp is old enough, not before.
 #[test]
-fn tombstones_are_purged_at_most_once_a_minute_by_the_caller() {
+fn tombstones_are_purged_at_intervals_by_the_caller() {
     let t = TestRoot::new("purge");
     let s = t.store(Some("overlay2"));
     let base = tar_of(&[E::File("f", b"x")]);
@@ -211,7 +211,7 @@ fn tombstones_are_purged_at_most_once_a_minute_by_the_caller() {
     s.remove("c2").unwrap();
     s.purge_tombstones_if_due();
     assert!(graves(&t).contains(&"1000-again".to_string()));
-    // ...until the stamp is a minute old.
+    // ...until the stamp is old.
     let f = std::fs::File::options().write(true).open(&stamp).unwrap();
     f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(61))
         .unwrap();

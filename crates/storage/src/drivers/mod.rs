@@ -16,10 +16,11 @@ use std::path::{Path, PathBuf};
 
 /// Beside the tombstones dir: its mtime is the time of the last purge.
 const PURGE_STAMP: &str = ".tombstones-purged";
-const PURGE_EVERY_SECS: u64 = 60;
+const PURGE_EVERY_SECS: u64 = 15;
 /// Tombstones one purge deletes at most (a purge runs off the path anyone waits on, see
-/// `Store::purge_tombstones_if_due`, but a bound keeps each one short).
-const PURGE_BUDGET: usize = 512;
+/// `Store::purge_tombstones_if_due`, but each deletion's discard goes through the filesystem's
+/// journal, which every container start then waits on: small, spread-out purges).
+const PURGE_BUDGET: usize = 128;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -284,8 +285,8 @@ impl Driver {
         Ok((tmp, place))
     }
 
-    /// Purges old tombstones at most about once a minute: listing hundreds of them on every
-    /// removal cost more than the removal itself. The stamp's mtime is the last purge; its
+    /// Purges old tombstones at most every [`PURGE_EVERY_SECS`]: listing hundreds of them on
+    /// every removal cost more than the removal itself. The stamp's mtime is the last purge; its
     /// flock makes one purger at a time (monitors of back-to-back `run --rm`s all found the
     /// purge due while the first one was still at it, and fought over the same directories).
     pub fn purge_tombstones_if_due(&self) {
@@ -315,14 +316,14 @@ impl Driver {
         if !due {
             return;
         }
-        // One purge deletes a bounded number (each is a few rmdirs, and a discard each here), so
-        // no single removal pays for a minute of churn; a purge that stopped early leaves the
-        // stamp old and the next removal goes on.
-        if self.purge_tombstones(crate::unix_now(), PURGE_BUDGET) {
-            use std::io::Write;
-            let _ = (&f).write_all(b"1");
-            let _ = f.set_modified(now);
-        }
+        // One purge deletes a bounded number (each is a few rmdirs, and a discard each here)
+        // and stamps even if more are left: a backlog (thousands of `run --rm` in a loop) is
+        // worked off a budget per interval, not by every removal (which made each monitor
+        // spend seconds in the journal while the next containers started).
+        let _ = self.purge_tombstones(crate::unix_now(), PURGE_BUDGET);
+        use std::io::Write;
+        let _ = (&f).write_all(b"1");
+        let _ = f.set_modified(now);
     }
 
     /// Removes up to `budget` tombstones older than ten minutes; true if none are left over.
