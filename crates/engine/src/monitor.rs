@@ -429,9 +429,40 @@ pub fn stop_recorded_monitor(paths: &Paths, id: &str) {
     if pid as u32 == std::process::id() || runtime::state::pid_start_time(pid) != Some(start) {
         return;
     }
+    // Its children too: a container init still being set up is not yet where `rm` finds the
+    // container's processes (its cgroups, the runtime state); it dies with the monitor
+    // (PDEATHSIG), but maybe not before `rm` is done. Pidfds first, so no PID is reused.
+    let children: Vec<OwnedFd> =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|c| c.parse::<i32>().ok())
+            .filter_map(|c| pidfd_open(c).ok())
+            .collect();
     // SAFETY: kill(2) on a PID whose start time matched just above.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     wait_pid_exit(pid, -1);
+    for c in children {
+        // SAFETY: pidfd_send_signal on a pidfd we own; no siginfo.
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                c.as_raw_fd(),
+                libc::SIGKILL,
+                std::ptr::null::<libc::siginfo_t>(),
+                0u32,
+            )
+        };
+        let mut p = libc::pollfd {
+            fd: c.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll on one valid pollfd; it is readable once the child exited.
+        while unsafe { libc::poll(&mut p, 1, -1) } < 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+        {}
+    }
 }
 
 fn run(s: Spawn, status_wr: OwnedFd) -> i32 {

@@ -488,6 +488,12 @@ impl Container {
         crate::timing::mark("rt:clone");
         let (pid, join_v2_by_pid) = clone_joined(clone_flags, &join, &child_sync)?;
         if pid == 0 {
+            // Until it reports ready, the init dies with its creator: a creator killed midway
+            // (a monitor killed by `rm -f` while starting the container) must not leave a
+            // half-made container running on. Cleared before READY (see init::run). (Not for
+            // exec'd processes: `exec --detach` exits as soon as its process runs.)
+            // SAFETY: prctl on ourselves.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
             join.close();
             crate::timing::mark("init:start");
             drop(parent_sync);

@@ -143,6 +143,10 @@ fn init(a: &InitArgs) -> Result<()> {
     };
     security::close_seccomp_cache_dir();
     crate::timing::mark("init:ready");
+    // From here the container stands on its own (`create` exits after READY; a monitor may
+    // die and leave it running): no more death signal from the creator.
+    // SAFETY: prctl on ourselves.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
     a.sync.send(sync::READY, &[])?;
 
     if let Some(fd) = a.fifo_fd {

@@ -270,6 +270,17 @@ pub fn processes_using(dir: &Path, id: &str) -> Vec<String> {
         }
         let cmd = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
         let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        // State and parent, for the failure message.
+        let status = std::fs::read_to_string(p.path().join("status")).unwrap_or_default();
+        let cmd = format!(
+            "{} [{}]",
+            cmd.trim_end(),
+            status
+                .lines()
+                .filter(|l| l.starts_with("State:") || l.starts_with("PPid:"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         if cmd.contains(id) {
             out.push(format!("{pid}: {cmd}"));
             continue;
