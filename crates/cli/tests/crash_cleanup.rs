@@ -125,9 +125,22 @@ impl Crash {
         if let Some(pid) = init_pid {
             assert!(!alive(pid), "container init {pid} still runs");
         }
-        let procs = processes_using(e.dir.path(), id);
+        // The monitor of the previous round's `run --rm` may still be finishing its work after
+        // its reply (deleting its layers' files, a tombstone purge): bounded wait for the
+        // processes and locks to go; a leak stays.
+        let settled = |f: &dyn Fn() -> Vec<String>| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let v = f();
+                if v.is_empty() || std::time::Instant::now() > deadline {
+                    return v;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        };
+        let procs = settled(&|| processes_using(e.dir.path(), id));
         assert!(procs.is_empty(), "processes left: {procs:?}");
-        let locks = held_locks_under(e.dir.path());
+        let locks = settled(&|| held_locks_under(e.dir.path()));
         assert!(locks.is_empty(), "locks held: {locks:?}");
         if self.strict {
             let layers = container_layers(&e.root());
