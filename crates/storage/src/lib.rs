@@ -812,39 +812,55 @@ impl Store {
             lower.push(':');
             lower.push_str(&self.overlay_lower_of(&self.db.cache_id(p)?)?);
         }
-        let (tmp, place) = self.driver.new_layer_dir(&init_id)?;
-        let filled = (|| -> Result<()> {
-            let root = tmp.join("diff");
-            std::fs::create_dir(&root)?;
-            write_fresh_init_layer(&root, init)
-        })();
-        let placed = match filled {
-            Ok(()) => place(&tmp),
-            Err(e) => {
-                let _ = fsutil::remove_path(&tmp);
-                return Err(e);
-            }
-        };
-        match placed {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && !retried => {
-                let _ = fsutil::remove_path(&tmp);
-                if self.db.mount_dir(id).exists() {
-                    return Err(Error::Other(format!("container layer {id} already exists")));
+        // A spare init tree (see drivers::Driver::spares) only needs its files rewritten.
+        let init_dir = self.driver.home.join(&init_id);
+        let took_init = self.driver.take_spare("init", &init_id)
+            && match refill_init_layer(&init_dir.join("diff"), init) {
+                Ok(()) => true,
+                Err(_) => {
+                    let _ = fsutil::remove_path(&init_dir);
+                    false
                 }
-                // Leftovers of a removal that failed midway (nothing names them): replace them.
-                self.driver.remove(id)?;
-                self.driver.remove(&init_id)?;
-                drop(_g);
-                return self.prepare_overlay(id, parent, init, true);
-            }
-            Err(e) => {
-                let _ = fsutil::remove_path(&tmp);
-                return Err(e.into());
+            };
+        if !took_init {
+            let (tmp, place) = self.driver.new_layer_dir(&init_id)?;
+            let filled = (|| -> Result<()> {
+                let root = tmp.join("diff");
+                std::fs::create_dir(&root)?;
+                write_fresh_init_layer(&root, init)
+            })();
+            let placed = match filled {
+                Ok(()) => place(&tmp),
+                Err(e) => {
+                    let _ = fsutil::remove_path(&tmp);
+                    return Err(e);
+                }
+            };
+            match placed {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && !retried => {
+                    let _ = fsutil::remove_path(&tmp);
+                    if self.db.mount_dir(id).exists() {
+                        return Err(Error::Other(format!("container layer {id} already exists")));
+                    }
+                    // Leftovers of a removal that failed midway (nothing names them): replace them.
+                    self.driver.remove(id)?;
+                    self.driver.remove(&init_id)?;
+                    drop(_g);
+                    return self.prepare_overlay(id, parent, init, true);
+                }
+                Err(e) => {
+                    let _ = fsutil::remove_path(&tmp);
+                    return Err(e.into());
+                }
             }
         }
         let dir = self.driver.home.join(id);
         let res = (|| -> Result<()> {
+            if self.driver.take_spare("rw", id) {
+                rewrite_small(&dir.join("lower"), lower.as_bytes())?;
+                return self.db.write_mount(id, parent);
+            }
             let (tmp, place) = self.driver.new_layer_dir(id)?;
             let filled = (|| -> std::io::Result<()> {
                 for sub in ["diff", "work", "merged"] {
@@ -1103,9 +1119,18 @@ impl Store {
         // Layers before the entry: a failure or crash here leaves the entry, so a retry finds
         // the container and finishes (removing a missing layer dir is fine).
         let mut graves = Vec::new();
-        graves.extend(self.driver.remove_deferred(id)?);
-        graves.extend(self.driver.remove_deferred(&format!("{id}-init"))?);
-        let removed = Removed { graves };
+        let mut dirty = Vec::new();
+        for (name, kind) in [(id.to_string(), "rw"), (format!("{id}-init"), "init")] {
+            match self.driver.retire(&name, kind) {
+                Some(p) => dirty.push((p, kind)),
+                None => graves.extend(self.driver.remove_deferred(&name)?),
+            }
+        }
+        let removed = Removed {
+            graves,
+            dirty,
+            driver: Some(self.driver.clone()),
+        };
         let counted = self.db.remove_mount(id, &self.driver.tombstones())?;
         if let Some(p) = parent {
             // Both checks under the lock: a concurrent rmi or prepare sees the entry gone or
@@ -1133,12 +1158,20 @@ impl Store {
 #[must_use = "call finish() to delete the files now"]
 pub struct Removed {
     graves: Vec<PathBuf>,
+    /// Layers retired to become spares, with their kind, and the driver that cleans them.
+    dirty: Vec<(PathBuf, &'static str)>,
+    driver: Option<drivers::Driver>,
 }
 
 impl Removed {
     pub fn finish(self) {
         for g in &self.graves {
             let _ = drivers::strip_files(g);
+        }
+        if let Some(d) = &self.driver {
+            for (p, kind) in &self.dirty {
+                d.clean_spare(p, kind);
+            }
         }
     }
 }
@@ -1172,6 +1205,28 @@ fn init_files(spec: &InitLayerSpec) -> [(&'static str, u32, String); 5] {
         ("dev/console", 0o755, String::new()),
         (".dockerenv", 0o644, String::new()),
     ]
+}
+
+/// Rewrites a small file in place (no truncation to zero first: its block stays, so nothing is
+/// freed and discarded for a rewrite of a few bytes).
+fn rewrite_small(path: &Path, data: &[u8]) -> Result<()> {
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    f.write_all_at(data, 0)?;
+    f.set_len(data.len() as u64)?;
+    Ok(())
+}
+
+/// A spare init layer made the init layer of a new container: the same tree (see
+/// [`write_fresh_init_layer`]), its files' contents rewritten.
+fn refill_init_layer(root: &Path, spec: &InitLayerSpec) -> Result<()> {
+    for (path, _mode, content) in init_files(spec) {
+        rewrite_small(&root.join(path), content.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// [`write_init_layer`] for a new, empty directory this process just made under the store lock

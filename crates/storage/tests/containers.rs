@@ -185,6 +185,85 @@ fn graves(t: &TestRoot) -> Vec<String> {
     entries(&t.dir.join("root/image/overlay2/tombstones"))
 }
 
+fn spares(t: &TestRoot) -> Vec<String> {
+    entries(&t.dir.join("root/image/overlay2/spares"))
+}
+
+/// A removed container's layers become spares for the next container, which finds nothing of
+/// what the first one wrote (files, directories, whiteouts, the root's mode and overlay
+/// xattrs) and its own init files; more removals than spares kept go to the tombstones.
+#[test]
+fn removed_container_layers_are_reused_clean() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let t = TestRoot::new("spares");
+    let s = t.store(Some("overlay2"));
+    let base = tar_of(&[E::File("etc/base", b"b")]);
+    let l = s.register(&mut &base[..], None, None).unwrap();
+    s.prepare("c1", Some(&l.chain_id), &init_spec()).unwrap();
+    let m = t.mount(&s, "c1");
+    std::fs::create_dir_all(m.join("data/deep")).unwrap();
+    std::fs::write(m.join("data/deep/secret"), b"c1's").unwrap();
+    std::fs::remove_file(m.join("etc/base")).unwrap(); // a whiteout in diff
+    std::fs::set_permissions(&m, std::fs::Permissions::from_mode(0o700)).unwrap();
+    s.unmount("c1").unwrap();
+    s.remove("c1").unwrap();
+    let sp = spares(&t);
+    assert_eq!(sp.len(), 2, "{sp:?}");
+    assert!(sp.iter().any(|n| n.starts_with("rw-")) && sp.iter().any(|n| n.starts_with("init-")));
+
+    let spec2 = storage::InitLayerSpec {
+        hostname: "second".into(),
+        hosts: "127.0.0.1 localhost second\n".into(),
+        resolv_conf: String::new(),
+    };
+    s.prepare("c2", Some(&l.chain_id), &spec2).unwrap();
+    assert!(spares(&t).is_empty(), "{:?}", spares(&t));
+    let layer = t.dir.join("root/overlay2/c2");
+    assert!(entries(&layer.join("diff")).is_empty());
+    assert!(entries(&layer.join("work")).is_empty());
+    let md = std::fs::metadata(layer.join("diff")).unwrap();
+    assert_eq!((md.mode() & 0o7777, md.uid(), md.gid()), (0o755, 0, 0));
+    let xattrs = nix_listxattr(&layer.join("diff"));
+    assert!(xattrs.is_empty(), "{xattrs:?}");
+    let m = t.mount(&s, "c2");
+    assert!(!m.join("data").exists());
+    assert_eq!(std::fs::read(m.join("etc/base")).unwrap(), b"b");
+    assert_eq!(std::fs::read(m.join("etc/hostname")).unwrap(), b"second\n");
+    assert_eq!(
+        std::fs::read(m.join("etc/hosts")).unwrap(),
+        b"127.0.0.1 localhost second\n"
+    );
+    assert_eq!(std::fs::read(m.join("etc/resolv.conf")).unwrap(), b"");
+    assert_eq!(
+        std::fs::metadata(&m).unwrap().mode() & 0o7777,
+        0o755,
+        "the root's mode"
+    );
+    s.unmount("c2").unwrap();
+    s.remove("c2").unwrap();
+
+    // At most four spares of each kind: the rest are buried.
+    for i in 0..6 {
+        s.prepare(&format!("x{i}"), Some(&l.chain_id), &init_spec())
+            .unwrap();
+    }
+    for i in 0..6 {
+        s.remove(&format!("x{i}")).unwrap();
+    }
+    assert_eq!(spares(&t).len(), 8, "{:?}", spares(&t));
+    assert!(graves(&t).iter().filter(|g| g.contains("-x")).count() >= 4);
+}
+
+fn nix_listxattr(p: &Path) -> Vec<String> {
+    let mut buf = vec![0u8; 4096];
+    let n = rustix::fs::llistxattr(p, &mut buf).unwrap();
+    buf[..n]
+        .split(|b| *b == 0)
+        .filter(|n| !n.is_empty())
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .collect()
+}
+
 /// Expired tombstones go with a removal once the purge stamp is old enough, not before.
 #[test]
 fn tombstones_are_purged_at_intervals_by_the_caller() {
@@ -219,8 +298,10 @@ fn tombstones_are_purged_at_intervals_by_the_caller() {
     s.remove("c3").unwrap();
     s.purge_tombstones_if_due();
     assert!(!graves(&t).contains(&"1000-again".to_string()));
-    // Recent ones (the three containers' layers and entries) wait, as empty directory trees.
-    assert_eq!(graves(&t).len(), 9, "{:?}", graves(&t));
+    // Recent ones (the three containers' mounts entries) wait, as empty directory trees; their
+    // layers became spares, each reused by the next container.
+    assert_eq!(graves(&t).len(), 3, "{:?}", graves(&t));
+    assert_eq!(spares(&t).len(), 2, "{:?}", spares(&t));
     fn no_files(p: &Path) {
         for e in std::fs::read_dir(p).unwrap().flatten() {
             assert!(e.file_type().unwrap().is_dir(), "{}", e.path().display());

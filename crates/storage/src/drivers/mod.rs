@@ -21,6 +21,8 @@ const PURGE_EVERY_SECS: u64 = 15;
 /// `Store::purge_tombstones_if_due`, but each deletion's discard goes through the filesystem's
 /// journal, which every container start then waits on: small, spread-out purges).
 const PURGE_BUDGET: usize = 128;
+/// Spare container layer trees kept of each kind (see [`Driver::spares`]).
+const SPARES_PER_KIND: usize = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -228,6 +230,106 @@ impl Driver {
         Ok(None)
     }
 
+    /// Where removed container layer trees wait, emptied, to be reused by the next container
+    /// (overlay2): `rw-<n>` (diff, work, merged) and `init-<n>` (the init layer's fixed tree).
+    /// A container start then renames two directories instead of making a dozen, and a
+    /// removal deletes only what the container wrote, not the trees: less journal and discard
+    /// work for every start that runs meanwhile.
+    pub fn spares(&self) -> PathBuf {
+        let root = self.home.parent().unwrap_or(Path::new("/"));
+        root.join("image").join(self.kind.name()).join("spares")
+    }
+
+    /// Moves a spare of `kind` ("rw" or "init") to `<layers dir>/<name>`; false if none is left
+    /// (or `name` is taken). Concurrent takers race on the rename: each spare goes to one.
+    pub fn take_spare(&self, kind: &str, name: &str) -> bool {
+        if self.kind != Kind::Overlay2 {
+            return false;
+        }
+        let Ok(rd) = std::fs::read_dir(self.spares()) else {
+            return false;
+        };
+        let dst = self.layers_dir().join(name);
+        let prefix = format!("{kind}-");
+        for e in rd.flatten() {
+            if !e.file_name().to_string_lossy().starts_with(&prefix) {
+                continue;
+            }
+            let moved = rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                e.path(),
+                rustix::fs::CWD,
+                &dst,
+                rustix::fs::RenameFlags::NOREPLACE,
+            );
+            match moved {
+                Ok(()) => return true,
+                Err(rustix::io::Errno::EXIST) => return false,
+                Err(_) => continue,
+            }
+        }
+        false
+    }
+
+    /// Moves a removed container layer aside to be cleaned into a spare (see
+    /// [`Driver::spares`]); None when there are spares enough (or it cannot be moved): then it
+    /// is buried as before.
+    pub fn retire(&self, cache_id: &str, kind: &str) -> Option<PathBuf> {
+        if self.kind != Kind::Overlay2 {
+            return None;
+        }
+        let spares = self.spares();
+        let n = std::fs::read_dir(&spares).map_or(0, |rd| rd.count());
+        if n >= 2 * SPARES_PER_KIND {
+            return None;
+        }
+        let dirty = spares.join(format!(".dirty-{}-{kind}-{cache_id}", crate::unix_now()));
+        let src = self.layers_dir().join(cache_id);
+        match std::fs::rename(&src, &dirty) {
+            Ok(()) => Some(dirty),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && src.exists() => {
+                std::fs::create_dir_all(&spares).ok()?;
+                std::fs::rename(&src, &dirty).ok().map(|_| dirty)
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Makes a retired layer a spare: an rw layer gets new, empty diff and work directories
+    /// (new inodes: should anything still hold the old container's overlay, it keeps writing
+    /// into the old, deleted ones, never into the next container's) and the old ones, with
+    /// everything the container wrote, are deleted; an init layer is kept as it is (a lower
+    /// layer: never written through the overlay). Anything unexpected buries it instead.
+    pub fn clean_spare(&self, dirty: &Path, kind: &str) {
+        let cleaned = (|| -> std::io::Result<()> {
+            if kind == "rw" {
+                if std::fs::read_dir(dirty.join("merged"))?.next().is_some() {
+                    return Err(std::io::Error::other("merged is not empty"));
+                }
+                for sub in ["diff", "work"] {
+                    let old = dirty.join(sub);
+                    let aside = dirty.join(format!(".old-{sub}"));
+                    std::fs::rename(&old, &aside)?;
+                    std::fs::create_dir(&old)?;
+                    fsutil::remove_path(&aside)?;
+                }
+            }
+            let spare = self
+                .spares()
+                .join(format!("{kind}-{}", crate::random_hex(8)));
+            std::fs::rename(dirty, spare)
+        })();
+        if cleaned.is_err() {
+            let name = dirty
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if let Ok(g) = self.bury(dirty, &name) {
+                let _ = strip_files(&g);
+            }
+        }
+    }
+
     /// Where removed layers' empty directory trees wait (see [`Driver::bury`]).
     pub fn tombstones(&self) -> PathBuf {
         let root = self.home.parent().unwrap_or(Path::new("/"));
@@ -321,9 +423,30 @@ impl Driver {
         // worked off a budget per interval, not by every removal (which made each monitor
         // spend seconds in the journal while the next containers started).
         let _ = self.purge_tombstones(crate::unix_now(), PURGE_BUDGET);
+        self.purge_dirty_spares(crate::unix_now());
         use std::io::Write;
         let _ = (&f).write_all(b"1");
         let _ = f.set_modified(now);
+    }
+
+    /// Removes retired layers whose cleaning never finished (a monitor killed meanwhile).
+    fn purge_dirty_spares(&self, now: u64) {
+        let Ok(rd) = std::fs::read_dir(self.spares()) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(".dirty-") else {
+                continue;
+            };
+            let born = rest
+                .split_once('-')
+                .and_then(|(t, _)| t.parse::<u64>().ok())
+                .unwrap_or(0);
+            if born + 60 <= now || born > now + 60 {
+                let _ = fsutil::remove_path(&e.path());
+            }
+        }
     }
 
     /// Removes up to `budget` tombstones older than ten minutes; true if none are left over.
