@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{alive, processes_using, wait_exit, Env};
+use common::{alive, processes_using, settled, wait_exit, Env};
 use engine::network::net::{self, NetworkController};
 use std::collections::HashSet;
 use std::io::BufRead;
@@ -126,21 +126,10 @@ impl Crash {
             assert!(!alive(pid), "container init {pid} still runs");
         }
         // The monitor of the previous round's `run --rm` may still be finishing its work after
-        // its reply (deleting its layers' files, a tombstone purge): bounded wait for the
-        // processes and locks to go; a leak stays.
-        let settled = |f: &dyn Fn() -> Vec<String>| {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            loop {
-                let v = f();
-                if v.is_empty() || std::time::Instant::now() > deadline {
-                    return v;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-        };
-        let procs = settled(&|| processes_using(e.dir.path(), id));
+        // its reply (deleting its layers' files, a tombstone purge).
+        let procs = settled(|| processes_using(e.dir.path(), id));
         assert!(procs.is_empty(), "processes left: {procs:?}");
-        let locks = settled(&|| held_locks_under(e.dir.path()));
+        let locks = settled(|| held_locks_under(e.dir.path()));
         assert!(locks.is_empty(), "locks held: {locks:?}");
         if self.strict {
             let layers = container_layers(&e.root());

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{alive, processes_using, wait_exit, Env};
+use common::{alive, processes_using, settled, wait_exit, Env};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -448,15 +448,7 @@ fn kill_9_idle_monitor_then_rm_f() {
     ] {
         assert!(!d.exists(), "state left: {}", d.display());
     }
-    // Bounded wait: a monitor may still be finishing after its reply; a leak stays.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let procs = loop {
-        let p = processes_using(env.dir.path(), &id);
-        if p.is_empty() || Instant::now() > deadline {
-            break p;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let procs = settled(|| processes_using(env.dir.path(), &id));
     assert!(procs.is_empty(), "processes left: {procs:?}");
     assert_eq!(
         env.ok(&[

@@ -368,9 +368,14 @@ fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
 
 /// Waits until `pid` (any process) exits, or `timeout_ms` passes (-1: forever). True if exited.
 pub fn wait_pid_exit(pid: i32, timeout_ms: i32) -> bool {
-    let Ok(fd) = pidfd_open(pid) else {
-        return true;
-    };
+    match pidfd_open(pid) {
+        Ok(fd) => wait_pidfd(&fd, timeout_ms),
+        Err(_) => true,
+    }
+}
+
+/// [`wait_pid_exit`] for a process already held by a pidfd.
+fn wait_pidfd(fd: &OwnedFd, timeout_ms: i32) -> bool {
     let mut p = libc::pollfd {
         fd: fd.as_raw_fd(),
         events: libc::POLLIN,
@@ -453,15 +458,7 @@ pub fn stop_recorded_monitor(paths: &Paths, id: &str) {
                 0u32,
             )
         };
-        let mut p = libc::pollfd {
-            fd: c.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: poll on one valid pollfd; it is readable once the child exited.
-        while unsafe { libc::poll(&mut p, 1, -1) } < 0
-            && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
-        {}
+        wait_pidfd(&c, -1);
     }
 }
 

@@ -282,7 +282,6 @@ pub fn reserve_name_locked(paths: &Paths, name: &str, id: &str) -> Result<fs::Fi
 /// at any point leaves either nothing or a complete, unlocked reservation. Where O_TMPFILE is
 /// not supported: create_new, then write (a kill in between leaves an empty file).
 fn create_locked(dir: &Path, path: &Path, id: &str) -> std::io::Result<fs::File> {
-    use std::os::fd::AsRawFd;
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = OpenOptions::new()

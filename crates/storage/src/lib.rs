@@ -1129,7 +1129,7 @@ impl Store {
         let removed = Removed {
             graves,
             dirty,
-            driver: Some(self.driver.clone()),
+            driver: self.driver.clone(),
         };
         let counted = self.db.remove_mount(id, &self.driver.tombstones())?;
         if let Some(p) = parent {
@@ -1160,7 +1160,7 @@ pub struct Removed {
     graves: Vec<PathBuf>,
     /// Layers retired to become spares, with their kind, and the driver that cleans them.
     dirty: Vec<(PathBuf, &'static str)>,
-    driver: Option<drivers::Driver>,
+    driver: drivers::Driver,
 }
 
 impl Removed {
@@ -1168,10 +1168,8 @@ impl Removed {
         for g in &self.graves {
             let _ = drivers::strip_files(g);
         }
-        if let Some(d) = &self.driver {
-            for (p, kind) in &self.dirty {
-                d.clean_spare(p, kind);
-            }
+        for (p, kind) in &self.dirty {
+            self.driver.clean_spare(p, kind);
         }
     }
 }

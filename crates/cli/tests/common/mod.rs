@@ -258,6 +258,19 @@ pub fn wait_exit(pid: i32) {
     assert_eq!(n, 1, "{pid} did not exit within 30 s");
 }
 
+/// `f()` once it is empty, or after 10 s what it still returns: for leftovers that a process
+/// finishing its work (a monitor after its reply) may still hold for a moment, while a leak stays.
+pub fn settled(f: impl Fn() -> Vec<String>) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let v = f();
+        if v.is_empty() || std::time::Instant::now() > deadline {
+            return v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Other processes whose argv names `id`, whose root or open files are below `dir`, or that
 /// sit in `id`'s cgroup (a monitor, a container init, a stuck CLI).
 pub fn processes_using(dir: &Path, id: &str) -> Vec<String> {

@@ -236,8 +236,7 @@ impl Driver {
     /// removal deletes only what the container wrote, not the trees: less journal and discard
     /// work for every start that runs meanwhile.
     pub fn spares(&self) -> PathBuf {
-        let root = self.home.parent().unwrap_or(Path::new("/"));
-        root.join("image").join(self.kind.name()).join("spares")
+        self.meta_dir().join("spares")
     }
 
     /// Moves a spare of `kind` ("rw" or "init") to `<layers dir>/<name>`; false if none is left
@@ -332,8 +331,13 @@ impl Driver {
 
     /// Where removed layers' empty directory trees wait (see [`Driver::bury`]).
     pub fn tombstones(&self) -> PathBuf {
+        self.meta_dir().join("tombstones")
+    }
+
+    /// `<root>/image/<driver>`: the store's own directories beside imagedb and layerdb.
+    fn meta_dir(&self) -> PathBuf {
         let root = self.home.parent().unwrap_or(Path::new("/"));
-        root.join("image").join(self.kind.name()).join("tombstones")
+        root.join("image").join(self.kind.name())
     }
 
     /// Removes a layer's files but keeps its (empty) directories for a while, moved aside.
