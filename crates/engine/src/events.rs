@@ -75,7 +75,8 @@ pub fn container_event_rec(root: &std::path::Path, rec: &crate::Record, action: 
     container_event_of(root, &rec.id, Some(rec), action, &[]);
 }
 
-fn container_event_of(
+/// A container event from a record already read (None: attributes unknown).
+pub fn container_event_of(
     root: &std::path::Path,
     id: &str,
     rec: Option<&crate::Record>,

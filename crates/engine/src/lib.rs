@@ -456,11 +456,14 @@ fn release_resources_in(paths: &record::Paths, id: &str, store: Option<&storage:
     let _ = std::fs::remove_dir_all(paths.run_dir(id));
 }
 
-/// The monitor's `--rm` ending: releases and removes with one storage handle.
+/// The monitor's `--rm` ending: releases and removes with one storage handle and the
+/// records it has already read (`rec` under the record lock).
 pub(crate) fn release_and_remove(
     paths: &record::Paths,
     id: &str,
     deleting: Option<rawthread::JoinHandle<()>>,
+    host: Option<&HostConfig>,
+    rec: Option<Record>,
 ) -> Leftovers {
     let store = open_storage(paths);
     match deleting {
@@ -474,21 +477,32 @@ pub(crate) fn release_and_remove(
                 root: &paths.root,
                 runroot: &paths.runroot,
             };
-            let none = record::load_host_config(paths, id).is_ok_and(|h| h.network_mode == "none");
+            let none = host.is_some_and(|h| h.network_mode == "none");
             let _ = if none {
                 network::detach_none(&np, id)
             } else {
                 network::detach(&np, id)
             };
-            let left = remove_all_in(paths, id, store.as_ref());
+            let left = remove_all_in(paths, id, store.as_ref(), rec);
             let _ = t.join();
-            let _ = std::fs::remove_dir_all(paths.run_dir(id));
+            remove_run_dir(&paths.run_dir(id));
             left
         }
         None => {
             release_resources_in(paths, id, store.as_ref());
-            remove_all_in(paths, id, store.as_ref())
+            remove_all_in(paths, id, store.as_ref(), rec)
         }
+    }
+}
+
+/// Deletes a container's run dir: the files a monitor leaves there by name, then the dir
+/// (a full walk only when something else is in it).
+fn remove_run_dir(dir: &std::path::Path) {
+    for f in ["config.json", "monitor.pid"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    if std::fs::remove_dir(dir).is_err_and(|e| e.kind() != std::io::ErrorKind::NotFound) {
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 
@@ -524,11 +538,16 @@ impl Leftovers {
 
 /// Removes a stopped container entirely: layers, records, name. Idempotent.
 pub(crate) fn remove_all(paths: &record::Paths, id: &str) {
-    remove_all_in(paths, id, open_storage(paths).as_ref()).finish();
+    let rec = record::load(paths, id).ok();
+    remove_all_in(paths, id, open_storage(paths).as_ref(), rec).finish();
 }
 
-fn remove_all_in(paths: &record::Paths, id: &str, store: Option<&storage::Store>) -> Leftovers {
-    let rec = record::load(paths, id).ok();
+fn remove_all_in(
+    paths: &record::Paths,
+    id: &str,
+    store: Option<&storage::Store>,
+    rec: Option<Record>,
+) -> Leftovers {
     let layers = store.and_then(|st| st.remove_deferred(id).ok());
     let dir = paths.dir(id);
     if let Some(r) = &rec {
@@ -1274,7 +1293,10 @@ impl Engine {
                 rec.has_been_started_before = true;
                 rec.has_been_manually_stopped = false;
                 rec.monitor_pid = s.monitor_pid as i64;
-                rec.monitor_start_time = runtime::state::pid_start_time(s.monitor_pid).unwrap_or(0);
+                rec.monitor_start_time = match s.monitor_start_time {
+                    0 => runtime::state::pid_start_time(s.monitor_pid).unwrap_or(0),
+                    t => t,
+                };
                 timing::mark("eng:running");
                 record::save(&self.paths, &rec)?;
                 events::container_event_rec(&self.paths.root, &rec, "start");

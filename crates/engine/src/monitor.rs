@@ -18,12 +18,13 @@
 //! STDERR, EXIT (JSON `{"StatusCode", "OOMKilled", "Error"}`) then close.
 
 use crate::record::{self, Paths};
-use crate::{events, Error, Result, WaitResult};
+use crate::{events, Error, HostConfig, Result, WaitResult};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::shim::{self, Log};
 pub use crate::shim::{
@@ -36,6 +37,9 @@ struct Status {
     ok: bool,
     pid: i32,
     monitor: i32,
+    /// The monitor's start time (field 22 of its /proc stat), for the record.
+    #[serde(default)]
+    monitor_start: u64,
     started_at: String,
     error: String,
 }
@@ -43,6 +47,7 @@ struct Status {
 pub struct Started {
     pub pid: i32,
     pub monitor_pid: i32,
+    pub monitor_start_time: u64,
     pub started_at: String,
 }
 
@@ -113,6 +118,7 @@ pub fn spawn(s: Spawn) -> Result<Started> {
     Ok(Started {
         pid: status.pid,
         monitor_pid: status.monitor,
+        monitor_start_time: status.monitor_start,
         started_at: status.started_at,
     })
 }
@@ -133,7 +139,8 @@ pub fn classify(msg: &str) -> Error {
 /// Makes the monitor show up as `berth-monitor <id>` in ps: comm via PR_SET_NAME, and argv by
 /// overwriting the inherited argument area in place (setproctitle's way; PR_SET_MM needs
 /// checkpoint/restore privileges many hosts deny). A short original argv truncates the ID.
-fn set_title(id: &str) {
+/// `stat` is this process's /proc stat if already read (its argument area does not change).
+fn set_title(id: &str, stat: Option<&str>) {
     // SAFETY: PR_SET_NAME with a NUL-terminated string.
     unsafe {
         libc::prctl(
@@ -144,8 +151,16 @@ fn set_title(id: &str) {
             0,
         )
     };
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return;
+    let read;
+    let stat = match stat {
+        Some(s) => s,
+        None => match runtime::state::read_proc_stat("/proc/self/stat") {
+            Some(s) => {
+                read = s;
+                &read
+            }
+            None => return,
+        },
     };
     let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
         return;
@@ -413,11 +428,21 @@ fn monitor_pid_file(paths: &Paths, id: &str) -> std::path::PathBuf {
     paths.run_dir(id).join("monitor.pid")
 }
 
-fn write_monitor_pid(paths: &Paths, id: &str) {
+/// This monitor's start time, reported to the starter for the record.
+static MONITOR_START: AtomicU64 = AtomicU64::new(0);
+
+/// Writes the pid file from this process's /proc `stat` text (None if it could not be read).
+fn write_monitor_pid(paths: &Paths, id: &str, stat: Option<&str>) {
     let pid = std::process::id() as i32;
-    let start = runtime::state::pid_start_time(pid).unwrap_or(0);
-    let _ = std::fs::create_dir_all(paths.run_dir(id));
-    let _ = std::fs::write(monitor_pid_file(paths, id), format!("{pid} {start}"));
+    let start = stat.and_then(runtime::state::stat_start_time).unwrap_or(0);
+    MONITOR_START.store(start, Ordering::Relaxed);
+    let file = monitor_pid_file(paths, id);
+    let text = format!("{pid} {start}");
+    if std::fs::write(&file, &text).is_err() {
+        // The run dir is made by the starter; only a torn state lacks it.
+        let _ = std::fs::create_dir_all(paths.run_dir(id));
+        let _ = std::fs::write(&file, &text);
+    }
 }
 
 /// Kills and waits for the monitor of `id` named by its pid file, if it still runs (the PID
@@ -475,13 +500,14 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
     // Before anything else: say who we are, so `rm -f` finds (and stops) a monitor whose
     // starter died before recording it (kill -9 of `berth run` during start). Then let go of
     // the record lock (the starter still holds it until it recorded the start).
-    write_monitor_pid(paths, &id);
+    let stat = runtime::state::read_proc_stat("/proc/self/stat");
+    write_monitor_pid(paths, &id, stat.as_deref());
     // SAFETY: our copy of the inherited lock fd, kept just for this; nothing else uses it.
     unsafe { libc::close(s.record_lock) };
     runtime::timing::mark("mon:pidfile");
     // The cache dir fd inherited from the CLI was closed with the rest.
     let _ = runtime::security::set_seccomp_cache_dir(&paths.runroot.join("seccomp"));
-    set_title(&id);
+    set_title(&id, stat.as_deref());
     // SAFETY: prctl flags on ourselves: orphans of the container (e.g. `--pid host`) are
     // reparented to us and reaped. The flag survives the execs of the handoff.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
@@ -499,6 +525,7 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
                     ok: false,
                     pid: 0,
                     monitor: 0,
+                    monitor_start: 0,
                     started_at: String::new(),
                     error: format!("attach socket {}: {e}", sock_path.display()),
                 },
@@ -612,6 +639,7 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                                 ok: false,
                                 pid: 0,
                                 monitor: monitor_pid,
+                                monitor_start: MONITOR_START.load(Ordering::Relaxed),
                                 started_at: String::new(),
                                 error: msg,
                             },
@@ -630,7 +658,7 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                             oom_killed: false,
                             error: Some(msg),
                         },
-                        false,
+                        None,
                         None,
                         None,
                     );
@@ -649,6 +677,7 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                             ok: true,
                             pid,
                             monitor: monitor_pid,
+                            monitor_start: MONITOR_START.load(Ordering::Relaxed),
                             started_at: started_at.clone(),
                             error: String::new(),
                         },
@@ -710,9 +739,15 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
             oom_killed: oom,
             error: None,
         };
-        // Restart policy.
+        // Restart policy. A `--rm` container is never restarted: its record is read once,
+        // under its lock, by `finish`.
         let hc = record::load_host_config(paths, &id).ok();
-        let rec = record::load(paths, &id).ok();
+        let auto_remove = hc.as_ref().is_some_and(|h| h.auto_remove);
+        let rec = if auto_remove {
+            None
+        } else {
+            record::load(paths, &id).ok()
+        };
         let restart = match (&hc, &rec) {
             (Some(h), Some(r))
                 if !h.auto_remove
@@ -762,13 +797,12 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
             ..
         } = m;
         drop(listener);
-        let auto_remove = hc.map(|h| h.auto_remove).unwrap_or(false);
         finish(
             paths,
             &id,
             &mut clients,
             result,
-            auto_remove,
+            hc.as_ref(),
             deleting,
             mnt_ns,
         );
@@ -887,7 +921,7 @@ pub fn resume() -> i32 {
             unsafe { libc::close(fd) };
         }
     }
-    set_title(&h.id);
+    set_title(&h.id, None);
     let paths = Paths {
         root: h.root.into(),
         runroot: h.runroot.into(),
@@ -948,10 +982,11 @@ fn finish(
     id: &str,
     clients: &mut Vec<Client>,
     result: WaitResult,
-    auto_remove: bool,
+    hc: Option<&HostConfig>,
     deleting: Option<rawthread::JoinHandle<()>>,
     mnt_ns: Option<File>,
 ) {
+    let auto_remove = hc.is_some_and(|h| h.auto_remove);
     // With --rm the record is about to go: no point rewriting it (each rewrite frees a block).
     let _ = (!auto_remove).then(|| {
         record::update(paths, id, |r| {
@@ -972,18 +1007,15 @@ fn finish(
         })
     });
     let _ = std::fs::remove_file(paths.socket(id));
-    events::container_event_with(
-        &paths.root,
-        id,
-        "die",
-        &[("exitCode", result.status_code.to_string())],
-    );
+    let exit_code = [("exitCode", result.status_code.to_string())];
     if auto_remove {
         // Wait for whoever started us to finish recording the start (it holds the record
         // lock until then): a container that exits at once must not be removed under it.
         let _l = record::lock(&paths.dir(id), id).ok();
+        let rec = record::load(paths, id).ok();
+        events::container_event_of(&paths.root, id, rec.as_ref(), "die", &exit_code);
         runtime::timing::mark("mon:remove");
-        let left = crate::release_and_remove(paths, id, deleting);
+        let left = crate::release_and_remove(paths, id, deleting, hc, rec);
         runtime::timing::mark("mon:reply");
         send_exit(clients, &result);
         drop(mnt_ns);
@@ -1002,6 +1034,7 @@ fn finish(
         }
         return;
     }
+    events::container_event_with(&paths.root, id, "die", &exit_code);
     if let Some(t) = deleting {
         let _ = t.join();
     }

@@ -190,9 +190,32 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The text of a /proc/<pid>/stat file in one read (it is a few hundred bytes; std's
+/// read_to_string would stat it and read it in five growing pieces).
+pub fn read_proc_stat(path: &str) -> Option<String> {
+    use std::io::Read;
+    let mut f = fs::File::open(path).ok()?;
+    let mut buf = vec![0u8; 1024];
+    let mut len = 0;
+    loop {
+        let n = f.read(&mut buf[len..]).ok()?;
+        len += n;
+        if n == 0 || len < buf.len() {
+            break;
+        }
+        buf.resize(buf.len() * 2, 0);
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).ok()
+}
+
 /// Field 22 of /proc/<pid>/stat (start time in clock ticks), or None if the process is gone.
 pub fn pid_start_time(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_start_time(&read_proc_stat(&format!("/proc/{pid}/stat"))?)
+}
+
+/// The start time in a /proc stat text; None for a zombie.
+pub fn stat_start_time(stat: &str) -> Option<u64> {
     // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     let mut fields = rest.split(' ');
