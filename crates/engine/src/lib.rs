@@ -17,6 +17,7 @@
 mod commit;
 pub mod events;
 mod exec;
+mod fork_heap;
 pub mod init;
 mod logs;
 mod monitor;
@@ -402,6 +403,9 @@ pub struct Info {
     pub paused: usize,
     pub stopped: usize,
 }
+
+#[global_allocator]
+static HEAP: fork_heap::Heap = fork_heap::Heap;
 
 /// The engine: a handle on the stores under `root`/`runroot`. Cheap to open; holds no lock.
 pub struct Engine {

@@ -88,6 +88,7 @@ pub fn spawn(s: Spawn) -> Result<Started> {
         return Err(Error::io("fork")(std::io::Error::last_os_error()));
     }
     if pid == 0 {
+        crate::fork_heap::enter();
         drop(rd);
         // SAFETY: new session, detached from the CLI's terminal and process group.
         unsafe { libc::setsid() };
@@ -624,6 +625,10 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                 )
             });
             let dns = dns.flatten();
+            if dns.is_some() {
+                // A monitor with the DNS server stays for the container's life.
+                crate::fork_heap::leave();
+            }
             // Restarts look again (networks may have been connected meanwhile).
             m.dns = true;
             runtime::timing::mark("mon:start_container");
@@ -788,6 +793,8 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
             );
             send_exit(&mut m.clients, &result);
             m.mnt_ns = None;
+            // A restarting monitor may loop for long: no more arena growth.
+            crate::fork_heap::leave();
             continue;
         }
         let Monitor {
