@@ -585,6 +585,12 @@ impl Manager for V1Manager {
     fn prepare_join(&self) -> Result<Join> {
         let mut tasks = Vec::new();
         for (ctrl, dir) in self.unique_dirs() {
+            // Usually made already (the engine makes them in a thread while it prepares the
+            // start): open first, make only what is missing.
+            if let Ok(fd) = crate::open_tasks(dir) {
+                tasks.push(fd);
+                continue;
+            }
             let created = fsutil::mkdir_p(dir)?;
             if ctrl == "cpuset" && !created.is_empty() {
                 ensure_cpuset(dir)?;

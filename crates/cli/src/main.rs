@@ -35,23 +35,23 @@ struct Cli {
 #[derive(Args, Clone)]
 pub struct Global {
     /// Root of persistent state (images, layers, containers)
-    #[arg(long, global = true, default_value = "/var/lib/berth")]
+    #[arg(long, default_value = "/var/lib/berth")]
     pub root: PathBuf,
     /// Root of runtime state (bundles, sockets, locks)
-    #[arg(long, global = true, default_value = "/run/berth")]
+    #[arg(long, default_value = "/run/berth")]
     pub runroot: PathBuf,
     /// Storage driver (overlay2, vfs, btrfs); auto-detected when not given
-    #[arg(long = "storage-driver", global = true)]
+    #[arg(long = "storage-driver")]
     pub storage_driver: Option<String>,
     /// Logging level (debug, info, warn, error, fatal)
     // No short -l: it would shadow `ps -l` and `run -l` (labels) in every subcommand.
-    #[arg(long = "log-level", global = true, default_value = "info")]
+    #[arg(long = "log-level", default_value = "info")]
     pub log_level: String,
     /// Debug mode
-    #[arg(short = 'D', long, global = true)]
+    #[arg(short = 'D', long)]
     pub debug: bool,
     /// Registry (host[:port]) to reach over plain HTTP (repeatable)
-    #[arg(long = "insecure-registry", global = true)]
+    #[arg(long = "insecure-registry")]
     pub insecure_registry: Vec<String>,
 }
 
