@@ -325,7 +325,7 @@ fn subnet_collision_is_a_clear_error_and_leaves_nothing() {
 #[test]
 fn port_already_bound_is_a_clear_error_and_leaves_nothing() {
     let t = TestNet::new();
-    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = listener_below_ephemeral_ports();
     let port = busy.local_addr().unwrap().port();
     let sb = t
         .ctl
@@ -491,4 +491,20 @@ fn dns_serve_on_loopback() {
     th.join().unwrap().unwrap();
     // SAFETY: the read end is ours to close once the server returned.
     unsafe { libc::close(stop_r) };
+}
+
+/// A listener on a port below the kernel's ephemeral range: once it is dropped the port stays
+/// free (a port from `bind(:0)` may be handed to another test's outgoing connection meanwhile).
+fn listener_below_ephemeral_ports() -> TcpListener {
+    let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let start = low.saturating_sub(10000).max(1024);
+    let span = low - start;
+    let offset = (std::process::id() as u16) % span;
+    (0..span)
+        .map(|i| start + (offset + i) % span)
+        .find_map(|p| TcpListener::bind(("127.0.0.1", p)).ok())
+        .expect("a free port below the ephemeral range")
 }
