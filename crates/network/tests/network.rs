@@ -352,6 +352,12 @@ fn port_already_bound_is_a_clear_error_and_leaves_nothing() {
         "no eth0 left"
     );
     drop(busy);
+    // Processes other tests spawn meanwhile hold a copy of the listener between their fork and
+    // exec: the port is free once they have exec'd.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while TcpListener::bind(("0.0.0.0", port)).is_err() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 
     // A port published by another container is taken too, even with nothing listening.
     let ep = t
@@ -493,8 +499,8 @@ fn dns_serve_on_loopback() {
     unsafe { libc::close(stop_r) };
 }
 
-/// A listener on a port below the kernel's ephemeral range: once it is dropped the port stays
-/// free (a port from `bind(:0)` may be handed to another test's outgoing connection meanwhile).
+/// A listener on a port below the kernel's ephemeral range: once it is dropped nothing else
+/// takes the port (a port from `bind(:0)` may go to another test's outgoing connection).
 fn listener_below_ephemeral_ports() -> TcpListener {
     let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
