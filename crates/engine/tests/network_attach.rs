@@ -585,7 +585,7 @@ fn port_bound_on_the_host_is_a_clear_error_and_leaves_nothing() {
     let env = Env::new();
     let busy = TcpListener::bind("0.0.0.0:0").unwrap();
     let port = busy.local_addr().unwrap().port();
-    let before = std::fs::read_dir("/sys/class/net").unwrap().count();
+    let before = link_names();
     let id = env.id();
     let mut h = mode("bridge");
     h.port_bindings.insert(
@@ -607,7 +607,41 @@ fn port_bound_on_the_host_is_a_clear_error_and_leaves_nothing() {
     assert!(e.to_string().contains("already allocated"), "{e}");
     assert!(!sandbox_path(&env.paths(), &id).exists());
     assert!(env.ctl.inspect("bridge").unwrap().containers.is_empty());
-    assert_eq!(std::fs::read_dir("/sys/class/net").unwrap().count(), before);
+    let left = new_links_of(&before, &env.bridges[0]);
+    assert!(left.is_empty(), "links left: {left:?}");
+    drop(busy);
+}
+
+fn link_names() -> BTreeSet<String> {
+    std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Links made since `before` that can be this test's: on `bridge`, or a non-bridge link
+/// without a master that stays so (tests running in parallel make and remove links of their
+/// own, on their own bridges, unattached only for a moment).
+fn new_links_of(before: &BTreeSet<String>, bridge: &str) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let left: Vec<String> = link_names()
+            .into_iter()
+            .filter(|n| !before.contains(n) && n != bridge)
+            .filter(|n| {
+                let d = Path::new("/sys/class/net").join(n);
+                match std::fs::read_link(d.join("master")) {
+                    Ok(m) => m.file_name().is_some_and(|m| m == bridge),
+                    Err(_) => !d.join("bridge").exists(),
+                }
+            })
+            .collect();
+        if left.is_empty() || std::time::Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 #[test]

@@ -27,13 +27,13 @@ fn two_sandboxes_ping_each_other() {
     let eb = t.ctl.join(&b, &t.name, opts("b")).unwrap();
     assert_ne!(ea.ipv4, eb.ipv4);
     assert!(t.subnet.contains(ea.ipv4) && t.subnet.contains(eb.ipv4));
-    let o = busybox_in(a.path(), &["ping", "-c1", "-W1", &eb.ipv4.to_string()]);
+    let o = busybox_in(a.path(), &["ping", "-c1", "-w5", &eb.ipv4.to_string()]);
     assert!(
         o.status.success(),
         "ping a->b: {}",
         String::from_utf8_lossy(&o.stdout)
     );
-    let o = busybox_in(b.path(), &["ping", "-c1", "-W1", &ea.ipv4.to_string()]);
+    let o = busybox_in(b.path(), &["ping", "-c1", "-w5", &ea.ipv4.to_string()]);
     assert!(
         o.status.success(),
         "ping b->a: {}",
