@@ -24,6 +24,7 @@ mod monitor;
 pub mod names;
 pub mod network;
 mod record;
+pub mod runroot;
 mod shim;
 pub mod spec;
 pub mod types;
@@ -477,6 +478,7 @@ pub(crate) fn release_and_remove(
             if let Some(st) = &store {
                 let _ = st.unmount(id);
             }
+            timing::mark("rm:unmounted");
             let np = network::NetPaths {
                 root: &paths.root,
                 runroot: &paths.runroot,
@@ -487,8 +489,11 @@ pub(crate) fn release_and_remove(
             } else {
                 network::detach(&np, id)
             };
+            timing::mark("rm:net_detached");
             let left = remove_all_in(paths, id, store.as_ref(), rec);
+            timing::mark("rm:records");
             let _ = t.join();
+            timing::mark("rm:runtime_joined");
             remove_run_dir(&paths.run_dir(id));
             left
         }
@@ -763,6 +768,8 @@ impl Engine {
             root: opts.root.clone(),
             runroot: opts.runroot.clone(),
         };
+        runroot::prepare(&paths.runroot)
+            .map_err(Error::io(format!("creating {}", paths.runroot.display())))?;
         for d in [paths.containers(), paths.names()] {
             std::fs::create_dir_all(&d).map_err(Error::io(format!("creating {}", d.display())))?;
         }
