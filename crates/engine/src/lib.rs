@@ -422,9 +422,10 @@ pub(crate) fn exit_code_of(e: &Error) -> i64 {
     e.exit_code() as i64
 }
 
+/// The layer store of existing containers (never a new one: see `Store::open_existing`).
 pub(crate) fn open_storage(paths: &record::Paths) -> Option<storage::Store> {
     let driver = std::fs::read_to_string(paths.root.join("engine-driver")).ok();
-    storage::Store::open(&paths.root, driver.as_deref().map(str::trim)).ok()
+    storage::Store::open_existing(&paths.root, driver.as_deref().map(str::trim)).ok()
 }
 
 /// Releases what a stopped container holds: its rootfs mount, its network sandbox, its runtime

@@ -307,6 +307,26 @@ impl Store {
         Self::lay_out(root, driver, prior)
     }
 
+    /// [`Store::open`] of a store laid out already, which never creates one: for cleanups of
+    /// containers (a monitor's work after its reply may run after the root was deleted, and
+    /// must not lay out a fresh store there).
+    pub fn open_existing(root: &Path, driver: Option<&str>) -> Result<Store> {
+        let kinds = match driver {
+            Some(d) => vec![Kind::parse(d)?],
+            None => vec![Kind::Overlay2, Kind::Btrfs, Kind::Vfs],
+        };
+        for k in kinds {
+            let mark = root.join("image").join(k.name()).join(LAYOUT_MARK);
+            if rustix::fs::access(&mark, rustix::fs::Access::EXISTS).is_ok() {
+                return Self::with_kind(root, k).finish_open();
+            }
+        }
+        Err(Error::Other(format!(
+            "no layer store at {}",
+            root.display()
+        )))
+    }
+
     fn with_kind(root: &Path, kind: Kind) -> Store {
         Store {
             root: root.to_path_buf(),
