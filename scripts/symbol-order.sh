@@ -75,5 +75,6 @@ print(f"{len(order) - len(prev)} new, {len(order)} in all", file=sys.stderr)
 PY
     mv "$W/order" "$ORDER"
     echo "round $round: $(wc -l <"$ORDER") symbols" >&2
+    touch crates/cli/src/main.rs # cargo does not see a changed order file: relink
     scripts/build.sh >/dev/null
 done
