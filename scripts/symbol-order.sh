@@ -6,7 +6,7 @@
 # Why: every process on the start path (the CLI, its monitor fork, the container's init clone)
 # maps its code by page faults, one per 64 KB window (fault-around), and a fork starts with no
 # page tables for the executable. Scattered over 10 MB of text that was ~180 faults of ~3 us
-# per `run --rm` here; grouped, ~110. A stale list is harmless (unknown names are skipped):
+# per `run --rm` here; grouped, ~85. A stale list is harmless (unknown names are skipped):
 # rerun this after large changes to the start path. Needs perf (Debian's linux-perf).
 #
 # Usage (as root, from the project root): scripts/symbol-order.sh [iterations, default 3]
