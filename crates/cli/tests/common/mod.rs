@@ -139,7 +139,9 @@ impl Env {
 }
 
 impl Drop for Env {
-    /// Removes every container the test left (mounts, cgroups, monitors) before the temp dir.
+    /// Removes every container the test left (mounts, cgroups, monitors) before the temp dir,
+    /// and waits (bounded) for the monitors still finishing their work after a reply: files
+    /// they move while the dir is deleted would make the deletion fail and leave it behind.
     fn drop(&mut self) {
         if !self.root().join("containers").exists() {
             return;
@@ -153,6 +155,8 @@ impl Drop for Env {
                 let _ = self.cmd(&args).output();
             }
         }
+        let dir = self.dir.path().to_path_buf();
+        settled(|| processes_using(&dir, &dir.to_string_lossy()));
     }
 }
 
