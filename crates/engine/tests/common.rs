@@ -131,6 +131,15 @@ impl Drop for Env {
             .arg(self.dir.path())
             .stderr(std::process::Stdio::null())
             .status();
+        // A monitor may still be finishing its work after its reply (moving an emptied layer
+        // to the spares): the deletion fails while it adds entries; again until the dir is
+        // gone (bounded). Once it is, the monitor's moves fail and nothing comes back.
+        for _ in 0..250 {
+            if std::fs::remove_dir_all(self.dir.path()).is_ok() || !self.dir.path().exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }
 
