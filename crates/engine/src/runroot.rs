@@ -12,17 +12,13 @@
 
 use std::path::Path;
 
-const TMPFS_MAGIC: i64 = 0x0102_1994;
-const RAMFS_MAGIC: i64 = 0x8584_58f6;
+use nix::sys::statfs::{statfs, FsType, TMPFS_MAGIC};
 
-fn fs_type(p: &Path) -> Option<i64> {
-    nix::sys::statfs::statfs(p)
-        .ok()
-        .map(|s| s.filesystem_type().0)
-}
+/// ramfs (nix names no constant for it).
+const RAMFS_MAGIC: FsType = FsType(0x8584_58f6);
 
 fn on_memory_fs(p: &Path) -> bool {
-    matches!(fs_type(p), Some(TMPFS_MAGIC | RAMFS_MAGIC))
+    statfs(p).is_ok_and(|s| [TMPFS_MAGIC, RAMFS_MAGIC].contains(&s.filesystem_type()))
 }
 
 /// The runroot's caches (compiled seccomp filters): not state, dropped before a mount.

@@ -287,19 +287,14 @@ impl Store {
     /// `driver` = None auto-detects (btrfs root -> btrfs, overlay available -> overlay2, else vfs).
     /// Without a flag, a driver already used under `root` is kept.
     pub fn open(root: &Path, driver: Option<&str>) -> Result<Store> {
-        let kinds = match driver {
-            Some(d) => vec![Kind::parse(d)?],
-            None => vec![Kind::Overlay2, Kind::Btrfs, Kind::Vfs],
-        };
         let mut prior = None;
-        for k in kinds {
-            let base = root.join("image").join(k.name());
+        for k in Self::kinds(driver)? {
             // Fast path: a store this version laid out was checked then (its filesystem and
             // driver do not change under it), and all its directories exist.
-            if rustix::fs::access(base.join(LAYOUT_MARK), rustix::fs::Access::EXISTS).is_ok() {
+            if Self::laid_out(root, k) {
                 return Self::with_kind(root, k).finish_open();
             }
-            if driver.is_none() && base.join("layerdb").is_dir() {
+            if driver.is_none() && root.join("image").join(k.name()).join("layerdb").is_dir() {
                 prior = Some(k);
                 break;
             }
@@ -311,20 +306,30 @@ impl Store {
     /// containers (a monitor's work after its reply may run after the root was deleted, and
     /// must not lay out a fresh store there).
     pub fn open_existing(root: &Path, driver: Option<&str>) -> Result<Store> {
-        let kinds = match driver {
+        match Self::kinds(driver)?
+            .into_iter()
+            .find(|&k| Self::laid_out(root, k))
+        {
+            Some(k) => Self::with_kind(root, k).finish_open(),
+            None => Err(Error::Other(format!(
+                "no layer store at {}",
+                root.display()
+            ))),
+        }
+    }
+
+    /// The drivers to look for under a root: the one asked for, or each in detection order.
+    fn kinds(driver: Option<&str>) -> Result<Vec<Kind>> {
+        Ok(match driver {
             Some(d) => vec![Kind::parse(d)?],
             None => vec![Kind::Overlay2, Kind::Btrfs, Kind::Vfs],
-        };
-        for k in kinds {
-            let mark = root.join("image").join(k.name()).join(LAYOUT_MARK);
-            if rustix::fs::access(&mark, rustix::fs::Access::EXISTS).is_ok() {
-                return Self::with_kind(root, k).finish_open();
-            }
-        }
-        Err(Error::Other(format!(
-            "no layer store at {}",
-            root.display()
-        )))
+        })
+    }
+
+    /// Whether this version laid out a `kind` store under `root` (its [`LAYOUT_MARK`]).
+    fn laid_out(root: &Path, kind: Kind) -> bool {
+        let mark = root.join("image").join(kind.name()).join(LAYOUT_MARK);
+        rustix::fs::access(&mark, rustix::fs::Access::EXISTS).is_ok()
     }
 
     fn with_kind(root: &Path, kind: Kind) -> Store {
