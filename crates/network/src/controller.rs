@@ -206,6 +206,9 @@ struct NetState {
     pool: Pool,
     /// Keyed by container id.
     endpoints: BTreeMap<String, Endpoint>,
+    /// [`nft::REV`] of the rules this network was registered under (0: before isolation).
+    #[serde(default)]
+    nft_rev: u32,
 }
 
 impl NetState {
@@ -392,11 +395,11 @@ impl NetworkController {
             .any(|r| matches!(r, Err(e) if e.errno == libc::ENOENT));
         if add && missing {
             nft::ensure_table().map_err(Error::Kernel)?;
-            let mut all = vec![nft::bridge_elem(st.internal, &st.bridge)];
+            let mut all = nft::bridge_elems(st.internal, &st.bridge);
             all.extend(
                 elems
                     .iter()
-                    .filter(|e| e.set != "bridges" && e.set != "internal")
+                    .filter(|e| !nft::BRIDGE_SETS.contains(&e.set))
                     .cloned(),
             );
             // Elements of this call would otherwise be lost with the old table; others' are
@@ -519,6 +522,7 @@ impl NetworkController {
         if opts.ipv6 {
             return Err(Error::Invalid("IPv6 networks are not supported yet".into()));
         }
+        check_driver_options(&opts.options)?;
         let _l = self.lock()?;
         let all = self.load_all()?;
         if all.iter().any(|n| n.name == name) {
@@ -636,10 +640,11 @@ impl NetworkController {
             options,
             pool,
             endpoints: BTreeMap::new(),
+            nft_rev: nft::REV,
         };
         if let Err(e) = self.setup_bridge(&st) {
             let _ = self.del_link(&bridge);
-            let _ = self.nft_apply(false, &st, &[nft::bridge_elem(st.internal, &bridge)]);
+            let _ = self.nft_apply(false, &st, &nft::bridge_elems(st.internal, &bridge));
             return Err(e);
         }
         if let Err(e) = self.save(&st) {
@@ -672,12 +677,12 @@ impl NetworkController {
         if !st.internal {
             sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
         }
-        self.nft_apply(true, st, &[nft::bridge_elem(st.internal, &st.bridge)])
+        self.nft_apply(true, st, &nft::bridge_elems(st.internal, &st.bridge))
     }
 
     fn teardown_bridge(&self, st: &NetState) -> Result<()> {
         self.del_link(&st.bridge)?;
-        self.nft_apply(false, st, &[nft::bridge_elem(st.internal, &st.bridge)])
+        self.nft_apply(false, st, &nft::bridge_elems(st.internal, &st.bridge))
     }
 
     /// The default `bridge` network (device berth0), created on first use with the first
@@ -815,6 +820,18 @@ impl NetworkController {
                 sb.id, st.name
             )));
         }
+        if st.internal && !opts.port_bindings.is_empty() {
+            // Docker accepts and silently drops them (an internal network is never a
+            // container's gateway); berth refuses what it would not apply.
+            return Err(Error::Invalid(format!(
+                "cannot publish ports (-p/--publish, -P/--publish-all) on internal network {}: it has no connectivity outside its bridge",
+                st.name
+            )));
+        }
+        if st.nft_rev < nft::REV {
+            self.upgrade_nft(&all)?;
+            st.nft_rev = nft::REV;
+        }
         let mine: Vec<&Endpoint> = all.iter().filter_map(|n| n.endpoints.get(&sb.id)).collect();
         let ifname = opts.ifname.clone().unwrap_or_else(|| {
             (0..)
@@ -896,6 +913,20 @@ impl NetworkController {
             return Err(e);
         }
         Ok(ep)
+    }
+
+    /// Networks made under older rules: reinstalls the rules (which also registers every
+    /// bridge already in the kernel's sets for the isolation rules) and re-registers this
+    /// root's networks, once. Called under the lock.
+    fn upgrade_nft(&self, all: &[NetState]) -> Result<()> {
+        nft::ensure_table().map_err(Error::Kernel)?;
+        for n in all.iter().filter(|n| n.nft_rev < nft::REV) {
+            self.nft_apply(true, n, &nft::bridge_elems(n.internal, &n.bridge))?;
+            let mut n = n.clone();
+            n.nft_rev = nft::REV;
+            self.save(&n)?;
+        }
+        Ok(())
     }
 
     fn port_elems(ep: &Endpoint) -> Vec<Elem> {
@@ -1058,12 +1089,39 @@ impl NetworkController {
     }
 }
 
+/// Bridge driver options berth does not implement are refused rather than ignored when they ask
+/// for something other than Docker's default: `enable_icc=false` (no traffic between the
+/// containers of one network) and `enable_ip_masquerade=false`. Unknown keys are kept, as
+/// Docker keeps them.
+fn check_driver_options(options: &BTreeMap<String, String>) -> Result<()> {
+    for key in [
+        "com.docker.network.bridge.enable_icc",
+        "com.docker.network.bridge.enable_ip_masquerade",
+    ] {
+        let Some(v) = options.get(key) else { continue };
+        match v.to_ascii_lowercase().as_str() {
+            "1" | "t" | "true" => {}
+            "0" | "f" | "false" => {
+                return Err(Error::Invalid(format!(
+                    "-o {key}={v} is not supported by berth: only the default (true) is implemented"
+                )))
+            }
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "failed to parse {key} value: {v} (use true or false)"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_elems(elems: &[Elem], res: Vec<crate::netlink::NlResult<()>>) -> Result<()> {
     for (e, r) in elems.iter().zip(res) {
         match r {
             Ok(()) => {}
             // A leftover registration of the same bridge is what we wanted anyway.
-            Err(err) if err.errno == libc::EEXIST && (e.set == "bridges" || e.set == "internal") => {}
+            Err(err) if err.errno == libc::EEXIST && nft::BRIDGE_SETS.contains(&e.set) => {}
             Err(err) if err.errno == libc::EEXIST => {
                 return Err(Error::Conflict(
                     "Bind for published port failed: port is already allocated (mapped by another berth instance)".into(),

@@ -12,6 +12,8 @@ fn cstr(p: &Path) -> io::Result<CString> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
+const PING_GROUP_RANGE: &str = "/proc/sys/net/ipv4/ping_group_range";
+
 /// Creates a new network namespace pinned by a bind mount on `path` (which must not exist), with
 /// `lo` up, and returns an rtnetlink socket that lives inside it.
 pub fn create(path: &Path) -> io::Result<Netlink> {
@@ -19,9 +21,9 @@ pub fn create(path: &Path) -> io::Result<Netlink> {
 }
 
 /// A network namespace being made by a short-lived thread (`unshare(CLONE_NEWNET)`, so the
-/// caller never changes namespace; `lo` up), not yet pinned to a path. It lives as long as this
-/// value: dropped unbound (the caller failed, or was killed), nothing is left behind. Making
-/// one is ~0.8 ms of kernel work that waits on the RTNL lock, so callers start it as early as
+/// caller never changes namespace; `lo` up; `net.ipv4.ping_group_range` "0 2147483647"), not
+/// yet pinned to a path. It lives as long as this value: dropped unbound (the caller failed, or
+/// was killed), nothing is left behind. Making one is ~0.8 ms of kernel work that waits on the RTNL lock, so callers start it as early as
 /// they can and [`bind`](Unbound::bind) it once they know where it goes.
 pub struct Unbound {
     thread: Option<std::thread::JoinHandle<io::Result<(File, Netlink)>>>,
@@ -35,6 +37,11 @@ impl Unbound {
                 if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
                     return Err(io::Error::last_os_error());
                 }
+                // Docker's default (moby sets it in every container namespace but the host's):
+                // ICMP echo sockets for every group, so ping works without CAP_NET_RAW, which
+                // berth's default capabilities leave out. /proc/sys/net is the namespace of the
+                // thread that opens it; a --sysctl of the container's own is applied later.
+                std::fs::write(PING_GROUP_RANGE, "0 2147483647")?;
                 let ns = File::open("/proc/thread-self/ns/net")?;
                 let mut nl = Netlink::open(NETLINK_ROUTE)?;
                 nl.exec(&mut [netlink::set_up("lo")]).map_err(|e| e.io())?;

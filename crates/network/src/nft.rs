@@ -5,6 +5,7 @@
 //! one nf_tables netlink batch (no subprocess):
 //!
 //! * `bridges` / `internal` (`ifname`): berth's bridge devices (NAT'd / internal networks);
+//! * `same` (`ifname . ifname`): `BR . BR` for each bridge: "this packet stays on its bridge";
 //! * `ports_any` (`inet_proto . inet_service : ipv4_addr . inet_service`): `-p PORT:CPORT`;
 //! * `ports_ip` (`ipv4_addr . inet_proto . inet_service : ...`): `-p IP:PORT:CPORT`;
 //! * `hairpin` (`ipv4_addr . ipv4_addr`): `CIP . CIP` for each container publishing ports.
@@ -20,6 +21,20 @@
 //! going into a bridge, and hairpin: DNAT'd traffic from a container to itself. The hairpin rule
 //! matches on addresses, not interfaces, because with br_netfilter loaded such a packet is
 //! bridged back out of its port and the postrouting hook sees no input interface.
+//!
+//! Isolation (Docker's DOCKER-ISOLATION-STAGE-1/2 and its FORWARD policy, in the `isolation`
+//! chain): a connection may enter a bridge from another interface only as a reply or when it was
+//! DNAT'd to a published port, so containers on different networks (of any berth root: all
+//! share this table) cannot reach each other, nor can other hosts reach unpublished container
+//! ports, while a container still reaches another network's published port through a host
+//! address, as with Docker. Bridged traffic between ports of one bridge reaches the forward hook
+//! too when br_netfilter is loaded, with the bridge as both input and output interface: the
+//! `same` set exempts it (nft cannot compare two interface names directly). An internal
+//! bridge's traffic may not leave it at all, and towards the host only its own addresses (the
+//! gateway) are reachable, not the host's other addresses (`input`). The rules only apply to
+//! bridges registered in `same`, so networks made by an older berth (whose script flushes
+//! `forward` and knows no `same`) never lose their own traffic; [`ensure_table`] registers the
+//! bridges it finds. Elements go with their network; the rules are inert without them.
 
 use crate::netlink::{
     Msg, Netlink, NlResult, NETLINK_NETFILTER, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
@@ -41,6 +56,7 @@ const SCRIPT: &str = r#"
 add table ip berth
 add set ip berth bridges { type ifname; }
 add set ip berth internal { type ifname; }
+add set ip berth same { type ifname . ifname; }
 add set ip berth hairpin { type ipv4_addr . ipv4_addr; }
 add map ip berth ports_any { type inet_proto . inet_service : ipv4_addr . inet_service; }
 add map ip berth ports_ip { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
@@ -49,11 +65,15 @@ add chain ip berth prerouting { type nat hook prerouting priority dstnat; policy
 add chain ip berth output { type nat hook output priority -100; policy accept; }
 add chain ip berth postrouting { type nat hook postrouting priority srcnat; policy accept; }
 add chain ip berth forward { type filter hook forward priority filter; policy accept; }
+add chain ip berth isolation { type filter hook forward priority filter; policy accept; }
+add chain ip berth input { type filter hook input priority filter; policy accept; }
 flush chain ip berth publish
 flush chain ip berth prerouting
 flush chain ip berth output
 flush chain ip berth postrouting
 flush chain ip berth forward
+flush chain ip berth isolation
+flush chain ip berth input
 add rule ip berth publish dnat ip addr . port to ip daddr . meta l4proto . th dport map @ports_ip
 add rule ip berth publish dnat ip addr . port to meta l4proto . th dport map @ports_any
 add rule ip berth prerouting fib daddr type local jump publish
@@ -63,10 +83,62 @@ add rule ip berth postrouting oifname @bridges ip saddr 127.0.0.0/8 masquerade
 add rule ip berth postrouting ct status dnat ip saddr . ip daddr @hairpin masquerade
 add rule ip berth forward iifname @internal oifname != @internal drop
 add rule ip berth forward oifname @internal iifname != @internal drop
+add rule ip berth isolation iifname @internal iifname . iifname @same iifname . oifname != @same drop
+add rule ip berth isolation oifname @internal oifname . oifname @same iifname . oifname != @same drop
+add rule ip berth isolation oifname . oifname @same iifname . oifname != @same ct state != { established, related } ct status & dnat == 0 drop
+add rule ip berth input iifname @internal fib daddr . iif type != { local, broadcast, multicast } drop
 "#;
 
-/// Installs (or repairs) the table and its rules with one `nft -f -`.
+/// Revision of [`SCRIPT`]'s rules and sets. A network whose state records an older one makes
+/// its next join reinstall them (see `NetworkController::join`).
+pub const REV: u32 = 2;
+
+/// `same` elements for the bridges already registered in a table made by an older revision
+/// (which had no `same` set): without them, the isolation rules would cut containers on those
+/// networks off from each other until each network is used again. Every root's bridges are
+/// there, so one migration covers them all.
+fn migration() -> String {
+    let Ok(out) = Command::new("nft")
+        .args(["-j", "list", "table", "ip", TABLE])
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return String::new();
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+        return String::new();
+    };
+    let mut names = Vec::new();
+    for o in v["nftables"].as_array().into_iter().flatten() {
+        let set = &o["set"];
+        if set["name"] == "bridges" || set["name"] == "internal" {
+            names.extend(
+                set["elem"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e.as_str())
+                    .filter(|n| valid_ifname(n))
+                    .map(str::to_string),
+            );
+        }
+    }
+    names
+        .iter()
+        .map(|n| format!("add element ip berth same {{ \"{n}\" . \"{n}\" }}\n"))
+        .collect()
+}
+
+fn valid_ifname(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() < 16
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-@".contains(&b))
+}
+
+/// Installs (or repairs, or upgrades) the table and its rules with one `nft -f -`.
 pub fn ensure_table() -> Result<(), String> {
+    let script = format!("{SCRIPT}{}", migration());
     let mut child = Command::new("nft")
         .args(["-f", "-"])
         .stdin(Stdio::piped())
@@ -78,7 +150,7 @@ pub fn ensure_table() -> Result<(), String> {
         .stdin
         .take()
         .unwrap()
-        .write_all(SCRIPT.as_bytes())
+        .write_all(script.as_bytes())
         .map_err(|e| format!("writing to nft: {e}"))?;
     let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
     if !out.status.success() {
@@ -106,14 +178,28 @@ fn pad4(v: &mut Vec<u8>, field: &[u8]) {
     }
 }
 
-pub fn bridge_elem(internal: bool, ifname: &str) -> Elem {
-    let mut key = ifname.as_bytes().to_vec();
-    key.resize(16, 0); // IFNAMSIZ
-    Elem {
-        set: if internal { "internal" } else { "bridges" },
-        key,
-        data: None,
-    }
+/// Sets that hold one element per network (its bridge), as opposed to per container.
+pub const BRIDGE_SETS: [&str; 3] = ["bridges", "internal", "same"];
+
+/// A network's registration: its bridge in `bridges` or `internal`, and `bridge . bridge` in
+/// `same` (traffic that stays on that bridge is exempt from the isolation rules).
+pub fn bridge_elems(internal: bool, ifname: &str) -> Vec<Elem> {
+    let mut name = ifname.as_bytes().to_vec();
+    name.resize(16, 0); // IFNAMSIZ
+    let mut pair = name.clone();
+    pair.extend_from_slice(&name);
+    vec![
+        Elem {
+            set: if internal { "internal" } else { "bridges" },
+            key: name,
+            data: None,
+        },
+        Elem {
+            set: "same",
+            key: pair,
+            data: None,
+        },
+    ]
 }
 
 /// A published port: `host_ip` None means every host address (`ports_any`).
