@@ -85,7 +85,18 @@ fn http_get(port: u16) -> Option<String> {
 fn run_on_the_bridge_publishes_ports_and_rm_leaves_nothing() {
     let t = NetEnv::new();
     let e = &t.env;
-    e.ok(&["run", "-d", "--name", "client", "busybox", "sleep", "1000"]);
+    // busybox's ping needs a raw socket (no ICMP echo socket fallback in 1.35).
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "client",
+        "--cap-add",
+        "NET_RAW",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
     e.ok(&[
         "run",
         "-d",
@@ -266,6 +277,8 @@ fn user_network_names_aliases_and_fixed_ip() {
         "--rm",
         "--network",
         "usernet",
+        "--cap-add",
+        "NET_RAW",
         "busybox",
         "ping",
         "-c1",

@@ -11,14 +11,18 @@ use std::path::{Path, PathBuf};
 /// Docker's default PATH.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Docker's 14 default capabilities.
-pub const DEFAULT_CAPS: [&str; 14] = [
+/// Docker's 14 default capabilities but CAP_NET_RAW (as Podman): raw and packet sockets let a
+/// container forge any frame on its network (ARP/IP spoofing of its neighbours). `ping` still
+/// works for root (any group, in fact) through ICMP echo sockets: every network namespace
+/// berth makes has `net.ipv4.ping_group_range` "0 2147483647" (see `network::netns`); with
+/// `--network host` that is the host's own setting, which berth leaves alone, and
+/// `--network container:X` shares X's. `--cap-add NET_RAW` restores raw sockets.
+pub const DEFAULT_CAPS: [&str; 13] = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_FSETID",
     "CAP_FOWNER",
     "CAP_MKNOD",
-    "CAP_NET_RAW",
     "CAP_SETGID",
     "CAP_SETUID",
     "CAP_SETFCAP",
@@ -902,6 +906,15 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(capabilities(&h).unwrap(), vec!["CAP_KILL".to_string()]);
+        // No NET_RAW by default (beyond Docker, as Podman); --cap-add NET_RAW restores it.
+        let def = capabilities(&HostConfig::default()).unwrap();
+        assert_eq!(def.len(), 13);
+        assert!(!def.contains(&"CAP_NET_RAW".into()));
+        let h = HostConfig {
+            cap_add: Some(vec!["NET_RAW".into()]),
+            ..Default::default()
+        };
+        assert!(capabilities(&h).unwrap().contains(&"CAP_NET_RAW".into()));
         assert!(capabilities(&HostConfig {
             cap_add: Some(vec!["BOGUS".into()]),
             ..Default::default()
