@@ -861,7 +861,7 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .len(),
-            14
+            13
         );
         assert_eq!(s["process"]["env"][0], format!("PATH={DEFAULT_PATH}"));
         assert_eq!(s["process"]["env"][1], "HOSTNAME=abcdef012345");
