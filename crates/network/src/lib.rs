@@ -49,7 +49,13 @@
 //! published port answers on every host address, on 127.0.0.1 (`route_localnet=1` on the
 //! bridge, 127.0.0.0/8 sources masqueraded into the bridge), and hairpin (bridge ports in
 //! hairpin mode, a container's traffic to itself masqueraded). Traffic leaving a bridge for elsewhere is
-//! masqueraded; `--internal` bridges are cut off in a forward chain. The table coexists with
+//! masqueraded. Networks are isolated from each other as in Docker: a connection enters a bridge
+//! from elsewhere only as a reply or DNAT'd to a published port (so another network reaches a
+//! published port through a host address, never a container directly); `--internal` bridges
+//! keep all traffic on the bridge (no default route, no NAT, `-p` refused) and reach only their
+//! own gateway address on the host. Multiple roots share the table, so isolation holds between
+//! their networks too. Every sandbox namespace gets `net.ipv4.ping_group_range` "0 2147483647"
+//! (Docker's default), so ping sockets work without CAP_NET_RAW. The table coexists with
 //! Docker's iptables/nftables rules (separate table, standard hook priorities) but note that
 //! a DROP policy in another table's forward chain (Docker sets one) still applies to routed
 //! traffic. A port already bound on the host (checked by binding it) or already published is

@@ -89,8 +89,8 @@ add rule ip berth isolation oifname . oifname @same iifname . oifname != @same c
 add rule ip berth input iifname @internal fib daddr . iif type != { local, broadcast, multicast } drop
 "#;
 
-/// Revision of [`SCRIPT`]'s rules and sets. A network whose state records an older one makes
-/// its next join reinstall them (see `NetworkController::join`).
+/// Revision of the table's rules and sets (`SCRIPT`). A network whose state records an older
+/// one makes its next join reinstall them (see `NetworkController::join`).
 pub const REV: u32 = 2;
 
 /// `same` elements for the bridges already registered in a table made by an older revision

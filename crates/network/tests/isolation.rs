@@ -348,3 +348,40 @@ fn sandboxes_allow_icmp_echo_sockets_without_net_raw() {
     assert_eq!(raw, Some(libc::EPERM), "raw socket without CAP_NET_RAW");
     assert_eq!(reply, Some(0), "an echo reply from the gateway");
 }
+
+/// Networks made before the isolation rules (state without `nft_rev`, no `same` element): the
+/// next join reinstalls the rules and registers every bridge already in the kernel's sets, so
+/// containers on such networks keep reaching each other.
+#[test]
+fn networks_from_before_isolation_are_registered_on_next_join() {
+    let old = TestNet::new();
+    let other = TestNet::new();
+    let id = old.ctl.inspect(&old.name).unwrap().id;
+    let state = old.root.join("network/networks").join(format!("{id}.json"));
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    v.as_object_mut().unwrap().remove("nft_rev").unwrap();
+    std::fs::write(&state, serde_json::to_vec(&v).unwrap()).unwrap();
+    let pair = |br: &str| format!("\"{br}\" . \"{br}\"");
+    for br in [&old.bridge, &other.bridge] {
+        let o = Command::new("nft")
+            .args(["delete", "element", "ip", "berth", "same"])
+            .arg(format!("{{ {} }}", pair(br)))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+        assert!(!nft_set("same").contains(&pair(br)));
+    }
+
+    let a = old.ctl.create_sandbox(&testutil::unique_name("a")).unwrap();
+    let b = old.ctl.create_sandbox(&testutil::unique_name("b")).unwrap();
+    old.ctl.join(&a, &old.name, opts("a")).unwrap();
+    let eb = old.ctl.join(&b, &old.name, opts("b")).unwrap();
+    let s = nft_set("same");
+    assert!(s.contains(&pair(&old.bridge)), "{s}");
+    // Another root's network, registered in the kernel's sets only: migrated as well.
+    assert!(s.contains(&pair(&other.bridge)), "{s}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert!(v["nft_rev"].as_u64().unwrap() >= 2, "{v}");
+    serve(b.path(), "from-b");
+    assert_eq!(fetch(Some(a.path()), at(eb.ipv4, 80)).unwrap(), "from-b");
+}
