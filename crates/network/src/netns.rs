@@ -23,8 +23,9 @@ pub fn create(path: &Path) -> io::Result<Netlink> {
 /// A network namespace being made by a short-lived thread (`unshare(CLONE_NEWNET)`, so the
 /// caller never changes namespace; `lo` up; `net.ipv4.ping_group_range` "0 2147483647"), not
 /// yet pinned to a path. It lives as long as this value: dropped unbound (the caller failed, or
-/// was killed), nothing is left behind. Making one is ~0.8 ms of kernel work that waits on the RTNL lock, so callers start it as early as
-/// they can and [`bind`](Unbound::bind) it once they know where it goes.
+/// was killed), nothing is left behind. Making one is ~0.8 ms of kernel work that waits on the
+/// RTNL lock, so callers start it as early as they can and [`bind`](Unbound::bind) it once they
+/// know where it goes.
 pub struct Unbound {
     thread: Option<std::thread::JoinHandle<io::Result<(File, Netlink)>>>,
 }
