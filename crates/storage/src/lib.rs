@@ -363,7 +363,9 @@ impl Store {
     /// First open of a store by this version: checks the driver, creates the directories,
     /// migrates an older layout, then sets [`LAYOUT_MARK`].
     fn lay_out(root: &Path, driver: Option<&str>, prior: Option<Kind>) -> Result<Store> {
-        std::fs::create_dir_all(root)?;
+        // Only root may look inside (Docker's modes; see [`fsutil::mkdir_mode`]): the root and
+        // the driver's home 0710, `image/` 0700.
+        fsutil::mkdir_mode(root, fsutil::ROOT_MODE)?;
         let magic = fsutil::fs_magic(root)?;
         let kind = match driver {
             Some(d) => Kind::parse(d)?,
@@ -392,6 +394,7 @@ impl Store {
             _ => {}
         }
         let store = Self::with_kind(root, kind);
+        fsutil::mkdir_mode(&root.join("image"), fsutil::IMAGE_MODE)?;
         std::fs::create_dir_all(store.db.dir.join("sha256"))?;
         std::fs::create_dir_all(store.db.dir.join("mounts"))?;
         store.driver.init()?;
