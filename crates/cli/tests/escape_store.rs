@@ -6,7 +6,8 @@
 //!   per-container `_ses.<id>` keyring; the probe is testutil's static C program);
 //! - the host's cgroup tree through the `name=systemd` and unified hierarchies.
 //!
-//! Probes only read (or exec a copy of busybox): nothing on the host is written.
+//! Probes only read (or exec a copy of busybox): nothing on the host is written. Containers
+//! run with `--network none`: none of this needs a bridge, and each root would leave one.
 
 mod common;
 
@@ -131,6 +132,8 @@ fn start_victim(env: &Env, umask: Option<&str>) -> String {
     let args = [
         "run",
         "-d",
+        "--network",
+        "none",
         "-e",
         "SECRET=hunter2-env",
         "busybox",
@@ -183,6 +186,8 @@ fn store_is_closed_to_other_users_even_under_umask_000() {
     let out = env.ok(&[
         "run",
         "--rm",
+        "--network",
+        "none",
         "--user",
         "65534:65534",
         "busybox",
@@ -194,20 +199,15 @@ fn store_is_closed_to_other_users_even_under_umask_000() {
     env.ok(&["rm", "-f", &id]);
 }
 
-#[test]
-fn a_root_left_open_by_an_older_berth_is_repaired_on_next_use() {
-    let env = open_env();
-    env.import_busybox();
-    let id = start_victim(&env, None);
-    // What earlier versions made: dirs 0755, records and logs 0644, an open runroot.
-    let c = env.root().join("containers").join(&id);
-    let layer = layer_with(&env, "suid");
+/// What earlier versions made: dirs 0755, records and logs 0644, an open runroot.
+fn loosen(env: &Env, id: &str) {
+    let c = env.root().join("containers").join(id);
     for d in [
         env.root(),
         env.root().join("containers"),
         c.clone(),
         env.root().join("overlay2"),
-        layer.clone(),
+        layer_with(env, "suid"),
         env.root().join("image"),
         env.root().join("network"),
         env.runroot(),
@@ -217,13 +217,24 @@ fn a_root_left_open_by_an_older_berth_is_repaired_on_next_use() {
     for f in [c.join("config.v2.json"), c.join(format!("{id}-json.log"))] {
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
-    // The probe works against such a root: the reads succeed.
-    let (code, out) = as_nobody(&format!("cat {}", c.join("config.v2.json").display()));
-    assert!(code == 0 && out.contains("hunter2-env"), "{code}: {out}");
-    // Any command repairs it.
-    env.ok(&["ps"]);
-    check_safe_modes(&env, &id);
-    check_denied(&env, &id);
+}
+
+#[test]
+fn a_root_left_open_by_an_older_berth_is_repaired_on_next_use() {
+    let env = open_env();
+    env.import_busybox();
+    let id = start_victim(&env, None);
+    // Any command repairs it: a container command or an image command.
+    for cmd in ["ps", "images"] {
+        loosen(&env, &id);
+        // The probe works against such a root: the reads succeed.
+        let c = env.root().join("containers").join(&id);
+        let (code, out) = as_nobody(&format!("cat {}", c.join("config.v2.json").display()));
+        assert!(code == 0 && out.contains("hunter2-env"), "{code}: {out}");
+        env.ok(&[cmd]);
+        check_safe_modes(&env, &id);
+        check_denied(&env, &id);
+    }
     env.ok(&["rm", "-f", &id]);
 }
 
@@ -265,13 +276,13 @@ fn containers_do_not_possess_the_callers_session_keyring() {
         &["--security-opt", "seccomp=unconfined"][..],
     ] {
         // run: the init's keyring.
-        let mut args = vec!["run", "--rm", "-v", &vol];
+        let mut args = vec!["run", "--rm", "--network", "none", "-v", &vol];
         args.extend_from_slice(opts);
         args.extend_from_slice(&["busybox", "/probe", &serial, &desc]);
         let o = env.cmd(&args).output().unwrap();
         check(&format!("run {opts:?}"), o, "");
         // exec: the exec'd process joins the container's keyring, not the caller's.
-        let mut args = vec!["run", "-d", "-v", &vol];
+        let mut args = vec!["run", "-d", "--network", "none", "-v", &vol];
         args.extend_from_slice(opts);
         args.extend_from_slice(&["busybox", "sleep", "1000"]);
         let id = env.ok(&args).trim().to_string();
@@ -313,7 +324,17 @@ fn named_and_unified_hierarchies_show_only_the_containers_cgroup() {
     );
     for ns in ["host", "private"] {
         let id = env
-            .ok(&["run", "-d", "--cgroupns", ns, "busybox", "sleep", "1000"])
+            .ok(&[
+                "run",
+                "-d",
+                "--network",
+                "none",
+                "--cgroupns",
+                ns,
+                "busybox",
+                "sleep",
+                "1000",
+            ])
             .trim()
             .to_string();
         let mi = env.ok(&["exec", &id, "cat", "/proc/self/mountinfo"]);

@@ -58,11 +58,16 @@ fn chmod(p: &Path, mode: u32) {
 
 /// Gives a root and runroot made by an earlier version (or loosened since) safe modes.
 pub fn check(paths: &Paths) {
-    if looser(&paths.runroot, RUNROOT) {
-        chmod(&paths.runroot, RUNROOT);
+    check_dirs(&paths.root, &paths.runroot);
+}
+
+/// [`check`] for callers that open the image store alone (the image commands).
+pub fn check_dirs(root: &Path, runroot: &Path) {
+    if looser(runroot, RUNROOT) {
+        chmod(runroot, RUNROOT);
     }
-    if looser(&paths.root, ROOT) {
-        repair(&paths.root);
+    if looser(root, ROOT) {
+        repair(root);
     }
 }
 
