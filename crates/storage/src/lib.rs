@@ -854,7 +854,7 @@ impl Store {
             let (tmp, place) = self.driver.new_layer_dir(&init_id)?;
             let filled = (|| -> Result<()> {
                 let root = tmp.join("diff");
-                std::fs::create_dir(&root)?;
+                fsutil::mkdir_one(&root, 0o755)?;
                 write_fresh_init_layer(&root, init)
             })();
             let placed = match filled {
@@ -891,8 +891,10 @@ impl Store {
             }
             let (tmp, place) = self.driver.new_layer_dir(id)?;
             let filled = (|| -> std::io::Result<()> {
-                for sub in ["diff", "work", "merged"] {
-                    std::fs::create_dir(tmp.join(sub))?;
+                // Explicit modes (Docker's), whatever the umask: the upper dir's is the mode
+                // of the container's "/".
+                for (sub, mode) in [("diff", 0o755), ("work", 0o700), ("merged", 0o755)] {
+                    fsutil::mkdir_one(&tmp.join(sub), mode)?;
                 }
                 std::fs::write(tmp.join("lower"), &lower)?;
                 place(&tmp)

@@ -310,7 +310,8 @@ impl Driver {
                     let old = dirty.join(sub);
                     let aside = dirty.join(format!(".old-{sub}"));
                     std::fs::rename(&old, &aside)?;
-                    std::fs::create_dir(&old)?;
+                    let mode = if sub == "diff" { 0o755 } else { 0o700 };
+                    fsutil::mkdir_one(&old, mode)?;
                     fsutil::remove_path(&aside)?;
                 }
             }
