@@ -121,11 +121,19 @@ impl StateRoot {
         // Only root reads the runtime's state (a bundle's config.json holds its environment),
         // as runc's: the root 0700, a container's dir 0711, its files 0600. Explicit modes:
         // the umask can only take bits away.
-        use std::os::unix::fs::DirBuilderExt;
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.root)?;
+        // A root an earlier version made 0755 is tightened (the stat is needed anyway).
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        match fs::metadata(&self.root) {
+            Ok(m) if m.is_dir() => {
+                if m.permissions().mode() & 0o077 != 0 {
+                    fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))?;
+                }
+            }
+            _ => fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.root)?,
+        }
         let dir = self.dir(id);
         match fs::DirBuilder::new().mode(0o711).create(&dir) {
             Ok(()) => Ok(dir),
