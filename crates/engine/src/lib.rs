@@ -772,15 +772,16 @@ impl Engine {
         };
         runroot::prepare(&paths.runroot)
             .map_err(Error::io(format!("creating {}", paths.runroot.display())))?;
+        // A fresh root is made by the first (0710, as containers/).
         for (d, mode) in [
-            (&paths.root, perms::ROOT),
             (&paths.containers(), perms::CONTAINERS),
             (&paths.names(), perms::NAMES),
         ] {
             perms::mkdir(d, mode).map_err(Error::io(format!("creating {}", d.display())))?;
         }
         let rc = paths.runroot.join("containers");
-        std::fs::create_dir_all(&rc).map_err(Error::io(format!("creating {}", rc.display())))?;
+        perms::mkdir(&rc, perms::RUNROOT)
+            .map_err(Error::io(format!("creating {}", rc.display())))?;
         // A root or runroot an earlier version left readable by others: repaired (one stat
         // each when they are fine).
         perms::check(&paths);

@@ -16,7 +16,8 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
 pub const ROOT: u32 = 0o710;
-pub const CONTAINERS: u32 = 0o710;
+/// The root's own mode too: a fresh root is made with `containers/`.
+pub const CONTAINERS: u32 = ROOT;
 pub const CONTAINER_DIR: u32 = 0o710;
 pub const CONFIG: u32 = 0o600;
 pub const LOG: u32 = 0o640;
