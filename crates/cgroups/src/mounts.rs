@@ -20,6 +20,11 @@ pub struct CgroupMount {
 pub struct Mounts {
     pub v1: Vec<CgroupMount>,
     pub v2: Option<CgroupMount>,
+    /// Named v1 hierarchies without controllers (`name=systemd`), `controllers` holding the
+    /// one `name=...` option. A container joins them too (as runc does): otherwise its view of
+    /// such a hierarchy is the host's cgroup it was started from (the root, its release_agent,
+    /// every other container's group).
+    pub named: Vec<CgroupMount>,
     /// Every cgroup and cgroup2 mount, named hierarchies too, in mountinfo order (the
     /// runtime's container "cgroup" mount mirrors them; the parse is shared with it because
     /// the init is a copy of a process that already made it).
@@ -115,10 +120,17 @@ pub fn parse_mountinfo(text: &str) -> Mounts {
             if mounts.v2.is_none() || mount.mount_point.starts_with("/sys/fs/cgroup") {
                 mounts.v2 = Some(mount);
             }
-        } else if !mount.controllers.is_empty()
-            && !mounts.v1.iter().any(|m| m.controllers == mount.controllers)
-        {
-            mounts.v1.push(mount);
+        } else if !mount.controllers.is_empty() {
+            if !mounts.v1.iter().any(|m| m.controllers == mount.controllers) {
+                mounts.v1.push(mount);
+            }
+        } else if let Some(name) = super_opts.split(',').find(|o| o.starts_with("name=")) {
+            if !mounts.named.iter().any(|m| m.controllers[0] == name) {
+                mounts.named.push(CgroupMount {
+                    controllers: vec![name.to_string()],
+                    ..mount
+                });
+            }
         }
     }
     mounts
@@ -229,6 +241,9 @@ mod tests {
         assert_eq!(cpu.mount_point, Path::new("/sys/fs/cgroup/cpu,cpuacct"));
         assert_eq!(cpu.controllers, vec!["cpu", "cpuacct"]);
         assert!(m.v1_mount("name=systemd").is_none());
+        assert_eq!(m.named.len(), 1, "{m:?}");
+        assert_eq!(m.named[0].controllers, vec!["name=systemd"]);
+        assert_eq!(m.named[0].mount_point, Path::new("/sys/fs/cgroup/systemd"));
         assert_eq!(
             m.v2.as_ref().unwrap().mount_point,
             Path::new("/sys/fs/cgroup/unified")
@@ -273,12 +288,14 @@ mod tests {
             resolve(&nsmount, "x", Some("/outer/me")),
             Path::new("/sys/fs/cgroup/memory/me/x")
         );
-        let text = "4:memory:/process_api/abc\n1:cpu,cpuacct:/\n0::/init.scope\n";
+        let text =
+            "4:memory:/process_api/abc\n1:cpu,cpuacct:/\n2:name=systemd:/u\n0::/init.scope\n";
         assert_eq!(
             own_cgroup_in(text, "memory").as_deref(),
             Some("/process_api/abc")
         );
         assert_eq!(own_cgroup_in(text, "cpuacct").as_deref(), Some("/"));
+        assert_eq!(own_cgroup_in(text, "name=systemd").as_deref(), Some("/u"));
         assert_eq!(own_cgroup_in(text, "").as_deref(), Some("/init.scope"));
         assert_eq!(own_cgroup_in(text, "pids"), None);
     }

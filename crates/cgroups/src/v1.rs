@@ -35,10 +35,13 @@ impl V1Manager {
             CgroupPath::Relative(p) => (p.as_str(), true),
         };
         let mut dirs = Vec::new();
-        for ctrl in mounts::V1_CONTROLLERS {
-            let Some(mount) = m.v1_mount(ctrl) else {
-                continue;
-            };
+        // The controllers, then the named hierarchies (name=systemd): joined, never written.
+        let named = m.named.iter().map(|n| (n.controllers[0].as_str(), n));
+        let wanted = mounts::V1_CONTROLLERS
+            .iter()
+            .filter_map(|c| Some((*c, m.v1_mount(c)?)))
+            .chain(named);
+        for (ctrl, mount) in wanted {
             let own_cg = match &own {
                 Some(text) if rel => Some(mounts::own_cgroup_in(text, ctrl).ok_or_else(|| {
                     Error::Unsupported(format!("no {ctrl} entry in /proc/self/cgroup"))

@@ -10,7 +10,10 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 pub fn open_store(g: &Global) -> Result<ImageStore, Failure> {
-    Ok(ImageStore::open(&g.root, g.storage_driver.as_deref())?)
+    let s = ImageStore::open(&g.root, g.storage_driver.as_deref())?;
+    // A root an earlier version left open to other users is tightened here too.
+    engine::perms::check_dirs(&g.root, &g.runroot);
+    Ok(s)
 }
 
 /// Whether a container uses image `id` (its `config.v2.json` names it).

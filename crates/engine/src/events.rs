@@ -43,9 +43,11 @@ pub fn append(root: &std::path::Path, ev: &Event) {
     use std::io::Write;
     let mut line = serde_json::to_vec(ev).unwrap_or_default();
     line.push(b'\n');
+    use std::os::unix::fs::OpenOptionsExt;
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o640)
         .open(log_path(root))
     {
         let _ = f.write_all(&line);

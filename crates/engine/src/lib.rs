@@ -23,6 +23,7 @@ mod logs;
 mod monitor;
 pub mod names;
 pub mod network;
+pub mod perms;
 mod record;
 pub mod runroot;
 mod shim;
@@ -771,11 +772,19 @@ impl Engine {
         };
         runroot::prepare(&paths.runroot)
             .map_err(Error::io(format!("creating {}", paths.runroot.display())))?;
-        for d in [paths.containers(), paths.names()] {
-            std::fs::create_dir_all(&d).map_err(Error::io(format!("creating {}", d.display())))?;
+        // A fresh root is made by the first (0710, as containers/).
+        for (d, mode) in [
+            (&paths.containers(), perms::CONTAINERS),
+            (&paths.names(), perms::NAMES),
+        ] {
+            perms::mkdir(d, mode).map_err(Error::io(format!("creating {}", d.display())))?;
         }
         let rc = paths.runroot.join("containers");
-        std::fs::create_dir_all(&rc).map_err(Error::io(format!("creating {}", rc.display())))?;
+        perms::mkdir(&rc, perms::RUNROOT)
+            .map_err(Error::io(format!("creating {}", rc.display())))?;
+        // A root or runroot an earlier version left readable by others: repaired (one stat
+        // each when they are fine).
+        perms::check(&paths);
         if let Some(d) = &opts.storage_driver {
             let p = paths.root.join("engine-driver");
             if std::fs::read_to_string(&p).ok().as_deref() != Some(d.as_str()) {
@@ -986,7 +995,7 @@ impl Engine {
         timing::mark("eng:c_named");
         let dir = self.paths.dir(&id);
         let res = (|| -> Result<Record> {
-            std::fs::create_dir_all(&dir)
+            perms::mkdir(&dir, perms::CONTAINER_DIR)
                 .map_err(Error::io(format!("creating {}", dir.display())))?;
             // Held until the layers exist: a `start` or `rm` of the record waits for them.
             let lock = record::lock(&dir, &id)?;

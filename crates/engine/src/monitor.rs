@@ -549,6 +549,7 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
     let log_file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(crate::perms::LOG)
         .open(paths.log_path(&id))
         .ok();
     let log = Log {

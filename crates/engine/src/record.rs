@@ -101,9 +101,20 @@ impl Paths {
 /// Writes `data` to `path` via temp file + rename (no fsync: records are rebuilt from the live
 /// state on the next update; a torn write cannot happen with rename).
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    write_atomic_mode(path, data, 0o644)
+}
+
+/// [`write_atomic`] of a file created with `mode` (the umask can only take bits away).
+pub fn write_atomic_mode(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let res = (|| {
-        let mut f = File::create(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
         f.write_all(data)?;
         fs::rename(&tmp, path)
     })();
@@ -117,7 +128,13 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 /// written in place, which spares the temporary file and the rename. Nobody reads it before
 /// the start it belongs to; an existing file (a restart) is replaced atomically as before.
 pub fn write_fresh(path: &Path, data: &[u8]) -> Result<()> {
-    match OpenOptions::new().write(true).create_new(true).open(path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+    {
         Ok(mut f) => f
             .write_all(data)
             .map_err(Error::io(format!("writing {}", path.display()))),
@@ -193,7 +210,12 @@ fn read(paths: &Paths, id: &str) -> Result<Record> {
 
 pub fn save(paths: &Paths, r: &Record) -> Result<()> {
     let data = serde_json::to_vec(r).expect("record serializes");
-    write_atomic(&paths.dir(&r.id).join("config.v2.json"), &data)
+    // The container's environment (secrets passed with -e) is in it: root's only.
+    write_atomic_mode(
+        &paths.dir(&r.id).join("config.v2.json"),
+        &data,
+        crate::perms::CONFIG,
+    )
 }
 
 pub fn load_host_config(paths: &Paths, id: &str) -> Result<HostConfig> {

@@ -53,7 +53,7 @@ pub fn prepare(runroot: &Path) -> std::io::Result<()> {
     if on_memory_fs(runroot) {
         return Ok(());
     }
-    std::fs::create_dir_all(runroot)?;
+    crate::perms::mkdir(runroot, crate::perms::RUNROOT)?;
     if !(runroot.starts_with("/run") || runroot.starts_with("/var/run")) || on_memory_fs(runroot) {
         return Ok(());
     }
@@ -72,7 +72,8 @@ pub fn prepare(runroot: &Path) -> std::io::Result<()> {
             runroot,
             Some("tmpfs"),
             nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
-            Some("mode=755"),
+            // Root's only, as /run/docker (see perms).
+            Some("mode=700"),
         );
     }
     Ok(())

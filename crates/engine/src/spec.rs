@@ -623,6 +623,9 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
                 src.clone()
             };
             let d = inp.volumes_dir.join(&name).join("_data");
+            // volumes/ and volumes/<name> 0701, _data 0755: Docker's modes (see perms).
+            crate::perms::mkdir(&inp.volumes_dir.join(&name), crate::perms::VOLUMES)
+                .map_err(Error::io(format!("creating volume {name}")))?;
             std::fs::create_dir_all(&d).map_err(Error::io(format!("creating volume {name}")))?;
             d.display().to_string()
         } else {

@@ -338,8 +338,14 @@ impl NetworkController {
     pub fn open(root: &Path, runroot: &Path) -> Result<NetworkController> {
         let dir = root.join("network");
         let netns_dir = runroot.join("netns");
-        for d in [dir.join("networks"), netns_dir.clone()] {
-            fs::create_dir_all(&d).map_err(io_err(format!("creating {}", d.display())))?;
+        // <root>/network is root's and its group's only (Docker's 0750).
+        use std::os::unix::fs::DirBuilderExt;
+        for (d, mode) in [(dir.join("networks"), 0o750), (netns_dir.clone(), 0o755)] {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(mode)
+                .create(&d)
+                .map_err(io_err(format!("creating {}", d.display())))?;
         }
         Ok(NetworkController {
             default_bridge: default_bridge_for(root),

@@ -498,6 +498,7 @@ impl Container {
             crate::timing::mark("init:start");
             drop(parent_sync);
             init::run(init::InitArgs {
+                id: &opts.id,
                 spec,
                 rootfs: &rootfs,
                 plan: &plan,
@@ -844,6 +845,7 @@ impl Container {
             drop(parent_sync);
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 exec_child(
+                    &self.state.id,
                     &plan,
                     &child_sync,
                     process,
@@ -889,6 +891,7 @@ impl Container {
 }
 
 fn exec_child(
+    id: &str,
     plan: &Plan,
     sync: &SyncPipe,
     process: &Process,
@@ -898,6 +901,8 @@ fn exec_child(
 ) -> Result<()> {
     sync.expect(sync::GO)?;
     plan.enter(|t| t != LinuxNamespaceType::Pid)?;
+    // The container's session keyring, not the caller's (see keyring).
+    crate::keyring::join_session(id, false, false)?;
     if process.terminal().unwrap_or(false) {
         let (master, slave) = tty::open_pty()?;
         tty::send_master(console.unwrap(), &master)?;

@@ -17,6 +17,8 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 pub(crate) struct InitArgs<'a> {
+    /// The container's id (names its session keyring).
+    pub id: &'a str,
     pub spec: &'a Spec,
     pub rootfs: &'a Path,
     pub plan: &'a Plan,
@@ -67,6 +69,9 @@ fn init(a: &InitArgs) -> Result<()> {
     }
     // pid was joined by the parent before clone (it only affects children).
     a.plan.enter(|t| t != LinuxNamespaceType::Pid)?;
+    // Not the caller's session keyring (before seccomp, which usually refuses keyctl).
+    let userns = a.plan.creates(LinuxNamespaceType::User) || a.plan.joins(LinuxNamespaceType::User);
+    crate::keyring::join_session(a.id, true, userns)?;
     if a.plan.creates(LinuxNamespaceType::Cgroup) {
         // After the parent moved us into our cgroup, so that it becomes the namespace's root.
         unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "unshare cgroup namespace".into())?;

@@ -9,6 +9,7 @@
 pub mod container;
 pub mod hooks;
 mod init;
+mod keyring;
 mod namespaces;
 pub mod rootfs;
 pub mod security;

@@ -118,9 +118,24 @@ impl StateRoot {
     /// Claims the state directory for a new container; fails if the ID is taken.
     pub fn claim(&self, id: &str) -> Result<PathBuf> {
         Self::validate_id(id)?;
-        fs::create_dir_all(&self.root)?;
+        // Only root reads the runtime's state (a bundle's config.json holds its environment),
+        // as runc's: the root 0700, a container's dir 0711, its files 0600. Explicit modes:
+        // the umask can only take bits away.
+        // A root an earlier version made 0755 is tightened (the stat is needed anyway).
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        match fs::metadata(&self.root) {
+            Ok(m) if m.is_dir() => {
+                if m.permissions().mode() & 0o077 != 0 {
+                    fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))?;
+                }
+            }
+            _ => fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.root)?,
+        }
         let dir = self.dir(id);
-        match fs::create_dir(&dir) {
+        match fs::DirBuilder::new().mode(0o711).create(&dir) {
             Ok(()) => Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 Err(Error::Exists(id.to_string()))
@@ -173,17 +188,25 @@ impl StateRoot {
 /// just claimed): no temporary file and rename needed, a crash leaves a directory without
 /// state.json, which is garbage either way.
 pub fn write_new(path: &Path, data: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
+        .mode(0o600)
         .open(path)?;
     f.write_all(data)?;
     Ok(())
 }
 
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    let mut f = fs::File::create(&tmp)?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     f.write_all(data)?;
     drop(f);
     fs::rename(&tmp, path)?;

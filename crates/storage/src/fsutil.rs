@@ -38,6 +38,29 @@ pub fn clean_rel(name: &[u8]) -> Result<PathBuf> {
     Ok(p)
 }
 
+/// Modes that keep the store to root (the CVE-2021-41091 class; Docker 20.10's): the root and
+/// a driver's home and its layer dirs 0710, `image/` 0700. What is inside may keep its own
+/// modes: nobody else can reach it.
+pub const ROOT_MODE: u32 = 0o710;
+pub const LAYERS_MODE: u32 = 0o710;
+pub const IMAGE_MODE: u32 = 0o700;
+
+/// Creates `dir` and its missing parents with `mode` (the umask can only take bits away); an
+/// existing one is left as it is.
+pub fn mkdir_mode(dir: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)
+}
+
+/// Creates the one directory `dir` with `mode` (AlreadyExists if it is there).
+pub fn mkdir_one(dir: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().mode(mode).create(dir)
+}
+
 pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
     Ok(rfs::open(
         path,

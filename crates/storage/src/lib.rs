@@ -363,7 +363,9 @@ impl Store {
     /// First open of a store by this version: checks the driver, creates the directories,
     /// migrates an older layout, then sets [`LAYOUT_MARK`].
     fn lay_out(root: &Path, driver: Option<&str>, prior: Option<Kind>) -> Result<Store> {
-        std::fs::create_dir_all(root)?;
+        // Only root may look inside (Docker's modes; see [`fsutil::mkdir_mode`]): the root and
+        // the driver's home 0710, `image/` 0700.
+        fsutil::mkdir_mode(root, fsutil::ROOT_MODE)?;
         let magic = fsutil::fs_magic(root)?;
         let kind = match driver {
             Some(d) => Kind::parse(d)?,
@@ -392,6 +394,7 @@ impl Store {
             _ => {}
         }
         let store = Self::with_kind(root, kind);
+        fsutil::mkdir_mode(&root.join("image"), fsutil::IMAGE_MODE)?;
         std::fs::create_dir_all(store.db.dir.join("sha256"))?;
         std::fs::create_dir_all(store.db.dir.join("mounts"))?;
         store.driver.init()?;
@@ -851,7 +854,7 @@ impl Store {
             let (tmp, place) = self.driver.new_layer_dir(&init_id)?;
             let filled = (|| -> Result<()> {
                 let root = tmp.join("diff");
-                std::fs::create_dir(&root)?;
+                fsutil::mkdir_one(&root, 0o755)?;
                 write_fresh_init_layer(&root, init)
             })();
             let placed = match filled {
@@ -888,8 +891,10 @@ impl Store {
             }
             let (tmp, place) = self.driver.new_layer_dir(id)?;
             let filled = (|| -> std::io::Result<()> {
-                for sub in ["diff", "work", "merged"] {
-                    std::fs::create_dir(tmp.join(sub))?;
+                // Explicit modes (Docker's), whatever the umask: the upper dir's is the mode
+                // of the container's "/".
+                for (sub, mode) in [("diff", 0o755), ("work", 0o700), ("merged", 0o755)] {
+                    fsutil::mkdir_one(&tmp.join(sub), mode)?;
                 }
                 std::fs::write(tmp.join("lower"), &lower)?;
                 place(&tmp)

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Where Debian's busybox-static installs its binary.
@@ -158,4 +159,77 @@ impl Bundle {
         )
         .unwrap();
     }
+}
+
+/// Source of the session-keyring escape probe: `probe SERIAL DESCRIPTION` exits 1 (printing
+/// LEAK) if it can read key SERIAL or find a "user" key DESCRIPTION from its session keyring,
+/// else prints its session keyring's description and exits 0.
+const KEYRING_PROBE_C: &str = r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/keyctl.h>
+int main(int argc, char **argv) {
+    char buf[512];
+    if (argc < 3) return 3;
+    long n = syscall(SYS_keyctl, KEYCTL_READ, atol(argv[1]), buf, sizeof buf, 0);
+    if (n >= 0) { printf("LEAK read %.*s\n", (int)(n < 512 ? n : 512), buf); return 1; }
+    long k = syscall(SYS_keyctl, KEYCTL_SEARCH, KEY_SPEC_SESSION_KEYRING, "user", argv[2], 0);
+    if (k >= 0) { printf("LEAK search %ld\n", k); return 1; }
+    n = syscall(SYS_keyctl, KEYCTL_DESCRIBE, KEY_SPEC_SESSION_KEYRING, buf, sizeof buf, 0);
+    if (n < 0) { perror("describe @s"); return 2; }
+    printf("session %.*s\n", (int)n, buf);
+    return 0;
+}
+"#;
+
+/// Builds the keyring probe (a static binary, so it runs in a busybox container) at `out`
+/// with gcc (build-essential, in scripts/deps.sh).
+pub fn build_keyring_probe(out: &Path) {
+    let src = out.with_extension("c");
+    fs::write(&src, KEYRING_PROBE_C).unwrap();
+    let st = Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(out)
+        .arg(&src)
+        .status()
+        .expect("gcc (apt-get install build-essential)");
+    assert!(st.success(), "building the keyring probe failed");
+}
+
+/// Gives the calling thread a fresh session keyring holding a "user" key `desc` (a host
+/// session's secret); processes spawned from this thread inherit it. Returns its serial.
+pub fn session_key(desc: &str) -> i64 {
+    // SAFETY: keyctl with integer arguments only.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            libc::KEYCTL_JOIN_SESSION_KEYRING,
+            0,
+            0,
+            0,
+            0,
+        )
+    };
+    assert!(
+        r > 0,
+        "join session keyring: {}",
+        std::io::Error::last_os_error()
+    );
+    let cdesc = std::ffi::CString::new(desc).unwrap();
+    let data = b"host-secret";
+    // SAFETY: add_key with NUL-terminated strings and a payload of the given length.
+    let serial = unsafe {
+        libc::syscall(
+            libc::SYS_add_key,
+            c"user".as_ptr(),
+            cdesc.as_ptr(),
+            data.as_ptr(),
+            data.len(),
+            libc::KEY_SPEC_SESSION_KEYRING,
+        )
+    };
+    assert!(serial > 0, "add_key: {}", std::io::Error::last_os_error());
+    serial
 }

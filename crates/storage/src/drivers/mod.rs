@@ -96,6 +96,7 @@ impl Driver {
     }
 
     pub fn init(&self) -> Result<()> {
+        fsutil::mkdir_mode(&self.home, fsutil::LAYERS_MODE)?;
         std::fs::create_dir_all(self.layers_dir())?;
         // ext4 without a journal passes over every inode freed in the last minutes when it
         // allocates one: unpacking thousands of files into the block group an `rmi` just
@@ -103,7 +104,7 @@ impl Driver {
         // place each new layer dir, and so its files, in a fresh block group instead.
         fsutil::set_topdir(&self.layers_dir());
         if self.kind == Kind::Overlay2 {
-            std::fs::create_dir_all(self.home.join("l"))?;
+            fsutil::mkdir_mode(&self.home.join("l"), 0o700)?;
         }
         std::fs::create_dir_all(self.tombstones())?;
         Ok(())
@@ -116,7 +117,7 @@ impl Driver {
         let rand = crate::random_hex(16);
         let dir = self.layers_dir().join(format!(".tmp-{rand}"));
         let newborn = self.layers_dir().join(format!(".new-{rand}"));
-        std::fs::create_dir(&newborn)?;
+        fsutil::mkdir_one(&newborn, fsutil::LAYERS_MODE)?;
         let lock = fsutil::open_dir(&newborn)?;
         flock(&lock, FlockOperation::LockExclusive)?;
         std::fs::rename(&newborn, &dir)?;
@@ -309,7 +310,8 @@ impl Driver {
                     let old = dirty.join(sub);
                     let aside = dirty.join(format!(".old-{sub}"));
                     std::fs::rename(&old, &aside)?;
-                    std::fs::create_dir(&old)?;
+                    let mode = if sub == "diff" { 0o755 } else { 0o700 };
+                    fsutil::mkdir_one(&old, mode)?;
                     fsutil::remove_path(&aside)?;
                 }
             }
@@ -376,7 +378,7 @@ impl Driver {
         let tmp = self
             .tombstones()
             .join(format!("{}-new-{name}", crate::unix_now()));
-        std::fs::create_dir(&tmp)?;
+        fsutil::mkdir_one(&tmp, fsutil::LAYERS_MODE)?;
         let dst = self.layers_dir().join(name);
         let place = move |tmp: &Path| -> std::io::Result<()> {
             rustix::fs::renameat_with(
