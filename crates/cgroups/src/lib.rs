@@ -216,6 +216,25 @@ pub fn set_warning_hook(hook: fn(&str)) {
     let _ = WARN_HOOK.set(hook);
 }
 
+/// Memory values must be -1 (unlimited), 0 (unset) or positive: runc writes them as given and
+/// the kernel refuses other negatives; mapping them to "unlimited" would fail open.
+pub(crate) fn check_memory(mem: &oci_spec::runtime::LinuxMemory) -> Result<()> {
+    for (what, v) in [
+        ("limit", mem.limit()),
+        ("swap", mem.swap()),
+        ("reservation", mem.reservation()),
+        ("kernel", mem.kernel()),
+        ("kernelTCP", mem.kernel_tcp()),
+    ] {
+        if let Some(v) = v.filter(|&v| v < -1) {
+            return Err(Error::Invalid(format!(
+                "invalid memory {what} {v}: must be -1 (unlimited), 0 (unset) or positive"
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn warn(msg: &str) {
     match WARN_HOOK.get() {
         Some(hook) => hook(msg),

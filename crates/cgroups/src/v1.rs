@@ -304,6 +304,7 @@ fn num_or_unlimited(v: i64) -> String {
 }
 
 pub(crate) fn set_memory(d: &Path, mem: &LinuxMemory) -> Result<()> {
+    crate::check_memory(mem)?;
     // 0 means "unset" for limit and swap, as in runc.
     let limit = mem.limit().filter(|&l| l != 0);
     let mut swap = mem.swap().filter(|&s| s != 0);
@@ -389,23 +390,26 @@ pub(crate) fn set_cpu(d: &Path, cpu: &LinuxCpu) -> Result<()> {
 
 pub(crate) fn set_blkio(d: &Path, io: &LinuxBlockIo) -> Result<()> {
     // CFQ's blkio.weight is gone from modern kernels; BFQ offers blkio.bfq.weight when loaded.
+    // Neither: an error, as in runc (a weight silently dropped would fail open).
+    let missing = |what: &str, v: &str| {
+        Error::Unsupported(format!(
+            "blkio {what} {v:?} cannot be applied: no such file in {} (no CFQ/BFQ I/O \
+             scheduler weights on this kernel)",
+            d.display()
+        ))
+    };
     let weight_file = |plain: &str, bfq: &str, v: &str| -> Result<()> {
         if write_if_exists(d, plain, v)? || write_if_exists(d, bfq, v)? {
             return Ok(());
         }
-        crate::warn(&format!(
-            "{plain} and {bfq} are missing in {} (no CFQ/BFQ io scheduler weights on this \
-             kernel); blkio weight {v:?} skipped",
-            d.display()
-        ));
-        Ok(())
+        Err(missing(plain, v))
     };
     if let Some(w) = io.weight().filter(|&w| w != 0) {
         weight_file("blkio.weight", "blkio.bfq.weight", &w.to_string())?;
     }
     if let Some(w) = io.leaf_weight().filter(|&w| w != 0) {
         if !write_if_exists(d, "blkio.leaf_weight", &w.to_string())? {
-            crate::warn("blkio.leaf_weight is missing on this kernel; skipped");
+            return Err(missing("blkio.leaf_weight", &w.to_string()));
         }
     }
     for wd in io.weight_device().iter().flatten() {
@@ -416,7 +420,7 @@ pub(crate) fn set_blkio(d: &Path, io: &LinuxBlockIo) -> Result<()> {
         if let Some(w) = wd.leaf_weight() {
             let v = format!("{}:{} {w}", wd.major(), wd.minor());
             if !write_if_exists(d, "blkio.leaf_weight_device", &v)? {
-                crate::warn("blkio.leaf_weight_device is missing on this kernel; skipped");
+                return Err(missing("blkio.leaf_weight_device", &v));
             }
         }
     }
@@ -807,7 +811,7 @@ mod tests {
         assert_eq!(get(&t, "cpu.rt_period_us"), "1000000");
         assert_eq!(get(&t, "cpu.rt_runtime_us"), "5000");
 
-        // Only throttle files exist (as on this kernel): the weight is skipped, not an error.
+        // Only throttle files exist (as on this kernel): throttles apply, a weight is refused.
         let t = fake(&[
             ("blkio.throttle.read_bps_device", ""),
             ("blkio.throttle.write_iops_device", ""),
@@ -821,7 +825,6 @@ mod tests {
                 .unwrap()]
         };
         let io = LinuxBlockIoBuilder::default()
-            .weight(300u16)
             .throttle_read_bps_device(dev(1048576u64))
             .throttle_write_iops_device(dev(100u64))
             .build()
@@ -829,7 +832,22 @@ mod tests {
         set_blkio(t.path(), &io).unwrap();
         assert_eq!(get(&t, "blkio.throttle.read_bps_device"), "8:0 1048576");
         assert_eq!(get(&t, "blkio.throttle.write_iops_device"), "8:0 100");
+        let weight = LinuxBlockIoBuilder::default()
+            .weight(300u16)
+            .build()
+            .unwrap();
+        let e = set_blkio(t.path(), &weight).unwrap_err().to_string();
+        assert!(e.contains("blkio.weight \"300\" cannot be applied"), "{e}");
         assert!(!t.path().join("blkio.weight").exists());
+
+        // A negative memory value other than -1 is refused, not made "unlimited".
+        let t = fake(&[("memory.limit_in_bytes", "")]);
+        let neg = LinuxMemoryBuilder::default().limit(-5i64).build().unwrap();
+        assert!(set_memory(t.path(), &neg).is_err());
+        assert_eq!(get(&t, "memory.limit_in_bytes"), "");
+        let unlimited = LinuxMemoryBuilder::default().limit(-1i64).build().unwrap();
+        set_memory(t.path(), &unlimited).unwrap();
+        assert_eq!(get(&t, "memory.limit_in_bytes"), "-1");
     }
 
     #[test]

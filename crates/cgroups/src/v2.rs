@@ -207,6 +207,7 @@ fn mem_value(v: i64) -> String {
 }
 
 pub(crate) fn set_memory(d: &Path, mem: &LinuxMemory) -> Result<()> {
+    crate::check_memory(mem)?;
     let limit = mem.limit().filter(|&l| l != 0);
     if let Some(swap) = mem.swap().filter(|&s| s != 0) {
         let v = swap_to_v2(limit, swap)?;
@@ -277,10 +278,11 @@ fn set_io_weight(d: &Path, target: &str, w: u16) -> Result<()> {
         format!("{target} {w}")
     };
     if !fsutil::write_if_exists(d, "io.bfq.weight", &v)? {
-        crate::warn(&format!(
-            "io weight {target} {w} skipped: neither io.weight nor io.bfq.weight exists in {}",
+        // As in runc: an error, not a weight silently dropped.
+        return Err(crate::Error::Unsupported(format!(
+            "io weight {target} {w} cannot be applied: neither io.weight nor io.bfq.weight exists in {}",
             d.display()
-        ));
+        )));
     }
     Ok(())
 }

@@ -1006,6 +1006,9 @@ pub fn to_config(f: &CreateFlags, detach: bool) -> Res<Parsed> {
         .iter()
         .map(|d| parse_device(d))
         .collect::<Res<_>>()?;
+    for r in &f.device_cgroup_rule {
+        engine::settings::device_cgroup_rule(r).map_err(|e| e.to_string())?;
+    }
     h.device_cgroup_rules = opt_vec(&f.device_cgroup_rule);
 
     // namespaces
@@ -1018,6 +1021,10 @@ pub fn to_config(f: &CreateFlags, detach: bool) -> Res<Parsed> {
         "" | "none" | "private" | "shareable" | "host" => {}
         p if p.starts_with("container:") && p.len() > 10 => {}
         p => return Err(format!("--ipc: invalid IPC mode: {p}")),
+    }
+    // User namespaces are not implemented yet: Docker's CLI message for what berth refuses.
+    if !matches!(f.userns.as_str(), "" | "host") {
+        return Err("--userns: invalid USER mode".into());
     }
     match f.uts.as_str() {
         "" | "host" => {}
@@ -1256,6 +1263,13 @@ pub fn to_config(f: &CreateFlags, detach: bool) -> Res<Parsed> {
             &f.ip,
             "--ip",
             format!("{} is not an ip address", f.ip),
+        ));
+    }
+    if !f.ip6.is_empty() && f.ip6.parse::<std::net::Ipv6Addr>().is_ok() {
+        // berth's networks have no IPv6 yet: the address would be dropped.
+        return Err(format!(
+            "--ip6 {}: IPv6 addresses are not supported by berth's networks yet",
+            f.ip6
         ));
     }
     if !f.ip6.is_empty() && f.ip6.parse::<std::net::Ipv6Addr>().is_err() {

@@ -14,7 +14,10 @@
 //!
 //! Errors map to Docker's exit codes with [`Error::exit_code`].
 
+mod blkio;
 mod commit;
+mod ipc;
+pub mod settings;
 pub mod events;
 mod exec;
 mod fork_heap;
@@ -24,6 +27,7 @@ mod monitor;
 pub mod names;
 pub mod network;
 mod record;
+mod seccomp;
 pub mod runroot;
 mod shim;
 pub mod spec;
@@ -459,6 +463,7 @@ fn release_resources_in(paths: &record::Paths, id: &str, store: Option<&storage:
         runroot: &paths.runroot,
     };
     let _ = network::detach(&np, id);
+    ipc::unmount_shm(&paths.run_dir(id));
     let _ = std::fs::remove_dir_all(paths.run_dir(id));
 }
 
@@ -512,6 +517,7 @@ fn remove_run_dir(dir: &std::path::Path) {
         let _ = std::fs::remove_file(dir.join(f));
     }
     if std::fs::remove_dir(dir).is_err_and(|e| e.kind() != std::io::ErrorKind::NotFound) {
+        ipc::unmount_shm(dir);
         let _ = std::fs::remove_dir_all(dir);
     }
 }
@@ -908,7 +914,12 @@ impl Engine {
         for b in host.binds.iter().flatten() {
             spec::parse_bind(b)?;
         }
-        spec::capabilities(&host)?;
+        let caps = spec::capabilities(&host)?;
+        if host.security_opt.as_ref().is_some_and(|o| !o.is_empty()) {
+            spec::security_opts(&host, &caps)?;
+        }
+        blkio::validate(&host)?;
+        settings::validate(&host)?;
         for d in &host.devices {
             if std::fs::metadata(&d.path_on_host).is_err() {
                 return Err(Error::InvalidArgument(format!(
@@ -1187,10 +1198,23 @@ impl Engine {
             )?;
             timing::mark("eng:ps_files");
             let pid = self.join_ns(&host.pid_mode, "pid")?;
-            let ipc = match host.ipc_mode.as_str() {
-                "host" => spec::Ns::Host,
-                m if m.starts_with("container:") => self.join_ns(m, "ipc")?,
-                _ => spec::Ns::Private,
+            let (ipc, shm) = match host.ipc_mode.as_str() {
+                "host" => (spec::Ns::Host, Some("/dev/shm".into())),
+                "shareable" => {
+                    let d = ipc::mount_shareable_shm(&self.paths.run_dir(id), host.shm_size)?;
+                    (spec::Ns::Private, Some(d))
+                }
+                m => match m.strip_prefix("container:") {
+                    Some(other) => {
+                        let (oid, r) = self.record(other)?;
+                        let oh = record::load_host_config(&self.paths, &oid)?;
+                        let running = matches!(r.effective_status(), "running" | "paused");
+                        let (ns, shm) =
+                            ipc::donor(&oid, r.state.pid, running, &oh, &self.paths.run_dir(&oid))?;
+                        (ns, Some(shm))
+                    }
+                    None => (spec::Ns::Private, None),
+                },
             };
             let uts = self.join_ns(&host.uts_mode, "uts")?;
             let init_binary = if host.init.unwrap_or(false) {
@@ -1209,6 +1233,7 @@ impl Engine {
                 pid,
                 ipc,
                 uts,
+                shm,
                 cgroup_v2: cgroup_v2_only(),
                 init_binary,
             })?;
@@ -2032,7 +2057,7 @@ impl Engine {
                 h2.memory_swap = 0;
             }
             let res: oci_spec::runtime::LinuxResources =
-                serde_json::from_value(spec::resources(&h2))
+                serde_json::from_value(spec::resources(&h2)?)
                     .map_err(|e| Error::Other(format!("resources: {e}")))?;
             let rt = runtime::state::StateRoot::new(self.paths.runtime_root());
             runtime::Container::load(&rt, &id)?.update(&res)?;

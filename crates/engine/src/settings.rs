@@ -1,0 +1,141 @@
+//! Create-time checks of settings berth applies only partly or not at all: a setting berth
+//! accepts is applied exactly, or refused here with an error naming its flag (exit 125 in the
+//! CLI). Messages follow Docker's where Docker refuses the same input.
+
+use crate::types::HostConfig;
+use crate::{Error, Result};
+use serde_json::{json, Value};
+
+fn refuse(msg: impl Into<String>) -> Error {
+    Error::InvalidArgument(msg.into())
+}
+
+/// IPC modes Docker 20.10 knows: "", "none", "private", "shareable", "host", "container:<x>".
+pub fn valid_ipc_mode(m: &str) -> bool {
+    matches!(m, "" | "none" | "private" | "shareable" | "host")
+        || m.strip_prefix("container:").is_some_and(|c| !c.is_empty())
+}
+
+/// Parses a `--device-cgroup-rule` (`type major:minor access`, e.g. `c 1:3 mr`, `a *:* rwm`)
+/// into an OCI device cgroup rule, as Docker's CLI validates it.
+pub fn device_cgroup_rule(r: &str) -> Result<Value> {
+    let bad = || {
+        refuse(format!(
+            "invalid argument {r:?} for \"--device-cgroup-rule\" flag: invalid device cgroup format '{r}'"
+        ))
+    };
+    let parts: Vec<&str> = r.split(' ').collect();
+    let [kind, nums, access] = parts.as_slice() else {
+        return Err(bad());
+    };
+    if !matches!(*kind, "a" | "b" | "c") {
+        return Err(bad());
+    }
+    let (maj, min) = nums.split_once(':').ok_or_else(bad)?;
+    let num = |s: &str| -> Result<Option<i64>> {
+        match s {
+            "*" => Ok(None),
+            s if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+                s.parse().map(Some).map_err(|_| bad())
+            }
+            _ => Err(bad()),
+        }
+    };
+    let (maj, min) = (num(maj)?, num(min)?);
+    if access.is_empty() || access.len() > 3 || !access.chars().all(|c| "rwm".contains(c)) {
+        return Err(bad());
+    }
+    let mut rule = json!({"allow": true, "type": kind, "access": access});
+    if let Some(m) = maj {
+        rule["major"] = json!(m);
+    }
+    if let Some(m) = min {
+        rule["minor"] = json!(m);
+    }
+    Ok(rule)
+}
+
+/// Refuses what berth would otherwise accept and drop.
+pub fn validate(h: &HostConfig) -> Result<()> {
+    // User namespaces are not implemented: only the host's (no remapping).
+    if !matches!(h.userns_mode.as_str(), "" | "host") {
+        return Err(refuse("--userns: invalid USER mode"));
+    }
+    if !valid_ipc_mode(&h.ipc_mode) {
+        return Err(refuse(format!("Invalid IPC mode: {}", h.ipc_mode)));
+    }
+    if !matches!(h.isolation.as_str(), "" | "default") {
+        return Err(refuse(format!(
+            "Invalid isolation: {:?} - linux only supports 'default'",
+            h.isolation
+        )));
+    }
+    // berth has one runtime, its own (runc-compatible; "runc" is Docker's default name).
+    if !matches!(h.runtime.as_str(), "" | "runc" | "berth") {
+        return Err(refuse(format!("Unknown runtime specified {}", h.runtime)));
+    }
+    if !matches!(h.volume_driver.as_str(), "" | "local") {
+        return Err(refuse(format!(
+            "--volume-driver {}: only the local volume driver is supported",
+            h.volume_driver
+        )));
+    }
+    if h.volumes_from.as_ref().is_some_and(|v| !v.is_empty()) {
+        return Err(refuse("--volumes-from is not supported by berth yet"));
+    }
+    if h.kernel_memory != 0 || h.kernel_memory_tcp != 0 {
+        return Err(refuse(
+            "--kernel-memory: kernel memory limits are not supported (Linux 6.x no longer applies memory.kmem.limit_in_bytes)",
+        ));
+    }
+    for r in h.device_cgroup_rules.iter().flatten() {
+        device_cgroup_rule(r)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_rules() {
+        assert_eq!(
+            device_cgroup_rule("c 1:3 mr").unwrap(),
+            json!({"allow": true, "type": "c", "major": 1, "minor": 3, "access": "mr"})
+        );
+        assert_eq!(
+            device_cgroup_rule("a *:* rwm").unwrap(),
+            json!({"allow": true, "type": "a", "access": "rwm"})
+        );
+        for bad in ["foo", "c_1:3_r", "x 1:3 r", "c 1:3 rx", "c 1: r", "c 1:3 rwmr"] {
+            let e = device_cgroup_rule(bad).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("invalid device cgroup format '{bad}'")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_setting() {
+        let check = |f: &dyn Fn(&mut HostConfig), want: &str| {
+            let mut h = HostConfig::default();
+            f(&mut h);
+            let e = validate(&h).unwrap_err().to_string();
+            assert!(e.contains(want), "{e} lacks {want}");
+        };
+        check(&|h| h.userns_mode = "private".into(), "--userns");
+        check(&|h| h.ipc_mode = "container:".into(), "Invalid IPC mode");
+        check(&|h| h.isolation = "hyperv".into(), "Invalid isolation");
+        check(&|h| h.runtime = "kata".into(), "Unknown runtime");
+        check(&|h| h.volume_driver = "nfs".into(), "--volume-driver");
+        check(&|h| h.volumes_from = Some(vec!["x".into()]), "--volumes-from");
+        check(&|h| h.kernel_memory = 1 << 20, "--kernel-memory");
+        let mut h = HostConfig::default();
+        h.userns_mode = "host".into();
+        h.ipc_mode = "shareable".into();
+        h.runtime = "runc".into();
+        validate(&h).unwrap();
+    }
+}
