@@ -133,7 +133,7 @@ pub struct CreateFlags {
     #[arg(long = "isolation", default_value = "")]
     pub isolation: String,
     /// Kernel memory limit
-    #[arg(long = "kernel-memory")]
+    #[arg(long = "kernel-memory", allow_hyphen_values = true)]
     pub kernel_memory: Option<String>,
     /// Set meta data on a container
     #[arg(short = 'l', long = "label")]
@@ -154,10 +154,10 @@ pub struct CreateFlags {
     #[arg(long = "mac-address", default_value = "")]
     pub mac_address: String,
     /// Memory limit
-    #[arg(short = 'm', long = "memory")]
+    #[arg(short = 'm', long = "memory", allow_hyphen_values = true)]
     pub memory: Option<String>,
     /// Memory soft limit
-    #[arg(long = "memory-reservation")]
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
     pub memory_reservation: Option<String>,
     /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
     #[arg(long = "memory-swap", allow_hyphen_values = true)]
@@ -224,7 +224,7 @@ pub struct CreateFlags {
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
     /// Size of /dev/shm
-    #[arg(long = "shm-size")]
+    #[arg(long = "shm-size", allow_hyphen_values = true)]
     pub shm_size: Option<String>,
     /// Signal to stop a container
     #[arg(long = "stop-signal")]

@@ -15,7 +15,11 @@ fn block_device(path: &str, flag: &str) -> Result<(u64, u64)> {
         let e = std::io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(libc::EIO));
         let msg = e.to_string();
         // Go's wording: "stat /dev/x: no such file or directory".
-        let msg = msg.split(" (os error").next().unwrap_or(&msg).to_lowercase();
+        let msg = msg
+            .split(" (os error")
+            .next()
+            .unwrap_or(&msg)
+            .to_lowercase();
         Error::InvalidArgument(format!("{flag}: stat {path}: {msg}"))
     })?;
     if !md.file_type().is_block_device() {
@@ -93,8 +97,7 @@ fn weights_supported(blkio_root: &Path) -> bool {
 pub fn validate(h: &HostConfig) -> Result<()> {
     block_io(h)?;
     let blkio_root = Path::new("/sys/fs/cgroup/blkio");
-    if (h.blkio_weight > 0 || !h.blkio_weight_device.is_empty()) && !weights_supported(blkio_root)
-    {
+    if (h.blkio_weight > 0 || !h.blkio_weight_device.is_empty()) && !weights_supported(blkio_root) {
         let flag = if h.blkio_weight > 0 {
             "--blkio-weight"
         } else {
@@ -129,9 +132,7 @@ mod tests {
         h.blkio_device_read_bps[0].path = "/dev/berth-nonexistent".into();
         let e = block_io(&h).unwrap_err().to_string();
         assert!(
-            e.contains(
-                "--device-read-bps: stat /dev/berth-nonexistent: no such file or directory"
-            ),
+            e.contains("--device-read-bps: stat /dev/berth-nonexistent: no such file or directory"),
             "{e}"
         );
     }

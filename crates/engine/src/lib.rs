@@ -16,19 +16,19 @@
 
 mod blkio;
 mod commit;
-mod ipc;
-pub mod settings;
 pub mod events;
 mod exec;
 mod fork_heap;
 pub mod init;
+mod ipc;
 mod logs;
 mod monitor;
 pub mod names;
 pub mod network;
 mod record;
-mod seccomp;
 pub mod runroot;
+mod seccomp;
+pub mod settings;
 mod shim;
 pub mod spec;
 pub mod types;

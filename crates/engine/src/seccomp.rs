@@ -90,7 +90,12 @@ fn resolve(
         .filter(|a| !a.is_empty())
         .ok_or_else(|| invalid("seccomp profile: defaultAction is missing"))?;
     out.insert("defaultAction".into(), json!(default_action));
-    for k in ["defaultErrnoRet", "flags", "listenerPath", "listenerMetadata"] {
+    for k in [
+        "defaultErrnoRet",
+        "flags",
+        "listenerPath",
+        "listenerMetadata",
+    ] {
         if let Some(v) = obj.get(k).filter(|v| !v.is_null()) {
             out.insert(k.into(), v.clone());
         }
@@ -138,7 +143,11 @@ fn resolve(
             .into_iter()
             .map(String::from)
             .collect();
-        if let Some(n) = r.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+        if let Some(n) = r
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        {
             if !names.is_empty() {
                 return Err(invalid(
                     "'name' and 'names' were specified in the seccomp profile, use either 'name' or 'names'",

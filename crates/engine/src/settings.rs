@@ -108,7 +108,14 @@ mod tests {
             device_cgroup_rule("a *:* rwm").unwrap(),
             json!({"allow": true, "type": "a", "access": "rwm"})
         );
-        for bad in ["foo", "c_1:3_r", "x 1:3 r", "c 1:3 rx", "c 1: r", "c 1:3 rwmr"] {
+        for bad in [
+            "foo",
+            "c_1:3_r",
+            "x 1:3 r",
+            "c 1:3 rx",
+            "c 1: r",
+            "c 1:3 rwmr",
+        ] {
             let e = device_cgroup_rule(bad).unwrap_err().to_string();
             assert!(
                 e.contains(&format!("invalid device cgroup format '{bad}'")),
@@ -130,7 +137,10 @@ mod tests {
         check(&|h| h.isolation = "hyperv".into(), "Invalid isolation");
         check(&|h| h.runtime = "kata".into(), "Unknown runtime");
         check(&|h| h.volume_driver = "nfs".into(), "--volume-driver");
-        check(&|h| h.volumes_from = Some(vec!["x".into()]), "--volumes-from");
+        check(
+            &|h| h.volumes_from = Some(vec!["x".into()]),
+            "--volumes-from",
+        );
         check(&|h| h.kernel_memory = 1 << 20, "--kernel-memory");
         let mut h = HostConfig::default();
         h.userns_mode = "host".into();

@@ -615,9 +615,13 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
     ];
     if let Some(src) = &inp.shm {
-        mounts.push(json!({"destination": "/dev/shm", "type": "bind", "source": src,
-            "options": ["rbind", "rprivate"]}));
-    } else if !matches!(h.ipc_mode.as_str(), "none" | "host") && !h.ipc_mode.starts_with("container:") {
+        mounts.push(
+            json!({"destination": "/dev/shm", "type": "bind", "source": src,
+            "options": ["rbind", "rprivate"]}),
+        );
+    } else if !matches!(h.ipc_mode.as_str(), "none" | "host")
+        && !h.ipc_mode.starts_with("container:")
+    {
         mounts.push(
             json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
             "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}),

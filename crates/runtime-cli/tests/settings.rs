@@ -20,7 +20,9 @@ fn v1_dir(ctl: &str, pid: i64) -> PathBuf {
             ctrls.split(',').any(|c| c == ctl).then(|| path.to_string())
         })
         .unwrap_or_else(|| panic!("no {ctl} line in {cg}"));
-    Path::new("/sys/fs/cgroup").join(ctl).join(rel.trim_start_matches('/'))
+    Path::new("/sys/fs/cgroup")
+        .join(ctl)
+        .join(rel.trim_start_matches('/'))
 }
 
 fn v1_host() -> bool {
@@ -55,21 +57,21 @@ fn negative_memory_limit_is_refused_and_minus_one_is_unlimited() {
     assert!(o.status.success(), "{}", stderr(&o));
     let pid = rt.state(&id)["pid"].as_i64().unwrap();
     if v1_host() {
-        let v = std::fs::read_to_string(v1_dir("memory", pid).join("memory.limit_in_bytes"))
-            .unwrap();
+        let v =
+            std::fs::read_to_string(v1_dir("memory", pid).join("memory.limit_in_bytes")).unwrap();
         // "unlimited" in v1 is the page-rounded maximum.
         assert!(v.trim().parse::<u64>().unwrap() > 1 << 60, "{v}");
     }
     rt.run(&["delete", "--force", &id]);
 
     let id = unique_name("set-negswap");
-    let (_b, o) = create(
-        &rt,
-        &id,
-        json!({"memory": {"limit": 64 << 20, "swap": -2}}),
-    );
+    let (_b, o) = create(&rt, &id, json!({"memory": {"limit": 64 << 20, "swap": -2}}));
     assert!(!o.status.success(), "a swap of -2 was accepted");
-    assert!(stderr(&o).contains("invalid memory swap -2"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("invalid memory swap -2"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// (major, minor) of the disk the root filesystem is on (a whole disk: throttles need one).
