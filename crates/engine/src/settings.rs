@@ -142,10 +142,12 @@ mod tests {
             "--volumes-from",
         );
         check(&|h| h.kernel_memory = 1 << 20, "--kernel-memory");
-        let mut h = HostConfig::default();
-        h.userns_mode = "host".into();
-        h.ipc_mode = "shareable".into();
-        h.runtime = "runc".into();
+        let h = HostConfig {
+            userns_mode: "host".into(),
+            ipc_mode: "shareable".into(),
+            runtime: "runc".into(),
+            ..Default::default()
+        };
         validate(&h).unwrap();
     }
 }

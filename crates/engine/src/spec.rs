@@ -972,7 +972,7 @@ mod tests {
     #[test]
     fn seccomp_conditions() {
         let prof: Value = serde_json::from_str(SECCOMP_DEFAULT).unwrap();
-        let plain = seccomp_for(&prof, &DEFAULT_CAPS.map(String::from));
+        let plain = seccomp_for(&prof, &DEFAULT_CAPS.map(String::from)).unwrap();
         let names = |v: &Value| -> Vec<String> {
             v["syscalls"]
                 .as_array()
@@ -990,7 +990,7 @@ mod tests {
         };
         assert!(!names(&plain).contains(&"mount".to_string()));
         assert!(names(&plain).contains(&"chroot".to_string()));
-        let admin = seccomp_for(&prof, &["CAP_SYS_ADMIN".to_string()]);
+        let admin = seccomp_for(&prof, &["CAP_SYS_ADMIN".to_string()]).unwrap();
         assert!(names(&admin).contains(&"mount".to_string()));
     }
 
