@@ -677,6 +677,7 @@ pub fn parse_mount(s: &str) -> Res<Mount> {
         ..Default::default()
     };
     let mut propagation = None;
+    let mut nonrecursive = false;
     let (mut size, mut mode) = (0i64, 0u32);
     for field in s.split(',') {
         let (k, v) = match field.split_once('=') {
@@ -687,7 +688,11 @@ pub fn parse_mount(s: &str) -> Res<Mount> {
                     m.read_only = true;
                     continue;
                 }
-                if k == "volume-nocopy" || k == "bind-nonrecursive" {
+                if k == "volume-nocopy" {
+                    continue;
+                }
+                if k == "bind-nonrecursive" {
+                    nonrecursive = true;
                     continue;
                 }
                 return Err(flag_err(
@@ -713,8 +718,19 @@ pub fn parse_mount(s: &str) -> Res<Mount> {
                 mode = u32::from_str_radix(v, 8)
                     .map_err(|_| flag_err(s, "--mount", format!("invalid value for {k}: {v}")))?
             }
-            "consistency" | "volume-driver" | "volume-label" | "volume-opt" | "volume-nocopy"
-            | "bind-nonrecursive" => {}
+            "bind-nonrecursive" => nonrecursive = parse_bool(v, s)?,
+            "volume-driver" if v == "local" => {}
+            // berth's volumes are local directories without labels or driver options: what it
+            // would drop is refused.
+            "volume-driver" | "volume-label" | "volume-opt" => {
+                return Err(flag_err(
+                    s,
+                    "--mount",
+                    format!("{k} is not supported by berth (local volumes only, without labels or options)"),
+                ))
+            }
+            // Docker ignores consistency on Linux too; berth's volumes are never pre-filled.
+            "consistency" | "volume-nocopy" => {}
             _ => {
                 return Err(flag_err(
                     s,
@@ -734,7 +750,12 @@ pub fn parse_mount(s: &str) -> Res<Mount> {
                     "invalid mount config for type \"bind\": field Source must not be empty".into(),
                 );
             }
-            m.bind_options = propagation.map(|p| BindOptions { propagation: p });
+            if propagation.is_some() || nonrecursive {
+                m.bind_options = Some(BindOptions {
+                    propagation: propagation.unwrap_or_default(),
+                    non_recursive: nonrecursive,
+                });
+            }
         }
         "tmpfs" => {
             if !m.source.is_empty() {
@@ -750,7 +771,7 @@ pub fn parse_mount(s: &str) -> Res<Mount> {
             }
         }
         _ => {
-            if propagation.is_some() {
+            if propagation.is_some() || nonrecursive {
                 return Err(
                     "invalid mount config for type \"volume\": field BindOptions must not be specified"
                         .into(),

@@ -432,3 +432,56 @@ fn settings_berth_cannot_apply_are_refused() {
         env.ok(&args);
     }
 }
+
+/// Unmounts `dir` when dropped (also after a failed assertion).
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn mount_options_are_applied_or_refused() {
+    let env = env();
+    // bind-nonrecursive: the source without the mounts under it (Docker's "bind", not "rbind").
+    let src = env.path("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(src.join("sub"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let _sub = Unmount(src.join("sub"));
+    let points = |extra: &str| {
+        let m = format!("type=bind,src={},dst=/m{extra}", src.display());
+        let pid = run_d(&env, &["--mount", &m], &["sleep", "1000"]);
+        mount_points(pid)
+            .into_iter()
+            .map(|(p, _)| p)
+            .filter(|p| p.starts_with("/m"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(points(""), ["/m", "/m/sub"]);
+    assert_eq!(points(",bind-nonrecursive"), ["/m"]);
+    assert_eq!(points(",bind-nonrecursive=true"), ["/m"]);
+
+    for (m, want) in [
+        ("type=volume,dst=/v,volume-driver=nfs", "volume-driver is not supported"),
+        ("type=volume,dst=/v,volume-opt=type=tmpfs", "volume-opt is not supported"),
+        ("type=volume,dst=/v,volume-label=a=b", "volume-label is not supported"),
+    ] {
+        refused(&env, &["--mount", m], want);
+    }
+    refused(
+        &env,
+        &["--log-driver", "syslog"],
+        "--log-driver syslog: only the json-file logging driver",
+    );
+    refused(&env, &["--log-opt", "max-size=10m"], "--log-opt max-size");
+}

@@ -91,12 +91,79 @@ pub fn validate(h: &HostConfig) -> Result<()> {
     for r in h.device_cgroup_rules.iter().flatten() {
         device_cgroup_rule(r)?;
     }
+    // The monitor writes json-file logs, unrotated.
+    if !matches!(h.log_config.kind.as_str(), "" | "json-file") {
+        return Err(refuse(format!(
+            "--log-driver {}: only the json-file logging driver is supported by berth",
+            h.log_config.kind
+        )));
+    }
+    if let Some(k) = h.log_config.config.keys().next() {
+        return Err(refuse(format!(
+            "--log-opt {k}: log options are not supported by berth's json-file logs yet"
+        )));
+    }
+    cgroup_features(h, std::path::Path::new("/sys/fs/cgroup"))
+}
+
+/// Memory settings the host's cgroups cannot apply (Docker warns and discards them).
+fn cgroup_features(h: &HostConfig, root: &std::path::Path) -> Result<()> {
+    let v2_only = root.join("cgroup.controllers").exists();
+    if v2_only {
+        if h.memory_swappiness.is_some_and(|s| s >= 0) {
+            return Err(refuse(
+                "--memory-swappiness: cgroup v2 has no memory swappiness; not applied",
+            ));
+        }
+        if h.oom_kill_disable == Some(true) {
+            return Err(refuse(
+                "--oom-kill-disable: cgroup v2 cannot disable the OOM killer",
+            ));
+        }
+    } else if h.memory_swap > 0 && !root.join("memory/memory.memsw.limit_in_bytes").exists() {
+        return Err(refuse(
+            "--memory-swap: your kernel does not support swap limit capabilities (memory.memsw.limit_in_bytes is missing: swap accounting is off)",
+        ));
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cgroup_v2_memory_features() {
+        let v2 = tempfile::tempdir().unwrap();
+        std::fs::write(v2.path().join("cgroup.controllers"), "memory io").unwrap();
+        let h = HostConfig {
+            memory_swappiness: Some(10),
+            ..Default::default()
+        };
+        assert!(cgroup_features(&h, v2.path())
+            .unwrap_err()
+            .to_string()
+            .contains("--memory-swappiness"));
+        let h = HostConfig {
+            oom_kill_disable: Some(true),
+            ..Default::default()
+        };
+        assert!(cgroup_features(&h, v2.path()).is_err());
+        let v1 = tempfile::tempdir().unwrap();
+        assert!(cgroup_features(&h, v1.path()).is_ok());
+        let h = HostConfig {
+            memory: 64 << 20,
+            memory_swap: 128 << 20,
+            ..Default::default()
+        };
+        assert!(cgroup_features(&h, v1.path())
+            .unwrap_err()
+            .to_string()
+            .contains("--memory-swap"));
+        std::fs::create_dir(v1.path().join("memory")).unwrap();
+        std::fs::write(v1.path().join("memory/memory.memsw.limit_in_bytes"), "").unwrap();
+        assert!(cgroup_features(&h, v1.path()).is_ok());
+    }
 
     #[test]
     fn device_rules() {
@@ -142,6 +209,15 @@ mod tests {
             "--volumes-from",
         );
         check(&|h| h.kernel_memory = 1 << 20, "--kernel-memory");
+        check(&|h| h.log_config.kind = "syslog".into(), "--log-driver syslog");
+        check(
+            &|h| {
+                h.log_config
+                    .config
+                    .insert("max-size".into(), "10m".into());
+            },
+            "--log-opt max-size",
+        );
         let h = HostConfig {
             userns_mode: "host".into(),
             ipc_mode: "shareable".into(),

@@ -690,8 +690,9 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
                     .map(|b| b.propagation.clone())
                     .filter(|p| !p.is_empty())
                     .unwrap_or_else(|| "rprivate".into());
+                let recursive = !m.bind_options.as_ref().is_some_and(|b| b.non_recursive);
                 let opts = vec![
-                    "rbind".to_string(),
+                    if recursive { "rbind" } else { "bind" }.to_string(),
                     if m.read_only { "ro" } else { "rw" }.to_string(),
                     prop,
                 ];
