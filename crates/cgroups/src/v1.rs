@@ -308,10 +308,14 @@ pub(crate) fn set_memory(d: &Path, mem: &LinuxMemory) -> Result<()> {
     // 0 means "unset" for limit and swap, as in runc.
     let limit = mem.limit().filter(|&l| l != 0);
     let mut swap = mem.swap().filter(|&s| s != 0);
-    if swap.is_some() && !d.join("memory.memsw.limit_in_bytes").exists() {
-        crate::warn(
-            "memory.memsw.limit_in_bytes is missing (swap accounting is off); swap limit skipped",
-        );
+    if let Some(s) = swap.filter(|_| !d.join("memory.memsw.limit_in_bytes").exists()) {
+        // Without swap accounting swap is unlimited: -1 holds, a limit cannot be applied.
+        if s != -1 {
+            return Err(Error::Unsupported(format!(
+                "memory+swap limit {s} cannot be applied: memory.memsw.limit_in_bytes is \
+                 missing (swap accounting is off)"
+            )));
+        }
         swap = None;
     }
     match (limit, swap) {
@@ -848,6 +852,18 @@ mod tests {
         let unlimited = LinuxMemoryBuilder::default().limit(-1i64).build().unwrap();
         set_memory(t.path(), &unlimited).unwrap();
         assert_eq!(get(&t, "memory.limit_in_bytes"), "-1");
+        // No memsw file (swap accounting off): a swap limit is refused, -1 holds as it is.
+        let swap = |s: i64| {
+            LinuxMemoryBuilder::default()
+                .limit(64i64 << 20)
+                .swap(s)
+                .build()
+                .unwrap()
+        };
+        let e = set_memory(t.path(), &swap(128 << 20)).unwrap_err();
+        assert!(e.to_string().contains("swap accounting is off"), "{e}");
+        set_memory(t.path(), &swap(-1)).unwrap();
+        assert_eq!(get(&t, "memory.limit_in_bytes"), (64u64 << 20).to_string());
     }
 
     #[test]

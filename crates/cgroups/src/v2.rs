@@ -211,8 +211,13 @@ pub(crate) fn set_memory(d: &Path, mem: &LinuxMemory) -> Result<()> {
     let limit = mem.limit().filter(|&l| l != 0);
     if let Some(swap) = mem.swap().filter(|&s| s != 0) {
         let v = swap_to_v2(limit, swap)?;
-        if !fsutil::write_if_exists(d, "memory.swap.max", &v)? {
-            crate::warn("memory.swap.max is missing (no swap accounting); swap limit skipped");
+        // Without swap accounting swap is unlimited: "max" holds, a limit cannot be applied.
+        if !fsutil::write_if_exists(d, "memory.swap.max", &v)? && v != "max" {
+            return Err(crate::Error::Unsupported(format!(
+                "swap limit {v} cannot be applied: memory.swap.max is missing in {} (no swap \
+                 accounting)",
+                d.display()
+            )));
         }
     }
     if let Some(l) = limit {

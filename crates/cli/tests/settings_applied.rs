@@ -472,9 +472,18 @@ fn mount_options_are_applied_or_refused() {
     assert_eq!(points(",bind-nonrecursive=true"), ["/m"]);
 
     for (m, want) in [
-        ("type=volume,dst=/v,volume-driver=nfs", "volume-driver is not supported"),
-        ("type=volume,dst=/v,volume-opt=type=tmpfs", "volume-opt is not supported"),
-        ("type=volume,dst=/v,volume-label=a=b", "volume-label is not supported"),
+        (
+            "type=volume,dst=/v,volume-driver=nfs",
+            "volume-driver is not supported",
+        ),
+        (
+            "type=volume,dst=/v,volume-opt=type=tmpfs",
+            "volume-opt is not supported",
+        ),
+        (
+            "type=volume,dst=/v,volume-label=a=b",
+            "volume-label is not supported",
+        ),
     ] {
         refused(&env, &["--mount", m], want);
     }

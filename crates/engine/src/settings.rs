@@ -209,12 +209,13 @@ mod tests {
             "--volumes-from",
         );
         check(&|h| h.kernel_memory = 1 << 20, "--kernel-memory");
-        check(&|h| h.log_config.kind = "syslog".into(), "--log-driver syslog");
+        check(
+            &|h| h.log_config.kind = "syslog".into(),
+            "--log-driver syslog",
+        );
         check(
             &|h| {
-                h.log_config
-                    .config
-                    .insert("max-size".into(), "10m".into());
+                h.log_config.config.insert("max-size".into(), "10m".into());
             },
             "--log-opt max-size",
         );
