@@ -158,7 +158,9 @@ impl V1Manager {
             }
         }
         if r.rdma().as_ref().is_some_and(|r| !r.is_empty()) {
-            crate::warn("rdma limits are not supported by berth; skipped");
+            return Err(Error::Unsupported(
+                "rdma limits are not supported by berth".into(),
+            ));
         }
         Ok(())
     }
@@ -373,13 +375,18 @@ pub(crate) fn set_cpu(d: &Path, cpu: &LinuxCpu) -> Result<()> {
         write(d, "cpu.cfs_quota_us", &num_or_unlimited(q))?;
     }
     if let Some(b) = cpu.burst() {
-        if !write_if_exists(d, "cpu.cfs_burst_us", &b.to_string())? {
-            crate::warn("cpu.cfs_burst_us is missing on this kernel; cpu burst skipped");
+        // runc: a missing file is fine only for a burst of 0 (the kernel's default).
+        if !write_if_exists(d, "cpu.cfs_burst_us", &b.to_string())? && b != 0 {
+            return Err(Error::Unsupported(format!(
+                "cpu burst {b} cannot be applied: cpu.cfs_burst_us is missing on this kernel"
+            )));
         }
     }
     if let Some(i) = cpu.idle() {
-        if !write_if_exists(d, "cpu.idle", &i.to_string())? {
-            crate::warn("cpu.idle is missing on this kernel; cpu idle skipped");
+        if !write_if_exists(d, "cpu.idle", &i.to_string())? && i != 0 {
+            return Err(Error::Unsupported(format!(
+                "cpu idle {i} cannot be applied: cpu.idle is missing on this kernel"
+            )));
         }
     }
     // Period before runtime: the runtime must fit in the period.
@@ -476,7 +483,11 @@ fn set_network(cls: Option<&Path>, prio: Option<&Path>, n: &LinuxNetwork) -> Res
     if let Some(id) = n.class_id() {
         match cls {
             Some(d) => write(d, "net_cls.classid", &id.to_string())?,
-            None => crate::warn("net_cls controller is not mounted; network classID skipped"),
+            None => {
+                return Err(Error::Unsupported(format!(
+                    "network classID {id} cannot be applied: the net_cls controller is not mounted"
+                )))
+            }
         }
     }
     for p in n.priorities().iter().flatten() {
@@ -486,7 +497,10 @@ fn set_network(cls: Option<&Path>, prio: Option<&Path>, n: &LinuxNetwork) -> Res
                 "net_prio.ifpriomap",
                 &format!("{} {}", p.name(), p.priority()),
             )?,
-            None => crate::warn("net_prio controller is not mounted; interface priority skipped"),
+            None => return Err(Error::Unsupported(
+                "interface priorities cannot be applied: the net_prio controller is not mounted"
+                    .into(),
+            )),
         }
     }
     Ok(())

@@ -83,15 +83,22 @@ impl V2Manager {
         if let Some(u) = r.unified() {
             set_unified(d, u)?;
         }
+        if r.rdma().as_ref().is_some_and(|r| !r.is_empty()) {
+            return Err(Error::Unsupported(
+                "rdma limits are not supported by berth".into(),
+            ));
+        }
         if let Some(devs) = r.devices() {
             if self.full {
                 ebpf::apply_device_rules(d, devs)?;
             }
         }
-        if r.network().is_some() {
-            crate::warn(
-                "network (net_cls/net_prio) limits are not supported on cgroup v2; skipped",
-            );
+        if r.network().as_ref().is_some_and(|n| {
+            n.class_id().is_some() || n.priorities().as_ref().is_some_and(|p| !p.is_empty())
+        }) {
+            return Err(Error::Unsupported(
+                "network (net_cls/net_prio) limits cannot be applied on cgroup v2".into(),
+            ));
         }
         Ok(())
     }

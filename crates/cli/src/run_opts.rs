@@ -722,13 +722,15 @@ pub fn parse_mount(s: &str) -> Res<Mount> {
             "volume-driver" if v == "local" => {}
             // berth's volumes are local directories without labels or driver options: what it
             // would drop is refused.
-            "volume-driver" | "volume-label" | "volume-opt" => return Err(flag_err(
-                s,
-                "--mount",
-                format!(
+            "volume-driver" | "volume-label" | "volume-opt" => {
+                return Err(flag_err(
+                    s,
+                    "--mount",
+                    format!(
                     "{k} is not supported by berth (local volumes only, without labels or options)"
                 ),
-            )),
+                ))
+            }
             // Docker ignores consistency on Linux too; berth's volumes are never pre-filled.
             "consistency" | "volume-nocopy" => {}
             _ => {
