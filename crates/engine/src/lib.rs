@@ -2050,6 +2050,10 @@ impl Engine {
                 "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
             ));
         }
+        // A weight this kernel cannot apply is refused now, not saved to fail the next start.
+        if cfg.blkio_weight.is_some_and(|w| w != 0) {
+            blkio::validate(&h)?;
+        }
         if matches!(rec.effective_status(), "running" | "paused") {
             let mut h2 = h.clone();
             // Swap follows memory only when the user gave memory without swap.

@@ -108,8 +108,10 @@ pub fn validate(h: &HostConfig) -> Result<()> {
 
 /// Memory settings the host's cgroups cannot apply (Docker warns and discards them).
 fn cgroup_features(h: &HostConfig, root: &std::path::Path) -> Result<()> {
-    let v2_only = root.join("cgroup.controllers").exists();
-    if v2_only {
+    let v2_only = || root.join("cgroup.controllers").exists();
+    let v2_settings =
+        h.memory_swappiness.is_some_and(|s| s >= 0) || h.oom_kill_disable == Some(true);
+    if v2_settings && v2_only() {
         if h.memory_swappiness.is_some_and(|s| s >= 0) {
             return Err(refuse(
                 "--memory-swappiness: cgroup v2 has no memory swappiness; not applied",
@@ -120,7 +122,10 @@ fn cgroup_features(h: &HostConfig, root: &std::path::Path) -> Result<()> {
                 "--oom-kill-disable: cgroup v2 cannot disable the OOM killer",
             ));
         }
-    } else if h.memory_swap > 0 && !root.join("memory/memory.memsw.limit_in_bytes").exists() {
+    } else if h.memory_swap > 0
+        && !v2_only()
+        && !root.join("memory/memory.memsw.limit_in_bytes").exists()
+    {
         return Err(refuse(
             "--memory-swap: your kernel does not support swap limit capabilities (memory.memsw.limit_in_bytes is missing: swap accounting is off)",
         ));
