@@ -1107,6 +1107,15 @@ pub fn to_config(f: &CreateFlags, detach: bool) -> Res<Parsed> {
     }
     h.oom_score_adj = f.oom_score_adj;
     h.shm_size = mem_flag(&f.shm_size, "--shm-size")?;
+    // Only a container's own /dev/shm has a size to set.
+    if f.shm_size.is_some()
+        && (matches!(f.ipc.as_str(), "none" | "host") || f.ipc.starts_with("container:"))
+    {
+        return Err(format!(
+            "--shm-size: a container with --ipc {} has no /dev/shm of its own to size",
+            f.ipc
+        ));
+    }
     h.cpu_shares = f.cpu_shares;
     h.cpu_period = f.cpu_period;
     h.cpu_quota = f.cpu_quota;

@@ -408,9 +408,24 @@ fn settings_berth_cannot_apply_are_refused() {
             &["--memory-swap", "-2"][..],
             "invalid argument \"-2\" for \"--memory-swap\" flag",
         ),
+        (
+            &["--ipc", "host", "--shm-size", "8m"][..],
+            "--shm-size: a container with --ipc host has no /dev/shm",
+        ),
     ] {
         refused(&env, flags, want);
     }
+    let allow = env.path("allow.json");
+    std::fs::write(&allow, r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#).unwrap();
+    refused(
+        &env,
+        &[
+            "--privileged",
+            "--security-opt",
+            &format!("seccomp={}", allow.display()),
+        ],
+        "--security-opt seccomp: a privileged container runs without seccomp",
+    );
     if !Path::new("/sys/kernel/security/apparmor").exists() {
         refused(
             &env,

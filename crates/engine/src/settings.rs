@@ -91,6 +91,17 @@ pub fn validate(h: &HostConfig) -> Result<()> {
     for r in h.device_cgroup_rules.iter().flatten() {
         device_cgroup_rule(r)?;
     }
+    // Docker drops a seccomp profile given with --privileged; berth says so instead.
+    let profile = h.security_opt.iter().flatten().any(|o| {
+        o.strip_prefix("seccomp")
+            .and_then(|v| v.strip_prefix(['=', ':']))
+            .is_some_and(|v| v != "unconfined")
+    });
+    if h.privileged && profile {
+        return Err(refuse(
+            "--security-opt seccomp: a privileged container runs without seccomp; drop the profile or --privileged",
+        ));
+    }
     // The monitor writes json-file logs, unrotated.
     if !matches!(h.log_config.kind.as_str(), "" | "json-file") {
         return Err(refuse(format!(
@@ -214,6 +225,13 @@ mod tests {
             "--volumes-from",
         );
         check(&|h| h.kernel_memory = 1 << 20, "--kernel-memory");
+        check(
+            &|h| {
+                h.privileged = true;
+                h.security_opt = Some(vec!["seccomp={}".into()]);
+            },
+            "--security-opt seccomp: a privileged container",
+        );
         check(
             &|h| h.log_config.kind = "syslog".into(),
             "--log-driver syslog",
