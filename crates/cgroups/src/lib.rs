@@ -232,6 +232,15 @@ pub(crate) fn check_memory(mem: &oci_spec::runtime::LinuxMemory) -> Result<()> {
             )));
         }
     }
+    // Linux no longer enforces kernel memory limits (v1 accepts the write and keeps no limit;
+    // runc warns and ignores them): a limit that would not hold is refused.
+    for (what, v) in [("kernel", mem.kernel()), ("kernelTCP", mem.kernel_tcp())] {
+        if let Some(v) = v.filter(|&v| v > 0) {
+            return Err(Error::Unsupported(format!(
+                "memory {what} limit {v} cannot be applied: the kernel no longer enforces kernel memory limits"
+            )));
+        }
+    }
     Ok(())
 }
 

@@ -196,6 +196,8 @@ fn mem_has_settings(m: &LinuxMemory) -> bool {
         || m.reservation().is_some()
         || m.swappiness().is_some()
         || m.disable_oom_killer().is_some()
+        || m.kernel().is_some()
+        || m.kernel_tcp().is_some()
 }
 
 fn cpu_has_settings(c: &LinuxCpu) -> bool {

@@ -1,6 +1,7 @@
 //! berth-runtime applies each resource setting of a spec exactly, or fails the create with a
 //! clear error (root, real kernel): a negative memory limit other than -1 is refused (runc
-//! writes it as given and the kernel refuses it), -1 means unlimited, block I/O throttles
+//! writes it as given and the kernel refuses it), -1 means unlimited, a kernel memory limit
+//! (no longer enforced by Linux) is refused, block I/O throttles
 //! reach the cgroup files, and a block I/O weight this kernel cannot apply is an error.
 
 mod common;
@@ -69,6 +70,16 @@ fn negative_memory_limit_is_refused_and_minus_one_is_unlimited() {
     assert!(!o.status.success(), "a swap of -2 was accepted");
     assert!(
         stderr(&o).contains("invalid memory swap -2"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Kernel memory limits are no longer enforced by Linux: refused, not silently unapplied.
+    let id = unique_name("set-kmem");
+    let (_b, o) = create(&rt, &id, json!({"memory": {"kernel": 16 << 20}}));
+    assert!(!o.status.success(), "a kernel memory limit was accepted");
+    assert!(
+        stderr(&o).contains("memory kernel limit 16777216 cannot be applied"),
         "{}",
         stderr(&o)
     );
