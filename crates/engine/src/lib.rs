@@ -916,7 +916,7 @@ impl Engine {
         }
         let caps = spec::capabilities(&host)?;
         if host.security_opt.as_ref().is_some_and(|o| !o.is_empty()) {
-            spec::security_opts(&host, &caps)?;
+            settings::security_opts(&host, &caps)?;
         }
         blkio::validate(&host)?;
         settings::validate(&host)?;

@@ -467,79 +467,6 @@ fn ns_entry(kind: &str, ns: &Ns) -> Option<Value> {
     }
 }
 
-/// What `--security-opt` asks for.
-pub struct SecurityOpts {
-    pub no_new_privs: bool,
-    /// The resolved profile (None: unconfined).
-    pub seccomp: Option<Value>,
-    /// `systempaths=unconfined`: no masked or read-only /proc paths.
-    pub unconfined_paths: bool,
-    pub apparmor: Option<String>,
-}
-
-/// Parses `--security-opt` as Docker's daemon does (`parseSecurityOpt`); the seccomp value is
-/// the profile's JSON (the CLI reads the file). What berth cannot apply is refused.
-pub fn security_opts(h: &HostConfig, caps: &[String]) -> Result<SecurityOpts> {
-    let mut out = SecurityOpts {
-        no_new_privs: false,
-        seccomp: None,
-        unconfined_paths: false,
-        apparmor: None,
-    };
-    let mut profile: Option<Value> = None;
-    let mut seccomp_unconfined = h.privileged;
-    let bad = |n: u8, o: &str| Error::InvalidArgument(format!("invalid --security-opt {n}: {o:?}"));
-    for o in h.security_opt.iter().flatten() {
-        if o == "no-new-privileges" {
-            out.no_new_privs = true;
-            continue;
-        }
-        let (k, v) = o.split_once(['=', ':']).ok_or_else(|| bad(1, o))?;
-        match k {
-            "no-new-privileges" => {
-                out.no_new_privs = match v {
-                    "true" | "1" | "t" | "T" | "TRUE" | "True" => true,
-                    "false" | "0" | "f" | "F" | "FALSE" | "False" => false,
-                    _ => return Err(bad(2, o)),
-                }
-            }
-            "seccomp" if v == "unconfined" => seccomp_unconfined = true,
-            "seccomp" => {
-                let prof: Value = serde_json::from_str(v).map_err(|e| {
-                    Error::InvalidArgument(format!("Decoding seccomp profile failed: {e}"))
-                })?;
-                profile = Some(prof);
-            }
-            "systempaths" if v == "unconfined" => out.unconfined_paths = true,
-            "systempaths" => return Err(bad(2, o)),
-            "label" if v == "disable" => {}
-            "label" => {
-                return Err(Error::InvalidArgument(format!(
-                    "--security-opt {o}: SELinux labels are not supported by berth (only label=disable)"
-                )))
-            }
-            "apparmor" if v == "unconfined" || h.privileged => {}
-            "apparmor" => {
-                if !runtime::security::lsm_support().0 {
-                    return Err(Error::InvalidArgument(format!(
-                        "--security-opt {o}: AppArmor is not enabled on this host"
-                    )));
-                }
-                out.apparmor = Some(v.to_string());
-            }
-            _ => return Err(bad(2, o)),
-        }
-    }
-    if !seccomp_unconfined {
-        let prof = match profile {
-            Some(p) => p,
-            None => serde_json::from_str(SECCOMP_DEFAULT).expect("embedded profile parses"),
-        };
-        out.seccomp = Some(seccomp_for(&prof, caps)?);
-    }
-    Ok(out)
-}
-
 /// Builds the OCI spec (`config.json`) of a container. Also creates the working directory in
 /// the rootfs when missing (Docker does).
 pub fn build(inp: &SpecInput) -> Result<Value> {
@@ -572,7 +499,7 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
             }
         }
     }
-    let sec = security_opts(h, &caps)?;
+    let sec = crate::settings::security_opts(h, &caps)?;
     let (no_new_privs, seccomp) = (sec.no_new_privs, sec.seccomp);
 
     let mut rlimits = Vec::new();
