@@ -152,6 +152,12 @@ fn block_io_throttles_reach_the_cgroup() {
         assert!(read(&file).contains("300"), "{}", read(&file));
     } else {
         refused(&env, &["--blkio-weight", "300"], "--blkio-weight:");
+        // update refuses it too, instead of saving a weight that fails the next start.
+        run_d(&env, &["--name", "upd"], &["sleep", "1000"]);
+        let (_, err) = env.code(&["update", "--blkio-weight", "300", "upd"], 1);
+        assert!(err.contains("--blkio-weight:"), "{err}");
+        let saved = env.ok(&["inspect", "-f", "{{.HostConfig.BlkioWeight}}", "upd"]);
+        assert_eq!(saved.trim(), "0");
         let w = format!("{disk}:300");
         refused(
             &env,
