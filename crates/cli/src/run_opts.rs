@@ -1311,6 +1311,14 @@ pub fn to_config(f: &CreateFlags, detach: bool) -> Res<Parsed> {
             format!("{} is not an ip address", f.ip6),
         ));
     }
+    // No interface of its own: a MAC address would be dropped.
+    if !f.mac_address.is_empty()
+        && (matches!(mode.as_str(), "none" | "host") || mode.starts_with("container:"))
+    {
+        return Err(format!(
+            "conflicting options: mac-address and the network mode ({mode})"
+        ));
+    }
     let has_ep = !f.network_alias.is_empty()
         || !f.ip.is_empty()
         || !f.ip6.is_empty()

@@ -399,6 +399,10 @@ fn settings_berth_cannot_apply_are_refused() {
         ),
         (&["--ip6", "fd00::5"][..], "--ip6"),
         (
+            &["--mac-address", "02:42:ac:11:00:02"][..],
+            "conflicting options: mac-address and the network mode (none)",
+        ),
+        (
             &["--security-opt", "label=type:foo_t"][..],
             "--security-opt label=type:foo_t",
         ),
