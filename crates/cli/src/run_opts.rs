@@ -1245,8 +1245,14 @@ pub fn to_config(f: &CreateFlags, detach: bool) -> Res<Parsed> {
     if mode.starts_with("container:") && !f.hostname.is_empty() {
         return Err("conflicting options: hostname and the network mode".into());
     }
-    if mode.starts_with("container:") && (!f.dns.is_empty() || !f.add_host.is_empty()) {
+    // The other container's resolv.conf and hosts are used: Docker's conflicts, in its order.
+    if mode.starts_with("container:")
+        && (!f.dns.is_empty() || !f.dns_search.is_empty() || !f.dns_option.is_empty())
+    {
         return Err("conflicting options: dns and the network mode".into());
+    }
+    if mode.starts_with("container:") && !f.add_host.is_empty() {
+        return Err("conflicting options: custom host-to-IP mapping and the network mode".into());
     }
     for d in &f.dns {
         if d.parse::<std::net::IpAddr>().is_err() {

@@ -519,3 +519,43 @@ fn mount_options_are_applied_or_refused() {
     );
     refused(&env, &["--log-opt", "max-size=10m"], "--log-opt max-size");
 }
+
+#[test]
+fn container_network_refuses_its_own_name_settings() {
+    let env = env();
+    run_d(&env, &["--name", "netdonor"], &["sleep", "1000"]);
+    let net = ["--network", "container:netdonor"];
+    for (flag, value, want) in [
+        (
+            "--dns",
+            "1.1.1.1",
+            "conflicting options: dns and the network mode",
+        ),
+        (
+            "--dns-search",
+            "x.com",
+            "conflicting options: dns and the network mode",
+        ),
+        (
+            "--dns-option",
+            "ndots:2",
+            "conflicting options: dns and the network mode",
+        ),
+        (
+            "--add-host",
+            "a:1.2.3.4",
+            "conflicting options: custom host-to-IP mapping and the network mode",
+        ),
+        (
+            "--hostname",
+            "foo",
+            "conflicting options: hostname and the network mode",
+        ),
+    ] {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(&net);
+        args.extend_from_slice(&[flag, value, "busybox", "true"]);
+        let (_, err) = env.code(&args, 125);
+        assert!(err.contains(want), "{flag}: {err}");
+    }
+}
