@@ -398,6 +398,7 @@ fn settings_berth_cannot_apply_are_refused() {
             "Invalid isolation: \"hyperv\" - linux only supports 'default'",
         ),
         (&["--ip6", "fd00::5"][..], "--ip6"),
+        (&["--stop-signal", "SIGFOO"][..], "Invalid signal: SIGFOO"),
         (
             &["--mac-address", "02:42:ac:11:00:02"][..],
             "conflicting options: mac-address and the network mode (none)",

@@ -914,6 +914,10 @@ impl Engine {
         for b in host.binds.iter().flatten() {
             spec::parse_bind(b)?;
         }
+        // Docker checks the stop signal at create; a bad one would only surface at stop.
+        if let Some(sig) = config.stop_signal.as_deref().filter(|s| !s.is_empty()) {
+            parse_signal(sig)?;
+        }
         let caps = spec::capabilities(&host)?;
         if host.security_opt.as_ref().is_some_and(|o| !o.is_empty()) {
             settings::security_opts(&host, &caps)?;
