@@ -149,3 +149,15 @@ fn block_io_throttles_reach_the_cgroup_and_unapplicable_weights_fail() {
         assert!(stderr(&o).contains("cannot be applied"), "{}", stderr(&o));
     }
 }
+
+#[test]
+fn intel_rdt_is_refused_not_dropped() {
+    require_root();
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|s| s["linux"]["intelRdt"] = json!({"closID": "x", "l3CacheSchema": "L3:0=f"}));
+    let id = unique_name("set-rdt");
+    let o = rt.run(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert!(!o.status.success(), "intelRdt was accepted");
+    assert!(stderr(&o).contains("linux.intelRdt"), "{}", stderr(&o));
+}

@@ -101,6 +101,12 @@ fn validate(spec: &Spec, rootfs: &Path) -> Result<()> {
         .linux()
         .as_ref()
         .ok_or_else(|| Error::Spec("linux section is required".into()))?;
+    // Settings berth-runtime does not implement fail the create instead of being dropped.
+    if linux.intel_rdt().is_some() {
+        return Err(Error::Spec(
+            "linux.intelRdt (resctrl) is not supported by berth-runtime".into(),
+        ));
+    }
     let nss = linux.namespaces().clone().unwrap_or_default();
     if !nss.iter().any(|n| n.typ() == LinuxNamespaceType::Mount) {
         return Err(Error::Spec("a mount namespace is required".into()));
