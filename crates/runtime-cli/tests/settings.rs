@@ -161,3 +161,32 @@ fn intel_rdt_is_refused_not_dropped() {
     assert!(!o.status.success(), "intelRdt was accepted");
     assert!(stderr(&o).contains("linux.intelRdt"), "{}", stderr(&o));
 }
+
+#[test]
+fn lsm_labels_the_host_cannot_apply_are_refused() {
+    require_root();
+    let rt = Runtime::new();
+    let (apparmor, selinux) = (
+        Path::new("/sys/kernel/security/apparmor").exists(),
+        Path::new("/sys/fs/selinux/enforce").exists(),
+    );
+    assert!(
+        !apparmor || !selinux,
+        "this host has both AppArmor and SELinux: nothing to refuse"
+    );
+    let (field, value) = if !apparmor {
+        ("apparmorProfile", "docker-default")
+    } else {
+        ("selinuxLabel", "system_u:system_r:container_t:s0")
+    };
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|s| s["process"][field] = json!(value));
+    let id = unique_name("set-lsm");
+    let o = rt.run(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert!(!o.status.success(), "{field} was accepted");
+    assert!(
+        stderr(&o).contains(&format!("{field} \"{value}\" cannot be applied")),
+        "{}",
+        stderr(&o)
+    );
+}
