@@ -198,8 +198,18 @@ fn seccomp_profile_file_is_loaded() {
     )
     .unwrap();
     let opt = format!("seccomp={}", prof.display());
-    let pid = run_d(&env, &["--security-opt", &opt], &["sleep", "1000"]);
+    let pid = run_d(
+        &env,
+        &["--name", "sc", "--security-opt", &opt],
+        &["sleep", "1000"],
+    );
     assert_eq!(seccomp_mode(pid), "2");
+    // An exec gets the same filter.
+    let o = env.run(&["exec", "sc", "sh", "-c", "mkdir /x; echo mkdir=$?"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("mkdir=1"),
+        "{o:?}"
+    );
     let o = env.run(&[
         "run",
         "--rm",
