@@ -358,9 +358,17 @@ fn ipc_modes_follow_docker() {
     assert!(out.contains(" 8192 "), "{out}");
 
     // host: the host's namespace and /dev/shm.
-    let host = run_d(&env, &["--ipc", "host"], &["sleep", "1000"]);
+    let host = run_d(
+        &env,
+        &["--name", "hostipc", "--ipc", "host"],
+        &["sleep", "1000"],
+    );
     assert_eq!(ns(host, "ipc"), host_ipc());
     assert!(has_shm(host));
+    // A host-IPC donor may be joined (Docker: its shm path is the host's /dev/shm).
+    let joins_host = run_d(&env, &["--ipc", "container:hostipc"], &["sleep", "1000"]);
+    assert_eq!(ns(joins_host, "ipc"), host_ipc());
+    assert!(has_shm(joins_host));
 
     // The shareable tmpfs lives in the run dir and goes with the container.
     let runroot = env.runroot().display().to_string();
