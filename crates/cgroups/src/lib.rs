@@ -216,6 +216,34 @@ pub fn set_warning_hook(hook: fn(&str)) {
     let _ = WARN_HOOK.set(hook);
 }
 
+/// Memory values must be -1 (unlimited), 0 (unset) or positive: runc writes them as given and
+/// the kernel refuses other negatives; mapping them to "unlimited" would fail open.
+pub(crate) fn check_memory(mem: &oci_spec::runtime::LinuxMemory) -> Result<()> {
+    for (what, v) in [
+        ("limit", mem.limit()),
+        ("swap", mem.swap()),
+        ("reservation", mem.reservation()),
+        ("kernel", mem.kernel()),
+        ("kernelTCP", mem.kernel_tcp()),
+    ] {
+        if let Some(v) = v.filter(|&v| v < -1) {
+            return Err(Error::Invalid(format!(
+                "invalid memory {what} {v}: must be -1 (unlimited), 0 (unset) or positive"
+            )));
+        }
+    }
+    // Linux no longer enforces kernel memory limits (v1 accepts the write and keeps no limit;
+    // runc warns and ignores them): a limit that would not hold is refused.
+    for (what, v) in [("kernel", mem.kernel()), ("kernelTCP", mem.kernel_tcp())] {
+        if let Some(v) = v.filter(|&v| v > 0) {
+            return Err(Error::Unsupported(format!(
+                "memory {what} limit {v} cannot be applied: the kernel no longer enforces kernel memory limits"
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn warn(msg: &str) {
     match WARN_HOOK.get() {
         Some(hook) => hook(msg),

@@ -161,7 +161,9 @@ impl V1Manager {
             }
         }
         if r.rdma().as_ref().is_some_and(|r| !r.is_empty()) {
-            crate::warn("rdma limits are not supported by berth; skipped");
+            return Err(Error::Unsupported(
+                "rdma limits are not supported by berth".into(),
+            ));
         }
         Ok(())
     }
@@ -197,6 +199,8 @@ fn mem_has_settings(m: &LinuxMemory) -> bool {
         || m.reservation().is_some()
         || m.swappiness().is_some()
         || m.disable_oom_killer().is_some()
+        || m.kernel().is_some()
+        || m.kernel_tcp().is_some()
 }
 
 fn cpu_has_settings(c: &LinuxCpu) -> bool {
@@ -307,13 +311,18 @@ fn num_or_unlimited(v: i64) -> String {
 }
 
 pub(crate) fn set_memory(d: &Path, mem: &LinuxMemory) -> Result<()> {
+    crate::check_memory(mem)?;
     // 0 means "unset" for limit and swap, as in runc.
     let limit = mem.limit().filter(|&l| l != 0);
     let mut swap = mem.swap().filter(|&s| s != 0);
-    if swap.is_some() && !d.join("memory.memsw.limit_in_bytes").exists() {
-        crate::warn(
-            "memory.memsw.limit_in_bytes is missing (swap accounting is off); swap limit skipped",
-        );
+    if let Some(s) = swap.filter(|_| !d.join("memory.memsw.limit_in_bytes").exists()) {
+        // Without swap accounting swap is unlimited: -1 holds, a limit cannot be applied.
+        if s != -1 {
+            return Err(Error::Unsupported(format!(
+                "memory+swap limit {s} cannot be applied: memory.memsw.limit_in_bytes is \
+                 missing (swap accounting is off)"
+            )));
+        }
         swap = None;
     }
     match (limit, swap) {
@@ -371,13 +380,18 @@ pub(crate) fn set_cpu(d: &Path, cpu: &LinuxCpu) -> Result<()> {
         write(d, "cpu.cfs_quota_us", &num_or_unlimited(q))?;
     }
     if let Some(b) = cpu.burst() {
-        if !write_if_exists(d, "cpu.cfs_burst_us", &b.to_string())? {
-            crate::warn("cpu.cfs_burst_us is missing on this kernel; cpu burst skipped");
+        // runc: a missing file is fine only for a burst of 0 (the kernel's default).
+        if !write_if_exists(d, "cpu.cfs_burst_us", &b.to_string())? && b != 0 {
+            return Err(Error::Unsupported(format!(
+                "cpu burst {b} cannot be applied: cpu.cfs_burst_us is missing on this kernel"
+            )));
         }
     }
     if let Some(i) = cpu.idle() {
-        if !write_if_exists(d, "cpu.idle", &i.to_string())? {
-            crate::warn("cpu.idle is missing on this kernel; cpu idle skipped");
+        if !write_if_exists(d, "cpu.idle", &i.to_string())? && i != 0 {
+            return Err(Error::Unsupported(format!(
+                "cpu idle {i} cannot be applied: cpu.idle is missing on this kernel"
+            )));
         }
     }
     // Period before runtime: the runtime must fit in the period.
@@ -392,23 +406,26 @@ pub(crate) fn set_cpu(d: &Path, cpu: &LinuxCpu) -> Result<()> {
 
 pub(crate) fn set_blkio(d: &Path, io: &LinuxBlockIo) -> Result<()> {
     // CFQ's blkio.weight is gone from modern kernels; BFQ offers blkio.bfq.weight when loaded.
+    // Neither: an error, as in runc (a weight silently dropped would fail open).
+    let missing = |what: &str, v: &str| {
+        Error::Unsupported(format!(
+            "blkio {what} {v:?} cannot be applied: no such file in {} (no CFQ/BFQ I/O \
+             scheduler weights on this kernel)",
+            d.display()
+        ))
+    };
     let weight_file = |plain: &str, bfq: &str, v: &str| -> Result<()> {
         if write_if_exists(d, plain, v)? || write_if_exists(d, bfq, v)? {
             return Ok(());
         }
-        crate::warn(&format!(
-            "{plain} and {bfq} are missing in {} (no CFQ/BFQ io scheduler weights on this \
-             kernel); blkio weight {v:?} skipped",
-            d.display()
-        ));
-        Ok(())
+        Err(missing(plain, v))
     };
     if let Some(w) = io.weight().filter(|&w| w != 0) {
         weight_file("blkio.weight", "blkio.bfq.weight", &w.to_string())?;
     }
     if let Some(w) = io.leaf_weight().filter(|&w| w != 0) {
         if !write_if_exists(d, "blkio.leaf_weight", &w.to_string())? {
-            crate::warn("blkio.leaf_weight is missing on this kernel; skipped");
+            return Err(missing("blkio.leaf_weight", &w.to_string()));
         }
     }
     for wd in io.weight_device().iter().flatten() {
@@ -419,7 +436,7 @@ pub(crate) fn set_blkio(d: &Path, io: &LinuxBlockIo) -> Result<()> {
         if let Some(w) = wd.leaf_weight() {
             let v = format!("{}:{} {w}", wd.major(), wd.minor());
             if !write_if_exists(d, "blkio.leaf_weight_device", &v)? {
-                crate::warn("blkio.leaf_weight_device is missing on this kernel; skipped");
+                return Err(missing("blkio.leaf_weight_device", &v));
             }
         }
     }
@@ -471,7 +488,11 @@ fn set_network(cls: Option<&Path>, prio: Option<&Path>, n: &LinuxNetwork) -> Res
     if let Some(id) = n.class_id() {
         match cls {
             Some(d) => write(d, "net_cls.classid", &id.to_string())?,
-            None => crate::warn("net_cls controller is not mounted; network classID skipped"),
+            None => {
+                return Err(Error::Unsupported(format!(
+                    "network classID {id} cannot be applied: the net_cls controller is not mounted"
+                )))
+            }
         }
     }
     for p in n.priorities().iter().flatten() {
@@ -481,7 +502,10 @@ fn set_network(cls: Option<&Path>, prio: Option<&Path>, n: &LinuxNetwork) -> Res
                 "net_prio.ifpriomap",
                 &format!("{} {}", p.name(), p.priority()),
             )?,
-            None => crate::warn("net_prio controller is not mounted; interface priority skipped"),
+            None => return Err(Error::Unsupported(
+                "interface priorities cannot be applied: the net_prio controller is not mounted"
+                    .into(),
+            )),
         }
     }
     Ok(())
@@ -810,7 +834,7 @@ mod tests {
         assert_eq!(get(&t, "cpu.rt_period_us"), "1000000");
         assert_eq!(get(&t, "cpu.rt_runtime_us"), "5000");
 
-        // Only throttle files exist (as on this kernel): the weight is skipped, not an error.
+        // Only throttle files exist (as on this kernel): throttles apply, a weight is refused.
         let t = fake(&[
             ("blkio.throttle.read_bps_device", ""),
             ("blkio.throttle.write_iops_device", ""),
@@ -824,7 +848,6 @@ mod tests {
                 .unwrap()]
         };
         let io = LinuxBlockIoBuilder::default()
-            .weight(300u16)
             .throttle_read_bps_device(dev(1048576u64))
             .throttle_write_iops_device(dev(100u64))
             .build()
@@ -832,7 +855,34 @@ mod tests {
         set_blkio(t.path(), &io).unwrap();
         assert_eq!(get(&t, "blkio.throttle.read_bps_device"), "8:0 1048576");
         assert_eq!(get(&t, "blkio.throttle.write_iops_device"), "8:0 100");
+        let weight = LinuxBlockIoBuilder::default()
+            .weight(300u16)
+            .build()
+            .unwrap();
+        let e = set_blkio(t.path(), &weight).unwrap_err().to_string();
+        assert!(e.contains("blkio.weight \"300\" cannot be applied"), "{e}");
         assert!(!t.path().join("blkio.weight").exists());
+
+        // A negative memory value other than -1 is refused, not made "unlimited".
+        let t = fake(&[("memory.limit_in_bytes", "")]);
+        let neg = LinuxMemoryBuilder::default().limit(-5i64).build().unwrap();
+        assert!(set_memory(t.path(), &neg).is_err());
+        assert_eq!(get(&t, "memory.limit_in_bytes"), "");
+        let unlimited = LinuxMemoryBuilder::default().limit(-1i64).build().unwrap();
+        set_memory(t.path(), &unlimited).unwrap();
+        assert_eq!(get(&t, "memory.limit_in_bytes"), "-1");
+        // No memsw file (swap accounting off): a swap limit is refused, -1 holds as it is.
+        let swap = |s: i64| {
+            LinuxMemoryBuilder::default()
+                .limit(64i64 << 20)
+                .swap(s)
+                .build()
+                .unwrap()
+        };
+        let e = set_memory(t.path(), &swap(128 << 20)).unwrap_err();
+        assert!(e.to_string().contains("swap accounting is off"), "{e}");
+        set_memory(t.path(), &swap(-1)).unwrap();
+        assert_eq!(get(&t, "memory.limit_in_bytes"), (64u64 << 20).to_string());
     }
 
     #[test]

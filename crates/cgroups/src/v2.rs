@@ -83,15 +83,22 @@ impl V2Manager {
         if let Some(u) = r.unified() {
             set_unified(d, u)?;
         }
+        if r.rdma().as_ref().is_some_and(|r| !r.is_empty()) {
+            return Err(Error::Unsupported(
+                "rdma limits are not supported by berth".into(),
+            ));
+        }
         if let Some(devs) = r.devices() {
             if self.full {
                 ebpf::apply_device_rules(d, devs)?;
             }
         }
-        if r.network().is_some() {
-            crate::warn(
-                "network (net_cls/net_prio) limits are not supported on cgroup v2; skipped",
-            );
+        if r.network().as_ref().is_some_and(|n| {
+            n.class_id().is_some() || n.priorities().as_ref().is_some_and(|p| !p.is_empty())
+        }) {
+            return Err(Error::Unsupported(
+                "network (net_cls/net_prio) limits cannot be applied on cgroup v2".into(),
+            ));
         }
         Ok(())
     }
@@ -207,11 +214,17 @@ fn mem_value(v: i64) -> String {
 }
 
 pub(crate) fn set_memory(d: &Path, mem: &LinuxMemory) -> Result<()> {
+    crate::check_memory(mem)?;
     let limit = mem.limit().filter(|&l| l != 0);
     if let Some(swap) = mem.swap().filter(|&s| s != 0) {
         let v = swap_to_v2(limit, swap)?;
-        if !fsutil::write_if_exists(d, "memory.swap.max", &v)? {
-            crate::warn("memory.swap.max is missing (no swap accounting); swap limit skipped");
+        // Without swap accounting swap is unlimited: "max" holds, a limit cannot be applied.
+        if !fsutil::write_if_exists(d, "memory.swap.max", &v)? && v != "max" {
+            return Err(crate::Error::Unsupported(format!(
+                "swap limit {v} cannot be applied: memory.swap.max is missing in {} (no swap \
+                 accounting)",
+                d.display()
+            )));
         }
     }
     if let Some(l) = limit {
@@ -277,10 +290,11 @@ fn set_io_weight(d: &Path, target: &str, w: u16) -> Result<()> {
         format!("{target} {w}")
     };
     if !fsutil::write_if_exists(d, "io.bfq.weight", &v)? {
-        crate::warn(&format!(
-            "io weight {target} {w} skipped: neither io.weight nor io.bfq.weight exists in {}",
+        // As in runc: an error, not a weight silently dropped.
+        return Err(crate::Error::Unsupported(format!(
+            "io weight {target} {w} cannot be applied: neither io.weight nor io.bfq.weight exists in {}",
             d.display()
-        ));
+        )));
     }
     Ok(())
 }

@@ -133,7 +133,6 @@ fn apply_set_update_freeze_stats_destroy() {
         .pids(LinuxPidsBuilder::default().limit(20i64).build().unwrap())
         .block_io(
             LinuxBlockIoBuilder::default()
-                .weight(500u16) // no CFQ/BFQ weight files here: skipped with a warning
                 .throttle_read_bps_device(vec![LinuxThrottleDeviceBuilder::default()
                     .major(maj)
                     .minor(min)

@@ -133,7 +133,7 @@ pub struct CreateFlags {
     #[arg(long = "isolation", default_value = "")]
     pub isolation: String,
     /// Kernel memory limit
-    #[arg(long = "kernel-memory")]
+    #[arg(long = "kernel-memory", allow_hyphen_values = true)]
     pub kernel_memory: Option<String>,
     /// Set meta data on a container
     #[arg(short = 'l', long = "label")]
@@ -154,10 +154,10 @@ pub struct CreateFlags {
     #[arg(long = "mac-address", default_value = "")]
     pub mac_address: String,
     /// Memory limit
-    #[arg(short = 'm', long = "memory")]
+    #[arg(short = 'm', long = "memory", allow_hyphen_values = true)]
     pub memory: Option<String>,
     /// Memory soft limit
-    #[arg(long = "memory-reservation")]
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
     pub memory_reservation: Option<String>,
     /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
     #[arg(long = "memory-swap", allow_hyphen_values = true)]
@@ -224,7 +224,7 @@ pub struct CreateFlags {
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
     /// Size of /dev/shm
-    #[arg(long = "shm-size")]
+    #[arg(long = "shm-size", allow_hyphen_values = true)]
     pub shm_size: Option<String>,
     /// Signal to stop a container
     #[arg(long = "stop-signal")]
@@ -677,6 +677,7 @@ pub fn parse_mount(s: &str) -> Res<Mount> {
         ..Default::default()
     };
     let mut propagation = None;
+    let mut nonrecursive = false;
     let (mut size, mut mode) = (0i64, 0u32);
     for field in s.split(',') {
         let (k, v) = match field.split_once('=') {
@@ -687,7 +688,11 @@ pub fn parse_mount(s: &str) -> Res<Mount> {
                     m.read_only = true;
                     continue;
                 }
-                if k == "volume-nocopy" || k == "bind-nonrecursive" {
+                if k == "volume-nocopy" {
+                    continue;
+                }
+                if k == "bind-nonrecursive" {
+                    nonrecursive = true;
                     continue;
                 }
                 return Err(flag_err(
@@ -713,8 +718,21 @@ pub fn parse_mount(s: &str) -> Res<Mount> {
                 mode = u32::from_str_radix(v, 8)
                     .map_err(|_| flag_err(s, "--mount", format!("invalid value for {k}: {v}")))?
             }
-            "consistency" | "volume-driver" | "volume-label" | "volume-opt" | "volume-nocopy"
-            | "bind-nonrecursive" => {}
+            "bind-nonrecursive" => nonrecursive = parse_bool(v, s)?,
+            "volume-driver" if v == "local" => {}
+            // berth's volumes are local directories without labels or driver options: what it
+            // would drop is refused.
+            "volume-driver" | "volume-label" | "volume-opt" => {
+                return Err(flag_err(
+                    s,
+                    "--mount",
+                    format!(
+                    "{k} is not supported by berth (local volumes only, without labels or options)"
+                ),
+                ))
+            }
+            // Docker ignores consistency on Linux too; berth's volumes are never pre-filled.
+            "consistency" | "volume-nocopy" => {}
             _ => {
                 return Err(flag_err(
                     s,
@@ -734,7 +752,12 @@ pub fn parse_mount(s: &str) -> Res<Mount> {
                     "invalid mount config for type \"bind\": field Source must not be empty".into(),
                 );
             }
-            m.bind_options = propagation.map(|p| BindOptions { propagation: p });
+            if propagation.is_some() || nonrecursive {
+                m.bind_options = Some(BindOptions {
+                    propagation: propagation.unwrap_or_default(),
+                    non_recursive: nonrecursive,
+                });
+            }
         }
         "tmpfs" => {
             if !m.source.is_empty() {
@@ -750,7 +773,7 @@ pub fn parse_mount(s: &str) -> Res<Mount> {
             }
         }
         _ => {
-            if propagation.is_some() {
+            if propagation.is_some() || nonrecursive {
                 return Err(
                     "invalid mount config for type \"volume\": field BindOptions must not be specified"
                         .into(),
@@ -1006,6 +1029,9 @@ pub fn to_config(f: &CreateFlags, detach: bool) -> Res<Parsed> {
         .iter()
         .map(|d| parse_device(d))
         .collect::<Res<_>>()?;
+    for r in &f.device_cgroup_rule {
+        engine::settings::device_cgroup_rule(r).map_err(|e| e.to_string())?;
+    }
     h.device_cgroup_rules = opt_vec(&f.device_cgroup_rule);
 
     // namespaces
@@ -1018,6 +1044,10 @@ pub fn to_config(f: &CreateFlags, detach: bool) -> Res<Parsed> {
         "" | "none" | "private" | "shareable" | "host" => {}
         p if p.starts_with("container:") && p.len() > 10 => {}
         p => return Err(format!("--ipc: invalid IPC mode: {p}")),
+    }
+    // User namespaces are not implemented yet: Docker's CLI message for what berth refuses.
+    if !matches!(f.userns.as_str(), "" | "host") {
+        return Err("--userns: invalid USER mode".into());
     }
     match f.uts.as_str() {
         "" | "host" => {}
@@ -1077,6 +1107,15 @@ pub fn to_config(f: &CreateFlags, detach: bool) -> Res<Parsed> {
     }
     h.oom_score_adj = f.oom_score_adj;
     h.shm_size = mem_flag(&f.shm_size, "--shm-size")?;
+    // Only a container's own /dev/shm has a size to set.
+    if f.shm_size.is_some()
+        && (matches!(f.ipc.as_str(), "none" | "host") || f.ipc.starts_with("container:"))
+    {
+        return Err(format!(
+            "--shm-size: a container with --ipc {} has no /dev/shm of its own to size",
+            f.ipc
+        ));
+    }
     h.cpu_shares = f.cpu_shares;
     h.cpu_period = f.cpu_period;
     h.cpu_quota = f.cpu_quota;
@@ -1206,8 +1245,14 @@ pub fn to_config(f: &CreateFlags, detach: bool) -> Res<Parsed> {
     if mode.starts_with("container:") && !f.hostname.is_empty() {
         return Err("conflicting options: hostname and the network mode".into());
     }
-    if mode.starts_with("container:") && (!f.dns.is_empty() || !f.add_host.is_empty()) {
+    // The other container's resolv.conf and hosts are used: Docker's conflicts, in its order.
+    if mode.starts_with("container:")
+        && (!f.dns.is_empty() || !f.dns_search.is_empty() || !f.dns_option.is_empty())
+    {
         return Err("conflicting options: dns and the network mode".into());
+    }
+    if mode.starts_with("container:") && !f.add_host.is_empty() {
+        return Err("conflicting options: custom host-to-IP mapping and the network mode".into());
     }
     for d in &f.dns {
         if d.parse::<std::net::IpAddr>().is_err() {
@@ -1258,11 +1303,26 @@ pub fn to_config(f: &CreateFlags, detach: bool) -> Res<Parsed> {
             format!("{} is not an ip address", f.ip),
         ));
     }
+    if !f.ip6.is_empty() && f.ip6.parse::<std::net::Ipv6Addr>().is_ok() {
+        // berth's networks have no IPv6 yet: the address would be dropped.
+        return Err(format!(
+            "--ip6 {}: IPv6 addresses are not supported by berth's networks yet",
+            f.ip6
+        ));
+    }
     if !f.ip6.is_empty() && f.ip6.parse::<std::net::Ipv6Addr>().is_err() {
         return Err(flag_err(
             &f.ip6,
             "--ip6",
             format!("{} is not an ip address", f.ip6),
+        ));
+    }
+    // No interface of its own: a MAC address would be dropped.
+    if !f.mac_address.is_empty()
+        && (matches!(mode.as_str(), "none" | "host") || mode.starts_with("container:"))
+    {
+        return Err(format!(
+            "conflicting options: mac-address and the network mode ({mode})"
         ));
     }
     let has_ep = !f.network_alias.is_empty()

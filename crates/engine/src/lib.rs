@@ -14,11 +14,13 @@
 //!
 //! Errors map to Docker's exit codes with [`Error::exit_code`].
 
+mod blkio;
 mod commit;
 pub mod events;
 mod exec;
 mod fork_heap;
 pub mod init;
+mod ipc;
 mod logs;
 mod monitor;
 pub mod names;
@@ -26,6 +28,8 @@ pub mod network;
 pub mod perms;
 mod record;
 pub mod runroot;
+mod seccomp;
+pub mod settings;
 mod shim;
 pub mod spec;
 pub mod types;
@@ -460,6 +464,7 @@ fn release_resources_in(paths: &record::Paths, id: &str, store: Option<&storage:
         runroot: &paths.runroot,
     };
     let _ = network::detach(&np, id);
+    ipc::unmount_shm(&paths.run_dir(id));
     let _ = std::fs::remove_dir_all(paths.run_dir(id));
 }
 
@@ -513,6 +518,7 @@ fn remove_run_dir(dir: &std::path::Path) {
         let _ = std::fs::remove_file(dir.join(f));
     }
     if std::fs::remove_dir(dir).is_err_and(|e| e.kind() != std::io::ErrorKind::NotFound) {
+        ipc::unmount_shm(dir);
         let _ = std::fs::remove_dir_all(dir);
     }
 }
@@ -917,7 +923,16 @@ impl Engine {
         for b in host.binds.iter().flatten() {
             spec::parse_bind(b)?;
         }
-        spec::capabilities(&host)?;
+        // Docker checks the stop signal at create; a bad one would only surface at stop.
+        if let Some(sig) = config.stop_signal.as_deref().filter(|s| !s.is_empty()) {
+            parse_signal(sig)?;
+        }
+        let caps = spec::capabilities(&host)?;
+        if host.security_opt.as_ref().is_some_and(|o| !o.is_empty()) {
+            settings::security_opts(&host, &caps)?;
+        }
+        blkio::validate(&host)?;
+        settings::validate(&host)?;
         for d in &host.devices {
             if std::fs::metadata(&d.path_on_host).is_err() {
                 return Err(Error::InvalidArgument(format!(
@@ -1196,10 +1211,23 @@ impl Engine {
             )?;
             timing::mark("eng:ps_files");
             let pid = self.join_ns(&host.pid_mode, "pid")?;
-            let ipc = match host.ipc_mode.as_str() {
-                "host" => spec::Ns::Host,
-                m if m.starts_with("container:") => self.join_ns(m, "ipc")?,
-                _ => spec::Ns::Private,
+            let (ipc, shm) = match host.ipc_mode.as_str() {
+                "host" => (spec::Ns::Host, Some("/dev/shm".into())),
+                "shareable" => {
+                    let d = ipc::mount_shareable_shm(&self.paths.run_dir(id), host.shm_size)?;
+                    (spec::Ns::Private, Some(d))
+                }
+                m => match m.strip_prefix("container:") {
+                    Some(other) => {
+                        let (oid, r) = self.record(other)?;
+                        let oh = record::load_host_config(&self.paths, &oid)?;
+                        let running = matches!(r.effective_status(), "running" | "paused");
+                        let (ns, shm) =
+                            ipc::donor(&oid, r.state.pid, running, &oh, &self.paths.run_dir(&oid))?;
+                        (ns, Some(shm))
+                    }
+                    None => (spec::Ns::Private, None),
+                },
             };
             let uts = self.join_ns(&host.uts_mode, "uts")?;
             let init_binary = if host.init.unwrap_or(false) {
@@ -1218,6 +1246,7 @@ impl Engine {
                 pid,
                 ipc,
                 uts,
+                shm,
                 cgroup_v2: cgroup_v2_only(),
                 init_binary,
             })?;
@@ -2034,6 +2063,10 @@ impl Engine {
                 "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
             ));
         }
+        // A weight this kernel cannot apply is refused now, not saved to fail the next start.
+        if cfg.blkio_weight.is_some_and(|w| w != 0) {
+            blkio::validate(&h)?;
+        }
         if matches!(rec.effective_status(), "running" | "paused") {
             let mut h2 = h.clone();
             // Swap follows memory only when the user gave memory without swap.
@@ -2041,7 +2074,7 @@ impl Engine {
                 h2.memory_swap = 0;
             }
             let res: oci_spec::runtime::LinuxResources =
-                serde_json::from_value(spec::resources(&h2))
+                serde_json::from_value(spec::resources(&h2)?)
                     .map_err(|e| Error::Other(format!("resources: {e}")))?;
             let rt = runtime::state::StateRoot::new(self.paths.runtime_root());
             runtime::Container::load(&rt, &id)?.update(&res)?;

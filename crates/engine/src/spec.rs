@@ -101,6 +101,9 @@ pub struct SpecInput<'a> {
     pub pid: Ns,
     pub ipc: Ns,
     pub uts: Ns,
+    /// A host directory to bind at /dev/shm (`--ipc shareable|host|container:<x>`, see
+    /// [`crate::ipc`]); None: a private tmpfs, or none at all for `--ipc none`.
+    pub shm: Option<PathBuf>,
     /// The cgroup hierarchy is v2-only (cgroupns private by default like Docker).
     pub cgroup_v2: bool,
     /// The binary to bind-mount at /sbin/berth-init for `--init`.
@@ -197,44 +200,7 @@ pub fn capabilities(host: &HostConfig) -> Result<Vec<String>> {
     Ok(caps)
 }
 
-/// Resolves Docker's profile for a container with capabilities `caps`: keeps the rules whose
-/// `includes.caps` are all held and whose `excludes.caps` are not, in OCI's format.
-pub fn seccomp_for(profile: &Value, caps: &[String]) -> Value {
-    let mut out = profile.clone();
-    let has = |v: &Value| {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .all(|c| caps.iter().any(|k| Some(k.as_str()) == c.as_str()))
-            })
-            .unwrap_or(true)
-    };
-    let mut rules = Vec::new();
-    for r in profile["syscalls"].as_array().into_iter().flatten() {
-        if let Some(inc) = r.get("includes").and_then(|i| i.get("caps")) {
-            if !has(inc) {
-                continue;
-            }
-        }
-        if let Some(exc) = r.get("excludes").and_then(|i| i.get("caps")) {
-            if exc.as_array().is_some_and(|a| !a.is_empty()) && has(exc) {
-                continue;
-            }
-        }
-        let mut r = r.clone();
-        if let Some(o) = r.as_object_mut() {
-            o.remove("includes");
-            o.remove("excludes");
-            o.remove("comment");
-        }
-        rules.push(r);
-    }
-    out["syscalls"] = Value::Array(rules);
-    if let Some(o) = out.as_object_mut() {
-        o.remove("archMap");
-    }
-    out
-}
+pub use crate::seccomp::seccomp_for;
 
 /// uid, gid, additional gids of `user` ("name", "uid", "uid:gid", "name:group"), looked up in
 /// the container's /etc/passwd and /etc/group (paths resolved inside the rootfs).
@@ -435,7 +401,7 @@ fn device_entry(host_path: &str, ctr_path: &str, perms: &str) -> Result<(Value, 
 
 /// The Linux resources of a HostConfig (Docker's rules: --cpus → quota over a 100 ms period,
 /// swap 2×memory when unset, -1 unlimited).
-pub fn resources(host: &HostConfig) -> Value {
+pub fn resources(host: &HostConfig) -> Result<Value> {
     let mut r = serde_json::Map::new();
     let mut mem = serde_json::Map::new();
     if host.memory > 0 {
@@ -491,10 +457,10 @@ pub fn resources(host: &HostConfig) -> Value {
     if let Some(p) = host.pids_limit.filter(|p| *p != 0) {
         r.insert("pids".into(), json!({"limit": if p < 0 { -1 } else { p }}));
     }
-    if host.blkio_weight > 0 {
-        r.insert("blockIO".into(), json!({"weight": host.blkio_weight}));
+    if let Some(io) = crate::blkio::block_io(host)? {
+        r.insert("blockIO".into(), io);
     }
-    Value::Object(r)
+    Ok(Value::Object(r))
 }
 
 fn ns_entry(kind: &str, ns: &Ns) -> Option<Value> {
@@ -537,38 +503,8 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
             }
         }
     }
-    let mut no_new_privs = false;
-    let mut seccomp: Option<Value> = None;
-    let mut seccomp_unconfined = h.privileged;
-    for o in h.security_opt.iter().flatten() {
-        let (k, v) = o.split_once(['=', ':']).unwrap_or((o.as_str(), ""));
-        match k {
-            "no-new-privileges" => no_new_privs = v.is_empty() || v == "true",
-            "seccomp" if v == "unconfined" => seccomp_unconfined = true,
-            "seccomp" => {
-                let data = std::fs::read(v).map_err(|e| {
-                    Error::InvalidArgument(format!("opening seccomp profile ({v}) failed: {e}"))
-                })?;
-                let prof: Value = serde_json::from_slice(&data).map_err(|e| {
-                    Error::InvalidArgument(format!("Decoding seccomp profile failed: {e}"))
-                })?;
-                seccomp = Some(seccomp_for(&prof, &caps));
-            }
-            "label" | "apparmor" => {}
-            _ => {
-                return Err(Error::InvalidArgument(format!(
-                    "Invalid --security-opt: {o:?}"
-                )))
-            }
-        }
-    }
-    if seccomp.is_none() && !seccomp_unconfined {
-        let prof: Value = serde_json::from_str(SECCOMP_DEFAULT).expect("embedded profile parses");
-        seccomp = Some(seccomp_for(&prof, &caps));
-    }
-    if seccomp_unconfined {
-        seccomp = None;
-    }
+    let sec = crate::settings::security_opts(h, &caps)?;
+    let (no_new_privs, seccomp) = (sec.no_new_privs, sec.seccomp);
 
     let mut rlimits = Vec::new();
     for u in h.ulimits.iter().flatten() {
@@ -586,6 +522,9 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "noNewPrivileges": no_new_privs,
     });
+    if let Some(p) = sec.apparmor {
+        process["apparmorProfile"] = json!(p);
+    }
     if !extra_gids.is_empty() {
         process["user"]["additionalGids"] = json!(extra_gids);
     }
@@ -606,7 +545,14 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", if h.privileged {"rw"} else {"ro"}]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
     ];
-    if h.ipc_mode != "host" && !h.ipc_mode.starts_with("container:") {
+    if let Some(src) = &inp.shm {
+        mounts.push(
+            json!({"destination": "/dev/shm", "type": "bind", "source": src,
+            "options": ["rbind", "rprivate"]}),
+        );
+    } else if !matches!(h.ipc_mode.as_str(), "none" | "host")
+        && !h.ipc_mode.starts_with("container:")
+    {
         mounts.push(
             json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
             "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}),
@@ -678,8 +624,9 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
                     .map(|b| b.propagation.clone())
                     .filter(|p| !p.is_empty())
                     .unwrap_or_else(|| "rprivate".into());
+                let recursive = !m.bind_options.as_ref().is_some_and(|b| b.non_recursive);
                 let opts = vec![
-                    "rbind".to_string(),
+                    if recursive { "rbind" } else { "bind" }.to_string(),
                     if m.read_only { "ro" } else { "rw" }.to_string(),
                     prop,
                 ];
@@ -772,7 +719,10 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
         devices.push(dev);
         dev_rules.push(rule);
     }
-    let mut res = resources(h);
+    for r in h.device_cgroup_rules.iter().flatten() {
+        dev_rules.push(crate::settings::device_cgroup_rule(r)?);
+    }
+    let mut res = resources(h)?;
     res["devices"] = Value::Array(dev_rules);
 
     let mut linux = json!({
@@ -781,7 +731,7 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
         "cgroupsPath": cgroups_path(h, inp.id),
         "devices": devices,
     });
-    if !h.privileged {
+    if !h.privileged && !sec.unconfined_paths {
         let masked: Vec<String> = h
             .masked_paths
             .clone()
@@ -844,6 +794,7 @@ mod tests {
             pid: Ns::Private,
             ipc: Ns::Private,
             uts: Ns::Private,
+            shm: None,
             cgroup_v2: false,
             init_binary: None,
         }
@@ -935,7 +886,7 @@ mod tests {
             }]),
             ..Default::default()
         };
-        let r = resources(&h);
+        let r = resources(&h).unwrap();
         assert_eq!(r["cpu"]["quota"], 150000);
         assert_eq!(r["cpu"]["period"], 100000);
         assert_eq!(r["memory"]["swap"], 128 << 20);
@@ -965,7 +916,7 @@ mod tests {
     #[test]
     fn seccomp_conditions() {
         let prof: Value = serde_json::from_str(SECCOMP_DEFAULT).unwrap();
-        let plain = seccomp_for(&prof, &DEFAULT_CAPS.map(String::from));
+        let plain = seccomp_for(&prof, &DEFAULT_CAPS.map(String::from)).unwrap();
         let names = |v: &Value| -> Vec<String> {
             v["syscalls"]
                 .as_array()
@@ -983,7 +934,7 @@ mod tests {
         };
         assert!(!names(&plain).contains(&"mount".to_string()));
         assert!(names(&plain).contains(&"chroot".to_string()));
-        let admin = seccomp_for(&prof, &["CAP_SYS_ADMIN".to_string()]);
+        let admin = seccomp_for(&prof, &["CAP_SYS_ADMIN".to_string()]).unwrap();
         assert!(names(&admin).contains(&"mount".to_string()));
     }
 

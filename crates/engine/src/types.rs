@@ -111,6 +111,9 @@ pub struct Mount {
 #[serde(rename_all = "PascalCase", default)]
 pub struct BindOptions {
     pub propagation: String,
+    /// `bind-nonrecursive`: the source alone, not the mounts under it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub non_recursive: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -91,6 +91,26 @@ fn validate(spec: &Spec, rootfs: &Path) -> Result<()> {
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::Spec("process.args must not be empty".into()));
     }
+    // LSM settings the host cannot apply are refused (runc's validator does for SELinux).
+    let (apparmor, selinux) = crate::security::lsm_support();
+    if let Some(p) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        if !apparmor {
+            return Err(Error::Spec(format!(
+                "apparmorProfile {p:?} cannot be applied: AppArmor is not enabled on this host"
+            )));
+        }
+    }
+    if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
+        if !selinux {
+            return Err(Error::Spec(format!(
+                "selinuxLabel {l:?} cannot be applied: SELinux is not enabled on this host"
+            )));
+        }
+    }
     if !rootfs.is_dir() {
         return Err(Error::Spec(format!(
             "rootfs ({}) does not exist",
@@ -101,6 +121,12 @@ fn validate(spec: &Spec, rootfs: &Path) -> Result<()> {
         .linux()
         .as_ref()
         .ok_or_else(|| Error::Spec("linux section is required".into()))?;
+    // Settings berth-runtime does not implement fail the create instead of being dropped.
+    if linux.intel_rdt().is_some() {
+        return Err(Error::Spec(
+            "linux.intelRdt (resctrl) is not supported by berth-runtime".into(),
+        ));
+    }
     let nss = linux.namespaces().clone().unwrap_or_default();
     if !nss.iter().any(|n| n.typ() == LinuxNamespaceType::Mount) {
         return Err(Error::Spec("a mount namespace is required".into()));

@@ -904,9 +904,10 @@ fn apply_lsm(process: &Process) -> Result<()> {
                 ))
             })?;
         } else {
-            warn(&format!(
-                "apparmorProfile {profile:?} ignored: AppArmor is not enabled on this host"
-            ));
+            // As runc (its write to the attr file fails): a profile that cannot hold is an error.
+            return Err(Error::other(format!(
+                "apparmorProfile {profile:?} cannot be applied: AppArmor is not enabled on this host"
+            )));
         }
     }
     if let Some(label) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
@@ -914,9 +915,10 @@ fn apply_lsm(process: &Process) -> Result<()> {
             std::fs::write("/proc/self/attr/exec", label)
                 .map_err(|e| Error::other(format!("setting SELinux label {label:?}: {e}")))?;
         } else {
-            warn(&format!(
-                "selinuxLabel {label:?} ignored: SELinux is not enabled on this host"
-            ));
+            // runc's validator refuses it too ("selinux is disabled or not supported").
+            return Err(Error::other(format!(
+                "selinuxLabel {label:?} cannot be applied: SELinux is not enabled on this host"
+            )));
         }
     }
     Ok(())
