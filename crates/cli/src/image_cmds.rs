@@ -18,7 +18,14 @@ pub fn container_uses(root: &Path, id: &str) -> bool {
     let Ok(rd) = std::fs::read_dir(root.join("containers")) else {
         return false;
     };
+    // Only record dirs (named by a 64-hex id): a removed container's dir is renamed to
+    // `.removed-<id>` before the removal replies and deleted after it; it holds no image.
     rd.flatten().any(|e| {
+        let n = e.file_name();
+        let n = n.as_encoded_bytes();
+        if n.len() != 64 || !n.iter().all(u8::is_ascii_hexdigit) {
+            return false;
+        }
         std::fs::read(e.path().join("config.v2.json"))
             .ok()
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())

@@ -20,6 +20,7 @@ mod exec;
 mod fork_heap;
 pub mod init;
 mod logs;
+mod mnt_release;
 mod monitor;
 pub mod names;
 pub mod network;
@@ -27,6 +28,7 @@ mod record;
 pub mod runroot;
 mod shim;
 pub mod spec;
+pub mod storage_opts;
 pub mod types;
 
 pub use events::Event;
@@ -671,10 +673,16 @@ fn merge_image_config(c: &mut Config, img: &image::config::ContainerConfig) {
     let mut env = img.env.clone().unwrap_or_default();
     spec::merge_env(&mut env, &c.env);
     c.env = env;
-    if c.entrypoint.is_none() {
-        c.entrypoint = img.entrypoint.clone();
+    // Docker: an entrypoint of the user's (even `--entrypoint ""`, sent as [""]) replaces the
+    // image's entrypoint and cmd; [""] itself means none.
+    if c.entrypoint.as_deref() == Some(&[String::new()][..]) {
+        c.entrypoint = None;
+    } else if c.entrypoint.as_ref().is_none_or(|e| e.is_empty()) {
         if c.cmd.as_ref().is_none_or(|v| v.is_empty()) {
             c.cmd = img.cmd.clone();
+        }
+        if c.entrypoint.is_none() {
+            c.entrypoint = img.entrypoint.clone();
         }
     }
     if c.working_dir.is_empty() {
@@ -924,6 +932,7 @@ impl Engine {
         })?;
         let img = images.get(&image_id)?;
         timing::mark("eng:c_image");
+        storage_opts::validate(&host, images.layers().driver_name())?;
         if let Some(ic) = &img.config.config {
             merge_image_config(&mut config, ic);
         }
@@ -1103,7 +1112,7 @@ impl Engine {
     ) -> Result<(serde_json::Value, Vec<u8>)> {
         let store = self.images()?.layers();
         timing::mark("eng:ps_store");
-        let rootfs = store.mount(id)?;
+        let rootfs = store.mount_with(id, storage_opts::volatile(host))?;
         timing::mark("eng:ps_mounted");
         let res = (|| -> Result<(serde_json::Value, Vec<u8>)> {
             let dir = self.paths.dir(id);

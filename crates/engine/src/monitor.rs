@@ -1035,8 +1035,10 @@ fn finish(
             libc::syscall(libc::SYS_ioprio_set, 1, 0, 3 << 13);
         }
         send_exit(clients, &result);
-        drop(mnt_ns);
         drop(std::mem::take(clients));
+        if let Some(ns) = mnt_ns {
+            crate::mnt_release::release_detached(ns);
+        }
         left.finish();
         if let Some(st) = crate::open_storage(paths) {
             st.purge_tombstones_if_due();
@@ -1050,7 +1052,9 @@ fn finish(
     crate::release_resources(paths, id);
     runtime::timing::mark("mon:reply");
     send_exit(clients, &result);
-    drop(mnt_ns);
+    if let Some(ns) = mnt_ns {
+        crate::mnt_release::release_detached(ns);
+    }
 }
 
 /// Relays output to the log and clients until the init exits; returns its exit code. With a
