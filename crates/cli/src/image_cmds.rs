@@ -738,14 +738,28 @@ pub struct PruneArgs {
     /// Do not prompt for confirmation
     #[arg(short = 'f', long)]
     pub force: bool,
-    /// Provide filter values (accepted, not implemented)
+    /// Provide filter values (e.g. "until=<timestamp>", "label=k=v", "label!=k")
     #[arg(long)]
     pub filter: Vec<String>,
 }
 
+/// Whether `image prune --filter` selects `img` (its labels and creation time).
+pub fn prune_selects(f: &crate::prune_filters::PruneFilters, img: &Image) -> bool {
+    let labels = img
+        .config
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default();
+    f.matches(&labels, img.config.created_unix())
+}
+
 pub fn prune(g: &Global, a: PruneArgs) -> CmdResult {
+    let f = crate::prune_filters::PruneFilters::parse(&a.filter, crate::prune_filters::IMAGE_KEYS)?;
+    // Docker's CLI sends -a as dangling=false; an explicit dangling filter decides otherwise.
+    let all = f.dangling.map_or(a.all, |d| !d);
     if !a.force {
-        let warning = if a.all {
+        let warning = if all {
             "WARNING! This will remove all images without at least one container associated to them."
         } else {
             "WARNING! This will remove all dangling images."
@@ -761,7 +775,7 @@ pub fn prune(g: &Global, a: PruneArgs) -> CmdResult {
     let store = open_store(g)?;
     let root = g.root.clone();
     let used = move |id: &str| container_uses(&root, id);
-    let (items, reclaimed) = store.prune(a.all, &used)?;
+    let (items, reclaimed) = store.prune_matching(all, &used, &|img| prune_selects(&f, img))?;
     if !items.is_empty() {
         println!("Deleted Images:");
         print_items(&items, true);

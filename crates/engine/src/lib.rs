@@ -2137,22 +2137,16 @@ impl Engine {
         logs::events(&self.paths.root, opts, f)
     }
 
-    /// `container prune`: removes all stopped containers.
-    pub fn prune(&self, filters: &[(String, String)]) -> Result<PruneReport> {
+    /// `container prune`: removes the stopped containers `select` accepts, given their labels
+    /// and creation time (unix seconds).
+    pub fn prune(&self, select: &dyn Fn(&types::Map<String>, i64) -> bool) -> Result<PruneReport> {
         let mut rep = PruneReport::default();
         for r in self.all_records() {
             if matches!(r.effective_status(), "running" | "paused" | "restarting") {
                 continue;
             }
-            let ok = filters.iter().all(|(k, v)| match k.as_str() {
-                "label" => match v.split_once('=') {
-                    Some((lk, lv)) => r.config.labels.get(lk).is_some_and(|x| x == lv),
-                    None => r.config.labels.contains_key(v),
-                },
-                "until" => true,
-                _ => true,
-            });
-            if !ok {
+            let created = parse_time(&r.created).map_or(0, |t| t.timestamp());
+            if !select(&r.config.labels, created) {
                 continue;
             }
             let size = self
