@@ -186,21 +186,49 @@ fn run_rm_stop_and_wait_return_after_the_container_is_gone_under_load() {
     env.import_busybox();
     // stop of a -d --rm container: returns once it is removed.
     env.ok(&[
-        "run", "-d", "--rm", "--name", "drm", "busybox", "sleep", "100",
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        "drm",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "100",
     ]);
     env.ok(&["stop", "-t", "0", "drm"]);
     let (out, _) = env.code(&["ps", "-aq"], 0);
     assert!(out.trim().is_empty(), "stop returned before removal: {out}");
     // kill + wait: wait returns once it is removed.
     env.ok(&[
-        "run", "-d", "--rm", "--name", "drm", "busybox", "sleep", "100",
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        "drm",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "100",
     ]);
     env.ok(&["kill", "drm"]);
     let _ = env.run(&["wait", "drm"]);
     let (out, _) = env.code(&["ps", "-aq"], 0);
     assert!(out.trim().is_empty(), "wait returned before removal: {out}");
     // -d --rm of a container that exits by itself is removed too (bounded wait).
-    env.ok(&["run", "-d", "--rm", "--name", "drm", "busybox", "true"]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        "drm",
+        "--network",
+        "none",
+        "busybox",
+        "true",
+    ]);
     let gone = (0..100).any(|_| {
         let (out, _) = env.code(&["ps", "-aq"], 0);
         out.trim().is_empty() || {
@@ -209,7 +237,16 @@ fn run_rm_stop_and_wait_return_after_the_container_is_gone_under_load() {
         }
     });
     assert!(gone, "-d --rm container not removed after its exit");
-    env.ok(&["run", "--rm", "--name", "drm", "busybox", "true"]);
+    env.ok(&[
+        "run",
+        "--rm",
+        "--name",
+        "drm",
+        "--network",
+        "none",
+        "busybox",
+        "true",
+    ]);
 }
 
 #[test]
@@ -242,7 +279,10 @@ fn empty_entrypoint_clears_the_images() {
     );
     assert_eq!(out, "hi\n");
     // As Docker: the image's Cmd goes with its entrypoint.
-    let (_, err) = env.code(&["run", "--rm", "--entrypoint", "", "ep"], 125);
+    let (_, err) = env.code(
+        &["run", "--rm", "--network", "none", "--entrypoint", "", "ep"],
+        125,
+    );
     assert!(err.contains("No command specified"), "{err}");
     env.ok(&[
         "create",
