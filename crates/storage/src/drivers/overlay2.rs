@@ -153,3 +153,34 @@ pub fn perform(m: &Mount, target: &Path) -> Result<()> {
     )
     .map_err(|e| ctx(e.into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_layers_are_volatile_only_when_asked() {
+        let lowers = |n: usize| {
+            (0..n)
+                .map(|i| PathBuf::from(format!("/l/{i}")))
+                .collect::<Vec<_>>()
+        };
+        let (up, wk, st) = (Path::new("/u"), Path::new("/w"), Path::new("/s"));
+        // One classic mount, one with lowerdir+, and the stacked pair of a deep image.
+        for n in [2, 300, 700] {
+            for volatile in [false, true] {
+                let ms = container_mounts(&lowers(n), up, wk, st, volatile).unwrap();
+                let top = ms.last().unwrap();
+                assert_eq!(
+                    top.options.iter().any(|o| o == VOLATILE),
+                    volatile,
+                    "{n} lowers"
+                );
+                // The read-only stack below a deep image has no upper to sync.
+                assert!(ms[..ms.len() - 1]
+                    .iter()
+                    .all(|m| !m.options.iter().any(|o| o == VOLATILE)));
+            }
+        }
+    }
+}
