@@ -2032,8 +2032,8 @@ fn confirm(warning: &str) -> Result<bool, Failure> {
 }
 
 /// Removes stopped containers; prints Docker's "Deleted Containers:" block. Returns the space.
-fn prune_containers(e: &Engine, filters: &[String]) -> Result<u64, Failure> {
-    let r = e.prune(&parse_filters(filters)?)?;
+fn prune_containers(e: &Engine, f: &crate::prune_filters::PruneFilters) -> Result<u64, Failure> {
+    let r = e.prune(&|labels, created| f.matches(labels, created))?;
     if !r.containers_deleted.is_empty() {
         println!("Deleted Containers:");
         for id in &r.containers_deleted {
@@ -2048,8 +2048,10 @@ pub fn container_prune(g: &Global, a: ContainerPruneArgs) -> CmdResult {
     if !a.force && !confirm("WARNING! This will remove all stopped containers.")? {
         return Ok(());
     }
+    let f =
+        crate::prune_filters::PruneFilters::parse(&a.filter, crate::prune_filters::CONTAINER_KEYS)?;
     let e = open_engine(g)?;
-    let space = prune_containers(&e, &a.filter)?;
+    let space = prune_containers(&e, &f)?;
     println!("Total reclaimed space: {}", human_size(space));
     Ok(())
 }
@@ -2086,12 +2088,17 @@ pub fn system_prune(g: &Global, a: SystemPruneArgs) -> CmdResult {
             return Ok(());
         }
     }
+    // Docker passes the filters to each prune in turn: the containers' keys decide.
+    let f =
+        crate::prune_filters::PruneFilters::parse(&a.filter, crate::prune_filters::CONTAINER_KEYS)?;
     let e = open_engine(g)?;
-    let mut space = prune_containers(&e, &a.filter)?;
+    let mut space = prune_containers(&e, &f)?;
     let store = &crate::image_cmds::open_store(g).map_err(|f| Failure::new(f.msg, 125))?;
     let root = g.root.clone();
     let used = move |id: &str| crate::image_cmds::container_uses(&root, id);
-    let (items, reclaimed) = store.prune(a.all, &used)?;
+    let (items, reclaimed) = store.prune_matching(a.all, &used, &|img| {
+        crate::image_cmds::prune_selects(&f, img)
+    })?;
     if !items.is_empty() {
         println!("Deleted Images:");
         crate::image_cmds::print_items(&items, true);

@@ -21,7 +21,14 @@ pub fn container_uses(root: &Path, id: &str) -> bool {
     let Ok(rd) = std::fs::read_dir(root.join("containers")) else {
         return false;
     };
+    // Only record dirs (named by a 64-hex id): a removed container's dir is renamed to
+    // `.removed-<id>` before the removal replies and deleted after it; it holds no image.
     rd.flatten().any(|e| {
+        let n = e.file_name();
+        let n = n.as_encoded_bytes();
+        if n.len() != 64 || !n.iter().all(u8::is_ascii_hexdigit) {
+            return false;
+        }
         std::fs::read(e.path().join("config.v2.json"))
             .ok()
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
@@ -734,14 +741,28 @@ pub struct PruneArgs {
     /// Do not prompt for confirmation
     #[arg(short = 'f', long)]
     pub force: bool,
-    /// Provide filter values (accepted, not implemented)
+    /// Provide filter values (e.g. "until=<timestamp>", "label=k=v", "label!=k")
     #[arg(long)]
     pub filter: Vec<String>,
 }
 
+/// Whether `image prune --filter` selects `img` (its labels and creation time).
+pub fn prune_selects(f: &crate::prune_filters::PruneFilters, img: &Image) -> bool {
+    let labels = img
+        .config
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default();
+    f.matches(&labels, img.config.created_unix())
+}
+
 pub fn prune(g: &Global, a: PruneArgs) -> CmdResult {
+    let f = crate::prune_filters::PruneFilters::parse(&a.filter, crate::prune_filters::IMAGE_KEYS)?;
+    // Docker's CLI sends -a as dangling=false; an explicit dangling filter decides otherwise.
+    let all = f.dangling.map_or(a.all, |d| !d);
     if !a.force {
-        let warning = if a.all {
+        let warning = if all {
             "WARNING! This will remove all images without at least one container associated to them."
         } else {
             "WARNING! This will remove all dangling images."
@@ -757,7 +778,7 @@ pub fn prune(g: &Global, a: PruneArgs) -> CmdResult {
     let store = open_store(g)?;
     let root = g.root.clone();
     let used = move |id: &str| container_uses(&root, id);
-    let (items, reclaimed) = store.prune(a.all, &used)?;
+    let (items, reclaimed) = store.prune_matching(all, &used, &|img| prune_selects(&f, img))?;
     if !items.is_empty() {
         println!("Deleted Images:");
         print_items(&items, true);

@@ -11,6 +11,7 @@ mod format;
 mod human;
 mod image_cmds;
 mod network_cmds;
+mod prune_filters;
 mod registry_cmds;
 mod run_opts;
 mod system;

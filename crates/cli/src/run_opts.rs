@@ -253,6 +253,9 @@ pub struct CreateFlags {
     /// UTS namespace to use
     #[arg(long = "uts", default_value = "")]
     pub uts: String,
+    /// Storage driver options for the container (volatile=true: overlay2 layer without syncs)
+    #[arg(long = "storage-opt")]
+    pub storage_opt: Vec<String>,
     /// Bind mount a volume
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
@@ -1187,6 +1190,17 @@ pub fn to_config(f: &CreateFlags, detach: bool) -> Res<Parsed> {
     }
 
     // storage
+    if !f.storage_opt.is_empty() {
+        let mut opts = Map::new();
+        for o in &f.storage_opt {
+            // Docker's parseStorageOpts: KEY=VALUE, checked by the engine against its driver.
+            let Some((k, v)) = o.split_once('=') else {
+                return Err("invalid storage option".into());
+            };
+            opts.insert(k.to_string(), v.to_string());
+        }
+        h.storage_opt = Some(opts);
+    }
     let mut binds = Vec::new();
     let mut volumes = Map::new();
     for v in &f.volume {

@@ -22,6 +22,7 @@ mod fork_heap;
 pub mod init;
 mod ipc;
 mod logs;
+mod mnt_release;
 mod monitor;
 pub mod names;
 pub mod network;
@@ -32,6 +33,7 @@ mod seccomp;
 pub mod settings;
 mod shim;
 pub mod spec;
+pub mod storage_opts;
 pub mod types;
 
 pub use events::Event;
@@ -678,10 +680,16 @@ fn merge_image_config(c: &mut Config, img: &image::config::ContainerConfig) {
     let mut env = img.env.clone().unwrap_or_default();
     spec::merge_env(&mut env, &c.env);
     c.env = env;
-    if c.entrypoint.is_none() {
-        c.entrypoint = img.entrypoint.clone();
+    // Docker: an entrypoint of the user's (even `--entrypoint ""`, sent as [""]) replaces the
+    // image's entrypoint and cmd; [""] itself means none.
+    if c.entrypoint.as_deref() == Some(&[String::new()][..]) {
+        c.entrypoint = None;
+    } else if c.entrypoint.as_ref().is_none_or(|e| e.is_empty()) {
         if c.cmd.as_ref().is_none_or(|v| v.is_empty()) {
             c.cmd = img.cmd.clone();
+        }
+        if c.entrypoint.is_none() {
+            c.entrypoint = img.entrypoint.clone();
         }
     }
     if c.working_dir.is_empty() {
@@ -948,6 +956,7 @@ impl Engine {
         })?;
         let img = images.get(&image_id)?;
         timing::mark("eng:c_image");
+        storage_opts::validate(&host, images.layers().driver_name())?;
         if let Some(ic) = &img.config.config {
             merge_image_config(&mut config, ic);
         }
@@ -1127,7 +1136,7 @@ impl Engine {
     ) -> Result<(serde_json::Value, Vec<u8>)> {
         let store = self.images()?.layers();
         timing::mark("eng:ps_store");
-        let rootfs = store.mount(id)?;
+        let rootfs = store.mount_with(id, storage_opts::volatile(host))?;
         timing::mark("eng:ps_mounted");
         let res = (|| -> Result<(serde_json::Value, Vec<u8>)> {
             let dir = self.paths.dir(id);
@@ -2170,22 +2179,16 @@ impl Engine {
         logs::events(&self.paths.root, opts, f)
     }
 
-    /// `container prune`: removes all stopped containers.
-    pub fn prune(&self, filters: &[(String, String)]) -> Result<PruneReport> {
+    /// `container prune`: removes the stopped containers `select` accepts, given their labels
+    /// and creation time (unix seconds).
+    pub fn prune(&self, select: &dyn Fn(&types::Map<String>, i64) -> bool) -> Result<PruneReport> {
         let mut rep = PruneReport::default();
         for r in self.all_records() {
             if matches!(r.effective_status(), "running" | "paused" | "restarting") {
                 continue;
             }
-            let ok = filters.iter().all(|(k, v)| match k.as_str() {
-                "label" => match v.split_once('=') {
-                    Some((lk, lv)) => r.config.labels.get(lk).is_some_and(|x| x == lv),
-                    None => r.config.labels.contains_key(v),
-                },
-                "until" => true,
-                _ => true,
-            });
-            if !ok {
+            let created = parse_time(&r.created).map_or(0, |t| t.timestamp());
+            if !select(&r.config.labels, created) {
                 continue;
             }
             let size = self

@@ -793,7 +793,10 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                 &[("exitCode", code.to_string())],
             );
             send_exit(&mut m.clients, &result);
-            m.mnt_ns = None;
+            // The old namespace's last put (a durable overlay's sync) off the restart's path.
+            if let Some(ns) = m.mnt_ns.take() {
+                crate::mnt_release::release_detached(vec![ns.into()]);
+            }
             // A restarting monitor may loop for long: no more arena growth.
             crate::fork_heap::leave();
             continue;
@@ -1023,6 +1026,7 @@ fn finish(
         let rec = record::load(paths, id).ok();
         events::container_event_of(&paths.root, id, rec.as_ref(), "die", &exit_code);
         runtime::timing::mark("mon:remove");
+        let hold = crate::mnt_release::hold_rootfs(&paths.root, id);
         let left = crate::release_and_remove(paths, id, deleting, hc, rec);
         runtime::timing::mark("mon:reply");
         // What follows the reply (the mount namespace's teardown, the deletions the removal
@@ -1036,8 +1040,9 @@ fn finish(
             libc::syscall(libc::SYS_ioprio_set, 1, 0, 3 << 13);
         }
         send_exit(clients, &result);
-        drop(mnt_ns);
         drop(std::mem::take(clients));
+        let held = mnt_ns.map(OwnedFd::from).into_iter().chain(hold);
+        crate::mnt_release::release_detached(held.collect());
         left.finish();
         if let Some(st) = crate::open_storage(paths) {
             st.purge_tombstones_if_due();
@@ -1048,10 +1053,12 @@ fn finish(
     if let Some(t) = deleting {
         let _ = t.join();
     }
+    let hold = crate::mnt_release::hold_rootfs(&paths.root, id);
     crate::release_resources(paths, id);
     runtime::timing::mark("mon:reply");
     send_exit(clients, &result);
-    drop(mnt_ns);
+    let held = mnt_ns.map(OwnedFd::from).into_iter().chain(hold);
+    crate::mnt_release::release_detached(held.collect());
 }
 
 /// Relays output to the log and clients until the init exits; returns its exit code. With a

@@ -161,6 +161,9 @@ pub struct HostConfig {
     pub tmpfs: Option<Map<String>>,
     #[serde(rename = "UTSMode")]
     pub uts_mode: String,
+    /// `--storage-opt` (see [`crate::storage_opts`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_opt: Option<Map<String>>,
     pub userns_mode: String,
     pub shm_size: i64,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -529,6 +529,16 @@ impl ImageStore {
         all: bool,
         is_used: &dyn Fn(&str) -> bool,
     ) -> Result<(Vec<DeleteItem>, u64)> {
+        self.prune_matching(all, is_used, &|_| true)
+    }
+
+    /// [`ImageStore::prune`] of the images `select` accepts (`image prune --filter`).
+    pub fn prune_matching(
+        &self,
+        all: bool,
+        is_used: &dyn Fn(&str) -> bool,
+        select: &dyn Fn(&Image) -> bool,
+    ) -> Result<(Vec<DeleteItem>, u64)> {
         let lock = self.lock()?;
         let mut out = Vec::new();
         let mut reclaimed = 0;
@@ -541,6 +551,9 @@ impl ImageStore {
                 continue;
             }
             if !all && !img.is_dangling() {
+                continue;
+            }
+            if !select(&img) {
                 continue;
             }
             let sizes: u64 = self.size(&img);

@@ -294,9 +294,26 @@ impl Store {
             if Self::laid_out(root, k) {
                 return Self::with_kind(root, k).finish_open();
             }
-            if driver.is_none() && root.join("image").join(k.name()).join("layerdb").is_dir() {
+            if driver.is_none() && Self::has_store(root, k) {
                 prior = Some(k);
                 break;
+            }
+        }
+        if let Some(d) = driver {
+            // A root remembers its driver: another one asked for would lay out a second, empty
+            // store beside it, and later commands would silently use one or the other.
+            let asked = Kind::parse(d)?;
+            let held = [Kind::Overlay2, Kind::Btrfs, Kind::Vfs]
+                .into_iter()
+                .find(|&k| k != asked && Self::has_store(root, k));
+            if let Some(k) = held {
+                return Err(Error::Other(format!(
+                    "--storage-driver {}: the root {} holds a {} store (its images and containers); use --storage-driver {} or no flag with this root, or another --root",
+                    asked.name(),
+                    root.display(),
+                    k.name(),
+                    k.name()
+                )));
             }
         }
         Self::lay_out(root, driver, prior)
@@ -324,6 +341,16 @@ impl Store {
             Some(d) => vec![Kind::parse(d)?],
             None => vec![Kind::Overlay2, Kind::Btrfs, Kind::Vfs],
         })
+    }
+
+    /// Whether a `kind` store (of any version) exists under `root`.
+    fn has_store(root: &Path, kind: Kind) -> bool {
+        Self::laid_out(root, kind)
+            || root
+                .join("image")
+                .join(kind.name())
+                .join("layerdb")
+                .is_dir()
     }
 
     /// Whether this version laid out a `kind` store under `root` (its [`LAYOUT_MARK`]).
@@ -911,6 +938,7 @@ impl Store {
                 &dir.join("diff"),
                 &dir.join("work"),
                 &dir.join("stack"),
+                false,
             ),
             Err(e) => {
                 // With no mounts entry naming them, both dirs are ours (or orphans).
@@ -957,6 +985,13 @@ impl Store {
     /// `merged_dir(id)`); earlier ones (deep images only) carry their own target. Options with
     /// `lowerdir+=` need the new mount API: use [`Store::mount`] or [`perform_mount`].
     pub fn mounts(&self, id: &str) -> Result<Vec<Mount>> {
+        self.mounts_with(id, false)
+    }
+
+    /// [`Store::mounts`], `volatile` (overlay2 only; see [`drivers::overlay2::VOLATILE`]) or
+    /// durable. The choice is the caller's to keep (the engine keeps it in the container's
+    /// HostConfig.StorageOpt): the layer itself does not record it.
+    pub fn mounts_with(&self, id: &str, volatile: bool) -> Result<Vec<Mount>> {
         check_id(id)?;
         match self.driver.kind {
             Kind::Overlay2 => {
@@ -967,6 +1002,7 @@ impl Store {
                     &d.join("diff"),
                     &d.join("work"),
                     &d.join("stack"),
+                    volatile,
                 )
             }
             _ => Ok(vec![Mount {
@@ -983,7 +1019,12 @@ impl Store {
 
     /// Mounts the container's rootfs at `merged_dir(id)` and returns that path.
     pub fn mount(&self, id: &str) -> Result<PathBuf> {
-        let mounts = self.mounts(id)?;
+        self.mount_with(id, false)
+    }
+
+    /// [`Store::mount`] with the layer `volatile` or durable (see [`Store::mounts_with`]).
+    pub fn mount_with(&self, id: &str, volatile: bool) -> Result<PathBuf> {
+        let mounts = self.mounts_with(id, volatile)?;
         let merged = self.merged_dir(id);
         let mut stacks = Vec::new();
         for m in &mounts {
