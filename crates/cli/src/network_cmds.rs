@@ -534,6 +534,11 @@ fn resolve_container(root: &Path, key: &str) -> Result<String, Fail> {
     let mut prefixed = Vec::new();
     for e in rd.flatten() {
         let id = e.file_name().to_string_lossy().into_owned();
+        // Only record dirs (a 64-hex id): a removed container's `.removed-<id>` dir is gone
+        // from the user's view before its deletion finishes.
+        if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
         if id == key {
             return Ok(id);
         }
