@@ -27,6 +27,9 @@ pub enum WhiteoutMode {
     Overlay,
     /// vfs/btrfs: the layer dir is a copy of the parent; whiteouts delete.
     Delete,
+    /// Not a layer (`cp` into a container): `.wh.` names are ordinary files, as in Docker's
+    /// `Untar`, and hard links must point at entries of the same tar.
+    Plain,
 }
 
 pub struct Applied {
@@ -280,7 +283,10 @@ impl Unpacker {
         };
         let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
         let nb = name.as_bytes();
-        if let Some(target) = nb.strip_prefix(b".wh.") {
+        let whiteout = nb
+            .strip_prefix(b".wh.")
+            .filter(|_| self.mode != WhiteoutMode::Plain);
+        if let Some(target) = whiteout {
             // Whiteouts delete (or hide) whole trees: forget the cached directory.
             self.cache = None;
             if nb == b".wh..wh..opq" {
@@ -499,10 +505,12 @@ impl Unpacker {
     fn meta<R: Read>(&self, e: &mut tar::Entry<'_, R>) -> Result<Meta> {
         let h = e.header();
         let bad = |e: io::Error| Error::InvalidLayer(format!("malformed tar header: {e}"));
+        // An empty numeric field reads as 0, like Go's archive/tar (Docker's reader).
+        let old = h.as_old();
         let mut m = Meta {
-            mode: h.mode().map_err(bad)?,
-            uid: h.uid().map_err(bad)? as u32,
-            gid: h.gid().map_err(bad)? as u32,
+            mode: or_empty(h.mode().map(u64::from), &old.mode).map_err(bad)? as u32,
+            uid: or_empty(h.uid(), &old.uid).map_err(bad)? as u32,
+            gid: or_empty(h.gid(), &old.gid).map_err(bad)? as u32,
             mtime: ts(h.mtime().unwrap_or(0) as i64, 0),
             xattrs: Vec::new(),
         };
@@ -596,8 +604,8 @@ impl Unpacker {
                 return Ok(());
             }
         }
-        if self.mode == WhiteoutMode::Delete {
-            // vfs/btrfs: the parents' files are in the layer dir already.
+        if self.mode != WhiteoutMode::Overlay {
+            // vfs/btrfs: the parents' files are in the layer dir already; Plain: no parents.
             return Err(bad());
         }
         // overlay: the target lives in a lower layer; a cross-layer hard link is impossible, so
@@ -616,13 +624,17 @@ impl Unpacker {
 
     fn whiteout(&mut self, parent: &Path, target: &OsStr, m: &Meta) -> Result<()> {
         match self.mode {
-            WhiteoutMode::Delete => match open_dir_in(self.root.as_fd(), parent) {
-                Ok(p) => Ok(fsutil::remove_all_at(p.as_fd(), target)?),
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
-                    Ok(())
+            WhiteoutMode::Delete | WhiteoutMode::Plain => {
+                match open_dir_in(self.root.as_fd(), parent) {
+                    Ok(p) => Ok(fsutil::remove_all_at(p.as_fd(), target)?),
+                    Err(e)
+                        if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) =>
+                    {
+                        Ok(())
+                    }
+                    Err(e) => Err(e.into()),
                 }
-                Err(e) => Err(e.into()),
-            },
+            }
             WhiteoutMode::Overlay => {
                 let p = open_dir_create(self.root.as_fd(), parent)?;
                 fsutil::remove_all_at(p.as_fd(), target)?;
@@ -646,7 +658,7 @@ impl Unpacker {
                 rfs::fsetxattr(&d, "trusted.overlay.opaque", b"y", rfs::XattrFlags::empty())
                     .map_err(|e| Error::Other(format!("marking {} opaque (needs root and a filesystem with trusted xattrs): {e}", dir.display())))?;
             }
-            WhiteoutMode::Delete => {
+            WhiteoutMode::Delete | WhiteoutMode::Plain => {
                 let d = match open_dir_in(self.root.as_fd(), dir) {
                     Ok(d) => d,
                     Err(e)
@@ -661,6 +673,13 @@ impl Unpacker {
             }
         }
         Ok(())
+    }
+}
+
+fn or_empty(v: io::Result<u64>, raw: &[u8]) -> io::Result<u64> {
+    match v {
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+        v => v,
     }
 }
 
