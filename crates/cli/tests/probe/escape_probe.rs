@@ -209,7 +209,8 @@ fn probe(name: &str, arg: Option<&str>) -> String {
             libc::syscall(libc::SYS_reboot, 0xfee1deadu32 as i32, 0, 0, null::<u8>())
         }),
         "kexec_load" => res(unsafe { libc::syscall(libc::SYS_kexec_load, 0, 0, null::<u8>(), 0) }),
-        "acct" => res(unsafe { libc::syscall(libc::SYS_acct, null::<u8>()) }),
+        // An empty path: ENOENT if permitted (acct(NULL) would switch the host's accounting off).
+        "acct" => res(unsafe { libc::syscall(libc::SYS_acct, c("").as_ptr()) }),
         // PTRACE_SEIZE (not ATTACH): the tracee is never stopped, and our exit detaches it.
         "ptrace" => {
             let pid: i32 = arg.unwrap().parse().unwrap();
