@@ -9,8 +9,9 @@
 //!
 //! Into the container, the tar goes through the storage crate's path-safe unpacker into a
 //! staging directory made inside the destination (same filesystem), then its entries are renamed
-//! into place: hard links resolve within the tar only, and a bad tar (a hard link to a missing
-//! or outside file, a truncated stream, a name climbing out) leaves nothing behind.
+//! into place: hard links resolve within the tar or the destination directory, and a bad tar (a
+//! hard link to a missing or outside file, a truncated stream, a name climbing out) leaves
+//! nothing behind.
 
 use crate::{Error, PathStat, Result};
 use rustix::fs::{self as rfs, FileType, Mode, OFlags, ResolveFlags};
@@ -290,7 +291,9 @@ pub fn copy_in(root: &Path, path: &str, tar: &mut dyn Read) -> Result<()> {
     let staging = Staging::new(dest.as_fd())?;
     // The unpacker opens its root by path: the magic link names exactly the staging directory.
     let at = PathBuf::from(format!("/proc/self/fd/{}", staging.fd.as_raw_fd()));
-    storage::unpack::apply(tar, &at, storage::unpack::WhiteoutMode::Plain, None, None)
+    // Hard links resolve among the tar's entries, else to files already in the destination
+    // (inside it, as Docker's breakout check requires).
+    storage::unpack::apply_plain(tar, &at, dest.as_fd())
         .map_err(|e| Error::InvalidArgument(format!("extracting into {path}: {e}")))?;
     let shown = Path::new("/").join(rel_of(&comps));
     check_merge(staging.fd.as_fd(), dest.as_fd(), &shown)?;
@@ -655,6 +658,18 @@ mod tests {
             "{err}"
         );
         assert_eq!(listing(&root.join("dest")), ["file", "old"]);
+        // A link to a file already in the destination is made (Docker's untar does); one to
+        // a file of the container outside the destination is not.
+        std::fs::write(root.join("outside"), "o").unwrap();
+        let t = tar_of(|b| hardlink(b, "bad", "../outside"));
+        assert!(copy_in(root, "/dest", &mut &t[..]).is_err());
+        let t = tar_of(|b| hardlink(b, "file2", "file"));
+        copy_in(root, "/dest", &mut &t[..]).unwrap();
+        assert_eq!(
+            std::fs::metadata(root.join("dest/file2")).unwrap().ino(),
+            std::fs::metadata(root.join("dest/file")).unwrap().ino()
+        );
+        std::fs::remove_file(root.join("dest/file2")).unwrap();
         // Internal hard links are kept as hard links, merged into an existing directory.
         let t = tar_of(|b| {
             file(b, "old/a", b"a\n");

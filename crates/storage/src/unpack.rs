@@ -137,6 +137,25 @@ pub fn apply(
     lowers: Option<&[PathBuf]>,
     split_out: Option<&Path>,
 ) -> Result<Applied> {
+    apply_with(tar, root, mode, lowers, split_out, None)
+}
+
+/// Unpacks a plain tar ([`WhiteoutMode::Plain`]: `cp` into a container) into `root`. A hard link
+/// whose target is not among the tar's entries may name a file already under `base` (resolved
+/// inside `base`), as Docker's untar links to files already in the destination directory.
+pub fn apply_plain(tar: &mut dyn Read, root: &Path, base: BorrowedFd<'_>) -> Result<()> {
+    let base = base.try_clone_to_owned()?;
+    apply_with(tar, root, WhiteoutMode::Plain, None, None, Some(base)).map(|_| ())
+}
+
+fn apply_with(
+    tar: &mut dyn Read,
+    root: &Path,
+    mode: WhiteoutMode,
+    lowers: Option<&[PathBuf]>,
+    split_out: Option<&Path>,
+    base: Option<OwnedFd>,
+) -> Result<Applied> {
     let reader = decompress(tar)?;
     let out = match split_out {
         Some(p) => Some(BufWriter::with_capacity(256 * 1024, File::create(p)?)),
@@ -168,6 +187,7 @@ pub fn apply(
         cache: None,
         stale: false,
         deferred: Vec::new(),
+        base,
     };
     let mut ar = tar::Archive::new(tap);
     for entry in ar.entries()? {
@@ -245,6 +265,8 @@ struct Unpacker {
     /// be what its path resolves to.
     stale: bool,
     deferred: Vec<DeferredLink>,
+    /// Plain mode: where hard-link targets missing from the tar are looked up.
+    base: Option<OwnedFd>,
 }
 
 struct Meta {
@@ -604,8 +626,25 @@ impl Unpacker {
                 return Ok(());
             }
         }
+        if let (WhiteoutMode::Plain, Some(base)) = (self.mode, &self.base) {
+            let bfd = match open_dir_in(base.as_fd(), tparent) {
+                Ok(fd) => fd,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+                    return Err(bad())
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match lstat_at(bfd.as_fd(), tname)? {
+                Some(st) if FileType::from_raw_mode(st.st_mode) != FileType::Directory => {
+                    self.remove(p, name)?;
+                    rfs::linkat(&bfd, tname, p, name, AtFlags::empty())?;
+                    return Ok(());
+                }
+                _ => return Err(bad()),
+            }
+        }
         if self.mode != WhiteoutMode::Overlay {
-            // vfs/btrfs: the parents' files are in the layer dir already; Plain: no parents.
+            // vfs/btrfs: the parents' files are in the layer dir already.
             return Err(bad());
         }
         // overlay: the target lives in a lower layer; a cross-layer hard link is impossible, so
