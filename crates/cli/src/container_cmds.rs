@@ -1724,21 +1724,23 @@ fn cp(g: &Global, a: CpArgs) -> CmdResult {
             "must specify at least one container source",
             1,
         )),
-        (Some((c, path)), None) => cp_from(g, c, path, &a.dest),
+        (Some((c, path)), None) => cp_from(g, c, path, &a.dest, a.follow_link),
         (None, Some((c, path))) => cp_to(g, &a, c, path),
     }
 }
 
-fn cp_from(g: &Global, container: &str, path: &str, dest: &str) -> CmdResult {
+/// `cp CONTAINER:path dest`; `follow` (-L) copies what a symlink `path` points to, resolved
+/// inside the container (the copy is named after the link, as Docker's).
+fn cp_from(g: &Global, container: &str, path: &str, dest: &str, follow: bool) -> CmdResult {
     let e = open_engine(g)?;
     let id = e.resolve(container)?;
     if dest == "-" {
         let mut w = std::io::BufWriter::new(std::io::stdout().lock());
-        e.copy_from_container(&id, path, &mut w)?;
+        e.copy_from_container(&id, path, follow, &mut w)?;
         w.flush()?;
         return Ok(());
     }
-    let stat = e.stat_path(&id, path)?;
+    let stat = e.stat_path(&id, path, follow)?;
     let dest_p = Path::new(dest);
     let dest_is_dir = dest_p.is_dir();
     if dest_p.exists() && !dest_is_dir && stat.is_dir {
@@ -1789,7 +1791,7 @@ fn cp_from(g: &Global, container: &str, path: &str, dest: &str) -> CmdResult {
         ar.set_overwrite(true);
         ar.unpack(&dir)
     });
-    let res = e.copy_from_container(&id, path, &mut writer);
+    let res = e.copy_from_container(&id, path, follow, &mut writer);
     drop(writer);
     let unpacked = unpacker.join().expect("unpack thread");
     res?;
@@ -1888,7 +1890,23 @@ fn cp_to(g: &Global, a: &CpArgs, container: &str, path: &str) -> CmdResult {
         std::fs::symlink_metadata(&src)
     }
     .map_err(|err| Failure::new(format!("lstat {}: {err}", src.display()), 1))?;
-    let (dir, name) = match e.stat_path(&id, path) {
+    // A symlink as the destination is followed once, as Docker's CLI does; the engine then
+    // resolves the result inside the container.
+    let mut path = path.to_string();
+    let mut dst = e.stat_path(&id, &path, false);
+    if let Ok(st) = &dst {
+        if !st.link_target.is_empty() {
+            path = if st.link_target.starts_with('/') {
+                st.link_target.clone()
+            } else {
+                let parent = Path::new(&path).parent().unwrap_or(Path::new("/"));
+                parent.join(&st.link_target).display().to_string()
+            };
+            dst = e.stat_path(&id, &path, false);
+        }
+    }
+    let path = path.as_str();
+    let (dir, name) = match dst {
         Ok(st) if st.is_dir => (path.to_string(), basename(&a.src)),
         Ok(_) if meta.is_dir() => return Err(Failure::new("cannot copy a directory to a file", 1)),
         _ => {

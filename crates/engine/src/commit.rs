@@ -1,12 +1,10 @@
-//! `commit`, `export` and `cp`: the container's filesystem as layers and tars. Paths inside the
-//! container are resolved with `runtime::rootfs::secure_join`, so a symlink in the container can
-//! never send a copy outside its rootfs.
+//! `commit` and `export`: the container's filesystem as layers and tars (`cp` is in cp.rs).
 
 use crate::record::Record;
-use crate::{CommitOptions, Engine, Error, PathStat, Result};
+use crate::{CommitOptions, Engine, Error, Result};
 use image::config::{History, ImageConfig};
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 
 pub fn commit(e: &Engine, id: &str, rec: &Record, opts: &CommitOptions) -> Result<String> {
     let store = e.images()?;
@@ -90,122 +88,5 @@ pub fn tar_dir(dir: &Path, w: &mut dyn Write) -> Result<()> {
         }
     }
     b.finish().map_err(Error::io("writing tar"))?;
-    Ok(())
-}
-
-fn resolve(root: &Path, path: &str) -> Result<PathBuf> {
-    runtime::rootfs::secure_join(root, Path::new(path))
-        .map_err(|e| Error::Other(format!("resolving {path} in the container: {e}")))
-}
-
-/// Resolves `path` keeping its last element unresolved (cp copies a symlink itself).
-fn resolve_parent(root: &Path, path: &str) -> Result<(PathBuf, String)> {
-    let p = Path::new(path);
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let parent = p
-        .parent()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "/".into());
-    let dir = resolve(root, if parent.is_empty() { "/" } else { &parent })?;
-    Ok((dir, name))
-}
-
-pub fn stat_in(root: &Path, path: &str) -> Result<PathStat> {
-    use std::os::unix::fs::MetadataExt;
-    let (dir, name) = resolve_parent(root, path)?;
-    let full = if name.is_empty() {
-        dir.clone()
-    } else {
-        dir.join(&name)
-    };
-    let md = std::fs::symlink_metadata(&full).map_err(|_| {
-        Error::InvalidArgument(format!("Could not find the file {path} in container"))
-    })?;
-    let link_target = if md.file_type().is_symlink() {
-        std::fs::read_link(&full)
-            .map(|l| l.display().to_string())
-            .unwrap_or_default()
-    } else {
-        String::new()
-    };
-    Ok(PathStat {
-        name: if name.is_empty() { "/".into() } else { name },
-        size: md.len(),
-        mode: md.mode(),
-        is_dir: md.is_dir(),
-        link_target,
-    })
-}
-
-pub fn copy_out(root: &Path, path: &str, w: &mut dyn Write) -> Result<PathStat> {
-    let st = stat_in(root, path)?;
-    let (dir, name) = resolve_parent(root, path)?;
-    let full = if name.is_empty() {
-        dir.clone()
-    } else {
-        dir.join(&name)
-    };
-    let top = if name.is_empty() {
-        ".".to_string()
-    } else {
-        name.clone()
-    };
-    let mut b = tar::Builder::new(w);
-    b.follow_symlinks(false);
-    b.mode(tar::HeaderMode::Complete);
-    if st.is_dir {
-        b.append_dir_all(&top, &full)
-            .map_err(Error::io(format!("archiving {path}")))?;
-    } else {
-        b.append_path_with_name(&full, &top)
-            .map_err(Error::io(format!("archiving {path}")))?;
-    }
-    b.finish().map_err(Error::io("writing tar"))?;
-    Ok(st)
-}
-
-/// Extracts `tar` into the directory `path` of the container. Every entry is resolved inside
-/// the rootfs (the tar crate refuses `..`; symlinks already in the container are followed only
-/// within it by resolving each entry's parent with secure_join).
-pub fn copy_in(root: &Path, path: &str, tar_stream: &mut dyn Read) -> Result<()> {
-    let dest = resolve(root, path)?;
-    if !dest.is_dir() {
-        return Err(Error::InvalidArgument(format!(
-            "extraction point is not a directory: {path}"
-        )));
-    }
-    let mut a = tar::Archive::new(tar_stream);
-    a.set_preserve_permissions(true);
-    a.set_overwrite(true);
-    for entry in a.entries().map_err(Error::io("reading tar"))? {
-        let mut entry = entry.map_err(Error::io("reading tar"))?;
-        let rel = entry.path().map_err(Error::io("tar path"))?.into_owned();
-        if rel
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-        {
-            return Err(Error::InvalidArgument(format!(
-                "refusing tar entry {} outside the destination",
-                rel.display()
-            )));
-        }
-        let inside = Path::new(path).join(&rel);
-        let (dir, name) = resolve_parent(root, &inside.to_string_lossy())?;
-        if name.is_empty() {
-            continue;
-        }
-        std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
-        let target = dir.join(&name);
-        // Never write through an existing symlink at the final element.
-        if std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink()) {
-            let _ = std::fs::remove_file(&target);
-        }
-        entry
-            .unpack(&target)
-            .map_err(Error::io(format!("extracting {}", inside.display())))?;
-    }
     Ok(())
 }

@@ -16,6 +16,7 @@
 
 mod blkio;
 mod commit;
+mod cp;
 pub mod events;
 mod exec;
 mod fork_heap;
@@ -2160,18 +2161,26 @@ impl Engine {
         res
     }
 
-    pub fn stat_path(&self, id: &str, path: &str) -> Result<PathStat> {
-        self.with_rootfs(id, |root| commit::stat_in(root, path))
+    /// `stat` of `path` in the container; `follow` resolves a final symlink (inside the root).
+    pub fn stat_path(&self, id: &str, path: &str, follow: bool) -> Result<PathStat> {
+        self.with_rootfs(id, |root| cp::stat_in(root, path, follow))
     }
 
-    /// `cp CONTAINER:path -`: a tar of `path` (its last element as the top entry).
-    pub fn copy_from_container(&self, id: &str, path: &str, w: &mut dyn Write) -> Result<PathStat> {
-        self.with_rootfs(id, |root| commit::copy_out(root, path, w))
+    /// `cp CONTAINER:path -`: a tar of `path` (its last element as the top entry); `follow`
+    /// (`-L`) copies what a symlink given as `path` points to in the container.
+    pub fn copy_from_container(
+        &self,
+        id: &str,
+        path: &str,
+        follow: bool,
+        w: &mut dyn Write,
+    ) -> Result<PathStat> {
+        self.with_rootfs(id, |root| cp::copy_out(root, path, follow, w))
     }
 
     /// `cp - CONTAINER:path`: extracts the tar stream into the directory `path`.
     pub fn copy_to_container(&self, id: &str, path: &str, tar: &mut dyn Read) -> Result<()> {
-        self.with_rootfs(id, |root| commit::copy_in(root, path, tar))
+        self.with_rootfs(id, |root| cp::copy_in(root, path, tar))
     }
 
     /// Calls `f` for each matching event; stops when it returns false.

@@ -191,6 +191,11 @@ fn wait_for_start(fifo: RawFd) -> Result<()> {
     Ok(())
 }
 
+/// chdir to the process's cwd, then checks that it is inside the container's root: a cwd of
+/// `/proc/self/fd/N` naming a host directory fd still open in this process (CVE-2024-21626's
+/// class) would leave the program outside the rootfs, free to walk the host's tree with `..`.
+/// The check is runc's (`verifyCwd`): the kernel's getcwd marks a directory not reachable from
+/// the process's root with "(unreachable)" instead of a leading '/'.
 pub(crate) fn chdir_cwd(process: &Process) -> Result<()> {
     let cwd = process.cwd();
     nix::unistd::chdir(cwd).map_err(|e| {
@@ -199,7 +204,20 @@ pub(crate) fn chdir_cwd(process: &Process) -> Result<()> {
             cwd.display().to_string(),
             e.desc().to_lowercase()
         ))
-    })
+    })?;
+    let mut buf = [0u8; 4096];
+    // SAFETY: the raw getcwd syscall writes at most buf.len() bytes into our buffer.
+    let n = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    // ERANGE (a path longer than the buffer) still comes from inside the root: the kernel
+    // fails that way only after building a reachable path.
+    let erange = n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ERANGE);
+    if !erange && (n <= 0 || buf[0] != b'/') {
+        return Err(Error::other(format!(
+            "current working directory ({:?}) is outside of the container's root -- possible container breakout detected",
+            cwd.display().to_string()
+        )));
+    }
+    Ok(())
 }
 
 /// Resolves args[0] against the process's PATH inside the container, like runc does before

@@ -27,6 +27,9 @@ pub enum WhiteoutMode {
     Overlay,
     /// vfs/btrfs: the layer dir is a copy of the parent; whiteouts delete.
     Delete,
+    /// Not a layer (`cp` into a container): `.wh.` names are ordinary files, as in Docker's
+    /// `Untar`, and hard links must point at entries of the same tar.
+    Plain,
 }
 
 pub struct Applied {
@@ -134,6 +137,25 @@ pub fn apply(
     lowers: Option<&[PathBuf]>,
     split_out: Option<&Path>,
 ) -> Result<Applied> {
+    apply_with(tar, root, mode, lowers, split_out, None)
+}
+
+/// Unpacks a plain tar ([`WhiteoutMode::Plain`]: `cp` into a container) into `root`. A hard link
+/// whose target is not among the tar's entries may name a file already under `base` (resolved
+/// inside `base`), as Docker's untar links to files already in the destination directory.
+pub fn apply_plain(tar: &mut dyn Read, root: &Path, base: BorrowedFd<'_>) -> Result<()> {
+    let base = base.try_clone_to_owned()?;
+    apply_with(tar, root, WhiteoutMode::Plain, None, None, Some(base)).map(|_| ())
+}
+
+fn apply_with(
+    tar: &mut dyn Read,
+    root: &Path,
+    mode: WhiteoutMode,
+    lowers: Option<&[PathBuf]>,
+    split_out: Option<&Path>,
+    base: Option<OwnedFd>,
+) -> Result<Applied> {
     let reader = decompress(tar)?;
     let out = match split_out {
         Some(p) => Some(BufWriter::with_capacity(256 * 1024, File::create(p)?)),
@@ -165,6 +187,7 @@ pub fn apply(
         cache: None,
         stale: false,
         deferred: Vec::new(),
+        base,
     };
     let mut ar = tar::Archive::new(tap);
     for entry in ar.entries()? {
@@ -242,6 +265,8 @@ struct Unpacker {
     /// be what its path resolves to.
     stale: bool,
     deferred: Vec<DeferredLink>,
+    /// Plain mode: where hard-link targets missing from the tar are looked up.
+    base: Option<OwnedFd>,
 }
 
 struct Meta {
@@ -280,7 +305,10 @@ impl Unpacker {
         };
         let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
         let nb = name.as_bytes();
-        if let Some(target) = nb.strip_prefix(b".wh.") {
+        let whiteout = nb
+            .strip_prefix(b".wh.")
+            .filter(|_| self.mode != WhiteoutMode::Plain);
+        if let Some(target) = whiteout {
             // Whiteouts delete (or hide) whole trees: forget the cached directory.
             self.cache = None;
             if nb == b".wh..wh..opq" {
@@ -499,10 +527,12 @@ impl Unpacker {
     fn meta<R: Read>(&self, e: &mut tar::Entry<'_, R>) -> Result<Meta> {
         let h = e.header();
         let bad = |e: io::Error| Error::InvalidLayer(format!("malformed tar header: {e}"));
+        // An empty numeric field reads as 0, like Go's archive/tar (Docker's reader).
+        let old = h.as_old();
         let mut m = Meta {
-            mode: h.mode().map_err(bad)?,
-            uid: h.uid().map_err(bad)? as u32,
-            gid: h.gid().map_err(bad)? as u32,
+            mode: or_empty(h.mode().map(u64::from), &old.mode).map_err(bad)? as u32,
+            uid: or_empty(h.uid(), &old.uid).map_err(bad)? as u32,
+            gid: or_empty(h.gid(), &old.gid).map_err(bad)? as u32,
             mtime: ts(h.mtime().unwrap_or(0) as i64, 0),
             xattrs: Vec::new(),
         };
@@ -596,7 +626,24 @@ impl Unpacker {
                 return Ok(());
             }
         }
-        if self.mode == WhiteoutMode::Delete {
+        if let (WhiteoutMode::Plain, Some(base)) = (self.mode, &self.base) {
+            let bfd = match open_dir_in(base.as_fd(), tparent) {
+                Ok(fd) => fd,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+                    return Err(bad())
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match lstat_at(bfd.as_fd(), tname)? {
+                Some(st) if FileType::from_raw_mode(st.st_mode) != FileType::Directory => {
+                    self.remove(p, name)?;
+                    rfs::linkat(&bfd, tname, p, name, AtFlags::empty())?;
+                    return Ok(());
+                }
+                _ => return Err(bad()),
+            }
+        }
+        if self.mode != WhiteoutMode::Overlay {
             // vfs/btrfs: the parents' files are in the layer dir already.
             return Err(bad());
         }
@@ -616,13 +663,17 @@ impl Unpacker {
 
     fn whiteout(&mut self, parent: &Path, target: &OsStr, m: &Meta) -> Result<()> {
         match self.mode {
-            WhiteoutMode::Delete => match open_dir_in(self.root.as_fd(), parent) {
-                Ok(p) => Ok(fsutil::remove_all_at(p.as_fd(), target)?),
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
-                    Ok(())
+            WhiteoutMode::Delete | WhiteoutMode::Plain => {
+                match open_dir_in(self.root.as_fd(), parent) {
+                    Ok(p) => Ok(fsutil::remove_all_at(p.as_fd(), target)?),
+                    Err(e)
+                        if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) =>
+                    {
+                        Ok(())
+                    }
+                    Err(e) => Err(e.into()),
                 }
-                Err(e) => Err(e.into()),
-            },
+            }
             WhiteoutMode::Overlay => {
                 let p = open_dir_create(self.root.as_fd(), parent)?;
                 fsutil::remove_all_at(p.as_fd(), target)?;
@@ -646,7 +697,7 @@ impl Unpacker {
                 rfs::fsetxattr(&d, "trusted.overlay.opaque", b"y", rfs::XattrFlags::empty())
                     .map_err(|e| Error::Other(format!("marking {} opaque (needs root and a filesystem with trusted xattrs): {e}", dir.display())))?;
             }
-            WhiteoutMode::Delete => {
+            WhiteoutMode::Delete | WhiteoutMode::Plain => {
                 let d = match open_dir_in(self.root.as_fd(), dir) {
                     Ok(d) => d,
                     Err(e)
@@ -661,6 +712,13 @@ impl Unpacker {
             }
         }
         Ok(())
+    }
+}
+
+fn or_empty(v: io::Result<u64>, raw: &[u8]) -> io::Result<u64> {
+    match v {
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+        v => v,
     }
 }
 
