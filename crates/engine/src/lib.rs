@@ -27,6 +27,7 @@ mod record;
 pub mod runroot;
 mod shim;
 pub mod spec;
+mod stdio_relay;
 pub mod types;
 
 pub use events::Event;

@@ -7,7 +7,7 @@
 use crate::namespaces::{self, Plan};
 use crate::state::{self, State, StateRoot, Status};
 use crate::sync::{self, SyncPipe};
-use crate::{hooks, init, security, tty, Error, Result, SysContext};
+use crate::{exec_stage, hooks, init, security, tty, Error, Result, SysContext};
 use cgroups::{FreezerState, Manager};
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::signal::{kill, Signal};
@@ -43,6 +43,9 @@ pub struct ExecOptions {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: i32,
+    /// fds of the caller that become the process's 0, 1 and 2 (default: the caller's own).
+    /// The engine passes pipes it owns: a container must never get the caller's files.
+    pub stdio: Option<[RawFd; 3]>,
 }
 
 pub struct Container {
@@ -831,25 +834,30 @@ impl Container {
         };
         let cg = cgroup_manager(&self.state)?;
         let filter_spec = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
-        for (t, f) in &plan.join {
-            if *t == LinuxNamespaceType::Pid {
-                setns(f.as_fd(), CloneFlags::CLONE_NEWPID).ctx(|| "join pid namespace".into())?;
-            }
-        }
+        // CVE-2019-5736: see exec_stage. Sealed here, before anything joins the container.
+        crate::timing::mark("rt:exec-seal");
+        let sealed = exec_stage::sealed_exe()?;
+        crate::timing::mark("rt:exec-sealed");
+        let _ = std::hint::black_box(&exec_stage::STAGE_CTOR);
         let (parent_sync, child_sync) = sync::pair()?;
         let join = cg.prepare_join()?;
         let (pid, join_v2_by_pid) = clone_joined(CloneFlags::empty(), &join, &child_sync)?;
         if pid == 0 {
+            // Not visible in the container yet (we are in the host's pid namespace), but
+            // non-dumpable before the first setns all the same.
+            // SAFETY: prctl on ourselves.
+            unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
             join.close();
             drop(parent_sync);
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                exec_child(
+                exec_stage1(
                     &plan,
                     &child_sync,
+                    &sealed,
                     process,
                     console.as_ref(),
                     filter_spec.as_ref(),
-                    opts.preserve_fds,
+                    opts,
                 )
             }));
             let msg = match r {
@@ -862,9 +870,13 @@ impl Container {
         }
         drop(child_sync);
         drop(console);
+        drop(sealed);
+        let reap = |p: i32| {
+            let _ = nix::sys::wait::waitpid(Pid::from_raw(p), None);
+        };
         let fail = |e: Error| {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+            reap(pid);
             e
         };
         if join_v2_by_pid {
@@ -872,46 +884,87 @@ impl Container {
         }
         drop(join);
         parent_sync.send(sync::GO, &[]).map_err(fail)?;
-        // The sync socket is close-on-exec: EOF means the exec happened.
-        match parent_sync.recv().map_err(fail)? {
-            None => {}
+        // Stage 1 (then the sealed stage, same pid) reports the final process's pid and exits.
+        let final_pid = match parent_sync.recv().map_err(fail)? {
+            Some((sync::PID, b)) if b.len() == 4 => i32::from_ne_bytes(b.try_into().unwrap()),
             Some((sync::ERROR, msg)) => {
-                let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+                reap(pid);
                 return Err(Error::Other(String::from_utf8_lossy(&msg).into_owned()));
             }
+            None => {
+                reap(pid);
+                return Err(Error::other("exec: the runtime's exec stage died"));
+            }
             Some(_) => return Err(fail(Error::other("exec: unexpected sync message"))),
+        };
+        reap(pid);
+        // The sync socket is close-on-exec: EOF means the exec happened.
+        match parent_sync.recv() {
+            Ok(None) => {}
+            Ok(Some((sync::ERROR, msg))) => {
+                reap(final_pid);
+                return Err(Error::Other(String::from_utf8_lossy(&msg).into_owned()));
+            }
+            Ok(Some(_)) | Err(_) => {
+                let _ = kill(Pid::from_raw(final_pid), Signal::SIGKILL);
+                reap(final_pid);
+                return Err(Error::other("exec: unexpected sync message"));
+            }
         }
         if let Some(p) = &opts.pid_file {
-            write_pid_file(p, pid)?;
+            write_pid_file(p, final_pid)?;
         }
-        Ok(pid)
+        Ok(final_pid)
     }
 }
 
-fn exec_child(
+/// Stage 1 of exec (see exec_stage): joins the container's namespaces but the mount and pid
+/// ones, and execs the sealed runtime, which joins those two.
+fn exec_stage1(
     plan: &Plan,
     sync: &SyncPipe,
+    sealed: &OwnedFd,
     process: &Process,
     console: Option<&std::os::unix::net::UnixStream>,
     seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
-    preserve_fds: i32,
+    opts: &ExecOptions,
 ) -> Result<()> {
     sync.expect(sync::GO)?;
-    plan.enter(|t| t != LinuxNamespaceType::Pid)?;
-    if process.terminal().unwrap_or(false) {
-        let (master, slave) = tty::open_pty()?;
-        tty::send_master(console.unwrap(), &master)?;
-        drop(master);
-        tty::become_console(&slave)?;
+    if let Some(fds) = opts.stdio {
+        for (target, fd) in fds.into_iter().enumerate() {
+            // SAFETY: dup2 within this forked child's own fd table.
+            if unsafe { libc::dup2(fd, target as RawFd) } < 0 {
+                return Err(std::io::Error::last_os_error().into());
+            }
+        }
     }
-    let (path, argv, envp) = init::prepare_exec(process)?;
-    init::chdir_cwd(process)?;
-    let filter = match seccomp {
-        Some(s) => Some(security::compile_seccomp(s)?),
+    // Compiled (or taken from the cache) before we are in the container's mount namespace.
+    let seccomp = match seccomp {
+        Some(s) => Some(security::compile_seccomp(s)?.into_raw()),
         None => None,
     };
-    security::finalize_process(process, filter)?;
-    init::exec(&path, &argv, &envp, preserve_fds)
+    // The mount and pid namespaces are joined by the sealed stage: its exec must find the
+    // binary's loader and libraries (test and debug builds are dynamic) on the host.
+    let late = |t| t == LinuxNamespaceType::Mount || t == LinuxNamespaceType::Pid;
+    plan.enter(|t| !late(t))?;
+    let ns_fd = |want| {
+        plan.join
+            .iter()
+            .find(|(t, _)| *t == want)
+            .map_or(-1, |(_, f)| f.as_raw_fd())
+    };
+    exec_stage::exec_sealed(
+        sealed,
+        &exec_stage::StageConfig {
+            process,
+            seccomp,
+            preserve_fds: opts.preserve_fds,
+            sync_fd: sync.raw_fd(),
+            console_fd: console.map_or(-1, |c| c.as_raw_fd()),
+            mnt_fd: ns_fd(LinuxNamespaceType::Mount),
+            pid_fd: ns_fd(LinuxNamespaceType::Pid),
+        },
+    )
 }
 
 /// Waits for our child `pid`, forwarding the usual terminal/termination signals to it, and

@@ -149,6 +149,21 @@ pub struct SeccompFilter {
 }
 
 impl SeccompFilter {
+    /// The program and its seccomp(2) flags (to hand to another process).
+    pub(crate) fn into_raw(self) -> (Vec<u8>, u64) {
+        (self.bpf, self.flags as u64)
+    }
+
+    /// A filter from [`SeccompFilter::into_raw`]'s parts.
+    pub(crate) fn from_raw(bpf: Vec<u8>, flags: u64) -> SeccompFilter {
+        SeccompFilter {
+            bpf,
+            flags: flags as libc::c_ulong,
+            skipped: Vec::new(),
+            ctx: None,
+        }
+    }
+
     /// Installs the filter on the calling thread. Needs no_new_privs or CAP_SYS_ADMIN.
     pub fn load(self) -> Result<()> {
         let prog = libc::sock_fprog {
