@@ -489,7 +489,27 @@ impl Container {
         let join = cgroup.prepare_join()?;
         cgroup.set(&create_resources(spec))?;
         crate::timing::mark("rt:clone");
-        let (pid, join_v2_by_pid) = clone_joined(clone_flags, &join, &child_sync)?;
+        // Joining another container's pid namespace (`--pid container:X`), the init is
+        // visible there from birth: non-dumpable from the clone (inherited) until its execve,
+        // so X's processes cannot open its /proc/<pid>/exe, root or fds (CVE-2019-5736 class).
+        let dumpable = if plan.joins(LinuxNamespaceType::Pid) {
+            // SAFETY: prctl on ourselves; restored right after the clone.
+            unsafe {
+                let d = libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0);
+                libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+                Some(d)
+            }
+        } else {
+            None
+        };
+        let cloned = clone_joined(clone_flags, &join, &child_sync);
+        if let Some(d) = dumpable.filter(|&d| d > 0) {
+            if !matches!(cloned, Ok((0, _))) {
+                // SAFETY: prctl on ourselves (the parent), restoring the saved value.
+                unsafe { libc::prctl(libc::PR_SET_DUMPABLE, d, 0, 0, 0) };
+            }
+        }
+        let (pid, join_v2_by_pid) = cloned?;
         if pid == 0 {
             // Until it reports ready, the init dies with its creator: a creator killed midway
             // (a monitor killed by `rm -f` while starting the container) must not leave a
