@@ -14,10 +14,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// A static C probe, run as the container's process: it scans /proc for processes whose exe
-/// is neither busybox nor itself (something that joined the container), opens their
-/// `/proc/<pid>/exe` O_PATH, tries to open it for writing directly and by re-opening the
-/// handle, keeps the handles and tries again once told to stop (after the execs ended). It
-/// writes `caught direct_ok reopen_ok late_ok host_exe errno_last` to /out/result.
+/// is neither a busybox (this container's or a joining container's copy) nor itself
+/// (something that joined the container), opens their `/proc/<pid>/exe` O_PATH, tries to
+/// open it for writing directly and by re-opening the handle, keeps the handles and tries
+/// again once told to stop (after the execs ended). It writes `caught direct_ok reopen_ok late_ok host_exe errno_last` to /out/result.
 const PROBE_C: &str = r#"
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -42,7 +42,8 @@ int main(int argc, char **argv) {
             snprintf(path, sizeof path, "/proc/%s/exe", e->d_name);
             int fd = open(path, O_PATH | O_CLOEXEC);
             if (fd < 0) continue;
-            if (fstat(fd, &st) != 0 || (st.st_dev == bb.st_dev && st.st_ino == bb.st_ino) ||
+            /* busybox of this or of a joining container (another copy: same size), us */
+            if (fstat(fd, &st) != 0 || st.st_size == bb.st_size ||
                 (st.st_dev == me.st_dev && st.st_ino == me.st_ino)) { close(fd); continue; }
             caught++;
             if (st.st_dev == hdev && st.st_ino == hino) host_exe++;
@@ -95,11 +96,9 @@ fn wait_for(p: &Path, secs: u64) -> bool {
     false
 }
 
-/// Races many execs (and, with `pid_joins`, `run --pid container:` joins) against the probe;
-/// returns its counters. A new init joining the pid namespace is non-dumpable until its
-/// execve, but still runs from the host's binary: it is only raced with default caps (see the
-/// report on issue 11; sealing the init's binary is left to do).
-fn race_exe(caps: &[&str], pid_joins: bool) -> [i64; 6] {
+/// Races many execs and `run --pid container:` joins (a new init born in the target's pid
+/// namespace) against the probe; returns its counters.
+fn race_exe(caps: &[&str], max_execs: usize) -> [i64; 6] {
     let env = Env::new();
     env.import_busybox();
     let probe = build_probe(&env);
@@ -109,20 +108,33 @@ fn race_exe(caps: &[&str], pid_joins: bool) -> [i64; 6] {
     let (dev, ino) = (berth.dev().to_string(), berth.ino().to_string());
     let vprobe = format!("{}:/probe:ro", probe.display());
     let vout = format!("{}:/out", out.display());
-    let mut args = vec!["run", "-d", "--name", "target", "-v", &vprobe, "-v", &vout];
+    let mut args = vec![
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "target",
+        "-v",
+        &vprobe,
+        "-v",
+        &vout,
+    ];
     args.extend_from_slice(caps);
     args.extend_from_slice(&["busybox", "/probe", &dev, &ino]);
     env.ok(&args);
     let host_sum = sha256_file(Path::new(BERTH));
     let progress = out.join("progress");
     // Until the probe caught the joining process a few times (bounded).
-    for i in 0..400 {
+    for i in 0..max_execs {
         env.ok(&["exec", "target", "true"]);
-        if i % 20 == 19 && pid_joins {
+        if i % 20 == 19 {
             // A new container joining the target's pid namespace: its init shows there too.
             env.ok(&[
                 "run",
                 "--rm",
+                "--network",
+                "none",
                 "--pid",
                 "container:target",
                 "busybox",
@@ -155,8 +167,9 @@ fn race_exe(caps: &[&str], pid_joins: bool) -> [i64; 6] {
 
 #[test]
 fn exec_runtime_exe_not_reachable_with_default_caps() {
-    let [caught, direct, reopen, late, host, _] = race_exe(&[], true);
-    // Non-dumpable from before it shows in the container until its execve: no handle at all.
+    let [caught, direct, reopen, late, host, _] = race_exe(&[], 150);
+    // Non-dumpable from before it shows in the container until its execve: no handle at all
+    // (unfixed, the probe won within 2-7 execs).
     assert_eq!(
         caught, 0,
         "a default container opened a joining process's exe"
@@ -166,7 +179,7 @@ fn exec_runtime_exe_not_reachable_with_default_caps() {
 
 #[test]
 fn exec_runtime_exe_not_writable_with_cap_sys_ptrace() {
-    let [caught, direct, reopen, late, host, err] = race_exe(&["--cap-add", "SYS_PTRACE"], false);
+    let [caught, direct, reopen, late, host, err] = race_exe(&["--cap-add", "SYS_PTRACE"], 400);
     // CAP_SYS_PTRACE passes the dumpable check: the probe must have won the race (else this
     // test proves nothing) and found a sealed, read-only file, never the host's binary.
     assert!(caught > 0, "the probe never caught a joining process");
@@ -216,7 +229,17 @@ const FD_SCRIPT: &str = "for f in 0 1 2; do echo fd$f=$(readlink /proc/self/fd/$
 fn exec_gets_pipes_never_the_callers_files() {
     let env = Env::new();
     env.import_busybox();
-    env.ok(&["run", "-d", "--name", "c1", "busybox", "sleep", "1000"]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "c1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
     stdio_probe(&env, &["exec", "-i", "c1", "sh", "-c", FD_SCRIPT]);
     stdio_probe(&env, &["exec", "c1", "sh", "-c", FD_SCRIPT]);
     // And the semantics through the pipes: stdin EOF, exit codes, per-stream order.
@@ -249,26 +272,76 @@ fn exec_gets_pipes_never_the_callers_files() {
 fn run_start_attach_get_pipes_never_the_callers_files() {
     let env = Env::new();
     env.import_busybox();
-    stdio_probe(&env, &["run", "--rm", "busybox", "sh", "-c", FD_SCRIPT]);
     stdio_probe(
         &env,
-        &["run", "--rm", "-i", "busybox", "sh", "-c", FD_SCRIPT],
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            FD_SCRIPT,
+        ],
     );
     stdio_probe(
         &env,
         &[
-            "run", "--rm", "-a", "stdout", "busybox", "sh", "-c", FD_SCRIPT,
+            "run",
+            "--rm",
+            "-i",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            FD_SCRIPT,
+        ],
+    );
+    stdio_probe(
+        &env,
+        &[
+            "run",
+            "--rm",
+            "-a",
+            "stdout",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            FD_SCRIPT,
         ],
     );
     env.ok(&[
-        "create", "-i", "--name", "s1", "busybox", "sh", "-c", FD_SCRIPT,
+        "create",
+        "-i",
+        "--network",
+        "none",
+        "--name",
+        "s1",
+        "busybox",
+        "sh",
+        "-c",
+        FD_SCRIPT,
     ]);
     stdio_probe(&env, &["start", "-a", "-i", "s1"]);
     env.ok(&["rm", "-f", "s1"]);
     // attach: the container waits for the probe's go on its stdin.
     let script = format!("read go; {FD_SCRIPT}");
     env.ok(&[
-        "run", "-d", "-i", "--name", "a1", "busybox", "sh", "-c", &script,
+        "run",
+        "-d",
+        "-i",
+        "--network",
+        "none",
+        "--name",
+        "a1",
+        "busybox",
+        "sh",
+        "-c",
+        &script,
     ]);
     let host = env.path("attachfile");
     std::fs::write(&host, "go\n").unwrap();

@@ -7,9 +7,9 @@
 use crate::namespaces::{self, Plan};
 use crate::state::{self, State, StateRoot, Status};
 use crate::sync::{self, SyncPipe};
-use crate::{exec_stage, hooks, init, security, tty, Error, Result, SysContext};
+use crate::{exec_stage, hooks, init, init_stage, security, tty, Error, Result, SysContext};
 use cgroups::{FreezerState, Manager};
-use nix::sched::{setns, unshare, CloneFlags};
+use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use oci_spec::runtime::{
@@ -470,12 +470,14 @@ impl Container {
             ),
         };
 
-        // Namespaces that must be entered before clone because they only affect children.
-        for (t, f) in &plan.join {
-            if *t == LinuxNamespaceType::Pid {
-                setns(f.as_fd(), CloneFlags::CLONE_NEWPID).ctx(|| "join pid namespace".into())?;
-            }
-        }
+        // Joining another container's pid namespace (`--pid container:X`), the init is
+        // visible to X from birth: it is cloned by the sealed runtime (see init_stage). Other
+        // inits are seen by nobody before they exec and are cloned directly.
+        let sealed = if plan.joins(LinuxNamespaceType::Pid) {
+            Some(exec_stage::sealed_exe()?)
+        } else {
+            None
+        };
         if plan.creates(LinuxNamespaceType::Time) {
             setup_time_ns(spec)?;
         }
@@ -489,27 +491,11 @@ impl Container {
         let join = cgroup.prepare_join()?;
         cgroup.set(&create_resources(spec))?;
         crate::timing::mark("rt:clone");
-        // Joining another container's pid namespace (`--pid container:X`), the init is
-        // visible there from birth: non-dumpable from the clone (inherited) until its execve,
-        // so X's processes cannot open its /proc/<pid>/exe, root or fds (CVE-2019-5736 class).
-        let dumpable = if plan.joins(LinuxNamespaceType::Pid) {
-            // SAFETY: prctl on ourselves; restored right after the clone.
-            unsafe {
-                let d = libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0);
-                libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
-                Some(d)
-            }
-        } else {
-            None
+        let first_flags = match sealed {
+            Some(_) => CloneFlags::empty(),
+            None => clone_flags,
         };
-        let cloned = clone_joined(clone_flags, &join, &child_sync);
-        if let Some(d) = dumpable.filter(|&d| d > 0) {
-            if !matches!(cloned, Ok((0, _))) {
-                // SAFETY: prctl on ourselves (the parent), restoring the saved value.
-                unsafe { libc::prctl(libc::PR_SET_DUMPABLE, d, 0, 0, 0) };
-            }
-        }
-        let (pid, join_v2_by_pid) = cloned?;
+        let (pid, join_v2_by_pid) = clone_joined(first_flags, &join, &child_sync)?;
         if pid == 0 {
             // Until it reports ready, the init dies with its creator: a creator killed midway
             // (a monitor killed by `rm -f` while starting the container) must not leave a
@@ -518,8 +504,33 @@ impl Container {
             // SAFETY: prctl on ourselves.
             unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
             join.close();
-            crate::timing::mark("init:start");
             drop(parent_sync);
+            if let Some(exe) = &sealed {
+                // SAFETY: prctl on ourselves.
+                unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+                let r = child_sync.expect(sync::STAGE_GO).and_then(|()| {
+                    init_stage::exec_sealed(
+                        exe,
+                        &init_stage::InitStageConfig {
+                            spec_bytes,
+                            rootfs: &rootfs,
+                            plan: &plan,
+                            clone_flags,
+                            sync_fd: child_sync.raw_fd(),
+                            fifo_fd: fifo.as_ref().map_or(-1, |f| f.as_raw_fd()),
+                            console_fd: console.as_ref().map_or(-1, |c| c.as_raw_fd()),
+                            no_pivot: opts.no_pivot,
+                            preserve_fds: opts.preserve_fds,
+                            hook_sync,
+                        },
+                    )
+                });
+                let msg = r.err().map(|e| e.to_string()).unwrap_or_default();
+                let _ = child_sync.send(sync::ERROR, msg.as_bytes());
+                // SAFETY: end the child without running the parent's destructors.
+                unsafe { libc::_exit(1) }
+            }
+            crate::timing::mark("init:start");
             init::run(init::InitArgs {
                 spec,
                 rootfs: &rootfs,
@@ -539,6 +550,26 @@ impl Container {
             join.join_v2_by_pid(pid)?;
         }
         drop(join);
+        let pid = if sealed.is_some() {
+            // Stage 1 execs the sealed stage, which clones the init and reports its pid.
+            parent_sync.send(sync::STAGE_GO, &[])?;
+            let r = parent_sync.recv();
+            guard.pid = None;
+            let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+            match r? {
+                Some((sync::PID, b)) if b.len() == 4 => {
+                    let p = i32::from_ne_bytes(b.try_into().unwrap());
+                    guard.pid = Some(Pid::from_raw(p));
+                    p
+                }
+                Some((sync::ERROR, msg)) => {
+                    return Err(Error::Other(String::from_utf8_lossy(&msg).into_owned()))
+                }
+                _ => return Err(Error::other("create: the runtime's init stage died")),
+            }
+        } else {
+            pid
+        };
 
         if plan.creates(LinuxNamespaceType::User) {
             write_id_maps(pid, spec)?;

@@ -47,6 +47,8 @@ const HEAD: usize = 8 * 8;
 
 /// argv[0] of the sealed stage.
 pub(crate) const ARGV0: &CStr = c"berth:exec-stage";
+/// argv[0] of the sealed stage that clones a container's init into a joined pid namespace.
+pub(crate) const INIT_ARGV0: &CStr = c"berth:init-stage";
 
 /// What stage 1 hands the sealed stage (through a memfd).
 pub(crate) struct StageConfig<'a> {
@@ -284,8 +286,14 @@ pub(crate) fn exec_sealed(exe: &OwnedFd, cfg: &StageConfig) -> Result<()> {
         // SAFETY: clearing FD_CLOEXEC on an fd of this (forked, private) fd table.
         unsafe { libc::fcntl(k, libc::F_SETFD, 0) };
     }
-    let cfg_arg = cstr(f.as_raw_fd().to_string().as_bytes())?;
-    let argv = [ARGV0.as_ptr(), cfg_arg.as_ptr(), std::ptr::null()];
+    exec_with(exe, ARGV0, f.as_raw_fd())
+}
+
+/// Execs the sealed `exe` as `argv0 <cfg_fd>` with an empty environment. Returns only on
+/// failure.
+pub(crate) fn exec_with(exe: &OwnedFd, argv0: &CStr, cfg_fd: RawFd) -> Result<()> {
+    let cfg_arg = cstr(cfg_fd.to_string().as_bytes())?;
+    let argv = [argv0.as_ptr(), cfg_arg.as_ptr(), std::ptr::null()];
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
     // SAFETY: execveat of an fd we own with NUL-terminated argv/envp arrays; returns only on
     // failure.
@@ -325,7 +333,7 @@ extern "C" fn stage_ctor(
     }
     // SAFETY: glibc passes the process's argv: argc valid NUL-terminated strings.
     let (a0, a1) = unsafe { (CStr::from_ptr(*argv), CStr::from_ptr(*argv.add(1))) };
-    if a0 != ARGV0 {
+    if a0 != ARGV0 && a0 != INIT_ARGV0 {
         return;
     }
     // SAFETY: prctl on ourselves, before anything of ours can be seen from the container.
@@ -334,6 +342,9 @@ extern "C" fn stage_ctor(
         // SAFETY: leave without running anything of the program.
         unsafe { libc::_exit(125) }
     };
+    if a0 == INIT_ARGV0 {
+        crate::init_stage::stage(cfg_fd)
+    }
     stage(cfg_fd)
 }
 
@@ -417,7 +428,7 @@ fn stage(cfg_fd: RawFd) -> ! {
     unsafe { libc::_exit(0) }
 }
 
-fn fail(sync: &sync::SyncPipe, msg: String) -> ! {
+pub(crate) fn fail(sync: &sync::SyncPipe, msg: String) -> ! {
     let _ = sync.send(sync::ERROR, msg.as_bytes());
     // SAFETY: leave without unwinding.
     unsafe { libc::_exit(1) }

@@ -10,6 +10,7 @@ pub mod container;
 mod exec_stage;
 pub mod hooks;
 mod init;
+mod init_stage;
 mod namespaces;
 pub mod rootfs;
 pub mod security;

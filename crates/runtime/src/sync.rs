@@ -15,6 +15,8 @@ pub const HOOKS_DONE: u8 = b'h';
 pub const READY: u8 = b'R';
 /// child -> parent: setup failed; payload is the message.
 pub const ERROR: u8 = b'E';
+/// caller -> stage 1 of a sealed init (see init_stage): cgroup joined, go on.
+pub const STAGE_GO: u8 = b'S';
 /// exec stage -> caller: the host pid (i32, native endian) of the process it forked.
 pub const PID: u8 = b'P';
 
