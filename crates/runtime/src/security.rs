@@ -150,11 +150,13 @@ pub struct SeccompFilter {
 
 impl SeccompFilter {
     /// The program and its seccomp(2) flags (to hand to another process).
+    #[allow(clippy::unnecessary_cast)] // c_ulong is u32 on 32-bit targets
     pub(crate) fn into_raw(self) -> (Vec<u8>, u64) {
         (self.bpf, self.flags as u64)
     }
 
     /// A filter from [`SeccompFilter::into_raw`]'s parts.
+    #[allow(clippy::unnecessary_cast)] // c_ulong is u32 on 32-bit targets
     pub(crate) fn from_raw(bpf: Vec<u8>, flags: u64) -> SeccompFilter {
         SeccompFilter {
             bpf,
