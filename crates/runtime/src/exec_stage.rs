@@ -294,7 +294,17 @@ pub(crate) fn exec_sealed(exe: &OwnedFd, cfg: &StageConfig) -> Result<()> {
 pub(crate) fn exec_with(exe: &OwnedFd, argv0: &CStr, cfg_fd: RawFd) -> Result<()> {
     let cfg_arg = cstr(cfg_fd.to_string().as_bytes())?;
     let argv = [argv0.as_ptr(), cfg_arg.as_ptr(), std::ptr::null()];
-    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+    // Nothing of our environment but the timeline's file (see timing).
+    let timing = std::env::var_os("BERTH_TIMING").map(|p| {
+        let mut v = b"BERTH_TIMING=".to_vec();
+        v.extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()));
+        CString::new(v).unwrap_or_default()
+    });
+    let envp = [
+        timing.as_ref().map_or(std::ptr::null(), |t| t.as_ptr()),
+        std::ptr::null(),
+    ];
+    crate::timing::mark("rt:exec-stage1");
     // SAFETY: execveat of an fd we own with NUL-terminated argv/envp arrays; returns only on
     // failure.
     unsafe {
@@ -342,6 +352,7 @@ extern "C" fn stage_ctor(
         // SAFETY: leave without running anything of the program.
         unsafe { libc::_exit(125) }
     };
+    crate::timing::mark("rt:stage");
     if a0 == INIT_ARGV0 {
         crate::init_stage::stage(cfg_fd)
     }
@@ -423,6 +434,7 @@ fn stage(cfg_fd: RawFd) -> ! {
         };
         fail(msg)
     }
+    crate::timing::mark("rt:stage-cloned");
     let _ = sync.send(sync::PID, &(pid as i32).to_ne_bytes());
     // SAFETY: leave without running the program's main.
     unsafe { libc::_exit(0) }
@@ -451,5 +463,6 @@ fn final_process(
     let (path, argv, envp) = init::prepare_exec(process)?;
     init::chdir_cwd(process)?;
     security::finalize_process(process, seccomp)?;
+    crate::timing::mark("rt:exec-final");
     init::exec(&path, &argv, &envp, preserve_fds)
 }
