@@ -156,6 +156,7 @@ fn race_exe(caps: &[&str], max_execs: usize) -> [i64; 6] {
     );
     let r = std::fs::read_to_string(out.join("result")).unwrap();
     let v: Vec<i64> = r.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    eprintln!("probe (caught direct_ok reopen_ok late_ok host_exe errno): {v:?}");
     env.ok(&["rm", "-f", "target"]);
     assert_eq!(
         sha256_file(Path::new(BERTH)),
