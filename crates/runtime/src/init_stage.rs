@@ -71,6 +71,18 @@ pub(crate) fn exec_sealed(exe: &OwnedFd, cfg: &InitStageConfig) -> Result<()> {
     f.write_all(rootfs)?;
     f.write_all(cfg.spec_bytes)?;
     f.rewind()?;
+    keep.push(f.as_raw_fd());
+    // Everything else of the caller's (fds it inherited without close-on-exec) ends here, not
+    // in a process the container can see.
+    // SAFETY: close_range only flags this (forked, private) fd table's fds close-on-exec.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     for k in keep.into_iter().filter(|&k| k >= 0) {
         // SAFETY: clearing FD_CLOEXEC on an fd of this (forked, private) fd table.
         unsafe { libc::fcntl(k, libc::F_SETFD, 0) };
