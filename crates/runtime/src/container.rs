@@ -889,7 +889,6 @@ impl Container {
         crate::timing::mark("rt:exec-seal");
         let sealed = exec_stage::sealed_exe()?;
         crate::timing::mark("rt:exec-sealed");
-        let _ = std::hint::black_box(&exec_stage::STAGE_CTOR);
         let (parent_sync, child_sync) = sync::pair()?;
         let join = cg.prepare_join()?;
         let (pid, join_v2_by_pid) = clone_joined(CloneFlags::empty(), &join, &child_sync)?;

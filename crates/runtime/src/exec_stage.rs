@@ -65,6 +65,10 @@ pub(crate) struct StageConfig<'a> {
 
 /// An O_PATH fd of our own executable that nobody can open for writing (see the module doc).
 pub(crate) fn sealed_exe() -> Result<OwnedFd> {
+    // The stage's constructor must be in every program that seals itself to exec it: a
+    // library's object is linked only when something refers to it.
+    #[cfg(target_env = "gnu")]
+    let _ = std::hint::black_box(&STAGE_CTOR);
     let exe = std::fs::read_link("/proc/self/exe")?;
     let deleted = exe.to_string_lossy().ends_with(" (deleted)");
     if !deleted {
@@ -336,7 +340,10 @@ pub(crate) fn exec_with(exe: &OwnedFd, argv0: &CStr, cfg_fd: RawFd) -> Result<()
 }
 
 /// Runs the stage when this process was executed as it (argv[0] is [`ARGV0`]). Placed in
-/// `.init_array`: glibc calls it with (argc, argv, envp) before `main`.
+/// `.init_array`: glibc calls it with (argc, argv, envp) before `main` (other C libraries pass
+/// no arguments: there the stage does not exist and exec fails cleanly with "stage died").
+/// Every other start of the program pays one comparison of argc.
+#[cfg(target_env = "gnu")]
 #[used]
 #[link_section = ".init_array"]
 pub(crate) static STAGE_CTOR: extern "C" fn(
