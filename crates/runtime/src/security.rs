@@ -310,6 +310,26 @@ pub fn set_seccomp_cache_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The cache directory's fd, to hand to a re-executed runtime stage (see init_stage).
+pub(crate) fn seccomp_cache_fd() -> Option<std::os::fd::RawFd> {
+    cache_dir_fd()
+}
+
+/// Takes `fd` (inherited from the process that re-executed us) as the cache directory.
+pub(crate) fn adopt_seccomp_cache_fd(fd: std::os::fd::RawFd) {
+    use std::os::fd::FromRawFd;
+    let Some(id) = fd_identity(fd) else {
+        return;
+    };
+    // SAFETY: an fd handed to us for this, owned from here.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let old = CACHE_DIR
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .replace(CacheDir { fd, id });
+    std::mem::forget(old.map(|o| o.fd));
+}
+
 /// Closes the cache directory's fd in this process (a container init calls it once its
 /// filter is compiled, so no host directory fd can be preserved into the container).
 pub fn close_seccomp_cache_dir() {
