@@ -1,7 +1,8 @@
 //! `exec`: a new process in a running container, started by the runtime library from this
-//! process (so we are its parent) with our own stdio, or through a pty for `-t`.
+//! process (so we are its parent) with pipes we relay to our stdio, or through a pty for `-t`.
 
 use crate::record::{Paths, Record};
+use crate::stdio_relay::ExecIo;
 use crate::{spec, Error, ExecConfig, Result};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -67,36 +68,17 @@ pub fn run(paths: &Paths, id: &str, rec: &Record, cfg: &ExecConfig) -> Result<i6
     } else {
         None
     };
-    // Without -i the process reads /dev/null (Docker closes its stdin).
-    let saved_stdin = if !cfg.attach_stdin {
-        // SAFETY: dup/open/dup2 on fd 0 of this process, restored below.
-        unsafe {
-            let s = libc::dup(0);
-            let n = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-            if n >= 0 {
-                libc::dup2(n, 0);
-                libc::close(n);
-            }
-            Some(s)
-        }
-    } else {
-        None
-    };
+    // The process never gets our own fds (a container could reopen /proc/self/fd/0 of the
+    // exec and reach the caller's file): pipes we relay, the pty, or /dev/null.
+    let io = ExecIo::new(cfg.tty, cfg.attach_stdin && !cfg.detach, cfg.detach)?;
     let res = c.exec(&runtime::ExecOptions {
         process,
         pid_file: None,
         console_socket: console.as_ref().map(|c| c.3.clone()),
         preserve_fds: 0,
+        stdio: Some(io.child_fds()),
     });
-    if let Some(s) = saved_stdin {
-        // SAFETY: restoring our fd 0.
-        unsafe {
-            if s >= 0 {
-                libc::dup2(s, 0);
-                libc::close(s);
-            }
-        }
-    }
+    let relay = io.into_relay();
     let pid = match res {
         Ok(pid) => pid,
         Err(e) => {
@@ -132,6 +114,9 @@ pub fn run(paths: &Paths, id: &str, rec: &Record, cfg: &ExecConfig) -> Result<i6
     }
     if let Some(m) = master {
         relay_pty(m, cfg.attach_stdin);
+    }
+    if let Some(r) = relay {
+        r.run(pid);
     }
     let mut st = 0;
     loop {

@@ -8,7 +8,8 @@
 //! - `run` (foreground): [`Engine::create`], [`Engine::start_attached`] (the attach stream exists
 //!   before the container starts, so no output is lost), [`Attachment::pump`] which returns the
 //!   container's exit once its output is drained; exit with that code.
-//! - `exec`: [`Engine::exec`] runs the process with the caller's own stdio (fd 0/1/2).
+//! - `exec`: [`Engine::exec`] runs the process with pipes it relays to the caller's stdio
+//!   (fd 0/1/2); the caller's own fds never reach the container.
 //! - `berth-init` (`--init`): the CLI calls [`init::main`] when invoked as `berth-init` or with
 //!   argv[1] == "init-internal" (see [`init`]).
 //!
@@ -34,6 +35,7 @@ mod seccomp;
 pub mod settings;
 mod shim;
 pub mod spec;
+mod stdio_relay;
 pub mod storage_opts;
 pub mod types;
 
@@ -278,8 +280,8 @@ pub struct LogsOptions {
     pub stderr: bool,
 }
 
-/// `docker exec` options. The process uses the caller's stdio (fd 0/1/2); with `tty` the caller's
-/// stdin must be a terminal or the engine relays through a pty it makes.
+/// `docker exec` options. The process's stdio is relayed to the caller's (fd 0/1/2) through
+/// pipes, or with `tty` through a pty the engine makes.
 #[derive(Debug, Clone, Default)]
 pub struct ExecConfig {
     pub cmd: Vec<String>,
@@ -1833,7 +1835,7 @@ impl Engine {
         logs::read(&self.paths, &id, opts, stdout, stderr)
     }
 
-    /// Runs a process in the running container with the caller's stdio; returns its exit code
+    /// Runs a process in the running container, its stdio relayed to the caller's; returns its exit code
     /// (0 at once with `detach`).
     pub fn exec(&self, id: &str, cfg: &ExecConfig) -> Result<i64> {
         let (id, rec) = self.record(id)?;

@@ -369,7 +369,8 @@ fn networks_from_before_isolation_are_registered_on_next_join() {
             .output()
             .unwrap();
         assert!(o.status.success(), "{o:?}");
-        assert!(!nft_set("same").contains(&pair(br)));
+        // No check that it is gone: any other process installing the table meanwhile (a
+        // parallel test's network create) registers every bridge again (see nft::migration).
     }
 
     let a = old.ctl.create_sandbox(&testutil::unique_name("a")).unwrap();

@@ -357,6 +357,7 @@ fn real_main(cli: Cli) -> Result<i32> {
                 pid_file,
                 console_socket,
                 preserve_fds,
+                stdio: None,
             })?;
             if detach {
                 return Ok(0);

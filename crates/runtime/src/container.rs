@@ -7,9 +7,9 @@
 use crate::namespaces::{self, Plan};
 use crate::state::{self, State, StateRoot, Status};
 use crate::sync::{self, SyncPipe};
-use crate::{hooks, init, security, tty, Error, Result, SysContext};
+use crate::{exec_stage, hooks, init, init_stage, security, tty, Error, Result, SysContext};
 use cgroups::{FreezerState, Manager};
-use nix::sched::{setns, unshare, CloneFlags};
+use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use oci_spec::runtime::{
@@ -43,6 +43,9 @@ pub struct ExecOptions {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: i32,
+    /// fds of the caller that become the process's 0, 1 and 2 (default: the caller's own).
+    /// The engine passes pipes it owns: a container must never get the caller's files.
+    pub stdio: Option<[RawFd; 3]>,
 }
 
 pub struct Container {
@@ -493,12 +496,14 @@ impl Container {
             ),
         };
 
-        // Namespaces that must be entered before clone because they only affect children.
-        for (t, f) in &plan.join {
-            if *t == LinuxNamespaceType::Pid {
-                setns(f.as_fd(), CloneFlags::CLONE_NEWPID).ctx(|| "join pid namespace".into())?;
-            }
-        }
+        // Joining another container's pid namespace (`--pid container:X`), the init is
+        // visible to X from birth: it is cloned by the sealed runtime (see init_stage). Other
+        // inits are seen by nobody before they exec and are cloned directly.
+        let sealed = if plan.joins(LinuxNamespaceType::Pid) {
+            Some(exec_stage::sealed_exe()?)
+        } else {
+            None
+        };
         if plan.creates(LinuxNamespaceType::Time) {
             setup_time_ns(spec)?;
         }
@@ -512,7 +517,11 @@ impl Container {
         let join = cgroup.prepare_join()?;
         cgroup.set(&create_resources(spec))?;
         crate::timing::mark("rt:clone");
-        let (pid, join_v2_by_pid) = clone_joined(clone_flags, &join, &child_sync)?;
+        let first_flags = match sealed {
+            Some(_) => CloneFlags::empty(),
+            None => clone_flags,
+        };
+        let (pid, join_v2_by_pid) = clone_joined(first_flags, &join, &child_sync)?;
         if pid == 0 {
             // Until it reports ready, the init dies with its creator: a creator killed midway
             // (a monitor killed by `rm -f` while starting the container) must not leave a
@@ -521,8 +530,34 @@ impl Container {
             // SAFETY: prctl on ourselves.
             unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
             join.close();
-            crate::timing::mark("init:start");
             drop(parent_sync);
+            if let Some(exe) = &sealed {
+                // SAFETY: prctl on ourselves.
+                unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+                let r = child_sync.expect(sync::STAGE_GO).and_then(|()| {
+                    init_stage::exec_sealed(
+                        exe,
+                        &init_stage::InitStageConfig {
+                            id: &opts.id,
+                            spec_bytes,
+                            rootfs: &rootfs,
+                            plan: &plan,
+                            clone_flags,
+                            sync_fd: child_sync.raw_fd(),
+                            fifo_fd: fifo.as_ref().map_or(-1, |f| f.as_raw_fd()),
+                            console_fd: console.as_ref().map_or(-1, |c| c.as_raw_fd()),
+                            no_pivot: opts.no_pivot,
+                            preserve_fds: opts.preserve_fds,
+                            hook_sync,
+                        },
+                    )
+                });
+                let msg = r.err().map(|e| e.to_string()).unwrap_or_default();
+                let _ = child_sync.send(sync::ERROR, msg.as_bytes());
+                // SAFETY: end the child without running the parent's destructors.
+                unsafe { libc::_exit(1) }
+            }
+            crate::timing::mark("init:start");
             init::run(init::InitArgs {
                 id: &opts.id,
                 spec,
@@ -543,6 +578,26 @@ impl Container {
             join.join_v2_by_pid(pid)?;
         }
         drop(join);
+        let pid = if sealed.is_some() {
+            // Stage 1 execs the sealed stage, which clones the init and reports its pid.
+            parent_sync.send(sync::STAGE_GO, &[])?;
+            let r = parent_sync.recv();
+            guard.pid = None;
+            let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+            match r? {
+                Some((sync::PID, b)) if b.len() == 4 => {
+                    let p = i32::from_ne_bytes(b.try_into().unwrap());
+                    guard.pid = Some(Pid::from_raw(p));
+                    p
+                }
+                Some((sync::ERROR, msg)) => {
+                    return Err(Error::Other(String::from_utf8_lossy(&msg).into_owned()))
+                }
+                _ => return Err(Error::other("create: the runtime's init stage died")),
+            }
+        } else {
+            pid
+        };
 
         if plan.creates(LinuxNamespaceType::User) {
             write_id_maps(pid, spec)?;
@@ -858,26 +913,30 @@ impl Container {
         };
         let cg = cgroup_manager(&self.state)?;
         let filter_spec = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
-        for (t, f) in &plan.join {
-            if *t == LinuxNamespaceType::Pid {
-                setns(f.as_fd(), CloneFlags::CLONE_NEWPID).ctx(|| "join pid namespace".into())?;
-            }
-        }
+        // CVE-2019-5736: see exec_stage. Sealed here, before anything joins the container.
+        crate::timing::mark("rt:exec-seal");
+        let sealed = exec_stage::sealed_exe()?;
+        crate::timing::mark("rt:exec-sealed");
         let (parent_sync, child_sync) = sync::pair()?;
         let join = cg.prepare_join()?;
         let (pid, join_v2_by_pid) = clone_joined(CloneFlags::empty(), &join, &child_sync)?;
         if pid == 0 {
+            // Not visible in the container yet (we are in the host's pid namespace), but
+            // non-dumpable before the first setns all the same.
+            // SAFETY: prctl on ourselves.
+            unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
             join.close();
             drop(parent_sync);
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                exec_child(
+                exec_stage1(
                     &self.state.id,
                     &plan,
                     &child_sync,
+                    &sealed,
                     process,
                     console.as_ref(),
                     filter_spec.as_ref(),
-                    opts.preserve_fds,
+                    opts,
                 )
             }));
             let msg = match r {
@@ -890,9 +949,13 @@ impl Container {
         }
         drop(child_sync);
         drop(console);
+        drop(sealed);
+        let reap = |p: i32| {
+            let _ = nix::sys::wait::waitpid(Pid::from_raw(p), None);
+        };
         let fail = |e: Error| {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+            reap(pid);
             e
         };
         if join_v2_by_pid {
@@ -900,49 +963,90 @@ impl Container {
         }
         drop(join);
         parent_sync.send(sync::GO, &[]).map_err(fail)?;
-        // The sync socket is close-on-exec: EOF means the exec happened.
-        match parent_sync.recv().map_err(fail)? {
-            None => {}
+        // Stage 1 (then the sealed stage, same pid) reports the final process's pid and exits.
+        let final_pid = match parent_sync.recv().map_err(fail)? {
+            Some((sync::PID, b)) if b.len() == 4 => i32::from_ne_bytes(b.try_into().unwrap()),
             Some((sync::ERROR, msg)) => {
-                let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+                reap(pid);
                 return Err(Error::Other(String::from_utf8_lossy(&msg).into_owned()));
             }
+            None => {
+                reap(pid);
+                return Err(Error::other("exec: the runtime's exec stage died"));
+            }
             Some(_) => return Err(fail(Error::other("exec: unexpected sync message"))),
+        };
+        reap(pid);
+        // The sync socket is close-on-exec: EOF means the exec happened.
+        match parent_sync.recv() {
+            Ok(None) => {}
+            Ok(Some((sync::ERROR, msg))) => {
+                reap(final_pid);
+                return Err(Error::Other(String::from_utf8_lossy(&msg).into_owned()));
+            }
+            Ok(Some(_)) | Err(_) => {
+                let _ = kill(Pid::from_raw(final_pid), Signal::SIGKILL);
+                reap(final_pid);
+                return Err(Error::other("exec: unexpected sync message"));
+            }
         }
         if let Some(p) = &opts.pid_file {
-            write_pid_file(p, pid)?;
+            write_pid_file(p, final_pid)?;
         }
-        Ok(pid)
+        Ok(final_pid)
     }
 }
 
-fn exec_child(
+/// Stage 1 of exec (see exec_stage): joins the container's namespaces but the mount and pid
+/// ones, and execs the sealed runtime, which joins those two.
+fn exec_stage1(
     id: &str,
     plan: &Plan,
     sync: &SyncPipe,
+    sealed: &OwnedFd,
     process: &Process,
     console: Option<&std::os::unix::net::UnixStream>,
     seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
-    preserve_fds: i32,
+    opts: &ExecOptions,
 ) -> Result<()> {
     sync.expect(sync::GO)?;
-    plan.enter(|t| t != LinuxNamespaceType::Pid)?;
-    // The container's session keyring, not the caller's (see keyring).
-    crate::keyring::join_session(id, false, false)?;
-    if process.terminal().unwrap_or(false) {
-        let (master, slave) = tty::open_pty()?;
-        tty::send_master(console.unwrap(), &master)?;
-        drop(master);
-        tty::become_console(&slave)?;
+    if let Some(fds) = opts.stdio {
+        for (target, fd) in fds.into_iter().enumerate() {
+            // SAFETY: dup2 within this forked child's own fd table.
+            if unsafe { libc::dup2(fd, target as RawFd) } < 0 {
+                return Err(std::io::Error::last_os_error().into());
+            }
+        }
     }
-    let (path, argv, envp) = init::prepare_exec(process)?;
-    init::chdir_cwd(process)?;
-    let filter = match seccomp {
-        Some(s) => Some(security::compile_seccomp(s)?),
+    // Compiled (or taken from the cache) before we are in the container's mount namespace.
+    let seccomp = match seccomp {
+        Some(s) => Some(security::compile_seccomp(s)?.into_raw()),
         None => None,
     };
-    security::finalize_process(process, filter)?;
-    init::exec(&path, &argv, &envp, preserve_fds)
+    // The mount and pid namespaces are joined by the sealed stage: its exec must find the
+    // binary's loader and libraries (test and debug builds are dynamic) on the host.
+    let late = |t| t == LinuxNamespaceType::Mount || t == LinuxNamespaceType::Pid;
+    plan.enter(|t| !late(t))?;
+    // The container's session keyring, not the caller's (see keyring); kept across the exec.
+    crate::keyring::join_session(id, false, false)?;
+    let ns_fd = |want| {
+        plan.join
+            .iter()
+            .find(|(t, _)| *t == want)
+            .map_or(-1, |(_, f)| f.as_raw_fd())
+    };
+    exec_stage::exec_sealed(
+        sealed,
+        &exec_stage::StageConfig {
+            process,
+            seccomp,
+            preserve_fds: opts.preserve_fds,
+            sync_fd: sync.raw_fd(),
+            console_fd: console.map_or(-1, |c| c.as_raw_fd()),
+            mnt_fd: ns_fd(LinuxNamespaceType::Mount),
+            pid_fd: ns_fd(LinuxNamespaceType::Pid),
+        },
+    )
 }
 
 /// Waits for our child `pid`, forwarding the usual terminal/termination signals to it, and

@@ -3,12 +3,14 @@
 //! The flow (see `container`): the runtime process clones the container's init with its new
 //! namespaces, born into its cgroup (see `cgroups::Join`); the parent writes uid/gid maps, runs
 //! the runtime-side hooks; the init builds the rootfs, pivots, drops privileges and waits on
-//! `exec.fifo` until `start`, then execs the user's program. No re-exec of the runtime binary,
-//! no threads.
+//! `exec.fifo` until `start`, then execs the user's program. No threads; the runtime binary is
+//! re-executed only by `exec`, sealed (see `exec_stage`).
 
 pub mod container;
+mod exec_stage;
 pub mod hooks;
 mod init;
+mod init_stage;
 mod keyring;
 mod namespaces;
 pub mod rootfs;

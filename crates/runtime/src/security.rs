@@ -149,6 +149,23 @@ pub struct SeccompFilter {
 }
 
 impl SeccompFilter {
+    /// The program and its seccomp(2) flags (to hand to another process).
+    #[allow(clippy::unnecessary_cast)] // c_ulong is u32 on 32-bit targets
+    pub(crate) fn into_raw(self) -> (Vec<u8>, u64) {
+        (self.bpf, self.flags as u64)
+    }
+
+    /// A filter from [`SeccompFilter::into_raw`]'s parts.
+    #[allow(clippy::unnecessary_cast)] // c_ulong is u32 on 32-bit targets
+    pub(crate) fn from_raw(bpf: Vec<u8>, flags: u64) -> SeccompFilter {
+        SeccompFilter {
+            bpf,
+            flags: flags as libc::c_ulong,
+            skipped: Vec::new(),
+            ctx: None,
+        }
+    }
+
     /// Installs the filter on the calling thread. Needs no_new_privs or CAP_SYS_ADMIN.
     pub fn load(self) -> Result<()> {
         let prog = libc::sock_fprog {
@@ -291,6 +308,26 @@ pub fn set_seccomp_cache_dir(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The cache directory's fd, to hand to a re-executed runtime stage (see init_stage).
+pub(crate) fn seccomp_cache_fd() -> Option<std::os::fd::RawFd> {
+    cache_dir_fd()
+}
+
+/// Takes `fd` (inherited from the process that re-executed us) as the cache directory.
+pub(crate) fn adopt_seccomp_cache_fd(fd: std::os::fd::RawFd) {
+    use std::os::fd::FromRawFd;
+    let Some(id) = fd_identity(fd) else {
+        return;
+    };
+    // SAFETY: an fd handed to us for this, owned from here.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let old = CACHE_DIR
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .replace(CacheDir { fd, id });
+    std::mem::forget(old.map(|o| o.fd));
 }
 
 /// Closes the cache directory's fd in this process (a container init calls it once its

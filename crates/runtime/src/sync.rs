@@ -15,6 +15,10 @@ pub const HOOKS_DONE: u8 = b'h';
 pub const READY: u8 = b'R';
 /// child -> parent: setup failed; payload is the message.
 pub const ERROR: u8 = b'E';
+/// caller -> stage 1 of a sealed init (see init_stage): cgroup joined, go on.
+pub const STAGE_GO: u8 = b'S';
+/// exec stage -> caller: the host pid (i32, native endian) of the process it forked.
+pub const PID: u8 = b'P';
 
 pub struct SyncPipe {
     fd: OwnedFd,
@@ -35,6 +39,14 @@ pub fn pair() -> Result<(SyncPipe, SyncPipe)> {
 }
 
 impl SyncPipe {
+    pub fn from_fd(fd: OwnedFd) -> SyncPipe {
+        SyncPipe { fd }
+    }
+
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+
     pub fn send(&self, tag: u8, payload: &[u8]) -> Result<()> {
         let mut buf = Vec::with_capacity(1 + payload.len());
         buf.push(tag);
