@@ -999,6 +999,9 @@ impl Container {
 
 /// Stage 1 of exec (see exec_stage): joins the container's namespaces but the mount and pid
 /// ones, and execs the sealed runtime, which joins those two.
+// The container's id joins the others: it names the session keyring, joined only once we are
+// in the container's user namespace (where the init made it).
+#[allow(clippy::too_many_arguments)]
 fn exec_stage1(
     id: &str,
     plan: &Plan,
