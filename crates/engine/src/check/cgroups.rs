@@ -1,0 +1,115 @@
+//! cgroups of containers that do not run: `<parent>/<id>` in every v1 hierarchy and in v2
+//! (the default parent `/berth` and the `--cgroup-parent`s of this root's containers).
+//!
+//! The `/berth` parent is shared by every root. A cgroup named after a container of this root
+//! that does not run is a leftover. One of no container of this root is looked at only when
+//! it holds no process and is older than [`FOREIGN_AGE_SECS`] (another root's container being
+//! started has an empty cgroup for a moment); a populated one is never touched.
+
+use super::{claim, is_id, owned, short, Ctx, Finding};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+const FOREIGN_AGE_SECS: u64 = 10;
+
+fn parents(cx: &Ctx) -> BTreeSet<String> {
+    let mut s = BTreeSet::from(["/berth".to_string()]);
+    for id in super::container_ids(cx.paths) {
+        if let Ok(h) = crate::record::load_host_config(cx.paths, &id) {
+            if !h.cgroup_parent.is_empty() {
+                s.insert(h.cgroup_parent.trim_end_matches('/').to_string());
+            }
+        }
+    }
+    s
+}
+
+fn populated(dir: &std::path::Path) -> bool {
+    std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|s| !s.trim().is_empty())
+}
+
+fn age_secs(dir: &std::path::Path) -> u64 {
+    std::fs::metadata(dir)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .map_or(0, |d| d.as_secs())
+}
+
+pub(super) fn check(cx: &mut Ctx) {
+    let Ok(mounts) = ::cgroups::mounts::mounts() else {
+        return;
+    };
+    // cgroup path -> (id, the hierarchies' dirs)
+    let mut found: BTreeMap<String, (String, Vec<PathBuf>)> = BTreeMap::new();
+    for parent in parents(cx) {
+        for m in &mounts.all {
+            let dir = PathBuf::from(&m.mount_point).join(parent.trim_start_matches('/'));
+            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !is_id(&name) || !e.path().is_dir() {
+                    continue;
+                }
+                found
+                    .entry(format!("{parent}/{name}"))
+                    .or_insert_with(|| (name.clone(), Vec::new()))
+                    .1
+                    .push(e.path());
+            }
+        }
+    }
+    for (cg, (id, dirs)) in found {
+        if owned(cx.paths, &id) {
+            continue;
+        }
+        let ours = cx.paths.dir(&id).exists();
+        if !ours
+            && dirs
+                .iter()
+                .any(|d| populated(d) || age_secs(d) < FOREIGN_AGE_SECS)
+        {
+            continue;
+        }
+        let names: Vec<String> = dirs
+            .iter()
+            .filter_map(|d| {
+                let rel = d.strip_prefix("/sys/fs/cgroup").ok()?;
+                rel.components()
+                    .next()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            })
+            .collect();
+        let whose = if ours {
+            format!("container {} is not running", short(&id))
+        } else {
+            "no container of this root; empty".to_string()
+        };
+        let mut f = Finding::new(
+            "cgroup",
+            cg.clone(),
+            format!("{whose} (in {})", names.join(",")),
+            "remove",
+        );
+        if cx.repair {
+            f.outcome(remove(cx, &id, &cg, &dirs));
+        }
+        cx.push(f);
+    }
+}
+
+fn remove(cx: &Ctx, id: &str, cg: &str, dirs: &[PathBuf]) -> Result<(), String> {
+    let Some(_lock) = claim(cx.paths, id) else {
+        return Err("the container came alive".into());
+    };
+    let m = ::cgroups::manager(Some(cg), id).map_err(|e| e.to_string())?;
+    let _ = m.kill_all(libc::SIGKILL);
+    let _ = m.destroy();
+    // Also hierarchies the manager does not manage (named ones such as name=systemd).
+    for d in dirs {
+        let _ = std::fs::remove_dir(d);
+    }
+    match dirs.iter().find(|d| d.exists()) {
+        Some(d) => Err(format!("{} is still there", d.display())),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,136 @@
+//! Container records that lie or cannot work: a process running without a monitor, a record
+//! saying running while nothing runs, a record whose layers are gone, a record dir an
+//! interrupted create left without its record.
+
+use super::{claim, container_ids, flock_held, process_alive, short, Ctx, Finding};
+use crate::record::{self, Record};
+
+pub(super) fn check(cx: &mut Ctx) {
+    // Not the store itself: opening it sweeps what a dead lock holder left (see storage).
+    let layout = super::storage::layout(&cx.paths.root);
+    for id in container_ids(cx.paths) {
+        let dir = cx.paths.dir(&id);
+        if flock_held(&dir.join(".lock")) {
+            continue; // another berth works on it
+        }
+        let rec = match record::load(cx.paths, &id) {
+            Ok(r) => r,
+            Err(_) if !dir.join("config.v2.json").exists() => {
+                half_created(cx, &id);
+                continue;
+            }
+            Err(_) => continue, // unreadable: not ours to judge
+        };
+        let says_running = matches!(
+            rec.state.status.as_str(),
+            "running" | "paused" | "restarting"
+        );
+        if rec.monitor_alive() {
+            continue;
+        }
+        if process_alive(cx.paths, &id) {
+            if says_running {
+                unsupervised(cx, &id, &rec);
+            }
+            continue;
+        }
+        if says_running {
+            stale_running(cx, &id, &rec);
+        }
+        if let Some(l) = &layout {
+            let entry = l.meta.join("layerdb/mounts").join(&id);
+            let layer_dir = l.layers.join(&id);
+            if !entry.is_dir() || !layer_dir.exists() {
+                let mut f = Finding::new(
+                    "container",
+                    format!("{} ({})", short(&id), rec.short_name()),
+                    "its layers are missing: it can neither start nor be inspected",
+                    "remove",
+                );
+                if cx.repair {
+                    f.outcome(remove(cx, &id));
+                }
+                cx.push(f);
+            }
+        }
+    }
+}
+
+fn remove(cx: &Ctx, id: &str) -> Result<(), String> {
+    let Some(_lock) = claim(cx.paths, id) else {
+        return Err("the container came alive".into());
+    };
+    crate::release_resources(cx.paths, id);
+    crate::remove_all(cx.paths, id);
+    Ok(())
+}
+
+/// A record dir with no record (a create killed before writing it): nothing can use it.
+fn half_created(cx: &mut Ctx, id: &str) {
+    let mut f = Finding::new(
+        "container",
+        short(id).to_string(),
+        "directory without a record (interrupted create)",
+        "remove",
+    );
+    if cx.repair {
+        f.outcome(remove(cx, id));
+    }
+    cx.push(f);
+}
+
+/// The container's process runs but no monitor supervises it: `ps` says exited, `stop` does
+/// nothing. Repaired by stopping it (SIGKILL to its cgroup) and recording the end honestly.
+fn unsupervised(cx: &mut Ctx, id: &str, rec: &Record) {
+    let mut f = Finding::new(
+        "container",
+        format!("{} ({})", short(id), rec.short_name()),
+        "process runs without a monitor",
+        "stop",
+    );
+    if cx.repair {
+        f.outcome(stop_recorded(cx, id, 137));
+    }
+    cx.push(f);
+}
+
+/// The record says running, but neither a monitor nor a process of it is left.
+fn stale_running(cx: &mut Ctx, id: &str, rec: &Record) {
+    let mut f = Finding::new(
+        "container",
+        format!("{} ({})", short(id), rec.short_name()),
+        format!("recorded {} but nothing runs", rec.state.status),
+        "mark exited",
+    );
+    if cx.repair {
+        f.outcome(stop_recorded(cx, id, 137));
+    }
+    cx.push(f);
+}
+
+fn stop_recorded(cx: &Ctx, id: &str, code: i64) -> Result<(), String> {
+    let dir = cx.paths.dir(id);
+    let Some(_lock) = super::try_flock(&dir.join(".lock")) else {
+        return Err("its record is locked by another berth".into());
+    };
+    let r = record::load(cx.paths, id).map_err(|e| e.to_string())?;
+    if r.monitor_alive() {
+        return Err("a monitor took over".into());
+    }
+    // Kills every process of its cgroup, then releases the mount, network and runtime state.
+    crate::release_resources(cx.paths, id);
+    if process_alive(cx.paths, id) {
+        return Err("its processes survived SIGKILL".into());
+    }
+    let mut r = r;
+    r.state.status = "exited".into();
+    r.state.running = false;
+    r.state.paused = false;
+    r.state.restarting = false;
+    r.state.pid = 0;
+    r.state.exit_code = code;
+    r.state.finished_at = crate::now_rfc3339();
+    r.monitor_pid = 0;
+    r.monitor_start_time = 0;
+    record::save(cx.paths, &r).map_err(|e| e.to_string())
+}
