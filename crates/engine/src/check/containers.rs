@@ -25,7 +25,7 @@ pub(super) fn check(cx: &mut Ctx) {
             rec.state.status.as_str(),
             "running" | "paused" | "restarting"
         );
-        if rec.monitor_alive() {
+        if rec.monitor_alive() || super::pid_file_monitor_alive(cx.paths, &id) {
             continue;
         }
         if process_alive(cx.paths, &id) {

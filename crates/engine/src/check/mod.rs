@@ -127,6 +127,19 @@ pub(crate) fn process_alive(paths: &Paths, id: &str) -> bool {
         .is_some_and(|p| !p.is_empty())
 }
 
+/// Whether the monitor named by the run dir's `monitor.pid` ("PID START_TIME") still runs: a
+/// monitor that recorded the exit may still be releasing the container's things.
+pub(crate) fn pid_file_monitor_alive(paths: &Paths, id: &str) -> bool {
+    let Ok(s) = std::fs::read_to_string(paths.run_dir(id).join("monitor.pid")) else {
+        return false;
+    };
+    let mut it = s.split_whitespace().filter_map(|x| x.parse::<u64>().ok());
+    match (it.next(), it.next()) {
+        (Some(pid), Some(start)) => runtime::state::pid_start_time(pid as i32) == Some(start),
+        _ => false,
+    }
+}
+
 /// Whether container `id` of this root may own resources now: another process holds its
 /// record lock (starting, stopping, removing it), or its monitor or a process of it runs.
 pub(crate) fn owned(paths: &Paths, id: &str) -> bool {
@@ -137,7 +150,8 @@ pub(crate) fn owned(paths: &Paths, id: &str) -> bool {
     if flock_held(&dir.join(".lock")) {
         return true;
     }
-    if record::load(paths, id).is_ok_and(|r| r.monitor_alive()) {
+    if record::load(paths, id).is_ok_and(|r| r.monitor_alive()) || pid_file_monitor_alive(paths, id)
+    {
         return true;
     }
     process_alive(paths, id)
@@ -158,7 +172,9 @@ pub(crate) fn claim(paths: &Paths, id: &str) -> Option<Option<TryLock>> {
     } else {
         None
     };
-    let live = record::load(paths, id).is_ok_and(|r| r.monitor_alive()) || process_alive(paths, id);
+    let live = record::load(paths, id).is_ok_and(|r| r.monitor_alive())
+        || pid_file_monitor_alive(paths, id)
+        || process_alive(paths, id);
     (!live).then_some(lock)
 }
 

@@ -200,10 +200,20 @@ impl NetworkController {
                 .values()
                 .map(|e| e.host_ifname.as_str())
                 .collect();
-            for port in bridge_ports(&st.bridge) {
-                if known.contains(port.as_str()) {
-                    continue;
-                }
+            let mut stray: Vec<String> = bridge_ports(&st.bridge)
+                .into_iter()
+                .filter(|p| !known.contains(p.as_str()))
+                .collect();
+            // A released sandbox's veths go with its namespace, which the kernel deletes in the
+            // background (`release_sandbox`): give such a deletion up to two seconds.
+            let mut waited = 0;
+            while !stray.is_empty() && waited < 20 {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                waited += 1;
+                let now = bridge_ports(&st.bridge);
+                stray.retain(|p| now.contains(p));
+            }
+            for port in stray {
                 let mut l = Leak::new(
                     "veth",
                     port.clone(),
