@@ -145,7 +145,7 @@ pub(super) fn check(cx: &mut Ctx) {
     }
     if !sweep.is_empty() {
         let r = if cx.repair {
-            Some(store_repair(cx, &l).and_then(|()| {
+            Some(store_repair(cx, &l).map(|()| {
                 for f in &sweep {
                     // `.new-` dirs are not the sweep's (born locked, renamed at once).
                     let p = Path::new(&f.object);
@@ -156,7 +156,6 @@ pub(super) fn check(cx: &mut Ctx) {
                         let _ = std::fs::remove_dir_all(p);
                     }
                 }
-                Ok(())
             }))
         } else {
             None
