@@ -54,13 +54,13 @@ fn owner(root: &Path, runroot: &Path, m: &Path) -> Option<String> {
     let c = comps(root)?;
     match c.as_slice() {
         [d, id, ..] if d == "containers" && is_id(id) => Some(id.clone()),
-        [drv, id, ..] if ["overlay2", "vfs", "btrfs"].contains(&drv.as_str()) => {
-            let id = id.strip_suffix("-init").unwrap_or(id);
-            is_id(id).then(|| id.to_string())
-        }
         [drv, sub, id, ..]
             if drv == "vfs" && sub == "dir" || drv == "btrfs" && sub == "subvolumes" =>
         {
+            let id = id.strip_suffix("-init").unwrap_or(id);
+            is_id(id).then(|| id.to_string())
+        }
+        [drv, id, ..] if drv == "overlay2" => {
             let id = id.strip_suffix("-init").unwrap_or(id);
             is_id(id).then(|| id.to_string())
         }
