@@ -3,14 +3,12 @@
 //!
 //! The `/berth` parent is shared by every root. A cgroup named after a container of this root
 //! that does not run is a leftover. One of no container of this root is looked at only when
-//! it holds no process and is older than [`FOREIGN_AGE_SECS`] (another root's container being
+//! it holds no process and is older than [`super::YOUNG_SECS`] (another root's container being
 //! started has an empty cgroup for a moment); a populated one is never touched.
 
-use super::{claim, is_id, owned, short, Ctx, Finding};
+use super::{age_secs, claim, is_id, owned, short, Ctx, Finding};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-
-const FOREIGN_AGE_SECS: u64 = 10;
 
 fn parents(cx: &Ctx) -> BTreeSet<String> {
     let mut s = BTreeSet::from(["/berth".to_string()]);
@@ -26,14 +24,6 @@ fn parents(cx: &Ctx) -> BTreeSet<String> {
 
 fn populated(dir: &std::path::Path) -> bool {
     std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|s| !s.trim().is_empty())
-}
-
-fn age_secs(dir: &std::path::Path) -> u64 {
-    std::fs::metadata(dir)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.elapsed().ok())
-        .map_or(0, |d| d.as_secs())
 }
 
 pub(super) fn check(cx: &mut Ctx) {
@@ -66,7 +56,7 @@ pub(super) fn check(cx: &mut Ctx) {
         if !ours
             && dirs
                 .iter()
-                .any(|d| populated(d) || age_secs(d) < FOREIGN_AGE_SECS)
+                .any(|d| populated(d) || age_secs(d) < super::YOUNG_SECS as u64)
         {
             continue;
         }

@@ -6,6 +6,7 @@ use super::{claim, container_ids, flock_held, process_alive, short, Ctx, Finding
 use crate::record::{self, Record};
 
 pub(super) fn check(cx: &mut Ctx) {
+    removed_dirs(cx);
     // Not the store itself: opening it sweeps what a dead lock holder left (see storage).
     let layout = super::storage::layout(&cx.paths.root);
     for id in container_ids(cx.paths) {
@@ -16,7 +17,10 @@ pub(super) fn check(cx: &mut Ctx) {
         let rec = match record::load(cx.paths, &id) {
             Ok(r) => r,
             Err(_) if !dir.join("config.v2.json").exists() => {
-                half_created(cx, &id);
+                // A create makes the dir, then locks it: give it a moment.
+                if super::age_secs(&dir) >= super::YOUNG_SECS as u64 {
+                    half_created(cx, &id);
+                }
                 continue;
             }
             Err(_) => continue, // unreadable: not ours to judge
@@ -133,4 +137,31 @@ fn stop_recorded(cx: &Ctx, id: &str, code: i64) -> Result<(), String> {
     r.monitor_pid = 0;
     r.monitor_start_time = 0;
     record::save(cx.paths, &r).map_err(|e| e.to_string())
+}
+
+/// Record dirs of removed containers (renamed `.removed-<id>`) whose deletion never ran (the
+/// remover was killed); a removal in progress gets [`super::YOUNG_SECS`].
+fn removed_dirs(cx: &mut Ctx) {
+    for e in std::fs::read_dir(cx.paths.containers())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if !n.starts_with(crate::REMOVED_PREFIX)
+            || super::age_secs(&e.path()) < super::YOUNG_SECS as u64
+        {
+            continue;
+        }
+        let mut f = Finding::new(
+            "container",
+            e.path().display().to_string(),
+            "files of a removed container (interrupted removal)",
+            "remove",
+        );
+        if cx.repair {
+            f.outcome(std::fs::remove_dir_all(e.path()));
+        }
+        cx.push(f);
+    }
 }

@@ -150,11 +150,31 @@ pub(crate) fn owned(paths: &Paths, id: &str) -> bool {
     if flock_held(&dir.join(".lock")) {
         return true;
     }
-    if record::load(paths, id).is_ok_and(|r| r.monitor_alive()) || pid_file_monitor_alive(paths, id)
-    {
-        return true;
+    match record::load(paths, id) {
+        Ok(r) if r.monitor_alive() || just_created(&r) => return true,
+        _ => {}
     }
-    process_alive(paths, id)
+    pid_file_monitor_alive(paths, id) || process_alive(paths, id)
+}
+
+/// A `run` makes its container's network namespace and layers before it starts the monitor:
+/// a container created in the last [`YOUNG_SECS`] and never started may be one of those.
+fn just_created(r: &record::Record) -> bool {
+    r.state.status == "created"
+        && crate::parse_time(&r.created)
+            .is_some_and(|t| (chrono::Utc::now() - t).num_seconds() < YOUNG_SECS)
+}
+
+/// How long a leftover of something just made is given before it counts as one.
+pub(crate) const YOUNG_SECS: i64 = 10;
+
+/// Seconds since `p` was last modified (0 when unknown).
+pub(crate) fn age_secs(p: &std::path::Path) -> u64 {
+    std::fs::metadata(p)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Holds container `id`'s record lock (when it has a record dir) for a repair of its things,
@@ -172,7 +192,7 @@ pub(crate) fn claim(paths: &Paths, id: &str) -> Option<Option<TryLock>> {
     } else {
         None
     };
-    let live = record::load(paths, id).is_ok_and(|r| r.monitor_alive())
+    let live = record::load(paths, id).is_ok_and(|r| r.monitor_alive() || just_created(&r))
         || pid_file_monitor_alive(paths, id)
         || process_alive(paths, id);
     (!live).then_some(lock)

@@ -14,6 +14,15 @@ fn canon(p: &Path) -> PathBuf {
 
 pub(super) fn reset(e: &Engine) -> Result<Vec<String>> {
     let paths = &e.paths;
+    for d in [&paths.root, &paths.runroot] {
+        let c = canon(d);
+        if c.parent().is_none() || c.as_os_str().is_empty() {
+            return Err(crate::Error::InvalidArgument(format!(
+                "refusing to reset {}: not a berth root",
+                d.display()
+            )));
+        }
+    }
     let mut done = Vec::new();
     let mut parents = std::collections::BTreeSet::from(["/berth".to_string()]);
     for id in container_ids(paths) {

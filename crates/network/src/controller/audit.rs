@@ -111,6 +111,45 @@ fn container_elems() -> Vec<NftElem> {
     out
 }
 
+/// Interfaces registered in the bridge sets (`bridges`, `internal`; `same` holds `X . X`).
+fn bridge_elems() -> Vec<(&'static str, String, String)> {
+    let mut out = Vec::new();
+    for set in nft::BRIDGE_SETS {
+        let Ok(o) = Command::new("nft")
+            .args(["-j", "list", "set", "ip", nft::TABLE, set])
+            .stderr(Stdio::null())
+            .output()
+        else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&o.stdout) else {
+            continue;
+        };
+        for obj in v["nftables"].as_array().into_iter().flatten() {
+            for e in obj["set"]["elem"].as_array().into_iter().flatten() {
+                let names = concat(e);
+                let Some(first) = names.first().cloned() else {
+                    continue;
+                };
+                if !nft::valid_ifname(&first) {
+                    continue;
+                }
+                let key = names
+                    .iter()
+                    .map(|n| format!("\"{n}\""))
+                    .collect::<Vec<_>>()
+                    .join(" . ");
+                out.push((set, first, key));
+            }
+        }
+    }
+    out
+}
+
+fn link_exists(name: &str) -> bool {
+    Path::new("/sys/class/net").join(name).exists()
+}
+
 fn nft_delete(set: &str, key: &str) -> std::result::Result<(), String> {
     let o = Command::new("nft")
         .args([
@@ -260,6 +299,30 @@ impl NetworkController {
                 }
                 out.push(l);
             }
+        }
+        // Bridge registrations naming a device that no longer exists (a network removal
+        // killed between deleting its bridge and its elements; any root's: such an element is
+        // inert). A network being made or removed right now gets a moment to finish.
+        let mut gone: Vec<_> = bridge_elems()
+            .into_iter()
+            .filter(|(_, n, _)| !link_exists(n))
+            .collect();
+        if !gone.is_empty() {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            let now: BTreeSet<String> = bridge_elems().into_iter().map(|(_, _, k)| k).collect();
+            gone.retain(|(_, n, k)| !link_exists(n) && now.contains(k));
+        }
+        for (set, name, key) in gone {
+            let mut l = Leak::new(
+                "nft",
+                format!("{set} {{ {key} }}"),
+                format!("registers bridge {name}, which does not exist"),
+                "delete",
+            );
+            if repair {
+                l.fix(nft_delete(set, &key));
+            }
+            out.push(l);
         }
         let mut names: Vec<String> = fs::read_dir(&self.netns_dir)
             .map(|rd| {
