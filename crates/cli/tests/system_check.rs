@@ -199,6 +199,8 @@ fn check_finds_and_repairs_each_leak_beside_a_running_container() {
         std::fs::create_dir_all(d).unwrap();
         sh(&format!("touch -d '1 hour ago' {}", d.display()));
     }
+    // A name reserved by a create that died (its flock is free, its container has no record).
+    std::fs::write(root.join("names/ghost219"), "f".repeat(64)).unwrap();
     // A bridge registration whose bridge is gone.
     sh(r#"nft add element ip berth bridges '{ "brgone2199" }'"#);
     sh(r#"nft add element ip berth same '{ "brgone2199" . "brgone2199" }'"#);
@@ -256,6 +258,7 @@ fn check_finds_and_repairs_each_leak_beside_a_running_container() {
     assert!(out.contains("brgone2199"), "{out}");
     assert!(out.contains(&"c".repeat(64)[..12]), "{out}");
     assert!(out.contains(".removed-"), "{out}");
+    assert!(out.contains("name ghost219"), "{out}");
     assert!(
         !out.contains(&live[..12]),
         "the live container is reported: {out}"
@@ -287,6 +290,7 @@ fn check_finds_and_repairs_each_leak_beside_a_running_container() {
     assert!(!t.contains("10.219.7.99"), "{t}");
     assert!(!t.contains("brgone2199"), "{t}");
     assert!(!half.exists() && !removed.exists());
+    assert!(!root.join("names/ghost219").exists());
     assert!(!ov.join("e".repeat(64)).exists());
     assert!(!ov.join(".tmp-0123456789abcdef").exists());
     assert!(!op.exists());

@@ -9,6 +9,7 @@
 //! * [`cgroups`]: `berth/<id>` cgroups in every v1 hierarchy and in v2 with no live container;
 //! * network (the network crate's `NetworkController::audit`): endpoints, IPAM addresses,
 //!   veths, nft elements and netns files without a running owner;
+//! * [`names`]: name reservations of creators that died (unlocked, no record);
 //! * [`storage`]: the layer store's lock left marked by a dead holder, half-made layers and
 //!   image operations (interrupted pull/load/commit), layer dirs nothing references, container
 //!   layers without container, images whose layers are missing.
@@ -21,6 +22,7 @@
 mod cgroups;
 mod containers;
 mod mounts;
+mod names;
 mod reset;
 mod storage;
 
@@ -223,6 +225,7 @@ impl Engine {
         // Storage's lock first: opening the store would sweep a dead holder's leftovers.
         storage::lock(&mut cx);
         containers::check(&mut cx);
+        names::check(&mut cx);
         mounts::check(&mut cx);
         cgroups::check(&mut cx);
         network(&mut cx)?;
