@@ -195,7 +195,11 @@ fn check_finds_and_repairs_each_leak_beside_a_running_container() {
     let removed = root
         .join("containers")
         .join(format!(".removed-{}", "d".repeat(64)));
-    for d in [&half, &removed] {
+    // The run dir and runtime state of a container that is gone.
+    let ghost = "b".repeat(64);
+    let ghost_run = run.join("containers").join(&ghost);
+    let ghost_rt = run.join("runtime").join(&ghost);
+    for d in [&half, &removed, &ghost_run, &ghost_rt] {
         std::fs::create_dir_all(d).unwrap();
         sh(&format!("touch -d '1 hour ago' {}", d.display()));
     }
@@ -260,6 +264,10 @@ fn check_finds_and_repairs_each_leak_beside_a_running_container() {
     assert!(out.contains(".removed-"), "{out}");
     assert!(out.contains("name ghost219"), "{out}");
     assert!(
+        out.contains(&format!("{} (runtime state)", &ghost[..12])),
+        "{out}"
+    );
+    assert!(
         !out.contains(&live[..12]),
         "the live container is reported: {out}"
     );
@@ -291,6 +299,7 @@ fn check_finds_and_repairs_each_leak_beside_a_running_container() {
     assert!(!t.contains("brgone2199"), "{t}");
     assert!(!half.exists() && !removed.exists());
     assert!(!root.join("names/ghost219").exists());
+    assert!(!ghost_run.exists() && !ghost_rt.exists());
     assert!(!ov.join("e".repeat(64)).exists());
     assert!(!ov.join(".tmp-0123456789abcdef").exists());
     assert!(!op.exists());

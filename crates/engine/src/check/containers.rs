@@ -7,6 +7,7 @@ use crate::record::{self, Record};
 
 pub(super) fn check(cx: &mut Ctx) {
     removed_dirs(cx);
+    run_state(cx);
     // Not the store itself: opening it sweeps what a dead lock holder left (see storage).
     let layout = super::storage::layout(&cx.paths.root);
     for id in container_ids(cx.paths) {
@@ -161,6 +162,46 @@ fn removed_dirs(cx: &mut Ctx) {
         );
         if cx.repair {
             f.outcome(std::fs::remove_dir_all(e.path()));
+        }
+        cx.push(f);
+    }
+}
+
+/// Run dirs (`<runroot>/containers/<id>`) and runtime state (`<runroot>/runtime/<id>`) of
+/// containers that do not run: only a running container has them.
+fn run_state(cx: &mut Ctx) {
+    let mut ids = std::collections::BTreeSet::new();
+    for d in [cx.paths.runroot.join("containers"), cx.paths.runtime_root()] {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if super::is_id(&n) && super::age_secs(&e.path()) >= super::YOUNG_SECS as u64 {
+                ids.insert(n);
+            }
+        }
+    }
+    for id in ids {
+        if super::owned(cx.paths, &id) {
+            continue;
+        }
+        let mut f = Finding::new(
+            "container",
+            format!("{} (runtime state)", short(&id)),
+            "run dir or runtime state of a container that does not run",
+            "remove",
+        );
+        if cx.repair {
+            f.outcome(match claim(cx.paths, &id) {
+                Some(_lock) => {
+                    crate::release_resources(cx.paths, &id);
+                    let rt = cx.paths.runtime_root().join(&id);
+                    if cx.paths.run_dir(&id).exists() || rt.exists() {
+                        Err("still there")
+                    } else {
+                        Ok(())
+                    }
+                }
+                None => Err("the container came alive"),
+            });
         }
         cx.push(f);
     }
