@@ -179,6 +179,19 @@ fn check_finds_and_repairs_each_leak_beside_a_running_container() {
                 .as_array_mut()
                 .unwrap()
                 .push("10.219.7.77".into());
+            // An endpoint of the stopped container (as a stop killed midway leaves it): the
+            // live one's, renamed.
+            let mut ep = v["endpoints"][&live].clone();
+            ep["id"] = "9".repeat(64).into();
+            ep["container_id"] = dead.clone().into();
+            ep["ipv4"] = "10.219.7.88".into();
+            ep["host_ifname"] = "vethnone219".into();
+            ep["ports"] = serde_json::json!([]);
+            v["endpoints"][&dead] = ep;
+            v["pool"]["allocated"]
+                .as_array_mut()
+                .unwrap()
+                .push("10.219.7.88".into());
             std::fs::write(&p, serde_json::to_vec(&v).unwrap()).unwrap();
         }
     }
@@ -259,6 +272,7 @@ fn check_finds_and_repairs_each_leak_beside_a_running_container() {
     assert!(out.contains(&format!("{dead}/merged")), "{out}");
     assert!(out.contains("vethchk219"), "{out}");
     assert!(out.contains("10.219.7.77"), "{out}");
+    assert!(out.contains(&format!("chk/{}", &dead[..12])), "{out}");
     assert!(out.contains("brgone2199"), "{out}");
     assert!(out.contains(&"c".repeat(64)[..12]), "{out}");
     assert!(out.contains(".removed-"), "{out}");
@@ -307,6 +321,10 @@ fn check_finds_and_repairs_each_leak_beside_a_running_container() {
     assert!(!env.ok(&["images"]).contains("tiny"));
     let net = env.ok(&["network", "inspect", "chk"]);
     assert!(!net.contains("10.219.7.77"));
+    assert!(
+        !net.contains("10.219.7.88") && !net.contains(&dead),
+        "{net}"
+    );
     // Intact: the running container and all it owns.
     assert_eq!(env.ok(&["exec", "live", "echo", "hi"]), "hi\n");
     assert!(env.ok(&["ps"]).contains("live"));
