@@ -8,7 +8,7 @@
 
 use super::{age_secs, claim, is_id, owned, short, Ctx, Finding};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn parents(cx: &Ctx) -> BTreeSet<String> {
     let mut s = BTreeSet::from(["/berth".to_string()]);
@@ -60,13 +60,19 @@ pub(super) fn check(cx: &mut Ctx) {
         {
             continue;
         }
+        // The hierarchies by their mount's name (a v2-only host's is /sys/fs/cgroup itself).
+        let rel = cg.trim_start_matches('/');
         let names: Vec<String> = dirs
             .iter()
             .filter_map(|d| {
-                let rel = d.strip_prefix("/sys/fs/cgroup").ok()?;
-                rel.components()
-                    .next()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                let s = d.to_string_lossy();
+                let mp = Path::new(s.strip_suffix(rel)?.trim_end_matches('/'));
+                Some(match mp.file_name() {
+                    Some(n) if mp != Path::new("/sys/fs/cgroup") => {
+                        n.to_string_lossy().into_owned()
+                    }
+                    _ => "cgroup2".to_string(),
+                })
             })
             .collect();
         let whose = if ours {
