@@ -1,12 +1,12 @@
 //! cgroups of containers that do not run: `<parent>/<id>` in every v1 hierarchy and in v2
 //! (the default parent `/berth` and the `--cgroup-parent`s of this root's containers).
 //!
-//! The `/berth` parent is shared by every root. A cgroup named after a container of this root
-//! that does not run is a leftover. One of no container of this root is looked at only when
-//! it holds no process and is older than [`super::YOUNG_SECS`] (another root's container being
-//! started has an empty cgroup for a moment); a populated one is never touched.
+//! The `/berth` parent is shared by every root. Only cgroups named after a container of this
+//! root that does not run are leftovers here: another root's (even an empty one: its container
+//! may be between its runtime's steps, or that root's own check is to judge it) is never
+//! touched.
 
-use super::{age_secs, claim, is_id, owned, short, Ctx, Finding};
+use super::{claim, is_id, owned, short, Ctx, Finding};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -20,10 +20,6 @@ fn parents(cx: &Ctx) -> BTreeSet<String> {
         }
     }
     s
-}
-
-fn populated(dir: &std::path::Path) -> bool {
-    std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|s| !s.trim().is_empty())
 }
 
 pub(super) fn check(cx: &mut Ctx) {
@@ -52,13 +48,8 @@ pub(super) fn check(cx: &mut Ctx) {
         if owned(cx.paths, &id) {
             continue;
         }
-        let ours = cx.paths.dir(&id).exists();
-        if !ours
-            && dirs
-                .iter()
-                .any(|d| populated(d) || age_secs(d) < super::YOUNG_SECS as u64)
-        {
-            continue;
+        if !cx.paths.dir(&id).exists() {
+            continue; // not this root's
         }
         // The hierarchies by their mount's name (a v2-only host's is /sys/fs/cgroup itself).
         let rel = cg.trim_start_matches('/');
@@ -75,11 +66,7 @@ pub(super) fn check(cx: &mut Ctx) {
                 })
             })
             .collect();
-        let whose = if ours {
-            format!("container {} is not running", short(&id))
-        } else {
-            "no container of this root; empty".to_string()
-        };
+        let whose = format!("container {} is not running", short(&id));
         let mut f = Finding::new(
             "cgroup",
             cg.clone(),
