@@ -412,3 +412,65 @@ fn network_default_bridge(root: &Path) -> String {
     }
     format!("berth{h:08x}0")
 }
+
+#[test]
+fn check_stops_a_process_left_without_its_monitor() {
+    let env = Env::new();
+    let _reset = ResetOnDrop(&env);
+    env.import_busybox();
+    let id = env
+        .ok(&["run", "-d", "--network", "none", "busybox", "sleep", "1000"])
+        .trim()
+        .to_string();
+    let pid: i32 = env
+        .ok(&["inspect", "-f", "{{.State.Pid}}", &id])
+        .trim()
+        .parse()
+        .unwrap();
+    let mon = std::fs::read_to_string(
+        env.runroot()
+            .join("containers")
+            .join(&id)
+            .join("monitor.pid"),
+    )
+    .unwrap();
+    let mon: i32 = mon.split_whitespace().next().unwrap().parse().unwrap();
+    // SAFETY: kill(2) on the PID of the container's monitor, read just before.
+    assert_eq!(unsafe { libc::kill(mon, libc::SIGKILL) }, 0);
+    common::wait_exit(mon);
+    let o = env.run(&["system", "check", "--repair"]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    // Either the check found the process unsupervised and stopped it, or something took over
+    // supervision (or stopped it) before it looked: no process may run without a monitor.
+    let status = env.ok(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        &id,
+    ]);
+    if status.starts_with("running") {
+        assert!(!out.contains("without a monitor"), "{out}");
+    } else {
+        // A record saying exited while the process runs is what the check is for: it must
+        // have been stopped (by the check, or by whatever recorded the end).
+        common::settled(|| {
+            if common::alive(pid) {
+                vec![format!("{pid} alive")]
+            } else {
+                vec![]
+            }
+        });
+        assert!(
+            !common::alive(pid),
+            "the container's process still runs: {out}"
+        );
+        if out.contains("process runs without a monitor") {
+            assert!(out.contains("repaired"), "{out}");
+            assert_eq!(o.status.code(), Some(0), "{out}");
+            assert_eq!(status.trim(), "exited 137");
+        }
+        env.ok(&["start", &id]);
+    }
+    env.ok(&["rm", "-f", &id]);
+    assert_eq!(ours(&env), Vec::<String>::new());
+}
