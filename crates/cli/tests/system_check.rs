@@ -7,6 +7,14 @@ use common::{sh, Env};
 use std::collections::BTreeSet;
 use std::path::Path;
 
+/// The tests here run one at a time: a repair of one removes what the other planted in the
+/// shared nft table (a registration of a bridge that is gone is any root's to remove).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Resets the root when the test ends, passed or not: no bridge, element, cgroup or mount of
 /// a failed test is left on the host.
 struct ResetOnDrop<'a>(&'a Env);
@@ -39,8 +47,8 @@ fn backdate(root: &Path, id: &str) {
 
 /// The check's findings, minus registrations of other roots' bridges that are gone (the check
 /// reports those of any root: the `ip berth` table is shared, and other tests on this host may
-/// leave some); asserts the exit code matches.
-fn ours(env: &Env) -> Vec<String> {
+/// leave some, and so does the other test here) but `mine`; asserts the exit code matches.
+fn ours(env: &Env, mine: &str) -> Vec<String> {
     let o = env.run(&["system", "check", "--format", "json"]);
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     let all: Vec<String> = out.lines().map(str::to_string).collect();
@@ -50,7 +58,7 @@ fn ours(env: &Env) -> Vec<String> {
         "{out}"
     );
     all.into_iter()
-        .filter(|l| !l.contains("registers bridge") || l.contains("2199"))
+        .filter(|l| !l.contains("registers bridge") || l.contains(mine))
         .collect()
 }
 
@@ -92,6 +100,7 @@ fn nft_table() -> String {
 
 #[test]
 fn check_finds_and_repairs_each_leak_beside_a_running_container() {
+    let _serial = serial();
     let env = Env::new();
     let _reset = ResetOnDrop(&env);
     env.import_busybox();
@@ -123,7 +132,7 @@ fn check_finds_and_repairs_each_leak_beside_a_running_container() {
         .trim()
         .to_string();
     // Clean to begin with.
-    assert_eq!(ours(&env), Vec::<String>::new());
+    assert_eq!(ours(&env, "brgone2199"), Vec::<String>::new());
 
     let live_ip = env
         .ok(&[
@@ -338,12 +347,13 @@ fn check_finds_and_repairs_each_leak_beside_a_running_container() {
     // The stopped container still works.
     env.ok(&["start", "dead"]);
 
-    assert_eq!(ours(&env), Vec::<String>::new());
+    assert_eq!(ours(&env, "brgone2199"), Vec::<String>::new());
     env.ok(&["system", "reset", "-f"]);
 }
 
 #[test]
 fn reset_leaves_nothing_of_the_root() {
+    let _serial = serial();
     let env = Env::new();
     let _reset = ResetOnDrop(&env);
     env.import_busybox();
@@ -415,6 +425,7 @@ fn network_default_bridge(root: &Path) -> String {
 
 #[test]
 fn check_stops_a_process_left_without_its_monitor() {
+    let _serial = serial();
     let env = Env::new();
     let _reset = ResetOnDrop(&env);
     env.import_busybox();
@@ -472,5 +483,5 @@ fn check_stops_a_process_left_without_its_monitor() {
         env.ok(&["start", &id]);
     }
     env.ok(&["rm", "-f", &id]);
-    assert_eq!(ours(&env), Vec::<String>::new());
+    assert_eq!(ours(&env, "(none planted)"), Vec::<String>::new());
 }
