@@ -2038,7 +2038,7 @@ pub struct ContainerPruneArgs {
     pub filter: Vec<String>,
 }
 
-fn confirm(warning: &str) -> Result<bool, Failure> {
+pub(crate) fn confirm(warning: &str) -> Result<bool, Failure> {
     print!("{warning}\nAre you sure you want to continue? [y/N] ");
     std::io::stdout().flush()?;
     let mut answer = String::new();

@@ -15,6 +15,7 @@ mod prune_filters;
 mod registry_cmds;
 mod run_opts;
 mod system;
+mod system_check;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -166,6 +167,10 @@ enum SystemCmd {
     Prune(container_cmds::SystemPruneArgs),
     /// Get real time events from the server
     Events(container_cmds::EventsArgs),
+    /// Find (and with --repair remove) what crashes left behind
+    Check(system_check::CheckArgs),
+    /// Remove everything berth made on this host for this root
+    Reset(system_check::ResetArgs),
 }
 
 /// A failure with the exit code Docker's CLI would use.
@@ -306,6 +311,8 @@ fn main() {
         Cmd::System(SystemCmd::Df(a)) => system::df(&g, a),
         Cmd::System(SystemCmd::Info(a)) => system::info(&g, a),
         Cmd::System(SystemCmd::Prune(a)) => container_cmds::system_prune(&g, a),
+        Cmd::System(SystemCmd::Check(a)) => system_check::check(&g, a),
+        Cmd::System(SystemCmd::Reset(a)) => system_check::reset(&g, a),
         Cmd::System(SystemCmd::Events(a)) => container_cmds::events(&g, a),
         Cmd::Version(a) => system::version(&g, a),
     };

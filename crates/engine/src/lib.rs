@@ -16,6 +16,7 @@
 //! Errors map to Docker's exit codes with [`Error::exit_code`].
 
 mod blkio;
+mod check;
 mod commit;
 mod cp;
 pub mod events;
@@ -39,6 +40,7 @@ mod stdio_relay;
 pub mod storage_opts;
 pub mod types;
 
+pub use check::Finding;
 pub use events::Event;
 pub use monitor::resume as monitor_resume;
 pub use record::Record;

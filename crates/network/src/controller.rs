@@ -15,6 +15,9 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+mod audit;
+pub use audit::{drop_table_if_unused, Leak};
+
 /// Name of the default network and its bridge device.
 pub const DEFAULT_NETWORK: &str = "bridge";
 pub const DEFAULT_BRIDGE: &str = "berth0";

@@ -92,8 +92,9 @@ pub mod nft;
 pub mod ports;
 
 pub use controller::{
-    default_bridge_for, Endpoint, EndpointOptions, Ipam, IpamConfig, Network, NetworkContainer,
-    NetworkController, NetworkOptions, PendingSandbox, Sandbox, DEFAULT_BRIDGE, DEFAULT_NETWORK,
+    default_bridge_for, drop_table_if_unused, Endpoint, EndpointOptions, Ipam, IpamConfig, Leak,
+    Network, NetworkContainer, NetworkController, NetworkOptions, PendingSandbox, Sandbox,
+    DEFAULT_BRIDGE, DEFAULT_NETWORK,
 };
 pub use ipam::Ipv4Net;
 pub use ports::{parse_publish, PortBinding, Proto};

@@ -129,7 +129,7 @@ fn migration() -> String {
         .collect()
 }
 
-fn valid_ifname(n: &str) -> bool {
+pub(crate) fn valid_ifname(n: &str) -> bool {
     !n.is_empty()
         && n.len() < 16
         && n.bytes()
