@@ -26,6 +26,7 @@ mod ipc;
 mod logs;
 mod mnt_release;
 mod monitor;
+mod orphan;
 pub mod names;
 pub mod network;
 pub mod perms;
@@ -867,10 +868,31 @@ impl Engine {
         Err(Error::NoSuchContainer(name_or_id.to_string()))
     }
 
+    /// The record of `id`, settled first if its monitor died (see orphan.rs).
     fn record(&self, id: &str) -> Result<(String, Record)> {
         let id = self.resolve(id)?;
-        let r = record::load(&self.paths, &id)?;
+        let mut r = record::load(&self.paths, &id)?;
+        if orphan::orphaned(&r) {
+            self.settle_orphan(&id);
+            r = record::load(&self.paths, &id)?;
+        }
         Ok((id, r))
+    }
+
+    /// Settles a container whose monitor died (orphan.rs) and applies its restart policy as
+    /// the monitor would have: started again under a new monitor, `RestartCount` + 1. Returns
+    /// the end it recorded (None: nothing to settle).
+    fn settle_orphan(&self, id: &str) -> Option<WaitResult> {
+        let s = orphan::settle(&self.paths, id)?;
+        if s.restart {
+            if let Ok(Some(_)) = self.start_inner(id, None) {
+                let _ = record::update(&self.paths, id, |r| {
+                    r.restart_count += 1;
+                    Ok(())
+                });
+            }
+        }
+        Some(s.result)
     }
 
     pub fn create(&self, req: CreateRequest) -> Result<CreateResponse> {
@@ -1284,6 +1306,11 @@ impl Engine {
         client: Option<monitor::EarlyClient>,
     ) -> Result<Option<Record>> {
         let id = self.resolve(id)?;
+        // A container whose monitor died is settled (and maybe restarted) first: never a
+        // second copy next to one still running.
+        if record::load(&self.paths, &id).is_ok_and(|r| orphan::orphaned(&r)) {
+            self.settle_orphan(&id);
+        }
         let lock = record::lock(&self.paths.dir(&id), &id)?;
         let mut rec = record::load(&self.paths, &id)?;
         let host = record::load_host_config(&self.paths, &id)?;
@@ -1458,6 +1485,10 @@ impl Engine {
             // No EXIT frame (socket not there yet, or closed unaccepted as the monitor finished):
             // the record is final only once the monitor is gone.
             monitor::wait_pid_exit(rec.monitor_pid as i32, -1);
+        }
+        if result.is_none() && running {
+            // A monitor killed before it could tell: the container died with it.
+            result = self.settle_orphan(&id);
         }
         if cond == WaitCondition::Removed {
             let rec = record::load(&self.paths, &id).ok();
@@ -1692,8 +1723,13 @@ impl Engine {
             if n.len() != 64 {
                 continue;
             }
-            if let Ok(r) = record::load(&self.paths, &n) {
-                out.push(r);
+            match record::load(&self.paths, &n) {
+                Ok(r) if orphan::orphaned(&r) => {
+                    self.settle_orphan(&n);
+                    out.extend(record::load(&self.paths, &n).ok());
+                }
+                Ok(r) => out.push(r),
+                Err(_) => {}
             }
         }
         out.sort_by(|a, b| b.created.cmp(&a.created));

@@ -270,6 +270,8 @@ fn start_container(
             let parsed = serde_json::from_value(value).ok()?;
             Some(std::sync::Arc::new((parsed, bytes)))
         }),
+        // A dead monitor means a dead container (see orphan.rs).
+        die_with_parent: true,
         ..Default::default()
     };
     let mut io = Io {
