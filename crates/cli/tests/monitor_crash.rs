@@ -115,9 +115,12 @@ fn init_pid(env: &Env, name: &str) -> i32 {
 fn assert_honest_exit(env: &Env, name: &str, id: &str, init: i32, killed: Instant) {
     // The kernel ends the init with its monitor (PR_SET_PDEATHSIG), before any berth command
     // looks at it.
-    within(killed, HONEST_WITHIN, "init dead without any berth command", || {
-        (!alive(init)).then_some(())
-    });
+    within(
+        killed,
+        HONEST_WITHIN,
+        "init dead without any berth command",
+        || (!alive(init)).then_some(()),
+    );
     let state = "{{.State.Status}} {{.State.Running}} {{.State.ExitCode}} {{.State.Pid}}";
     within(killed, HONEST_WITHIN, "inspect says exited 137", || {
         (inspect(env, name, state) == "exited false 137 0").then_some(())
@@ -135,7 +138,10 @@ fn assert_honest_exit(env: &Env, name: &str, id: &str, init: i32, killed: Instan
     );
     let ps = env.ok(&["ps", "-a", "--filter", &format!("name={name}")]);
     assert!(ps.contains("Exited (137)"), "{ps}");
-    assert!(!env.ok(&["ps", "-q"]).contains(&id[..12]), "listed as running");
+    assert!(
+        !env.ok(&["ps", "-q"]).contains(&id[..12]),
+        "listed as running"
+    );
     assert_eq!(env.ok(&["wait", name]), "137\n");
     // stop of an exited container: 0, and it stays what it is.
     env.ok(&["stop", "-t", "1", name]);
@@ -207,18 +213,24 @@ fn plain_container_dies_with_its_monitor() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    within(Instant::now(), Duration::from_secs(10), "wait attached", || {
-        let id = &id;
-        let n = std::fs::read_dir(format!("/proc/{}/fd", waiter.id()))
-            .ok()?
-            .flatten()
-            .filter(|e| {
-                std::fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy().contains("socket"))
-            })
-            .count();
-        let _ = id;
-        (n > 0).then_some(())
-    });
+    within(
+        Instant::now(),
+        Duration::from_secs(10),
+        "wait attached",
+        || {
+            let id = &id;
+            let n = std::fs::read_dir(format!("/proc/{}/fd", waiter.id()))
+                .ok()?
+                .flatten()
+                .filter(|e| {
+                    std::fs::read_link(e.path())
+                        .is_ok_and(|t| t.to_string_lossy().contains("socket"))
+                })
+                .count();
+            let _ = id;
+            (n > 0).then_some(())
+        },
+    );
     let mon = monitor_pid(&env, &id);
     kill9(mon);
     let killed = Instant::now();
@@ -234,7 +246,15 @@ fn plain_container_dies_with_its_monitor() {
 fn idle_monitor_killed() {
     let env = setup();
     env.ok(&[
-        "run", "-d", "--name", "idle", "--network", "none", "busybox", "sleep", "1000",
+        "run",
+        "-d",
+        "--name",
+        "idle",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "1000",
     ]);
     let id = id_of(&env, "idle");
     let init = init_pid(&env, "idle");
@@ -267,9 +287,12 @@ fn pid_host_leftovers_are_killed() {
     ]);
     let id = id_of(&env, "ph");
     let init = init_pid(&env, "ph");
-    within(Instant::now(), Duration::from_secs(10), "two processes", || {
-        (cgroup_procs(&id).len() == 2).then_some(())
-    });
+    within(
+        Instant::now(),
+        Duration::from_secs(10),
+        "two processes",
+        || (cgroup_procs(&id).len() == 2).then_some(()),
+    );
     let mon = monitor_pid(&env, &id);
     wait_idle(mon);
     kill9(mon);
@@ -284,7 +307,16 @@ fn pid_host_leftovers_are_killed() {
 fn auto_remove_container_is_removed() {
     let env = setup();
     env.ok(&[
-        "run", "-d", "--rm", "--name", "gone", "--network", "none", "busybox", "sleep", "1000",
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        "gone",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "1000",
     ]);
     let id = id_of(&env, "gone");
     let init = init_pid(&env, "gone");
@@ -299,7 +331,14 @@ fn auto_remove_container_is_removed() {
     assert_clean(&env, &id);
     // The name is free.
     env.ok(&[
-        "run", "--rm", "--name", "gone", "--network", "none", "busybox", "true",
+        "run",
+        "--rm",
+        "--name",
+        "gone",
+        "--network",
+        "none",
+        "busybox",
+        "true",
     ]);
 }
 

@@ -45,10 +45,7 @@ pub const KILLED: i64 = 128 + libc::SIGKILL as i64;
 
 /// A record that says the container runs, but whose monitor is gone.
 pub(crate) fn orphaned(r: &Record) -> bool {
-    matches!(
-        r.state.status.as_str(),
-        "running" | "paused" | "restarting"
-    ) && !r.monitor_alive()
+    matches!(r.state.status.as_str(), "running" | "paused" | "restarting") && !r.monitor_alive()
 }
 
 /// What [`settle`] did.
