@@ -404,3 +404,48 @@ fn restart_policies_survive_a_monitor_kill() {
         assert_clean(&env, &id);
     }
 }
+
+/// `stop` (or `rm`) as the first command after the kill settles the record without starting
+/// the container again only to stop it: exited 137, RestartCount 0, nothing running.
+#[test]
+fn stop_after_the_kill_settles_without_a_restart() {
+    let env = setup();
+    env.ok(&[
+        "run",
+        "-d",
+        "--restart",
+        "always",
+        "--name",
+        "st",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let id = id_of(&env, "st");
+    let init = init_pid(&env, "st");
+    let mon = monitor_pid(&env, &id);
+    kill9(mon);
+    let killed = Instant::now();
+    env.ok(&["stop", "st"]);
+    assert!(
+        killed.elapsed() < HONEST_WITHIN,
+        "stop took {:?}",
+        killed.elapsed()
+    );
+    assert!(!alive(init));
+    assert_eq!(
+        inspect(
+            &env,
+            "st",
+            "{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}"
+        ),
+        "exited 137 0"
+    );
+    // Manually stopped: nothing restarts it later either.
+    env.ok(&["ps", "-a"]);
+    assert!(cgroup_procs(&id).is_empty());
+    env.ok(&["rm", "st"]);
+    assert_clean(&env, &id);
+}

@@ -879,6 +879,18 @@ impl Engine {
         Ok((id, r))
     }
 
+    /// [`Engine::record`] without the restart policy: for `stop` and `rm`, which want the
+    /// container stopped anyway.
+    fn record_settled(&self, id: &str) -> Result<(String, Record)> {
+        let id = self.resolve(id)?;
+        let mut r = record::load(&self.paths, &id)?;
+        if orphan::orphaned(&r) {
+            orphan::settle(&self.paths, &id);
+            r = record::load(&self.paths, &id)?;
+        }
+        Ok((id, r))
+    }
+
     /// Settles a container whose monitor died (orphan.rs) and applies its restart policy as
     /// the monitor would have: started again under a new monitor, `RestartCount` + 1. Returns
     /// the end it recorded (None: nothing to settle).
@@ -1527,7 +1539,8 @@ impl Engine {
     /// `stop -t`: StopSignal (default SIGTERM), then SIGKILL after `timeout` seconds (None: the
     /// container's StopTimeout or 10).
     pub fn stop(&self, id: &str, timeout: Option<i64>) -> Result<()> {
-        let (id, _) = self.record(id)?;
+        // A container that died with its monitor is settled, not restarted only to be stopped.
+        let (id, _) = self.record_settled(id)?;
         let rec = record::update(&self.paths, &id, |r| {
             if r.effective_status() == "running"
                 || r.effective_status() == "paused"
@@ -1595,7 +1608,7 @@ impl Engine {
     }
 
     pub fn remove(&self, id: &str, opts: &RemoveOptions) -> Result<()> {
-        let (id, rec) = self.record(id)?;
+        let (id, rec) = self.record_settled(id)?;
         let running = matches!(rec.effective_status(), "running" | "paused" | "restarting");
         if running && !opts.force {
             let what = if rec.effective_status() == "paused" {
