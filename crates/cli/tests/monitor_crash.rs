@@ -449,3 +449,66 @@ fn stop_after_the_kill_settles_without_a_restart() {
     env.ok(&["rm", "st"]);
     assert_clean(&env, &id);
 }
+
+/// The spec's user: the setuid clears the init's death signal; the runtime arms it again, so a
+/// non-root container dies with its monitor too.
+#[test]
+fn non_root_container_dies_with_its_monitor() {
+    let env = setup();
+    env.ok(&[
+        "run",
+        "-d",
+        "--user",
+        "1000:1000",
+        "--name",
+        "nr",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let id = id_of(&env, "nr");
+    let init = init_pid(&env, "nr");
+    let mon = monitor_pid(&env, &id);
+    wait_idle(mon);
+    kill9(mon);
+    let killed = Instant::now();
+    assert_honest_exit(&env, "nr", &id, init, killed);
+    env.ok(&["rm", "nr"]);
+    assert_clean(&env, &id);
+}
+
+/// A paused container whose monitor died: its frozen processes are thawed and killed by
+/// whoever looks first; it reads exited 137 and starts again.
+#[test]
+fn paused_container_is_settled() {
+    let env = setup();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "pz",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let id = id_of(&env, "pz");
+    let init = init_pid(&env, "pz");
+    let mon = monitor_pid(&env, &id);
+    wait_idle(mon);
+    env.ok(&["pause", "pz"]);
+    kill9(mon);
+    let killed = Instant::now();
+    let state = "{{.State.Status}} {{.State.ExitCode}}";
+    within(killed, HONEST_WITHIN, "paused container settled", || {
+        (inspect(&env, "pz", state) == "exited 137").then_some(())
+    });
+    within(killed, HONEST_WITHIN, "frozen init killed", || {
+        (!alive(init)).then_some(())
+    });
+    assert!(cgroup_procs(&id).is_empty());
+    assert_restartable_then_clean(&env, "pz", &id);
+}
