@@ -512,3 +512,46 @@ fn paused_container_is_settled() {
     assert!(cgroup_procs(&id).is_empty());
     assert_restartable_then_clean(&env, "pz", &id);
 }
+
+/// On a user network the monitor keeps its embedded DNS server (threads of its own) and never
+/// goes idle: the init, created by its main thread, still dies with it, and the endpoint is
+/// released (the network can be removed after `rm`).
+#[test]
+fn user_network_monitor_killed() {
+    let env = setup();
+    let dev = format!("mc{}", std::process::id() % 10_000_000);
+    let opt = format!("com.docker.network.bridge.name={dev}");
+    let start = std::process::id() as usize * 7;
+    let made = (0..256).any(|i| {
+        let subnet = format!("10.214.{}.0/24", (start + i) % 256);
+        let o = env.run(&["network", "create", "--subnet", &subnet, "-o", &opt, "un"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success() || err.contains("overlaps"), "{err}");
+        o.status.success()
+    });
+    assert!(made, "no free 10.214.x.0/24");
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "dn",
+        "--network",
+        "un",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let id = id_of(&env, "dn");
+    let init = init_pid(&env, "dn");
+    let mon = monitor_pid(&env, &id);
+    kill9(mon);
+    let killed = Instant::now();
+    assert_honest_exit(&env, "dn", &id, init, killed);
+    env.ok(&["rm", "dn"]);
+    assert_clean(&env, &id);
+    env.ok(&["network", "rm", "un"]);
+    assert!(
+        !Path::new("/sys/class/net").join(&dev).exists(),
+        "bridge {dev} left"
+    );
+}
