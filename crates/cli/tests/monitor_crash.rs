@@ -555,3 +555,40 @@ fn user_network_monitor_killed() {
         "bridge {dev} left"
     );
 }
+
+/// A foreground `run` whose monitor is killed: the CLI's attach stream ends without an exit
+/// frame, and it reports the truth (137) instead of 0.
+#[test]
+fn foreground_run_reports_137() {
+    let env = setup();
+    let mut child = env
+        .cmd(&[
+            "run",
+            "--name",
+            "fg",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "echo up; exec sleep 1000",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "up\n");
+    let id = id_of(&env, "fg");
+    let init = init_pid(&env, "fg");
+    kill9(monitor_pid(&env, &id));
+    let killed = Instant::now();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(137));
+    assert!(killed.elapsed() < HONEST_WITHIN, "{:?}", killed.elapsed());
+    assert_honest_exit(&env, "fg", &id, init, killed);
+    env.ok(&["rm", "fg"]);
+    assert_clean(&env, &id);
+}
