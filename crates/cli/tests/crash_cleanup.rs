@@ -478,7 +478,7 @@ fn kill_cli_during_start(bridge: bool, strict: bool) {
     }
 }
 
-/// The monitor killed -9: the container is orphaned; `rm -f` kills it and cleans up.
+/// The monitor killed -9: the container dies with it; `rm -f` cleans up.
 fn kill_monitor(bridge: bool) {
     let t = Crash::new(bridge);
     let args = t.run_args(&["-d", "--name", "victim"], &["sleep", "1000"]);
@@ -487,7 +487,10 @@ fn kill_monitor(bridge: bool) {
     let pid = init_pid(&t.env, "victim");
     let net = t.net_of(&id);
     kill9(monitor_pid(&t.env, &id));
-    assert!(alive(pid), "the container outlives its monitor");
+    // The container dies with its monitor (its init's PR_SET_PDEATHSIG): wait for it,
+    // through a pidfd, bounded (monitor_crash.rs checks the rest of the truth).
+    wait_exit(pid);
+    assert!(!alive(pid), "the container outlived its monitor");
     t.env.ok(&["rm", "-f", "victim"]);
     t.assert_clean(&id, "victim", Some(pid), net);
 }

@@ -428,7 +428,9 @@ fn kill_9_idle_monitor_then_rm_f() {
     // pid file and it is alive, so the pid is not recycled).
     assert_eq!(unsafe { libc::kill(mon, libc::SIGKILL) }, 0);
     wait_exit(mon);
-    assert!(alive(init), "the container outlives its monitor");
+    // The container dies with its monitor (its init's PR_SET_PDEATHSIG).
+    wait_exit(init);
+    assert!(!alive(init), "the container outlived its monitor");
     env.ok(&["rm", "-f", "victim"]);
     assert!(!alive(init), "container init {init} still runs");
     let m = mounts_under(env.dir.path());

@@ -29,6 +29,7 @@ mod mnt_release;
 mod monitor;
 pub mod names;
 pub mod network;
+mod orphan;
 pub mod perms;
 mod record;
 pub mod runroot;
@@ -869,10 +870,43 @@ impl Engine {
         Err(Error::NoSuchContainer(name_or_id.to_string()))
     }
 
+    /// The record of `id`, settled first if its monitor died (see orphan.rs).
     fn record(&self, id: &str) -> Result<(String, Record)> {
         let id = self.resolve(id)?;
-        let r = record::load(&self.paths, &id)?;
+        let mut r = record::load(&self.paths, &id)?;
+        if orphan::orphaned(&r) {
+            self.settle_orphan(&id);
+            r = record::load(&self.paths, &id)?;
+        }
         Ok((id, r))
+    }
+
+    /// [`Engine::record`] without the restart policy: for `stop` and `rm`, which want the
+    /// container stopped anyway.
+    fn record_settled(&self, id: &str) -> Result<(String, Record)> {
+        let id = self.resolve(id)?;
+        let mut r = record::load(&self.paths, &id)?;
+        if orphan::orphaned(&r) {
+            orphan::settle(&self.paths, &id);
+            r = record::load(&self.paths, &id)?;
+        }
+        Ok((id, r))
+    }
+
+    /// Settles a container whose monitor died (orphan.rs) and applies its restart policy as
+    /// the monitor would have: started again under a new monitor, `RestartCount` + 1. Returns
+    /// the end it recorded (None: nothing to settle).
+    fn settle_orphan(&self, id: &str) -> Option<WaitResult> {
+        let s = orphan::settle(&self.paths, id)?;
+        if s.restart {
+            if let Ok(Some(_)) = self.start_inner(id, None) {
+                let _ = record::update(&self.paths, id, |r| {
+                    r.restart_count += 1;
+                    Ok(())
+                });
+            }
+        }
+        Some(s.result)
     }
 
     pub fn create(&self, req: CreateRequest) -> Result<CreateResponse> {
@@ -1286,6 +1320,11 @@ impl Engine {
         client: Option<monitor::EarlyClient>,
     ) -> Result<Option<Record>> {
         let id = self.resolve(id)?;
+        // A container whose monitor died is settled (and maybe restarted) first: never a
+        // second copy next to one still running.
+        if record::load(&self.paths, &id).is_ok_and(|r| orphan::orphaned(&r)) {
+            self.settle_orphan(&id);
+        }
         let lock = record::lock(&self.paths.dir(&id), &id)?;
         let mut rec = record::load(&self.paths, &id)?;
         let host = record::load_host_config(&self.paths, &id)?;
@@ -1461,6 +1500,10 @@ impl Engine {
             // the record is final only once the monitor is gone.
             monitor::wait_pid_exit(rec.monitor_pid as i32, -1);
         }
+        if result.is_none() && running {
+            // A monitor killed before it could tell: the container died with it.
+            result = self.settle_orphan(&id);
+        }
         if cond == WaitCondition::Removed {
             let rec = record::load(&self.paths, &id).ok();
             if let Some(r) = rec {
@@ -1498,7 +1541,8 @@ impl Engine {
     /// `stop -t`: StopSignal (default SIGTERM), then SIGKILL after `timeout` seconds (None: the
     /// container's StopTimeout or 10).
     pub fn stop(&self, id: &str, timeout: Option<i64>) -> Result<()> {
-        let (id, _) = self.record(id)?;
+        // A container that died with its monitor is settled, not restarted only to be stopped.
+        let (id, _) = self.record_settled(id)?;
         let rec = record::update(&self.paths, &id, |r| {
             if r.effective_status() == "running"
                 || r.effective_status() == "paused"
@@ -1566,7 +1610,7 @@ impl Engine {
     }
 
     pub fn remove(&self, id: &str, opts: &RemoveOptions) -> Result<()> {
-        let (id, rec) = self.record(id)?;
+        let (id, rec) = self.record_settled(id)?;
         let running = matches!(rec.effective_status(), "running" | "paused" | "restarting");
         if running && !opts.force {
             let what = if rec.effective_status() == "paused" {
@@ -1694,8 +1738,13 @@ impl Engine {
             if n.len() != 64 {
                 continue;
             }
-            if let Ok(r) = record::load(&self.paths, &n) {
-                out.push(r);
+            match record::load(&self.paths, &n) {
+                Ok(r) if orphan::orphaned(&r) => {
+                    self.settle_orphan(&n);
+                    out.extend(record::load(&self.paths, &n).ok());
+                }
+                Ok(r) => out.push(r),
+                Err(_) => {}
             }
         }
         out.sort_by(|a, b| b.created.cmp(&a.created));

@@ -12,6 +12,12 @@
 //! Without that binary, or with the embedded DNS of user networks (threads of this process),
 //! the monitor stays as it is.
 //!
+//! The container lives no longer than its monitor: the init is created from this process's
+//! main thread with `die_with_parent` (PR_SET_PDEATHSIG = SIGKILL for its whole life), so a
+//! monitor killed with SIGKILL takes its container with it, and the next berth command that
+//! reads the record settles it (exit 137, restart policy, `--rm`): see orphan.rs. Hence the
+//! init must only ever be created from the main thread, which must outlive it.
+//!
 //! Wire format on the socket (both ways): frames of an 8-byte header `[kind, 0, 0, 0, len:u32
 //! big-endian]` + payload (Docker's stdcopy header). Client → monitor: HELLO `[stdin, stdout,
 //! stderr]`, STDIN data, STDIN_EOF, RESIZE `[rows:u16, cols:u16]`. Monitor → client: STDOUT,
@@ -270,6 +276,8 @@ fn start_container(
             let parsed = serde_json::from_value(value).ok()?;
             Some(std::sync::Arc::new((parsed, bytes)))
         }),
+        // A dead monitor means a dead container (see orphan.rs).
+        die_with_parent: true,
         ..Default::default()
     };
     let mut io = Io {

@@ -268,6 +268,7 @@ fn create_opts(a: &CreateArgs) -> CreateOptions {
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
         preloaded: None,
+        die_with_parent: false,
     }
 }
 

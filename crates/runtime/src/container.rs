@@ -34,6 +34,12 @@ pub struct CreateOptions {
     /// and writes it only by replacing the file): create uses it instead of reading and
     /// parsing the file again, and links the file into its state instead of copying it.
     pub preloaded: Option<std::sync::Arc<(Spec, Vec<u8>)>>,
+    /// The container's init stays tied to its creator for its whole life: it gets SIGKILL
+    /// when the creating thread dies (PR_SET_PDEATHSIG, kept past READY and armed again after
+    /// the credential change that clears it). For a supervisor that stays the init's parent
+    /// (berth's monitor): a dead supervisor then means a dead container, never one running
+    /// unsupervised. Not for `create`, which exits after READY.
+    pub die_with_parent: bool,
 }
 
 /// An extra process in a running container.
@@ -549,6 +555,7 @@ impl Container {
                             no_pivot: opts.no_pivot,
                             preserve_fds: opts.preserve_fds,
                             hook_sync,
+                            die_with_parent: opts.die_with_parent,
                         },
                     )
                 });
@@ -569,6 +576,7 @@ impl Container {
                 no_pivot: opts.no_pivot,
                 preserve_fds: opts.preserve_fds,
                 hook_sync,
+                die_with_parent: opts.die_with_parent,
             });
         }
         drop(child_sync);

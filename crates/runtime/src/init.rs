@@ -30,6 +30,9 @@ pub(crate) struct InitArgs<'a> {
     pub preserve_fds: i32,
     /// The runtime-side hooks (prestart, createRuntime) run in the parent: stop for them.
     pub hook_sync: bool,
+    /// Keep the death signal (SIGKILL when the creator dies) for the container's life: see
+    /// `CreateOptions::die_with_parent`.
+    pub die_with_parent: bool,
 }
 
 /// Entry point of the cloned init. Never returns.
@@ -148,10 +151,12 @@ fn init(a: &InitArgs) -> Result<()> {
     };
     security::close_seccomp_cache_dir();
     crate::timing::mark("init:ready");
-    // From here the container stands on its own (`create` exits after READY; a monitor may
-    // die and leave it running): no more death signal from the creator.
-    // SAFETY: prctl on ourselves.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
+    // From here the container stands on its own (`create` exits after READY): no more death
+    // signal from the creator, unless it supervises the container for its whole life.
+    if !a.die_with_parent {
+        // SAFETY: prctl on ourselves.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
+    }
     a.sync.send(sync::READY, &[])?;
 
     if let Some(fd) = a.fifo_fd {
@@ -165,6 +170,13 @@ fn init(a: &InitArgs) -> Result<()> {
     }
     crate::timing::mark("init:exec");
     security::finalize_process(process, filter)?;
+    if a.die_with_parent {
+        // A change of uid or gid (the spec's user) cleared the death signal: arm it again.
+        // (If seccomp refuses prctl, or the creator died in between, berth's readers still
+        // find and kill what runs in the container's cgroup without a monitor.)
+        // SAFETY: prctl on ourselves.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    }
     exec(&path, &argv, &envp, a.preserve_fds)
 }
 

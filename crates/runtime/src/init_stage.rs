@@ -35,6 +35,7 @@ pub(crate) struct InitStageConfig<'a> {
     pub no_pivot: bool,
     pub preserve_fds: i32,
     pub hook_sync: bool,
+    pub die_with_parent: bool,
 }
 
 /// Stage 1 (a child of the caller in the host's pid namespace): hands `cfg` over and execs
@@ -46,7 +47,8 @@ pub(crate) fn exec_sealed(exe: &OwnedFd, cfg: &InitStageConfig) -> Result<()> {
         cfg.console_fd as i64 as u64,
         cfg.no_pivot as u64,
         cfg.preserve_fds as i64 as u64,
-        cfg.hook_sync as u64,
+        // Bit 0: hook_sync; bit 1: die_with_parent.
+        cfg.hook_sync as u64 | (cfg.die_with_parent as u64) << 1,
         cfg.clone_flags.bits() as i64 as u64,
         cfg.plan.create.bits() as i64 as u64,
         cfg.plan.join.len() as u64,
@@ -124,7 +126,8 @@ pub(crate) fn stage(cfg_fd: RawFd) -> ! {
         Err(e) => fail(&sync, e.to_string()),
     };
     let (fifo_fd, console_fd) = (fd_at(1), fd_at(2));
-    let (no_pivot, preserve_fds, hook_sync) = (word(3) != 0, word(4) as i32, word(5) != 0);
+    let (no_pivot, preserve_fds) = (word(3) != 0, word(4) as i32);
+    let (hook_sync, die_with_parent) = (word(5) & 1 != 0, word(5) & 2 != 0);
     let clone_flags = word(6) as i64 as libc::c_long;
     // Joined for our children only: the init is born in it.
     for (t, f) in &plan.join {
@@ -173,6 +176,7 @@ pub(crate) fn stage(cfg_fd: RawFd) -> ! {
             no_pivot,
             preserve_fds,
             hook_sync,
+            die_with_parent,
         });
     }
     let _ = sync.send(sync::PID, &(pid as i32).to_ne_bytes());
