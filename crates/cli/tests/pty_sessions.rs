@@ -130,6 +130,16 @@ impl Session {
         t.c_lflag
     }
 
+    /// Waits (bounded) until the CLI put the terminal in raw mode (keys typed before would be
+    /// cooked by the line discipline: ^C a signal to the CLI).
+    fn wait_raw(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.lflag() & SANE != 0 {
+            assert!(Instant::now() < deadline, "the terminal never went raw");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits (bounded) for the CLI to exit; its exit code.
     fn wait(&mut self) -> i32 {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -176,9 +186,13 @@ fn exec_it_is_an_interactive_shell_on_a_pty_berth_owns() {
     s.expect("33 101");
     s.expect("/dev/pts/");
     s.resize(40, 120);
-    std::thread::sleep(Duration::from_millis(300));
-    s.send(b"stty size\n");
-    s.expect("40 120");
+    // SIGWINCH reaches the CLI asynchronously: ask until the new size shows (bounded).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !s.text().contains("40 120") {
+        assert!(Instant::now() < deadline, "no resize: {:?}", s.text());
+        s.send(b"stty size\n");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     s.send(b"exit 3\n");
     assert_eq!(s.wait(), 3, "{}", s.text());
     assert_eq!(s.lflag() & SANE, SANE, "the terminal was not restored");
@@ -208,8 +222,9 @@ fn detach_keys_leave_run_start_and_attach_sessions_running() {
         None,
     );
     s.expect("# ");
-    s.send(b"cat -v\n");
-    std::thread::sleep(Duration::from_millis(300));
+    // Once "ready" is out, the shell runs the line: what is typed next is cat's input.
+    s.send(b"echo rea\"\"dy; cat -v\n");
+    s.expect("\r\nready\r\n");
     s.type_keys(b"\x10x\n");
     // The tty echoes the typed line, then cat prints it.
     s.expect("^Px\r\n^Px\r\n");
@@ -223,7 +238,7 @@ fn detach_keys_leave_run_start_and_attach_sessions_running() {
 
     // attach: Docker prints "read escape sequence" and exits 1.
     let mut s = Session::start(&env, &["attach", "dt"], (24, 80), None);
-    std::thread::sleep(Duration::from_millis(300));
+    s.wait_raw();
     s.send(b"echo att$((1+1))\n");
     s.expect("att2");
     s.type_keys(b"\x10\x11");
@@ -238,7 +253,7 @@ fn detach_keys_leave_run_start_and_attach_sessions_running() {
         (24, 80),
         None,
     );
-    std::thread::sleep(Duration::from_millis(300));
+    s.wait_raw();
     s.type_keys(b"\x10\x11");
     s.send(b"\x03echo still$((2+3))\n");
     s.expect("still5");
@@ -249,7 +264,7 @@ fn detach_keys_leave_run_start_and_attach_sessions_running() {
     // config.json's detachKeys, and the flag over it.
     let cfg = Some(r#"{"detachKeys": "ctrl-x,ctrl-y"}"#);
     let mut s = Session::start(&env, &["attach", "dt"], (24, 80), cfg);
-    std::thread::sleep(Duration::from_millis(300));
+    s.wait_raw();
     s.send(b"echo cfg$((3+4))\n");
     s.expect("cfg7");
     s.type_keys(b"\x18\x19");
@@ -260,7 +275,7 @@ fn detach_keys_leave_run_start_and_attach_sessions_running() {
         (24, 80),
         cfg,
     );
-    std::thread::sleep(Duration::from_millis(300));
+    s.wait_raw();
     s.type_keys(b"\x18\x19");
     s.send(b"\x03echo z");
     s.type_keys(b"w\n");
