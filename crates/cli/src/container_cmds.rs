@@ -4,6 +4,7 @@
 //! command can't be invoked / isn't found, else the container's code; other commands exit 1 on
 //! errors.
 
+use crate::detach_keys;
 use crate::format::{format_rows, Template};
 use crate::human::{human_duration, human_size, human_size_prec};
 use crate::run_opts::{self, CreateFlags};
@@ -191,11 +192,7 @@ impl Drop for TermGuard {
 }
 
 fn window_size() -> Option<(u16, u16)> {
-    // SAFETY: TIOCGWINSZ fills a winsize struct for fd 1.
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    // SAFETY: see above.
-    let r = unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) };
-    (r == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
+    engine::pty_relay::our_window_size()
 }
 
 static SIG_PIPE_W: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
@@ -278,7 +275,7 @@ pub struct RunArgs {
     #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub sig_proxy: bool,
-    /// Override the key sequence for detaching a container (accepted, not implemented)
+    /// Override the key sequence for detaching a container
     #[arg(long = "detach-keys")]
     pub detach_keys: Option<String>,
     #[command(flatten)]
@@ -401,8 +398,9 @@ fn exit_of(
     Ok(w.status_code as i32)
 }
 
-/// Pumps an attachment with our stdio; tty raw mode and window size when `-t` on a terminal.
-fn pump(att: engine::Attachment, stdin: bool) -> engine::Result<Option<engine::WaitResult>> {
+/// Pumps an attachment with our stdio; tty raw mode and window size when `-t` on a terminal,
+/// and `keys` detach (with a tty and stdin, as Docker). The terminal is restored on return.
+fn pump(att: engine::Attachment, stdin: bool, keys: &[u8]) -> engine::Result<engine::Pumped> {
     let tty = att.tty();
     let _raw = (tty && stdin && std::io::stdin().is_terminal())
         .then(TermGuard::raw)
@@ -415,7 +413,20 @@ fn pump(att: engine::Attachment, stdin: bool) -> engine::Result<Option<engine::W
     let input: Option<Box<dyn Read + Send>> = stdin.then(|| Box::new(std::io::stdin()) as _);
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
-    att.pump(input, &mut out, &mut err)
+    att.pump_detachable(input, &mut out, &mut err, keys)
+}
+
+/// The exit code of a pumped session; None when the user detached.
+fn exit_of_pumped(
+    e: &Engine,
+    id: &str,
+    res: engine::Result<engine::Pumped>,
+) -> Result<Option<i32>, Failure> {
+    match res {
+        Ok(engine::Pumped::Detached) => Ok(None),
+        Ok(engine::Pumped::Ended(w)) => exit_of(e, id, Ok(w)).map(Some),
+        Err(err) => exit_of(e, id, Err(err)).map(Some),
+    }
 }
 
 /// Docker refuses `-it` when stdin is not a terminal (a pipe would be echoed by the pty).
@@ -427,9 +438,12 @@ fn check_tty(tty: bool, interactive: bool) -> CmdResult {
 }
 
 pub fn run(g: &Global, a: RunArgs) -> CmdResult {
-    if !a.detach {
+    let keys = if a.detach {
+        Vec::new()
+    } else {
         check_tty(a.flags.tty, a.flags.interactive)?;
-    }
+        detach_keys::resolve(a.detach_keys.as_deref(), detach_keys::For::Attach, 125)?
+    };
     let e = open_engine(g)?;
     engine::timing::mark("cli:create");
     let created = create_container(g, &e, &a.flags, a.detach, true)?;
@@ -467,7 +481,10 @@ pub fn run(g: &Global, a: RunArgs) -> CmdResult {
     if a.sig_proxy && !created.tty {
         proxy_signals(g, &id);
     }
-    let code = exit_of(&e, &id, pump(att, opts.stdin))?;
+    // Detached: the container runs on; Docker's `run` says nothing and exits 0.
+    let Some(code) = exit_of_pumped(&e, &id, pump(att, opts.stdin, &keys))? else {
+        return Ok(());
+    };
     engine::timing::mark("cli:exit");
     std::io::stdout().flush()?;
     if code != 0 {
@@ -484,7 +501,7 @@ pub struct StartArgs {
     /// Attach container's STDIN
     #[arg(short = 'i', long)]
     pub interactive: bool,
-    /// Override the key sequence for detaching a container (accepted, not implemented)
+    /// Override the key sequence for detaching a container
     #[arg(long = "detach-keys")]
     pub detach_keys: Option<String>,
     #[arg(required = true, value_name = "CONTAINER")]
@@ -501,6 +518,7 @@ pub fn start(g: &Global, a: StartArgs) -> CmdResult {
             1,
         ));
     }
+    let keys = detach_keys::resolve(a.detach_keys.as_deref(), detach_keys::For::Attach, 1)?;
     let e = open_engine(g)?;
     let id = e.resolve(&a.containers[0])?;
     let opts = engine::AttachOptions {
@@ -512,7 +530,10 @@ pub fn start(g: &Global, a: StartArgs) -> CmdResult {
     if !att.tty() {
         proxy_signals(g, &id);
     }
-    let code = exit_of(&e, &id, pump(att, a.interactive))?;
+    // Detached: as `run`, silent and 0.
+    let Some(code) = exit_of_pumped(&e, &id, pump(att, a.interactive, &keys))? else {
+        return Ok(());
+    };
     if code != 0 {
         return Err(Failure::new("", code));
     }
@@ -528,13 +549,14 @@ pub struct AttachArgs {
     #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub sig_proxy: bool,
-    /// Override the key sequence for detaching a container (accepted, not implemented)
+    /// Override the key sequence for detaching a container
     #[arg(long = "detach-keys")]
     pub detach_keys: Option<String>,
     pub container: String,
 }
 
 pub fn attach(g: &Global, a: AttachArgs) -> CmdResult {
+    let keys = detach_keys::resolve(a.detach_keys.as_deref(), detach_keys::For::Attach, 1)?;
     let e = open_engine(g)?;
     let id = e.resolve(&a.container)?;
     let info = e.inspect(&id)?;
@@ -556,7 +578,11 @@ pub fn attach(g: &Global, a: AttachArgs) -> CmdResult {
     if a.sig_proxy && !att.tty() {
         proxy_signals(g, &id);
     }
-    let code = exit_of(&e, &id, pump(att, stdin))?;
+    let Some(code) = exit_of_pumped(&e, &id, pump(att, stdin, &keys))? else {
+        // Docker's CLI: the message on stderr, exit 1.
+        eprintln!("read escape sequence");
+        return Err(Failure::new("", 1));
+    };
     if code != 0 {
         return Err(Failure::new("", code));
     }
@@ -1180,7 +1206,7 @@ pub struct ExecArgs {
     /// Detached mode: run command in the background
     #[arg(short = 'd', long)]
     pub detach: bool,
-    /// Override the key sequence for detaching a container (accepted, not implemented)
+    /// Override the key sequence for detaching a container
     #[arg(long = "detach-keys")]
     pub detach_keys: Option<String>,
     /// Set environment variables
@@ -1222,9 +1248,12 @@ fn exec(g: &Global, a: ExecArgs) -> CmdResult {
     for v in &a.env {
         env.push(run_opts::parse_env(v).map_err(|m| Failure::new(m, 125))?);
     }
-    if !a.detach {
+    let keys = if a.detach {
+        Vec::new()
+    } else {
         check_tty(a.tty, a.interactive)?;
-    }
+        detach_keys::resolve(a.detach_keys.as_deref(), detach_keys::For::Exec, 1)?
+    };
     let e = open_engine(g)?;
     let id = e.resolve(&a.container)?;
     let cfg = engine::ExecConfig {
@@ -1236,11 +1265,24 @@ fn exec(g: &Global, a: ExecArgs) -> CmdResult {
         attach_stdin: a.interactive,
         detach: a.detach,
         privileged: a.privileged,
+        detach_keys: if a.tty && a.interactive {
+            keys
+        } else {
+            Vec::new()
+        },
+        console_size: if a.tty { window_size() } else { None },
     };
     let _raw = (a.tty && a.interactive && !a.detach && std::io::stdin().is_terminal())
         .then(TermGuard::raw)
         .flatten();
-    let code = e.exec(&id, &cfg).map_err(|err| match err {
+    let res = e.exec(&id, &cfg);
+    drop(_raw);
+    let code = res.map_err(|err| match err {
+        // Docker's CLI: the message on stderr (the terminal restored first), exit 1.
+        engine::Error::Detached => {
+            eprintln!("read escape sequence");
+            Failure::new("", 1)
+        }
         engine::Error::CommandNotFound(_) | engine::Error::CannotInvoke(_) => run_failure(err),
         err => Failure::new(
             err.to_string(),

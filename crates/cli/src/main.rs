@@ -7,6 +7,7 @@
 //! and `exec`, 1 for other command errors such as an unknown image.
 
 mod container_cmds;
+mod detach_keys;
 mod format;
 mod human;
 mod image_cmds;

@@ -4,7 +4,6 @@
 use crate::record::{Paths, Record};
 use crate::stdio_relay::ExecIo;
 use crate::{spec, Error, ExecConfig, Result};
-use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 
@@ -20,6 +19,10 @@ pub fn run(paths: &Paths, id: &str, rec: &Record, cfg: &ExecConfig) -> Result<i6
     let mut p = spec["process"].clone();
     p["args"] = serde_json::json!(cfg.cmd);
     p["terminal"] = serde_json::json!(cfg.tty);
+    if let (true, Some((rows, cols))) = (cfg.tty, cfg.console_size) {
+        // Set on the pty before the process starts (the runtime applies it).
+        p["consoleSize"] = serde_json::json!({"height": rows, "width": cols});
+    }
     let mut env: Vec<String> = p["env"]
         .as_array()
         .map(|a| {
@@ -113,7 +116,13 @@ pub fn run(paths: &Paths, id: &str, rec: &Record, cfg: &ExecConfig) -> Result<i6
         return Ok(0);
     }
     if let Some(m) = master {
-        relay_pty(m, cfg.attach_stdin);
+        if crate::pty_relay::relay(m, cfg.attach_stdin, &cfg.detach_keys)
+            == crate::pty_relay::Outcome::Detached
+        {
+            // The process keeps running (its pty is held by the holder); it is reaped by
+            // whoever inherits it when we exit.
+            return Err(Error::Detached);
+        }
     }
     if let Some(r) = relay {
         r.run(pid);
@@ -159,31 +168,4 @@ fn recv_master(s: &std::os::unix::net::UnixStream) -> Result<OwnedFd> {
         }
     }
     Err(Error::Other("no pty master received".into()))
-}
-
-/// Copies our stdin to the pty and the pty to our stdout until the pty closes.
-fn relay_pty(master: OwnedFd, stdin: bool) {
-    let mut out = std::fs::File::from(master);
-    if stdin {
-        if let Ok(mut w) = out.try_clone() {
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                let mut input = std::io::stdin();
-                while let Ok(n) = input.read(&mut buf) {
-                    if n == 0 || w.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    }
-    let mut so = std::io::stdout();
-    let mut buf = [0u8; 8192];
-    while let Ok(n) = out.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        let _ = so.write_all(&buf[..n]);
-        let _ = so.flush();
-    }
 }

@@ -15,11 +15,14 @@
 //!
 //! Errors map to Docker's exit codes with [`Error::exit_code`].
 
+mod attach_io;
 mod blkio;
 mod check;
 mod commit;
 mod cp;
+pub mod detach;
 pub mod events;
+pub use attach_io::Pumped;
 mod exec;
 mod fork_heap;
 pub mod init;
@@ -31,6 +34,7 @@ pub mod names;
 pub mod network;
 mod orphan;
 pub mod perms;
+pub mod pty_relay;
 mod record;
 pub mod runroot;
 mod seccomp;
@@ -78,6 +82,10 @@ pub enum Error {
     /// Bad flag values or requests.
     #[error("{0}")]
     InvalidArgument(String),
+    /// The user typed the detach keys: the session ended, the container (or exec'd process)
+    /// runs on. Docker's CLI message.
+    #[error("read escape sequence")]
+    Detached,
     /// The command could not be found in the container (exit 127).
     #[error("{0}")]
     CommandNotFound(String),
@@ -299,6 +307,10 @@ pub struct ExecConfig {
     /// `-d`: start it and return at once (exit code 0).
     pub detach: bool,
     pub privileged: bool,
+    /// With `tty` and `attach_stdin`: the keys that detach (empty: none). See [`detach`].
+    pub detach_keys: Vec<u8>,
+    /// With `tty`: the pty's initial size (rows, cols).
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// `docker top`: ps columns and rows of the container's processes.
@@ -2371,40 +2383,9 @@ impl Attachment {
         stdout: &mut dyn Write,
         stderr: &mut dyn Write,
     ) -> Result<Option<WaitResult>> {
-        if let (true, Some(mut input)) = (self.stdin, stdin) {
-            let mut w = self.sock.try_clone().map_err(Error::io("attach socket"))?;
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; 32 * 1024];
-                loop {
-                    match input.read(&mut buf) {
-                        Ok(0) | Err(_) => {
-                            let _ = monitor::write_frame(&mut w, monitor::STDIN_EOF, &[]);
-                            break;
-                        }
-                        Ok(n) => {
-                            if monitor::write_frame(&mut w, monitor::STDIN, &buf[..n]).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-            });
-        }
-        let mut r = std::io::BufReader::with_capacity(64 * 1024, &self.sock);
-        loop {
-            match monitor::read_frame(&mut r) {
-                Ok(Some((monitor::STDOUT, d))) => {
-                    let _ = stdout.write_all(&d);
-                    let _ = stdout.flush();
-                }
-                Ok(Some((monitor::STDERR, d))) => {
-                    let _ = stderr.write_all(&d);
-                    let _ = stderr.flush();
-                }
-                Ok(Some((monitor::EXIT, d))) => return Ok(Some(monitor::parse_exit(&d))),
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => return Ok(None),
-            }
+        match self.pump_detachable(stdin, stdout, stderr, &[])? {
+            attach_io::Pumped::Ended(w) => Ok(w),
+            attach_io::Pumped::Detached => Err(Error::Detached),
         }
     }
 

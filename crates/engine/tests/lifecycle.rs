@@ -235,3 +235,67 @@ fn wait_stop_kill_list_names() {
     let info = env.engine.info().unwrap();
     assert_eq!((info.containers, info.stopped), (1, 1));
 }
+
+/// Our zombie children (pid, NSpid line): a failed exec's final process is our child
+/// (CLONE_PARENT) and must be reaped, or the container's pid namespace never dies and
+/// removing it hangs with its init in exit.
+fn zombie_children() -> Vec<(i32, String)> {
+    let me = std::process::id().to_string();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let st = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+        let field = |k: &str| {
+            st.lines()
+                .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+                .unwrap_or_default()
+        };
+        if field("PPid:") == me && field("State:").starts_with('Z') {
+            out.push((pid, field("NSpid:")));
+        }
+    }
+    out
+}
+
+#[test]
+fn failed_execs_leave_no_zombie_in_the_container() {
+    let env = Env::new();
+    let id = env.run_d(&["sleep", "1000"], |_| {});
+    for _ in 0..30 {
+        let e = env
+            .engine
+            .exec(
+                &id,
+                &ExecConfig {
+                    cmd: vec!["nope".into()],
+                    ..Default::default()
+                },
+            )
+            .unwrap_err();
+        assert_eq!(e.exit_code(), 127);
+    }
+    // Zombies of other tests' execs in this process come and go; a leaked one stays.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let z: Vec<_> = zombie_children()
+            .into_iter()
+            .filter(|(_, ns)| ns.split_whitespace().count() > 1)
+            .collect();
+        if z.is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "zombies left: {z:?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    env.engine
+        .remove(
+            &id,
+            &RemoveOptions {
+                force: true,
+                volumes: true,
+            },
+        )
+        .unwrap();
+}

@@ -976,6 +976,15 @@ impl Container {
             Some((sync::PID, b)) if b.len() == 4 => i32::from_ne_bytes(b.try_into().unwrap()),
             Some((sync::ERROR, msg)) => {
                 reap(pid);
+                // The final process (our child too, CLONE_PARENT) may report its failure
+                // before the stage reported its pid: both write here. Then the pid follows
+                // (the stage has exited): reap that process as well, or its zombie keeps the
+                // container's pid namespace from ever dying (its init hangs in exit).
+                if let Ok(Some((sync::PID, b))) = parent_sync.recv() {
+                    if let Ok(b) = <[u8; 4]>::try_from(b.as_slice()) {
+                        reap(i32::from_ne_bytes(b));
+                    }
+                }
                 return Err(Error::Other(String::from_utf8_lossy(&msg).into_owned()));
             }
             None => {

@@ -475,6 +475,10 @@ fn final_process(
     if process.terminal().unwrap_or(false) {
         let console = console.ok_or_else(|| Error::other("exec: no console socket"))?;
         let (master, slave) = tty::open_pty()?;
+        // `process.consoleSize`: the caller's window size, in place before the process runs.
+        if let Some(cs) = process.console_size() {
+            tty::set_size(&master, cs.height(), cs.width());
+        }
         tty::send_master(console, &master)?;
         drop(master);
         tty::become_console(&slave)?;

@@ -131,6 +131,9 @@ fn init(a: &InitArgs) -> Result<()> {
             .console
             .ok_or_else(|| Error::Spec("terminal requested but no console socket given".into()))?;
         let (master, slave) = tty::open_pty()?;
+        if let Some(cs) = process.console_size() {
+            tty::set_size(&master, cs.height(), cs.width());
+        }
         tty::send_master(sock, &master)?;
         drop(master);
         rootfs::bind_console(std::os::fd::AsFd::as_fd(&slave))?;

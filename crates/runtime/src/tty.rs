@@ -41,6 +41,18 @@ fn master_into_raw(m: nix::pty::PtyMaster) -> RawFd {
     m.into_raw_fd()
 }
 
+/// Sets the pty's window size (rows, cols); best effort.
+pub fn set_size(master: &OwnedFd, rows: u64, cols: u64) {
+    let ws = libc::winsize {
+        ws_row: rows.min(u16::MAX as u64) as u16,
+        ws_col: cols.min(u16::MAX as u64) as u16,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ on a pty master fd we own, with a valid winsize.
+    unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+}
+
 /// Sends the master to the console socket (the name is the pty path, like runc).
 pub fn send_master(sock: &UnixStream, master: &OwnedFd) -> Result<()> {
     let fds = [master.as_raw_fd()];
