@@ -615,6 +615,12 @@ impl Manager for V1Manager {
             // Usually made already (the engine makes them in a thread while it prepares the
             // start): open first, make only what is missing.
             if let Ok(fd) = crate::open_tasks(dir) {
+                // A cpuset dir made by a starter killed before it filled cpus/mems (issue 12,
+                // kill -9 of `start`) is empty: joining it fails with ENOSPC. Two small reads
+                // when they are set.
+                if ctrl == "cpuset" {
+                    ensure_cpuset(dir)?;
+                }
                 tasks.push(fd);
                 continue;
             }

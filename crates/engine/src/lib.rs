@@ -1185,9 +1185,30 @@ impl Engine {
         rec: &mut Record,
         host: &HostConfig,
     ) -> Result<(serde_json::Value, Vec<u8>)> {
-        let store = self.images()?.layers();
+        let images = self.images()?;
+        let store = images.layers();
         timing::mark("eng:ps_store");
-        let rootfs = store.mount_with(id, storage_opts::volatile(host))?;
+        let volatile = storage_opts::volatile(host);
+        let rootfs = match store.mount_with(id, volatile) {
+            // A create killed between its record and its layers (the record goes first, see
+            // `create`): the layers of a container that never ran are exactly what create
+            // makes, so make them now. Only on this error: nothing on the usual path.
+            Err(storage::Error::LayerNotFound(_)) if rec.state.started_at == record::NEVER => {
+                let img = images.get(&rec.image)?;
+                let hostname = &rec.config.hostname;
+                store.prepare(
+                    id,
+                    img.top_layer().as_deref(),
+                    &storage::InitLayerSpec {
+                        hostname: format!("{hostname}\n"),
+                        hosts: default_hosts(hostname, ""),
+                        resolv_conf: String::new(),
+                    },
+                )?;
+                store.mount_with(id, volatile)?
+            }
+            r => r?,
+        };
         timing::mark("eng:ps_mounted");
         let res = (|| -> Result<(serde_json::Value, Vec<u8>)> {
             let dir = self.paths.dir(id);
