@@ -126,10 +126,8 @@ fn snapshot(env: &Env, ctx: &str) -> Vec<(String, String, bool)> {
         from_inspect.sort();
         let mut from_ps: Vec<&str> = running1.split_whitespace().collect();
         from_ps.sort();
-        if running0 == running1 && all == all1 && !gone {
-            if from_inspect == from_ps {
-                return v;
-            }
+        if running0 == running1 && all == all1 && !gone && from_inspect == from_ps {
+            return v;
         }
         assert!(
             Instant::now() < deadline,
