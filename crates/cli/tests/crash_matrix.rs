@@ -5,11 +5,17 @@
 //! image runs), and `berth system check` finds nothing once everything is `rm -f`'d.
 //!
 //! Where the CLI writes BERTH_TIMING marks (create, start, run) a round kills it as soon as a
-//! given label appears in the timing file (the test polls it): a deterministic point, give or
-//! take the few µs the CLI runs on before the signal lands. `rm`, `commit` and `load` have no
-//! marks: their rounds kill after a delay spread over the measured length of an uninterrupted
-//! run (as crash_cleanup.rs does for `run`). `pull` is not covered here (see the report).
-//! Every container runs with `--network none`: crash_cleanup.rs covers the bridge.
+//! given label appears in the timing file (the test spins on it): the kill lands a little
+//! after the label (a few µs with a free CPU, ms under load), so each round reads from the
+//! file where it really landed, counts only the rounds its invariant covers and asserts a
+//! minimum of them. `rm`, `commit`, `load` and `pull` (from Debian's docker-registry on
+//! loopback) have no marks: their rounds kill after delays spread over the measured length
+//! of an uninterrupted run (as crash_cleanup.rs does for `run`). Every container runs with
+//! `--network none`: crash_cleanup.rs covers the bridge.
+//!
+//! Known failures (issue 12, still open) are `#[ignore]`d tests that reproduce them:
+//! `kill_9_start_after_monitor_fork`, `kill_9_run_detached_after_record`, `kill_9_rm` and
+//! `kill_9_commit_paused`.
 
 mod common;
 
@@ -417,7 +423,7 @@ fn kill_9_run_detached_rm() {
             rounds.push((label.to_string(), checked));
         }
     }
-    tally("run -d --rm", &rounds, 4);
+    tally("run -d --rm", &rounds, 3);
 }
 
 /// KNOWN FAILURE (issue 12, open): `run -d` killed between its record (`eng:c_saved`) and
@@ -702,19 +708,65 @@ fn kill_9_load() {
         // `--repair` removes it (finding, issue 12: left until then).
         env.ok(&load);
         images_after(&env, &base, 6_000_000, &ctx);
-        let o = env.run(&["system", "check", "--format", "json"]);
-        let out = String::from_utf8_lossy(&o.stdout).to_string();
-        for l in out.lines().filter(|l| !l.contains("registers bridge")) {
-            assert!(
-                l.contains("half-made layer"),
-                "{ctx}: system check found {l}"
-            );
-        }
-        if out.contains("half-made layer") {
-            env.ok(&["system", "check", "--repair"]);
-        }
-        check_clean(&env, &ctx);
+        only_half_made_layers(&env, &ctx);
         rounds.push((format!("{d:?}"), k.killed));
     }
     tally("load", &rounds, 4);
+}
+
+/// `system check` finds at most half-made layers (what a killed load or pull leaves until a
+/// layer is written again); `--repair` removes them, then it finds nothing.
+fn only_half_made_layers(env: &Env, ctx: &str) {
+    let o = env.run(&["system", "check", "--format", "json"]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    for l in out.lines().filter(|l| !l.contains("registers bridge")) {
+        assert!(
+            l.contains("half-made layer"),
+            "{ctx}: system check found {l}"
+        );
+    }
+    if out.contains("half-made layer") {
+        env.ok(&["system", "check", "--repair"]);
+    }
+    check_clean(env, ctx);
+}
+
+/// `pull` of a two-layer image from a local registry (Debian's docker-registry on loopback)
+/// killed over its length: the image is listed whole (it runs) or not at all; a retry pulls
+/// it; then `system check` finds nothing (after `--repair` of half-made layers, as for load).
+#[test]
+fn kill_9_pull() {
+    let _serial = serial();
+    let env = env_with_busybox();
+    let reg = common::Registry::start();
+    env.ok(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "fat",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 6000000 /dev/urandom > /blob",
+    ]);
+    let image = format!("{}/crash/fat:1", reg.host);
+    env.ok(&["commit", "fat", &image]);
+    env.ok(&["rm", "fat"]);
+    env.ok(&["push", &image]);
+    env.ok(&["rmi", &image]);
+    let base = images_whole(&env, "before pull");
+    let pull = ["pull", "-q", image.as_str()];
+    let len = time_of(&env, &pull, &["rmi", &image]);
+    let mut rounds = Vec::new();
+    for d in spread(len, 6) {
+        let k = kill_at(&env, &pull, At::After(d));
+        let ctx = format!("pull killed after {d:?} (of {len:?})");
+        images_after(&env, &base, 6_000_000, &ctx);
+        env.ok(&pull);
+        images_after(&env, &base, 6_000_000, &ctx);
+        only_half_made_layers(&env, &ctx);
+        rounds.push((format!("{d:?}"), k.killed));
+    }
+    tally("pull", &rounds, 3);
 }
