@@ -14,8 +14,8 @@
 //! `--network none`: crash_cleanup.rs covers the bridge.
 //!
 //! Known failures (issue 12, still open) are `#[ignore]`d tests that reproduce them:
-//! `kill_9_start_after_monitor_fork`, `kill_9_run_detached_after_record`, `kill_9_rm` and
-//! `kill_9_commit_paused`.
+//! `kill_9_start_after_monitor_fork`, `kill_9_run_detached_after_record`, `kill_9_rm`,
+//! `kill_9_rm_after_layers` and `kill_9_commit_paused`.
 
 mod common;
 
@@ -511,13 +511,16 @@ fn time_of(env: &Env, args: &[&str], undo: &[&str]) -> Duration {
     best
 }
 
-/// KNOWN FAILURE (issue 12, open): `rm -f` of a running container killed a few ms in (after
-/// it asked the monitor to stop) leaves the record `removing` with `State.Running` true while
-/// `ps -q` does not list it, the monitor and container alive, and the next `rm -f` waits on
-/// the monitor forever (seen: > 30 s in a poll on its pidfd). Ignored because it hangs.
-/// Meant: `rm -f` killed anywhere, the container is gone or still answers stop/start/rm -f.
+/// `rm -f` of a running container killed over its length: the container is gone, or whatever
+/// is left still answers `stop`/`start`/`rm -f`. What failed here first: killed after it
+/// marked the record `removing` and before it stopped the container, `ps -q` hid the running
+/// container that `inspect` showed running, and the next `rm -f` waited forever for a
+/// monitor nobody had asked to stop (fixed in Engine::remove and ps). KNOWN FAILURES still
+/// (issue 12, open), hence ignored: see `kill_9_rm_after_layers`; and `system check --repair`
+/// fails on the layers a killed rm left without a record ("layer container layer ... not
+/// found").
 #[test]
-#[ignore = "known failure, issue 12: a killed rm -f leaves `removing` and the next rm -f hangs"]
+#[ignore = "known failure, issue 12: rm -f killed late leaves layers --repair cannot remove"]
 fn kill_9_rm() {
     let _serial = serial();
     let env = env_with_busybox();
@@ -538,14 +541,64 @@ fn kill_9_rm() {
     for d in spread(len, 8) {
         let k = kill_at(&env, &["rm", "-f", "victim"], At::After(d));
         let ctx = format!("rm -f killed after {d:?} (of {len:?})");
-        exercise_and_remove(&env, &ctx);
-        check_clean(&env, &ctx);
-        rounds.push((format!("{d:?}"), k.killed));
+        // Known failure (issue 12, open; `kill_9_rm_after_layers`): killed after it removed
+        // the layers and before the record, an exited record `start` refuses remains; only
+        // `rm -f` works on it. Such rounds check that much and are not counted.
+        let snap = snapshot(&env, &ctx);
+        let layerless = snap.iter().any(|(id, st, up)| {
+            !up && st == "exited" && {
+                let o = env.run(&["start", id]);
+                !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("not found")
+            }
+        });
+        if layerless {
+            env.ok(&["rm", "-f", "victim"]);
+            assert!(env.ok(&["ps", "-aq"]).trim().is_empty(), "{ctx}");
+        } else {
+            exercise_and_remove(&env, &ctx);
+        }
+        // Known failure too (issue 12, open): killed after the record went and before the
+        // layers, the layers stay until `system check --repair` (which finds them).
+        only_findings(&env, &ctx, "layers of a container that does not exist");
+        rounds.push((format!("{d:?}"), k.killed && !layerless));
         env.ok(&run);
     }
     env.ok(&["rm", "-f", "victim"]);
     check_clean(&env, "after the rm rounds");
     tally("rm -f", &rounds, 3);
+}
+
+/// KNOWN FAILURE (issue 12, open): `rm -f` killed after it removed the container's layers
+/// and before its record: an `exited` record remains that `start` refuses ("layer ... not
+/// found"); `rm -f` removes it. Killed a little earlier or later, the record is gone and the
+/// layers stay ("layers of a container that does not exist" until `system check --repair`).
+/// Fix (not done): remove the record before the layers (a
+/// killed rm then leaves layers no record names, which the store's sweep or `system check
+/// --repair` collects), or mark it `dead` first as Docker does.
+#[test]
+#[ignore = "known failure, issue 12: rm -f killed after the layers leaves an unstartable record"]
+fn kill_9_rm_after_layers() {
+    let _serial = serial();
+    let env = env_with_busybox();
+    let run = [
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "victim",
+        "busybox",
+        "sleep",
+        "1000",
+    ];
+    env.ok(&run);
+    let len = time_of(&env, &["rm", "-f", "victim"], &run);
+    for d in spread(len, 16) {
+        kill_at(&env, &["rm", "-f", "victim"], At::After(d));
+        let ctx = format!("rm -f killed after {d:?} (of {len:?})");
+        exercise_and_remove(&env, &ctx);
+        env.ok(&run);
+    }
 }
 
 /// After a killed commit or load: every listed image inspects, at most one new image is
@@ -717,15 +770,17 @@ fn kill_9_load() {
 /// `system check` finds at most half-made layers (what a killed load or pull leaves until a
 /// layer is written again); `--repair` removes them, then it finds nothing.
 fn only_half_made_layers(env: &Env, ctx: &str) {
+    only_findings(env, ctx, "half-made layer");
+}
+
+/// `system check` finds nothing but `problem`s; `--repair` removes them, then it finds nothing.
+fn only_findings(env: &Env, ctx: &str, problem: &str) {
     let o = env.run(&["system", "check", "--format", "json"]);
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     for l in out.lines().filter(|l| !l.contains("registers bridge")) {
-        assert!(
-            l.contains("half-made layer"),
-            "{ctx}: system check found {l}"
-        );
+        assert!(l.contains(problem), "{ctx}: system check found {l}");
     }
-    if out.contains("half-made layer") {
+    if out.contains(problem) {
         env.ok(&["system", "check", "--repair"]);
     }
     check_clean(env, ctx);

@@ -1655,7 +1655,11 @@ impl Engine {
                 "You cannot remove a {what} container {id}. Stop the container before attempting removal or force remove"
             )));
         }
-        if running {
+        // "removing" with its monitor alive: an `rm -f` killed before it stopped the
+        // container (issue 12), or one in progress: stop it again (harmless), never just
+        // wait for a monitor nobody asked to stop.
+        let removing = rec.effective_status() == "removing" && rec.monitor_alive();
+        if running || (removing && opts.force) {
             let rec = record::update(&self.paths, &id, |r| {
                 r.state.status = "removing".into();
                 Ok(r.clone())
@@ -1815,7 +1819,11 @@ impl Engine {
         for r in &recs {
             let st = r.effective_status();
             let explicit_status = get("status").next().is_some();
-            if !all && !explicit_status && st != "running" && st != "paused" && st != "restarting" {
+            // A removal in progress (or whose `rm -f` was killed) of a container still running
+            // is listed, as Docker lists it (its `State.Running`).
+            let up = matches!(st, "running" | "paused" | "restarting")
+                || (st == "removing" && r.state.running && r.monitor_alive());
+            if !all && !explicit_status && !up {
                 continue;
             }
             let ok = any_or("id", &|v| r.id.starts_with(v))
