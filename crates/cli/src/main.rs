@@ -15,6 +15,7 @@ mod network_cmds;
 mod prune_filters;
 mod registry_cmds;
 mod run_opts;
+mod service_cmd;
 mod system;
 mod system_check;
 
@@ -172,6 +173,8 @@ enum SystemCmd {
     Check(system_check::CheckArgs),
     /// Remove everything berth made on this host for this root
     Reset(system_check::ResetArgs),
+    /// Serve the Docker Engine API (unix socket, loopback TCP or systemd socket)
+    Service(service_cmd::ServiceArgs),
 }
 
 /// A failure with the exit code Docker's CLI would use.
@@ -314,6 +317,7 @@ fn main() {
         Cmd::System(SystemCmd::Prune(a)) => container_cmds::system_prune(&g, a),
         Cmd::System(SystemCmd::Check(a)) => system_check::check(&g, a),
         Cmd::System(SystemCmd::Reset(a)) => system_check::reset(&g, a),
+        Cmd::System(SystemCmd::Service(a)) => service_cmd::service(&g, a),
         Cmd::System(SystemCmd::Events(a)) => container_cmds::events(&g, a),
         Cmd::Version(a) => system::version(&g, a),
     };

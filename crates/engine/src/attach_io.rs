@@ -39,12 +39,35 @@ impl Attachment {
         stderr: &mut dyn Write,
         detach_keys: &[u8],
     ) -> Result<Pumped> {
+        self.pump_inner(stdin, stdout, stderr, detach_keys, true)
+    }
+
+    /// [`Attachment::pump_detachable`] for a remote client (the API server): the window
+    /// size is not ours to follow (the client sends resizes as requests).
+    pub fn pump_remote(
+        self,
+        stdin: Option<Box<dyn Read + Send>>,
+        stdout: &mut dyn Write,
+        stderr: &mut dyn Write,
+        detach_keys: &[u8],
+    ) -> Result<Pumped> {
+        self.pump_inner(stdin, stdout, stderr, detach_keys, false)
+    }
+
+    fn pump_inner(
+        self,
+        stdin: Option<Box<dyn Read + Send>>,
+        stdout: &mut dyn Write,
+        stderr: &mut dyn Write,
+        detach_keys: &[u8],
+        follow_winch: bool,
+    ) -> Result<Pumped> {
         let writer = Arc::new(Mutex::new(
             self.sock.try_clone().map_err(Error::io("attach socket"))?,
         ));
         // Set when the input thread saw the detach keys (before it shuts the socket down).
         let detached = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        if self.tty {
+        if self.tty && follow_winch {
             if let Some(fd) = crate::pty_relay::winch_fd() {
                 let w = writer.clone();
                 std::thread::spawn(move || loop {

@@ -7,7 +7,60 @@ use crate::{spec, Error, ExecConfig, Result};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 
+/// A started exec'd process: our child, with its pty master (`tty`) or our ends of its pipes.
+pub(crate) struct Spawned {
+    pub pid: i32,
+    pub master: Option<OwnedFd>,
+    pub relay: Option<crate::stdio_relay::Relay>,
+}
+
 pub fn run(paths: &Paths, id: &str, rec: &Record, cfg: &ExecConfig) -> Result<i64> {
+    let Spawned { pid, master, relay } = spawn(paths, id, rec, cfg)?;
+    if cfg.detach {
+        // Our child: reap it in a detached thread-free way by leaving it to a double fork is
+        // not possible after the fact; a short-lived CLI exits and the process is reparented.
+        std::mem::forget(master);
+        return Ok(0);
+    }
+    if let Some(m) = master {
+        if crate::pty_relay::relay(m, cfg.attach_stdin, &cfg.detach_keys)
+            == crate::pty_relay::Outcome::Detached
+        {
+            // The process keeps running (its pty is held by the holder); it is reaped by
+            // whoever inherits it when we exit.
+            return Err(Error::Detached);
+        }
+    }
+    if let Some(r) = relay {
+        r.run(pid);
+    }
+    Ok(reap(pid))
+}
+
+/// Waits for our child `pid`; its exit code as a shell reports it (128+signal).
+pub(crate) fn reap(pid: i32) -> i64 {
+    let mut st = 0;
+    loop {
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(pid, &mut st, 0) };
+        if r == pid {
+            break;
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return 255;
+        }
+    }
+    if libc::WIFEXITED(st) {
+        libc::WEXITSTATUS(st) as i64
+    } else if libc::WIFSIGNALED(st) {
+        128 + libc::WTERMSIG(st) as i64
+    } else {
+        255
+    }
+}
+
+/// Starts the process (see [`run`]) without relaying anything yet.
+pub(crate) fn spawn(paths: &Paths, id: &str, rec: &Record, cfg: &ExecConfig) -> Result<Spawned> {
     if cfg.cmd.is_empty() {
         return Err(Error::InvalidArgument("No exec command specified".into()));
     }
@@ -109,42 +162,7 @@ pub fn run(paths: &Paths, id: &str, rec: &Record, cfg: &ExecConfig) -> Result<i6
         }
         None => None,
     };
-    if cfg.detach {
-        // Our child: reap it in a detached thread-free way by leaving it to a double fork is
-        // not possible after the fact; a short-lived CLI exits and the process is reparented.
-        std::mem::forget(master);
-        return Ok(0);
-    }
-    if let Some(m) = master {
-        if crate::pty_relay::relay(m, cfg.attach_stdin, &cfg.detach_keys)
-            == crate::pty_relay::Outcome::Detached
-        {
-            // The process keeps running (its pty is held by the holder); it is reaped by
-            // whoever inherits it when we exit.
-            return Err(Error::Detached);
-        }
-    }
-    if let Some(r) = relay {
-        r.run(pid);
-    }
-    let mut st = 0;
-    loop {
-        // SAFETY: waiting for our own child.
-        let r = unsafe { libc::waitpid(pid, &mut st, 0) };
-        if r == pid {
-            break;
-        }
-        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return Ok(255);
-        }
-    }
-    Ok(if libc::WIFEXITED(st) {
-        libc::WEXITSTATUS(st) as i64
-    } else if libc::WIFSIGNALED(st) {
-        128 + libc::WTERMSIG(st) as i64
-    } else {
-        255
-    })
+    Ok(Spawned { pid, master, relay })
 }
 
 fn recv_master(s: &std::os::unix::net::UnixStream) -> Result<OwnedFd> {

@@ -15,6 +15,7 @@
 //!
 //! Errors map to Docker's exit codes with [`Error::exit_code`].
 
+pub mod api_support;
 mod attach_io;
 mod blkio;
 mod check;
@@ -24,6 +25,7 @@ pub mod detach;
 pub mod events;
 pub use attach_io::Pumped;
 mod exec;
+pub mod exec_remote;
 mod fork_heap;
 pub mod init;
 mod ipc;

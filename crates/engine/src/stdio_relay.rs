@@ -118,6 +118,12 @@ fn pump(from: &OwnedFd, to: RawFd, buf: &mut [u8]) -> bool {
 }
 
 impl Relay {
+    /// Our ends: the process's stdin (write), stdout and stderr (read), for a relay to
+    /// something else than our own fds (the API server's streams).
+    pub fn into_fds(self) -> [Option<OwnedFd>; 3] {
+        [self.stdin, self.out, self.err]
+    }
+
     /// Relays until the process `pid` exited and what it wrote is delivered (or both its
     /// output pipes closed). Does not reap it.
     pub fn run(mut self, pid: i32) {
