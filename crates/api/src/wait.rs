@@ -81,20 +81,26 @@ fn wait_blocking(
             return Ok(None);
         }
         if seen == "destroy" {
-            return Ok(Some(last_exit(&eng, id, t0)));
+            return Ok(Some(last_exit(&eng, id, t0).unwrap_or_default()));
         }
     }
     match eng.wait(id, cond) {
+        // Removed (`--rm`): its end is in the event log (the engine may only have had the
+        // record it read before the end).
+        Ok(w) if cond == WaitCondition::Removed && eng.resolve(id).is_err() => {
+            Ok(Some(last_exit(&eng, id, t0).unwrap_or(w)))
+        }
         Ok(w) => Ok(Some(w)),
-        // Removed meanwhile (`--rm`): its end is in the event log.
-        Err(engine::Error::NoSuchContainer(_)) => Ok(Some(last_exit(&eng, id, t0))),
+        Err(engine::Error::NoSuchContainer(_)) => {
+            Ok(Some(last_exit(&eng, id, t0).unwrap_or_default()))
+        }
         Err(e) => Err(e.into()),
     }
 }
 
 /// The exit code of the container's last `die` event since `t0`.
-fn last_exit(eng: &engine::Engine, id: &str, t0: f64) -> WaitResult {
-    let mut code = 0;
+fn last_exit(eng: &engine::Engine, id: &str, t0: f64) -> Option<WaitResult> {
+    let mut code = None;
     let _ = eng.events(
         &EventsOptions {
             since: Some(t0),
@@ -108,14 +114,13 @@ fn last_exit(eng: &engine::Engine, id: &str, t0: f64) -> WaitResult {
                     .actor
                     .attributes
                     .get("exitCode")
-                    .and_then(|c| c.parse().ok())
-                    .unwrap_or(0);
+                    .and_then(|c| c.parse().ok());
             }
             true
         },
     );
-    WaitResult {
-        status_code: code,
+    code.map(|status_code| WaitResult {
+        status_code,
         ..Default::default()
-    }
+    })
 }
