@@ -42,6 +42,7 @@ mod orphan;
 pub mod perms;
 pub mod pty_relay;
 mod record;
+mod relay;
 mod requests;
 pub mod runroot;
 mod seccomp;
