@@ -569,8 +569,8 @@ pub async fn archive(state: Arc<State>, id: String, mut r: Req) -> ApiResult<Res
                 let eng = st.engine()?;
                 let (full, _, _) = status_of(&eng, &id2)?;
                 eng.stat_path(&full, &p, false).map_err(|e| match e.kind() {
-                    engine::api_support::ErrorKind::NotFound
-                    | engine::api_support::ErrorKind::Internal => ApiError::not_found(format!(
+                    engine::ErrorKind::NotFound
+                    | engine::ErrorKind::Internal => ApiError::not_found(format!(
                         "Could not find the file {p} in container {id2}"
                     )),
                     _ => e.into(),

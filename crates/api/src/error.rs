@@ -1,6 +1,6 @@
 //! Engine errors as Docker's HTTP statuses and `{"message": ...}` bodies.
 
-use engine::api_support::ErrorKind;
+use engine::ErrorKind;
 use hyper::StatusCode;
 
 #[derive(Debug)]
@@ -35,7 +35,10 @@ impl From<engine::Error> for ApiError {
             ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
             // dockerd: a start whose command cannot be found or run is a 400 (its
             // message names the cause; the CLI exits 127/126 from it).
-            ErrorKind::CommandNotFound | ErrorKind::CannotInvoke => StatusCode::BAD_REQUEST,
+            ErrorKind::CommandNotFound | ErrorKind::NotExecutable => StatusCode::BAD_REQUEST,
+            ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
             ErrorKind::Detached | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())

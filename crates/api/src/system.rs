@@ -131,20 +131,17 @@ fn mem_total() -> u64 {
 
 pub async fn info(state: Arc<State>) -> ApiResult<Resp> {
     let root = state.engine_opts.root.display().to_string();
-    let (counts, images, driver, driver_status) = blocking(move || {
+    let (counts, storage) = blocking(move || {
         let eng = state.engine()?;
-        let counts = eng.info()?;
-        let store = eng.images()?;
-        let images = store.ids().map(|i| i.len()).unwrap_or(0);
-        let status: Vec<Vec<String>> = store
-            .layers()
-            .driver_status()
-            .into_iter()
-            .map(|(k, v)| vec![k, v])
-            .collect();
-        Ok((counts, images, store.driver().to_string(), status))
+        Ok((eng.info()?, eng.storage_info()?))
     })
     .await?;
+    let (images, driver) = (storage.images, storage.driver);
+    let driver_status: Vec<Vec<String>> = storage
+        .driver_status
+        .into_iter()
+        .map(|(k, v)| vec![k, v])
+        .collect();
     let u = uname();
     let ncpu = std::thread::available_parallelism()
         .map(|n| n.get())

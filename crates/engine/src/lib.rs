@@ -32,6 +32,7 @@ pub use attach_io::Pumped;
 mod exec;
 pub mod exec_remote;
 mod fork_heap;
+pub mod images;
 pub mod init;
 mod ipc;
 mod logs;
@@ -39,6 +40,7 @@ mod mnt_release;
 mod monitor;
 pub mod names;
 pub mod network;
+pub mod networks;
 mod ops;
 mod orphan;
 pub mod perms;
@@ -63,7 +65,10 @@ pub use monitor::resume as monitor_resume;
 pub use record::Record;
 pub use runtime::timing;
 
-pub use error::Error;
+pub use error::{Error, ErrorKind};
+pub use ops::image_list::{parse_reference, parse_reference_normalized};
+pub use ops::registry::{login, logout};
+pub use ops::storage_info::ImageDiskUsage;
 pub use requests::{
     AttachOptions, Attachment, Change, CommitOptions, ContainerSummary, CreateRequest,
     CreateResponse, EngineOptions, EventsOptions, ExecConfig, Info, ListOptions, LogsOptions,
