@@ -569,10 +569,11 @@ pub async fn archive(state: Arc<State>, id: String, mut r: Req) -> ApiResult<Res
                 let eng = st.engine()?;
                 let (full, _, _) = status_of(&eng, &id2)?;
                 eng.stat_path(&full, &p, false).map_err(|e| match e.kind() {
-                    engine::ErrorKind::NotFound
-                    | engine::ErrorKind::Internal => ApiError::not_found(format!(
-                        "Could not find the file {p} in container {id2}"
-                    )),
+                    engine::ErrorKind::NotFound | engine::ErrorKind::Internal => {
+                        ApiError::not_found(format!(
+                            "Could not find the file {p} in container {id2}"
+                        ))
+                    }
                     _ => e.into(),
                 })
             })

@@ -13,7 +13,9 @@ mod error;
 mod execs;
 mod filters;
 mod hijack;
+mod images;
 mod listen;
+mod networks;
 mod reaper;
 mod router;
 mod state;
@@ -35,6 +37,8 @@ pub struct ServeOptions {
     pub address: Option<Address>,
     /// Exit after this long without a connection (None: never).
     pub idle_timeout: Option<Duration>,
+    /// Registries (`host[:port]`) reached over plain HTTP (pull, push).
+    pub insecure_registries: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +59,10 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         .build()?;
     rt.block_on(async move {
         let listener = listen::open(&opts)?;
-        let state = Arc::new(state::State::new(opts.engine.clone()));
+        let state = Arc::new(state::State::new(
+            opts.engine.clone(),
+            opts.insecure_registries.clone(),
+        ));
         reaper::spawn(state.clone());
         listen::accept_loop(listener, state, opts.idle_timeout).await
     })

@@ -3,7 +3,7 @@
 use crate::body::Body;
 use crate::error::{ApiError, ApiResult};
 use crate::state::State;
-use crate::{containers, execs, hijack, system, versions};
+use crate::{containers, execs, hijack, images, networks, system, versions};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -20,6 +20,8 @@ pub struct Req {
     /// Path after the version prefix, split on '/' (no empty elements).
     pub segs: Vec<String>,
     pub query: HashMap<String, String>,
+    /// Every query pair in order (for repeated keys such as `names`).
+    pub pairs: Vec<(String, String)>,
     pub inner: Request<Incoming>,
 }
 
@@ -139,15 +141,17 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, I
         .filter(|s| !s.is_empty())
         .map(percent_decode)
         .collect();
-    let query: HashMap<String, String> = req
+    let pairs: Vec<(String, String)> = req
         .uri()
         .query()
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
+    let query: HashMap<String, String> = pairs.iter().cloned().collect();
     let r = Req {
         method: req.method().clone(),
         segs,
         query,
+        pairs,
         inner: req,
     };
     let resp = match route(state, r).await {
@@ -186,6 +190,7 @@ async fn route(state: Arc<State>, r: Req) -> ApiResult<Resp> {
         (Method::GET, ["info"]) => system::info(state).await,
         (Method::GET, ["events"]) => system::events(state, r).await,
         (Method::POST, ["auth"]) => system::auth(r).await,
+        (Method::GET, ["system", "df"]) => system::df(state).await,
 
         (Method::GET, ["containers", "json"]) => containers::list(state, r).await,
         (Method::POST, ["containers", "create"]) => containers::create(state, r).await,
@@ -251,6 +256,18 @@ async fn route(state: Arc<State>, r: Req) -> ApiResult<Resp> {
         }
         (Method::POST, ["exec", id, "resize"]) => execs::resize(state, id.to_string(), &r).await,
         (Method::GET, ["exec", id, "json"]) => execs::inspect(state, id.to_string()).await,
+        (Method::POST, ["commit"]) => images::commit(state, r).await,
+
+        (Method::GET, ["networks"]) => networks::list(state, r).await,
+        (Method::POST, ["networks", "create"]) => networks::create(state, r).await,
+        (Method::POST, ["networks", "prune"]) => networks::prune(state).await,
+        (Method::GET, ["networks", id]) => networks::inspect(state, id.to_string()).await,
+        (Method::DELETE, ["networks", id]) => networks::remove(state, id.to_string()).await,
+        (Method::POST, ["networks", id, op @ ("connect" | "disconnect")]) => {
+            let (id, connect) = (id.to_string(), op == &"connect");
+            networks::connect(state, id, connect, r).await
+        }
+        (_, ["images", ..]) => images::route(state, r).await,
         _ => Err(ApiError::not_found(format!(
             "page not found: {} {}",
             r.method,

@@ -19,6 +19,7 @@ pub struct PendingAttach {
 
 pub struct State {
     pub engine_opts: EngineOptions,
+    pub insecure_registries: Vec<String>,
     /// Open connections and hijacked streams.
     pub active: AtomicUsize,
     pub activity: Notify,
@@ -39,9 +40,10 @@ impl Drop for Busy {
 }
 
 impl State {
-    pub fn new(engine_opts: EngineOptions) -> State {
+    pub fn new(engine_opts: EngineOptions, insecure_registries: Vec<String>) -> State {
         State {
             engine_opts,
+            insecure_registries,
             active: AtomicUsize::new(0),
             activity: Notify::new(),
             pending_attach: Mutex::new(HashMap::new()),

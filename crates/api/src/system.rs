@@ -244,3 +244,48 @@ pub async fn auth(mut r: Req) -> ApiResult<Resp> {
         "login through the API is not supported by berth yet: use `berth login`",
     ))
 }
+
+/// `GET /system/df`: images (with whether a container uses them), containers with their
+/// sizes; berth has no volumes or build cache yet (empty lists).
+pub async fn df(state: Arc<State>) -> ApiResult<Resp> {
+    let (images, containers) = blocking(move || {
+        let eng = state.engine()?;
+        let imgs = eng.image_list(&engine::images::ImageListOptions { all: true })?;
+        let imgs: Vec<(engine::images::ImageSummary, bool)> = imgs
+            .into_iter()
+            .map(|i| {
+                let used = eng.image_in_use(&i.id);
+                (i, used)
+            })
+            .collect();
+        let cs = eng.list(&engine::ListOptions {
+            all: true,
+            size: true,
+            ..Default::default()
+        })?;
+        Ok((imgs, cs))
+    })
+    .await?;
+    let layers: u64 = images.iter().map(|(i, _)| i.size).sum();
+    let imgs: Vec<serde_json::Value> = images
+        .iter()
+        .map(|(i, used)| {
+            j!({
+                "Id": i.id, "ParentId": i.parent_id, "RepoTags": i.repo_tags(),
+                "RepoDigests": i.repo_digests(), "Created": i.created, "Size": i.size,
+                "SharedSize": 0, "VirtualSize": i.size, "Labels": i.labels,
+                "Containers": if *used { 1 } else { 0 },
+            })
+        })
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &j!({
+            "LayersSize": layers,
+            "Images": imgs,
+            "Containers": containers,
+            "Volumes": [],
+            "BuildCache": [],
+        }),
+    ))
+}

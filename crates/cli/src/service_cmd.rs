@@ -29,6 +29,7 @@ pub fn service(g: &Global, a: ServiceArgs) -> CmdResult {
         },
         address,
         idle_timeout: (a.time > 0).then(|| std::time::Duration::from_secs(a.time)),
+        insecure_registries: g.insecure_registry.clone(),
     };
     api::serve(opts).map_err(|e| Failure::new(e.to_string(), 125))
 }
