@@ -2,13 +2,18 @@
 # Installs the system packages berth's build and tests need (Debian 12). Idempotent.
 set -euo pipefail
 PKGS=(busybox-static libseccomp-dev pkg-config build-essential nftables iproute2 btrfs-progs
-      docker.io runc skopeo docker-registry hyperfine python3 curl ca-certificates openssl procps)
+      docker.io runc skopeo docker-registry hyperfine python3 python3-pip curl ca-certificates openssl procps)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# docker-py (PyPI `docker`) for the API server's client tests (crates/cli/tests/api_docker.rs).
+if ! python3 -c 'import docker' >/dev/null 2>&1; then
+  echo "installing docker-py from PyPI" >&2
+  python3 -m pip install -q docker 2>/dev/null || python3 -m pip install -q --break-system-packages docker
 fi
 # Debian's docker.io/containerd/docker-registry units must not run on their own: tests start
 # their own instances on private sockets and ports.

@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex};
 #[derive(serde::Deserialize, serde::Serialize, Default)]
 #[serde(rename_all = "PascalCase", default)]
 struct CreateBody {
+    /// docker-py repeats the path's container here.
+    container: String,
     attach_stdin: bool,
     attach_stdout: bool,
     attach_stderr: bool,

@@ -537,3 +537,150 @@ fn containers_outlive_the_server_and_idle_timeout() {
     assert!(mode == 0o600 || mode == 0o660, "{mode:o}");
     api.docker_ok(&["rm", "-f", "keep"]);
 }
+
+/// A free 10.232.x.0/24 for a network a client creates (probed by creating and removing one).
+fn free_subnet(api: &Api) -> String {
+    let start = std::process::id() as usize * 13;
+    for i in 0..256 {
+        let s = format!("10.232.{}.0/24", (start + i) % 256);
+        let probe = format!("probe{}", std::process::id());
+        if api
+            .env
+            .run(&["network", "create", "--subnet", &s, &probe])
+            .status
+            .success()
+        {
+            api.env.ok(&["network", "rm", &probe]);
+            return s;
+        }
+    }
+    panic!("no free 10.232.x.0/24");
+}
+
+#[test]
+fn docker_py_client() {
+    let api = Api::new();
+    let have = Command::new("python3")
+        .args(["-c", "import docker"])
+        .status()
+        .unwrap();
+    assert!(
+        have.success(),
+        "docker-py missing: scripts/deps.sh installs it (pip install docker)"
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/dockerpy_client.py");
+    let subnet = free_subnet(&api);
+    let o = Command::new("python3")
+        .arg(script)
+        .env("DOCKER_HOST", format!("unix://{}", api.sock.display()))
+        .env("PY_SUBNET", &subnet)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "docker-py: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "docker-py ok\n");
+}
+
+#[test]
+fn docker_pull_push_save_load_commit_import_and_skopeo() {
+    let api = Api::new();
+    let reg = common::Registry::start();
+    // commit, then push it to a loopback registry, remove it, pull it back and run it.
+    api.docker_ok(&[
+        "run",
+        "--name",
+        "src",
+        "busybox",
+        "sh",
+        "-c",
+        "echo committed > /made",
+    ]);
+    let tag = format!("{}/api/made:1", reg.host);
+    api.docker_ok(&["commit", "-c", "ENV MADE=yes", "src", &tag]);
+    api.docker_ok(&["rm", "src"]);
+    let out = api.docker_ok(&["push", &tag]);
+    assert!(
+        out.contains("digest: sha256:") || out.contains("Pushed"),
+        "{out}"
+    );
+    api.docker_ok(&["rmi", &tag]);
+    let (_, err) = api.docker_code(&["image", "inspect", &tag], 1);
+    assert!(err.contains("No such image"), "{err}");
+    let out = api.docker_ok(&["pull", &tag]);
+    assert!(
+        out.contains("Downloaded newer image") || out.contains(&tag),
+        "{out}"
+    );
+    assert_eq!(
+        api.docker_ok(&["run", "--rm", &tag, "sh", "-c", "cat /made; echo $MADE"]),
+        "committed\nyes\n"
+    );
+    // run pulls a missing image itself (404 from create, then POST /images/create).
+    api.docker_ok(&["rmi", &tag]);
+    assert_eq!(
+        api.docker_ok(&["run", "--rm", &tag, "cat", "/made"]),
+        "committed\n"
+    );
+    // A pull of a missing tag: the error in the JSON stream, exit 1.
+    let missing = format!("{}/api/none:1", reg.host);
+    api.docker_code(&["pull", &missing], 1);
+    // save | load, images --format, history, tag.
+    let tarp = api.env.path("saved.tar");
+    api.docker_ok(&["save", "-o", tarp.to_str().unwrap(), &tag]);
+    api.docker_ok(&["rmi", &tag]);
+    let out = api.docker_ok(&["load", "-i", tarp.to_str().unwrap()]);
+    assert!(out.contains(&format!("Loaded image: {tag}")), "{out}");
+    let listed = api.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(
+        listed.contains(&tag) && listed.contains("busybox:latest"),
+        "{listed}"
+    );
+    let hist = api.docker_ok(&["history", "--format", "{{.ID}}", &tag]);
+    assert!(hist.lines().count() >= 2, "{hist}");
+    // import from the request body.
+    let bb = api.env.busybox_tar();
+    api.docker_ok(&[
+        "import",
+        "-c",
+        "ENV PATH=/bin",
+        bb.to_str().unwrap(),
+        "imported:1",
+    ]);
+    assert_eq!(
+        api.docker_ok(&["run", "--rm", "imported:1", "echo", "ok"]),
+        "ok\n"
+    );
+    // skopeo's docker-daemon: transport, both ways (it speaks /v1.22/).
+    let oci = api.env.path("oci");
+    let daemon = format!("unix://{}", api.sock.display());
+    let o = Command::new("skopeo")
+        .args(["copy", "--src-daemon-host", &daemon])
+        .arg(format!("docker-daemon:{tag}"))
+        .arg(format!("oci:{}:made", oci.display()))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "skopeo from berth: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = Command::new("skopeo")
+        .args(["copy", "--dest-daemon-host", &daemon])
+        .arg(format!("oci:{}:made", oci.display()))
+        .arg("docker-daemon:fromskopeo:1")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "skopeo to berth: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        api.docker_ok(&["run", "--rm", "fromskopeo:1", "cat", "/made"]),
+        "committed\n"
+    );
+}
