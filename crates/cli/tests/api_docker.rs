@@ -684,3 +684,54 @@ fn docker_pull_push_save_load_commit_import_and_skopeo() {
         "committed\n"
     );
 }
+
+/// Socket activation as systemd does it (LISTEN_FDS/LISTEN_PID on fd 3), with Debian's
+/// `systemd-socket-activate`: the server answers on the socket it was given, then exits when
+/// idle; the socket file stays (it belongs to the activator).
+#[test]
+fn systemd_socket_activation() {
+    let mut api = Api::new();
+    api.stop_server();
+    let sock = api.env.path("activated.sock");
+    let mut child = Command::new("systemd-socket-activate")
+        .arg("-l")
+        .arg(&sock)
+        .arg(common::BERTH)
+        .arg("--root")
+        .arg(api.env.root())
+        .arg("--runroot")
+        .arg(api.env.runroot())
+        .args(["system", "service", "--time", "2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("systemd-socket-activate (Debian package systemd)");
+    let t = Instant::now();
+    while !sock.exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no activation socket"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    api.sock = sock;
+    // No default socket was made: the given one is used.
+    assert!(!api.env.runroot().join("berth.sock").exists());
+    assert_eq!(
+        api.docker_ok(&["run", "--rm", "busybox", "echo", "activated"]),
+        "activated\n"
+    );
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "activated server did not exit when idle"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}
