@@ -6,13 +6,16 @@ pub const API_VERSION: &str = "1.50";
 /// The oldest accepted in a path (skopeo's `docker-daemon:` sends `/v1.22/`).
 pub const MIN_API_VERSION: &str = "1.22";
 
+/// An API version (major, minor).
+pub type Version = (u32, u32);
+
 pub fn parse(v: &str) -> Option<(u32, u32)> {
     let (a, b) = v.split_once('.')?;
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
 /// Splits a `/vX.Y` prefix off `path`; an out-of-range version is Docker's 400 message.
-pub fn strip(path: &str) -> Result<(Option<(u32, u32)>, &str), String> {
+pub fn strip(path: &str) -> Result<(Option<Version>, &str), String> {
     let Some(rest) = path.strip_prefix("/v") else {
         return Ok((None, path));
     };
