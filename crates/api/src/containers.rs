@@ -141,7 +141,12 @@ pub async fn start(state: Arc<State>, id: String) -> ApiResult<Resp> {
             return Ok(status(StatusCode::NOT_MODIFIED));
         }
         let id = c.id;
-        let res = start_with_attaches(&state, &eng, &id);
+        // The CLI sends the terminal's size at create (API 1.42+): applied before the
+        // process runs far, as the CLI's own `run -it` does.
+        let [h, w] = c.host_config.console_size;
+        let size =
+            (c.config.tty && h > 0 && w > 0).then(|| (h.min(65535) as u16, w.min(65535) as u16));
+        let res = start_with_attaches(&state, &eng, &id, size);
         if let Err(e) = res {
             // As dockerd: a container to remove when it ends is removed when it cannot
             // start (the CLI of `run --rm` waits for that).
@@ -162,7 +167,12 @@ pub async fn start(state: Arc<State>, id: String) -> ApiResult<Resp> {
 }
 
 /// Starts `id`, handing the attaches waiting for it their streams.
-fn start_with_attaches(state: &State, eng: &Engine, id: &str) -> ApiResult<()> {
+fn start_with_attaches(
+    state: &State,
+    eng: &Engine,
+    id: &str,
+    size: Option<(u16, u16)>,
+) -> ApiResult<()> {
     let pending = state
         .pending_attach
         .lock()
@@ -173,6 +183,9 @@ fn start_with_attaches(state: &State, eng: &Engine, id: &str) -> ApiResult<()> {
     match pending.next() {
         Some(first) => match eng.start_attached(id, &first.opts) {
             Ok(a) => {
+                if let Some((h, w)) = size {
+                    let _ = a.resize(h, w);
+                }
                 let _ = first.tx.send(Ok(a));
                 state.started(eng, id);
                 for p in pending {

@@ -735,3 +735,60 @@ fn systemd_socket_activation() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+/// `run -it` and `exec -it` through a real pty (util-linux `script`): the terminal's size
+/// reaches the container's pty before the process reads it, input typed goes in, the exit
+/// code comes back.
+#[test]
+fn docker_it_through_a_pty() {
+    let api = Api::new();
+    let docker = |cmd: &str| {
+        let mut c = Command::new("script");
+        c.arg("-qec")
+            .arg(cmd)
+            .arg("/dev/null")
+            .env("DOCKER_HOST", format!("unix://{}", api.sock.display()))
+            .env("DOCKER_CONFIG", &api.docker_config);
+        c
+    };
+    let o = docker(&format!(
+        "stty rows 33 cols 111; {DOCKER} run -it --rm busybox stty size"
+    ))
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("33 111\r\n"),
+        "{o:?}"
+    );
+    api.docker_ok(&["run", "-d", "--name", "it1", "busybox", "sleep", "1000"]);
+    let o = docker(&format!(
+        "stty rows 44 cols 99; {DOCKER} exec -it it1 stty size"
+    ))
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("44 99\r\n"),
+        "{o:?}"
+    );
+    for cmd in [
+        format!("{DOCKER} run -it --rm busybox sh"),
+        format!("{DOCKER} exec -it it1 sh"),
+    ] {
+        let mut c = docker(&cmd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(b"echo typed-$((6*7))\nexit 6\n")
+            .unwrap();
+        let o = c.wait_with_output().unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("typed-42\r\n"), "{cmd}: {out}");
+        assert_eq!(o.status.code(), Some(6), "{cmd}: {out}");
+    }
+}
