@@ -111,7 +111,6 @@ pub enum NetworkCmd {
 
 /// Runs a network command, printing to stdout/stderr; returns the exit code.
 pub fn run(cmd: NetworkCmd, root: &Path, runroot: &Path) -> anyhow::Result<i32> {
-    engine::runroot::prepare(runroot)?;
     let stdin = std::io::stdin();
     let mut stdin = stdin.lock();
     Ok(run_with(
