@@ -186,10 +186,8 @@ pub fn login(g: &Global, a: LoginArgs) -> CmdResult {
         password,
         registry: registry_options(g),
     };
-    let msg = engine::login(&req).map_err(|e| {
-        let m = e.to_string();
-        Failure::new(m.strip_prefix("Error: ").unwrap_or(&m).to_string(), 1)
-    })?;
+    // Docker's CLI: any login failure exits 1.
+    let msg = engine::login(&req).map_err(|e| Failure::new(e.to_string(), 1))?;
     println!("{msg}");
     Ok(())
 }

@@ -87,9 +87,9 @@ impl Error {
     /// Docker's exit code for this error at `run`/`create`/`start`/`exec`: 127 command not
     /// found, 126 cannot invoke, 125 for any other engine error.
     pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::CommandNotFound(_) => 127,
-            Error::CannotInvoke(_) => 126,
+        match self.kind() {
+            ErrorKind::CommandNotFound => 127,
+            ErrorKind::NotExecutable => 126,
             _ => 125,
         }
     }

@@ -47,7 +47,7 @@ pub fn inspect(g: &Global, a: crate::image_cmds::InspectArgs, container_only: bo
                 found.push(Inspected::Container(Box::new(c)));
                 continue;
             }
-            Err(engine::Error::NoSuchContainer(_)) => {}
+            Err(err) if err.kind() == engine::ErrorKind::NotFound => {}
             Err(err) => {
                 errors.push(err.to_string());
                 continue;

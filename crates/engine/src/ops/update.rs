@@ -1,5 +1,6 @@
 //! `update`.
 
+use crate::types::ContainerStatus;
 use crate::{blkio, events, record, spec, Engine, Error, Result, UpdateConfig};
 
 impl Engine {
@@ -49,7 +50,10 @@ impl Engine {
         if cfg.blkio_weight.is_some_and(|w| w != 0) {
             blkio::validate(&h)?;
         }
-        if matches!(rec.effective_status(), "running" | "paused") {
+        if matches!(
+            rec.effective_status(),
+            ContainerStatus::Running | ContainerStatus::Paused
+        ) {
             let mut h2 = h.clone();
             // Swap follows memory only when the user gave memory without swap.
             if cfg.memory.is_some() && cfg.memory_swap.is_none() && h.memory_swap == 0 {
