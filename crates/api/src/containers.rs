@@ -5,7 +5,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::router::{json, read_json, status, stream, Req, Resp};
 use crate::state::{blocking, State};
 use crate::{filters, wait};
-use engine::types::{Config, HostConfig, NetworkingConfig};
+use engine::types::{Config, ContainerStatus, HostConfig, NetworkingConfig};
 use engine::{CreateRequest, Engine, ListOptions, LogsOptions, RemoveOptions};
 use hyper::StatusCode;
 use serde_json::{json as j, Value};
@@ -127,8 +127,8 @@ pub async fn inspect(state: Arc<State>, id: String) -> ApiResult<Resp> {
     Ok(json(StatusCode::OK, &v))
 }
 
-/// The container's full ID and `State.Status`.
-pub fn status_of(eng: &Engine, id: &str) -> ApiResult<(String, String, bool)> {
+/// The container's full ID, `State.Status` and whether it has a tty.
+pub fn status_of(eng: &Engine, id: &str) -> ApiResult<(String, ContainerStatus, bool)> {
     let c = eng.inspect(id)?;
     Ok((c.id, c.state.status, c.config.tty))
 }
@@ -137,7 +137,7 @@ pub async fn start(state: Arc<State>, id: String) -> ApiResult<Resp> {
     blocking(move || {
         let eng = state.engine()?;
         let c = eng.inspect(&id)?;
-        if c.state.status == "running" {
+        if c.state.status == ContainerStatus::Running {
             return Ok(status(StatusCode::NOT_MODIFIED));
         }
         let id = c.id;
@@ -229,7 +229,7 @@ pub async fn stop_restart(
             return Ok(status(StatusCode::NO_CONTENT));
         }
         let (id, st, _) = status_of(&eng, &id)?;
-        if !matches!(st.as_str(), "running" | "paused" | "restarting") {
+        if !st.is_up() {
             return Ok(status(StatusCode::NOT_MODIFIED));
         }
         eng.stop(&id, t)?;

@@ -8,6 +8,7 @@ use crate::hijack::{input, outputs, parse_detach_keys, upgrade};
 use crate::router::{json, read_json, status, Req, Resp};
 use crate::state::{blocking, State};
 use engine::exec_remote::{ExecHandle, RemoteIo};
+use engine::types::ContainerStatus;
 use engine::ExecConfig;
 use hyper::StatusCode;
 use serde_json::json as j;
@@ -75,9 +76,9 @@ pub async fn create(state: Arc<State>, container: String, mut r: Req) -> ApiResu
     let container = blocking(move || {
         let eng = st.engine()?;
         let c = eng.inspect(&container)?;
-        match c.state.status.as_str() {
-            "running" => Ok(c.id),
-            "paused" => Err(ApiError::new(
+        match c.state.status {
+            ContainerStatus::Running => Ok(c.id),
+            ContainerStatus::Paused => Err(ApiError::new(
                 StatusCode::CONFLICT,
                 format!(
                     "Container {} is paused, unpause the container before exec",

@@ -204,7 +204,7 @@ pub async fn attach(state: Arc<State>, id: String, mut r: Req) -> ApiResult<Resp
         let eng = st.engine()?;
         let (id, status, tty) = status_of(&eng, &id)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if matches!(status.as_str(), "running" | "paused" | "restarting") {
+        if status.is_up() {
             let _ = tx.send(Ok(eng.attach(&id, &opts)?));
         } else {
             st.pending_attach

@@ -30,7 +30,7 @@ pub async fn wait(state: Arc<State>, id: String, r: &Req) -> ApiResult<Resp> {
     let (tx, body) = Body::channel();
     tokio::task::spawn_blocking(move || {
         let closed = || tx.is_closed();
-        let res = wait_blocking(&state, &id, &status, cond, t0, &closed);
+        let res = wait_blocking(&state, &id, status, cond, t0, &closed);
         let v = match res {
             Ok(Some(w)) => json!({
                 "StatusCode": w.status_code,
@@ -47,13 +47,13 @@ pub async fn wait(state: Arc<State>, id: String, r: &Req) -> ApiResult<Resp> {
 fn wait_blocking(
     state: &State,
     id: &str,
-    status: &str,
+    status: engine::types::ContainerStatus,
     cond: WaitCondition,
     t0: f64,
     closed: &dyn Fn() -> bool,
 ) -> ApiResult<Option<WaitResult>> {
     let eng = state.engine()?;
-    let running = matches!(status, "running" | "paused" | "restarting");
+    let running = status.is_up();
     if cond != WaitCondition::NotRunning && !running {
         let mut seen = String::new();
         eng.events(

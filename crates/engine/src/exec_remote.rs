@@ -104,8 +104,8 @@ impl Engine {
     ) -> Result<i64> {
         let (id, rec): (String, Record) = self.record(id)?;
         match rec.effective_status() {
-            "running" => {}
-            "paused" => {
+            crate::types::ContainerStatus::Running => {}
+            crate::types::ContainerStatus::Paused => {
                 return Err(Error::Conflict(format!(
                     "Container {id} is paused, unpause the container before exec"
                 )))
