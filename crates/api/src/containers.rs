@@ -141,12 +141,9 @@ pub async fn start(state: Arc<State>, id: String) -> ApiResult<Resp> {
             return Ok(status(StatusCode::NOT_MODIFIED));
         }
         let id = c.id;
-        // The CLI sends the terminal's size at create (API 1.42+): applied before the
-        // process runs far, as the CLI's own `run -it` does.
-        let [h, w] = c.host_config.console_size;
-        let size =
-            (c.config.tty && h > 0 && w > 0).then(|| (h.min(65535) as u16, w.min(65535) as u16));
-        let res = start_with_attaches(&state, &eng, &id, size);
+        // The terminal size the CLI sends at create (HostConfig.ConsoleSize) is in the
+        // container's spec: on its pty before its process runs.
+        let res = start_with_attaches(&state, &eng, &id);
         if let Err(e) = res {
             // As dockerd: a container to remove when it ends is removed when it cannot
             // start (the CLI of `run --rm` waits for that).
@@ -167,12 +164,7 @@ pub async fn start(state: Arc<State>, id: String) -> ApiResult<Resp> {
 }
 
 /// Starts `id`, handing the attaches waiting for it their streams.
-fn start_with_attaches(
-    state: &State,
-    eng: &Engine,
-    id: &str,
-    size: Option<(u16, u16)>,
-) -> ApiResult<()> {
+fn start_with_attaches(state: &State, eng: &Engine, id: &str) -> ApiResult<()> {
     let pending = state
         .pending_attach
         .lock()
@@ -183,9 +175,6 @@ fn start_with_attaches(
     match pending.next() {
         Some(first) => match eng.start_attached(id, &first.opts) {
             Ok(a) => {
-                if let Some((h, w)) = size {
-                    let _ = a.resize(h, w);
-                }
                 let _ = first.tx.send(Ok(a));
                 state.started(eng, id);
                 for p in pending {

@@ -522,6 +522,12 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "noNewPrivileges": no_new_privs,
     });
+    // HostConfig.ConsoleSize (the API client's terminal, [height, width]): on the pty before
+    // the process runs, as Docker does.
+    let [rows, cols] = h.console_size;
+    if c.tty && rows > 0 && cols > 0 {
+        process["consoleSize"] = json!({"height": rows, "width": cols});
+    }
     if let Some(p) = sec.apparmor {
         process["apparmorProfile"] = json!(p);
     }
