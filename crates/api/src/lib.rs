@@ -51,6 +51,10 @@ pub enum ServeError {
 
 /// Serves until the idle timeout passes (or forever).
 pub fn serve(opts: ServeOptions) -> Result<(), ServeError> {
+    // Engine calls run on up to a few hundred blocking threads under load; glibc would give
+    // each its own arena and keep them. Two arenas keep the idle server small.
+    // SAFETY: mallopt before any other thread exists.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()

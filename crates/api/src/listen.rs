@@ -176,7 +176,7 @@ fn serve_conn<IO>(io: IO, state: Arc<State>)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    state.active.fetch_add(1, Ordering::SeqCst);
+    let busy = state.busy();
     tokio::spawn(async move {
         let st = state.clone();
         let svc = hyper::service::service_fn(move |req| crate::router::handle(st.clone(), req));
@@ -184,8 +184,7 @@ where
             .serve_connection(TokioIo::new(io), svc)
             .with_upgrades()
             .await;
-        state.active.fetch_sub(1, Ordering::SeqCst);
-        state.activity.notify_one();
+        drop(busy);
     });
 }
 

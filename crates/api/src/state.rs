@@ -34,7 +34,11 @@ pub struct Busy(Arc<State>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::SeqCst);
+        if self.0.active.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // Idle now: the heap a burst of requests grew goes back to the system.
+            // SAFETY: malloc_trim only releases free memory of the allocator.
+            unsafe { libc::malloc_trim(0) };
+        }
         self.0.activity.notify_one();
     }
 }
