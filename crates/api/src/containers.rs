@@ -96,12 +96,14 @@ pub async fn create(state: Arc<State>, mut r: Req) -> ApiResult<Resp> {
     }
     let resp = blocking(move || {
         let eng = state.engine()?;
-        Ok(eng.create(CreateRequest {
+        let resp = eng.create_to_start(CreateRequest {
             name,
             config,
             host_config,
             networking,
-        })?)
+        })?;
+        state.keep_prepared(&resp.id, eng);
+        Ok(resp)
     })
     .await?;
     Ok(json(
@@ -135,8 +137,8 @@ pub fn status_of(eng: &Engine, id: &str) -> ApiResult<(String, ContainerStatus, 
 
 pub async fn start(state: Arc<State>, id: String) -> ApiResult<Resp> {
     blocking(move || {
-        let eng = state.engine()?;
-        let c = eng.inspect(&id)?;
+        let c = state.engine()?.inspect(&id)?;
+        let eng = state.engine_for_start(&c.id)?;
         if c.state.status == ContainerStatus::Running {
             return Ok(status(StatusCode::NOT_MODIFIED));
         }

@@ -27,7 +27,13 @@ pub struct State {
     pub execs: Mutex<HashMap<String, Arc<crate::execs::ExecEntry>>>,
     /// Pids of container monitors this process forked (its children until they exit).
     pub monitors: Mutex<HashSet<i32>>,
+    /// Engines of the latest creates, each making its container's network namespace in the
+    /// background (`create_to_start`, as the CLI's `run`), taken by the start that follows.
+    /// At most [`PREPARED`]; an old one dropped unstarted just loses the head start.
+    pub prepared: Mutex<std::collections::VecDeque<(String, Engine)>>,
 }
+
+pub const PREPARED: usize = 32;
 
 /// Counts as an open connection while alive.
 pub struct Busy(Arc<State>);
@@ -53,6 +59,7 @@ impl State {
             pending_attach: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
             monitors: Mutex::new(HashSet::new()),
+            prepared: Mutex::new(std::collections::VecDeque::new()),
         }
     }
 
@@ -60,6 +67,27 @@ impl State {
         self.active.fetch_add(1, Ordering::SeqCst);
         self.activity.notify_one();
         Busy(self.clone())
+    }
+
+    /// Keeps the engine that created `id` for its start.
+    pub fn keep_prepared(&self, id: &str, eng: Engine) {
+        let mut p = self.prepared.lock().unwrap_or_else(|e| e.into_inner());
+        if p.len() >= PREPARED {
+            p.pop_front();
+        }
+        p.push_back((id.to_string(), eng));
+    }
+
+    /// The engine that created `id`, if kept, else a fresh one.
+    pub fn engine_for_start(&self, id: &str) -> ApiResult<Engine> {
+        let mut p = self.prepared.lock().unwrap_or_else(|e| e.into_inner());
+        match p.iter().position(|(i, _)| i == id) {
+            Some(n) => Ok(p.remove(n).map(|x| x.1).expect("position in range")),
+            None => {
+                drop(p);
+                self.engine()
+            }
+        }
     }
 
     /// An engine handle (cheap: no lock, no cache worth sharing across requests).
