@@ -2,7 +2,7 @@
 # berth's Docker Engine API server against a private Debian dockerd 20.10, in one run:
 #   - GET /containers/json and GET /containers/ID/json over the socket (keep-alive, mean latency)
 #   - `docker run --rm busybox true` (docker CLI 28) through each server
-#   - the same container start through berth's API vs berth's own CLI
+#   - `run --rm busybox true` through berth's API (docker CLI) vs berth's own CLI
 #   - the server's idle RSS
 #   - 50 concurrent API clients each running `run --rm busybox true` (errors counted)
 # Usage (root, from the project root, after `cargo build --release -p berth`): scripts/bench/api.sh
@@ -45,7 +45,7 @@ setsid dockerd --data-root "$W/ddata" --exec-root "$W/dexec" -H "unix://$DSOCK" 
 for _ in $(seq 1 180); do DOCKER_HOST=unix://$DSOCK "$DOCKER" version >/dev/null 2>&1 && break; sleep 0.5; done
 # berth: its default bridge on its own subnet, then the server
 B network create --subnet 10.232.251.0/24 -o com.docker.network.bridge.name=bapib0 bridge >/dev/null
-B system service --time 0 "unix://$BSOCK" >"$W/berth.log" 2>&1 &
+"$BERTH" --root "$W/broot" --runroot "$W/brun" system service --time 0 "unix://$BSOCK" >"$W/berth.log" 2>&1 &
 echo $! >"$W/berth.pid"
 for _ in $(seq 1 100); do [ -S "$BSOCK" ] && break; sleep 0.05; done
 export DOCKER_CONFIG=$W/dockercfg
@@ -85,11 +85,9 @@ pair() { # name, label a, command a, label b, command b
 }
 pair "docker run --rm busybox true" dockerd "$DOCKER -H unix://$DSOCK run --rm busybox true" berth-api "$DOCKER -H unix://$BSOCK run --rm busybox true"
 pair "run --rm true: CLI vs API" berth-cli "$BERTH --root $W/broot --runroot $W/brun run --rm busybox true" berth-api "$DOCKER -H unix://$BSOCK run --rm busybox true"
-B create --name bench-s --network none busybox true >/dev/null
-pair "start (container exits at once)" berth-cli "$BERTH --root $W/broot --runroot $W/brun start bench-s" berth-api "$DOCKER -H unix://$BSOCK start bench-s"
-B rm -f bench-s >/dev/null
 
-echo "berth server idle RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/"$(cat "$W/berth.pid")"/status)"
+rss() { awk '/VmRSS/ {print $2, $3}' /proc/"$(cat "$W/berth.pid")"/status; }
+echo "berth server RSS, idle after the runs above: $(rss)"
 
 # 50 concurrent clients
 fails=0; pids=()
@@ -100,5 +98,7 @@ done
 for p in "${pids[@]}"; do wait "$p" || fails=$((fails + 1)); done
 t1=$(date +%s.%N)
 echo "50 concurrent docker run --rm via berth API: $fails errors, $(python3 -c "print(f'{$t1-$t0:.2f}')") s"
+sleep 12  # the blocking pool's idle threads end after 10 s
+echo "berth server RSS, idle after the 50 concurrent clients: $(rss)"
 left=$(DOCKER_HOST=unix://$BSOCK "$DOCKER" ps -aq | wc -l)
 echo "containers left after them: $((left - 1)) (besides bench-berth)"
