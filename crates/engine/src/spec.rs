@@ -586,6 +586,10 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
             "rbind".to_string(),
             if ro { "ro" } else { "rw" }.to_string(),
         ];
+        if ro {
+            // Read-only down to the submounts (Docker >= 25 asks runc for "rro" too).
+            opts.push("rro".into());
+        }
         opts.push(if prop.is_empty() {
             "rprivate".into()
         } else {
@@ -625,11 +629,15 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
                     .filter(|p| !p.is_empty())
                     .unwrap_or_else(|| "rprivate".into());
                 let recursive = !m.bind_options.as_ref().is_some_and(|b| b.non_recursive);
-                let opts = vec![
+                let mut opts = vec![
                     if recursive { "rbind" } else { "bind" }.to_string(),
                     if m.read_only { "ro" } else { "rw" }.to_string(),
                     prop,
                 ];
+                if recursive && m.read_only {
+                    // Read-only down to the submounts (Docker >= 25 asks runc for "rro").
+                    opts.push("rro".into());
+                }
                 user_mounts.push(
                     json!({"destination": dst, "type": "bind", "source": src, "options": opts}),
                 );

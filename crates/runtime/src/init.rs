@@ -148,11 +148,23 @@ fn init(a: &InitArgs) -> Result<()> {
 
     let (path, argv, envp) = prepare_exec(process)?;
     chdir_cwd(process)?;
-    let filter = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+    let mut filter = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(security::compile_seccomp(s)?),
         None => None,
     };
     security::close_seccomp_cache_dir();
+    // Limits (and a memory policy) the kernel refuses fail `create` itself, as in runc.
+    security::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
+    if let Some(mp) = spec.linux().as_ref().and_then(|l| l.memory_policy().as_ref()) {
+        crate::process_attrs::set_memory_policy(mp)?;
+    }
+    if filter.as_ref().is_some_and(|f| f.has_listener()) {
+        // A seccomp agent learns about the container at create (see seccomp_notify).
+        let f = filter.take().unwrap();
+        if let Some(fd) = f.load_with_listener()? {
+            crate::seccomp_notify::send_to_runtime(a.sync, fd)?;
+        }
+    }
     crate::timing::mark("init:ready");
     // From here the container stands on its own (`create` exits after READY): no more death
     // signal from the creator, unless it supervises the container for its whole life.
@@ -166,7 +178,8 @@ fn init(a: &InitArgs) -> Result<()> {
         wait_for_start(fd)?;
     }
     if let Some(h) = hooks.and_then(|h| h.start_container().as_ref()) {
-        hooks::run_hooks(h, &state_json)?;
+        let env = process.env().as_deref().unwrap_or_default();
+        hooks::run_hooks_inheriting_env(h, &state_json, env)?;
     }
     if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         security::set_personality(p)?;
