@@ -2089,7 +2089,7 @@ mod tests {
             );
             mounts.push(
                 json!({"destination": "/data", "type": "bind", "source": host_dir,
-                "options": ["rbind", "ro"]}),
+                "options": ["rbind", "ro", "rro"]}),
             );
             mounts.push(json!({"destination": "/etc/hostfile", "type": "bind",
                 "source": format!("{host_dir}/hello"), "options": ["bind"]}));
@@ -2251,7 +2251,7 @@ mod tests {
                 "/mnt/tmp size"
             );
             fs::write("/mnt/tmp/f", "x").map_err(|e| format!("/mnt/tmp: {e}"))?;
-            // binds: recursive read-only, file bind
+            // binds: recursive read-only ("rro"), file bind
             let hello = fs::read_to_string("/data/hello").map_err(|e| e.to_string())?;
             ensure!(hello == "from host\n", "/data/hello = {hello:?}");
             write_fails_erofs("/data/new")?;
