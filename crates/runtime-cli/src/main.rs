@@ -1,6 +1,8 @@
 //! `berth-runtime`: a runc-compatible OCI runtime command line over the `runtime` crate, so that
 //! dockerd/containerd (`--add-runtime berth=...`), podman and berth itself can drive it.
 
+mod events;
+
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use nix::sys::signal::Signal;
@@ -151,7 +153,8 @@ enum Cmd {
         #[arg(long, short = 'q')]
         quiet: bool,
     },
-    /// Print resource usage (one sample with --stats).
+    /// Print resource usage in runc's event schema: one sample with --stats, else every
+    /// --interval (and oom events) until the container stops.
     Events {
         #[arg(long)]
         stats: bool,
@@ -466,13 +469,14 @@ fn real_main(cli: Cli) -> Result<i32> {
                 }
             }
         }
-        Cmd::Events { id, .. } => {
+        Cmd::Events {
+            id,
+            stats,
+            interval,
+        } => {
+            let interval = events::parse_interval(&interval)?;
             let c = Container::load(&root, &id)?;
-            let stats = c.stats()?;
-            println!(
-                "{}",
-                serde_json::json!({"type": "stats", "id": id, "data": stats})
-            );
+            events::run(&c, stats, interval)?;
         }
         Cmd::Features => {
             println!(

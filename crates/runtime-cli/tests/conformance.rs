@@ -472,3 +472,40 @@ fn invalid_oci_version_is_refused() {
     }
     assert!(Path::new(env!("CARGO_BIN_EXE_berth-runtime")).exists());
 }
+
+#[test]
+fn events_stats_in_runcs_schema() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "100"]);
+    b.edit(|s| s["linux"]["resources"]["memory"] = json!({"limit": 64 << 20}));
+    let id = unique_name("events");
+    run_detached(&rt, &b, &id);
+    let o = rt.run(&["events", "--stats", &id]);
+    assert!(o.status.success(), "events: {}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["type"], "stats");
+    assert_eq!(v["id"], json!(id));
+    assert_eq!(v["data"]["memory"]["usage"]["limit"], json!(64 << 20), "{v}");
+    assert!(v["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["data"]["pids"]["current"].as_u64().unwrap() >= 1, "{v}");
+    // Without --stats: samples until the container stops.
+    let child = rt
+        .cmd()
+        .args(["events", "--interval", "100ms", &id])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(350));
+    let o = rt.run(&["kill", &id, "KILL"]);
+    assert!(o.status.success(), "kill: {}", stderr(&o));
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() >= 2, "{lines:?}");
+    assert!(lines.iter().all(|l| l["type"] == "stats"));
+    let o = rt.run(&["delete", &id]);
+    assert!(o.status.success(), "delete: {}", stderr(&o));
+}
