@@ -509,3 +509,16 @@ fn events_stats_in_runcs_schema() {
     let o = rt.run(&["delete", &id]);
     assert!(o.status.success(), "delete: {}", stderr(&o));
 }
+
+#[test]
+fn symlinked_root_path_is_refused() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    std::os::unix::fs::symlink("rootfs", b.path().join("link")).unwrap();
+    b.edit(|s| s["root"]["path"] = json!("link"));
+    let id = unique_name("rootlink");
+    let o = create(&rt, &b, &id);
+    assert!(!o.status.success(), "a symlinked root.path was followed");
+    assert!(stderr(&o).contains("invalid rootfs"), "{}", stderr(&o));
+    assert!(!rt.state_dir(&id).exists());
+}

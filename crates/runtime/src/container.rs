@@ -482,6 +482,14 @@ impl Container {
             .map(|r| r.path().clone())
             .unwrap_or_else(|| PathBuf::from("rootfs"));
         let rootfs = bundle.join(root_path);
+        // runc refuses a root that is a symlink ("invalid rootfs"): where it points is not
+        // what the bundle says.
+        if fs::symlink_metadata(&rootfs).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::Spec(format!(
+                "invalid rootfs {}: not an absolute path, or a symlink",
+                rootfs.display()
+            )));
+        }
         validate(spec, &rootfs)?;
         let rootfs = fs::canonicalize(&rootfs)?;
         let process = spec.process().as_ref().unwrap();
