@@ -522,3 +522,23 @@ fn symlinked_root_path_is_refused() {
     assert!(stderr(&o).contains("invalid rootfs"), "{}", stderr(&o));
     assert!(!rt.state_dir(&id).exists());
 }
+
+#[test]
+fn impossible_capability_sets_fail_create_itself() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "100"]);
+    // No bounding set (all dropped), yet SYS_ADMIN inheritable: the kernel refuses.
+    b.edit(|s| {
+        s["process"]["capabilities"] = json!({"effective": ["CAP_SYS_ADMIN"],
+            "inheritable": ["CAP_SYS_ADMIN"], "permitted": ["CAP_SYS_ADMIN"]});
+    });
+    let id = unique_name("caps");
+    let o = create(&rt, &b, &id);
+    assert!(!o.status.success(), "create succeeded with impossible capabilities");
+    assert!(
+        stderr(&o).contains("Operation not permitted") || stderr(&o).contains("EPERM"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!rt.state_dir(&id).exists());
+}
