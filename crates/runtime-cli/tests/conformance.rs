@@ -542,3 +542,34 @@ fn impossible_capability_sets_fail_create_itself() {
     );
     assert!(!rt.state_dir(&id).exists());
 }
+
+#[test]
+fn create_start_as_a_non_root_user() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sh", "-c", "id -u; id -G"]);
+    b.edit(|s| s["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5]}));
+    let id = unique_name("user");
+    let log = b.path().join("out");
+    let o = rt
+        .cmd()
+        .args(["create", "--bundle", b.path().to_str().unwrap(), &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(fs::File::create(&log).unwrap())
+        .stderr(fs::File::create(b.path().join("err")).unwrap())
+        .status()
+        .unwrap();
+    assert!(o.success(), "create: {}", fs::read_to_string(b.path().join("err")).unwrap());
+    let o = rt.run(&["start", &id]);
+    assert!(o.status.success(), "start: {}", stderr(&o));
+    for _ in 0..200 {
+        if rt.state(&id)["status"] == "stopped" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let err = fs::read_to_string(b.path().join("err")).unwrap();
+    assert_eq!(err, "", "the container failed after start");
+    assert_eq!(fs::read_to_string(&log).unwrap(), "1000\n1000 5\n");
+    let o = rt.run(&["delete", &id]);
+    assert!(o.status.success(), "delete: {}", stderr(&o));
+}

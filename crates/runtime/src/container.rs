@@ -531,6 +531,9 @@ impl Container {
             let p = dir.join(state::EXEC_FIFO);
             nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o622))
                 .ctx(|| "mkfifo exec.fifo".into())?;
+            // 0622 whatever the umask: the init opens it for writing after it became the
+            // spec's user (as runc, which makes it 0622 for the same reason).
+            fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o622))?;
             Some(
                 fs::OpenOptions::new()
                     .read(true)
