@@ -24,7 +24,13 @@ fn create(rt: &Runtime, b: &Bundle, id: &str) -> std::process::Output {
 }
 
 fn run_detached(rt: &Runtime, b: &Bundle, id: &str) {
-    let o = rt.run_detached(&["run", "--detach", "--bundle", b.path().to_str().unwrap(), id]);
+    let o = rt.run_detached(&[
+        "run",
+        "--detach",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        id,
+    ]);
     assert!(o.status.success(), "run -d: {}", stderr(&o));
 }
 
@@ -98,9 +104,15 @@ fn invalid_rlimit_fails_create_itself() {
     });
     let id = unique_name("rlimit");
     let o = create(&rt, &b, &id);
-    assert!(!o.status.success(), "create with an impossible rlimit succeeded");
+    assert!(
+        !o.status.success(),
+        "create with an impossible rlimit succeeded"
+    );
     assert!(stderr(&o).contains("RLIMIT_NOFILE"), "{}", stderr(&o));
-    assert!(!rt.state_dir(&id).exists(), "state left after a failed create");
+    assert!(
+        !rt.state_dir(&id).exists(),
+        "state left after a failed create"
+    );
 }
 
 #[test]
@@ -187,7 +199,10 @@ impl HostTree {
 
 impl Drop for HostTree {
     fn drop(&mut self) {
-        let _ = nix::mount::umount2(&self.dir.path().join("sub"), nix::mount::MntFlags::MNT_DETACH);
+        let _ = nix::mount::umount2(
+            &self.dir.path().join("sub"),
+            nix::mount::MntFlags::MNT_DETACH,
+        );
     }
 }
 
@@ -205,10 +220,14 @@ fn rbind_ro_is_read_only_on_top_only_unless_rro() {
         (json!(["rbind", "rro"]), "top-ro\nsub-ro\n"),
     ] {
         b.edit(|s| {
-            s["mounts"].as_array_mut().unwrap().retain(|m| m["destination"] != "/m");
-            s["mounts"].as_array_mut().unwrap().push(
-                json!({"destination": "/m", "type": "bind", "source": src, "options": opts}),
-            );
+            s["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|m| m["destination"] != "/m");
+            s["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"destination": "/m", "type": "bind", "source": src, "options": opts}));
         });
         let (code, out, err) = run(&rt, &b);
         assert_eq!(code, 0, "{err}");
@@ -374,7 +393,10 @@ fn exec_cap_names_ignore_paused_and_personality() {
     let o = rt.run(&["pause", &id]);
     assert!(o.status.success(), "pause: {}", stderr(&o));
     let o = rt.run(&["exec", &id, "echo", "no"]);
-    assert!(!o.status.success(), "exec into a paused container without the flag");
+    assert!(
+        !o.status.success(),
+        "exec into a paused container without the flag"
+    );
     let resumer = {
         let root = rt.root.path().to_path_buf();
         let id = id.clone();
@@ -405,9 +427,21 @@ fn exec_cpu_affinity_initial_and_final() {
     b.edit(|s| s["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "1"}));
     let id = unique_name("affinity");
     run_detached(&rt, &b, &id);
-    let o = rt.run(&["--debug", "exec", &id, "grep", "Cpus_allowed_list", "/proc/self/status"]);
+    let o = rt.run(&[
+        "--debug",
+        "exec",
+        &id,
+        "grep",
+        "Cpus_allowed_list",
+        "/proc/self/status",
+    ]);
     assert!(o.status.success(), "exec: {}", stderr(&o));
-    assert_eq!(stdout(&o).split_whitespace().last(), Some("1"), "{}", stdout(&o));
+    assert_eq!(
+        stdout(&o).split_whitespace().last(),
+        Some("1"),
+        "{}",
+        stdout(&o)
+    );
     assert!(stderr(&o).contains("affinity: 0x1"), "{}", stderr(&o));
     // From a process.json: initial only.
     let p = b.path().join("process.json");
@@ -437,7 +471,10 @@ fn memory_policy_is_applied_or_refused() {
     });
     let id = unique_name("mempol");
     let o = create(&rt, &b, &id);
-    assert!(!o.status.success(), "an impossible memory policy was accepted");
+    assert!(
+        !o.status.success(),
+        "an impossible memory policy was accepted"
+    );
     assert!(stderr(&o).contains("memoryPolicy"), "{}", stderr(&o));
     // A mode that does not exist: the spec is refused.
     b.edit(|s| s["linux"]["memoryPolicy"] = json!({"mode": "INTERLEAVE", "nodes": "0"}));
@@ -485,8 +522,15 @@ fn events_stats_in_runcs_schema() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["type"], "stats");
     assert_eq!(v["id"], json!(id));
-    assert_eq!(v["data"]["memory"]["usage"]["limit"], json!(64 << 20), "{v}");
-    assert!(v["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(
+        v["data"]["memory"]["usage"]["limit"],
+        json!(64 << 20),
+        "{v}"
+    );
+    assert!(
+        v["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0,
+        "{v}"
+    );
     assert!(v["data"]["pids"]["current"].as_u64().unwrap() >= 1, "{v}");
     // Without --stats: samples until the container stops.
     let child = rt
@@ -534,7 +578,10 @@ fn impossible_capability_sets_fail_create_itself() {
     });
     let id = unique_name("caps");
     let o = create(&rt, &b, &id);
-    assert!(!o.status.success(), "create succeeded with impossible capabilities");
+    assert!(
+        !o.status.success(),
+        "create succeeded with impossible capabilities"
+    );
     assert!(
         stderr(&o).contains("Operation not permitted") || stderr(&o).contains("EPERM"),
         "{}",
@@ -558,7 +605,11 @@ fn create_start_as_a_non_root_user() {
         .stderr(fs::File::create(b.path().join("err")).unwrap())
         .status()
         .unwrap();
-    assert!(o.success(), "create: {}", fs::read_to_string(b.path().join("err")).unwrap());
+    assert!(
+        o.success(),
+        "create: {}",
+        fs::read_to_string(b.path().join("err")).unwrap()
+    );
     let o = rt.run(&["start", &id]);
     assert!(o.status.success(), "start: {}", stderr(&o));
     for _ in 0..200 {

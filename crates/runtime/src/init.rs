@@ -163,7 +163,11 @@ fn init(a: &InitArgs) -> Result<()> {
     security::close_seccomp_cache_dir();
     // Limits (and a memory policy) the kernel refuses fail `create` itself, as in runc.
     security::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
-    if let Some(mp) = spec.linux().as_ref().and_then(|l| l.memory_policy().as_ref()) {
+    if let Some(mp) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.memory_policy().as_ref())
+    {
         crate::process_attrs::set_memory_policy(mp)?;
     }
     if filter.as_ref().is_some_and(|f| f.has_listener()) {

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# OCI runtime conformance: youki's contest suite (../shared/conformance/contest.sh) against
+# berth-runtime and runc on this machine; prints both summary lines and fails when berth-runtime
+# passes fewer tests than runc or crashes a group that runc completes.
+# Not part of scripts/test.sh: building the suite takes 15-30 minutes on 2 cores and fetches
+# its crates from crates.io (once; `contest.sh build` is idempotent). A run takes ~2 minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "run as root"; exit 1; }
+CONTEST=${CONTEST:-../shared/conformance/contest.sh}
+RUNC=${RUNC:-$(command -v runc || echo /usr/sbin/runc)}
+"$CONTEST" build
+cargo build --release -p berth-runtime
+OUT=${OUT:-/var/tmp/berth-contest}
+# The suite's fd_control test checks that nothing but stdio reaches the container: run it with
+# no stray descriptors of ours (a test harness often leaves one on fd 10).
+for fd in $(ls /proc/$$/fd); do
+  [ "$fd" -gt 2 ] && [ "$fd" != 255 ] && eval "exec $fd>&-" 2>/dev/null || true
+done
+berth=$("$CONTEST" run "$PWD/target/release/berth-runtime" "$OUT/out-berth-runtime")
+runc=$("$CONTEST" run "$RUNC" "$OUT/out-runc")
+echo "berth-runtime $berth"
+echo "runc          $runc"
+ok() { sed -E 's/^contest: ([0-9]+) ok.*/\1/' <<<"$1"; }
+crashed() { cat "$1/crashed.txt" 2>/dev/null | cut -d' ' -f1 | sort; }
+extra=$(comm -23 <(crashed "$OUT/out-berth-runtime") <(crashed "$OUT/out-runc"))
+[ -z "$extra" ] || { echo "groups only berth-runtime crashed: $extra"; exit 1; }
+[ "$(ok "$berth")" -ge "$(ok "$runc")" ] || { echo "berth-runtime passes fewer tests than runc"; exit 1; }
