@@ -17,6 +17,7 @@ mod registry_cmds;
 mod run_opts;
 mod system;
 mod system_check;
+mod volume_cmds;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -74,6 +75,9 @@ enum Cmd {
     /// Manage networks
     #[command(subcommand)]
     Network(network_cmds::NetworkCmd),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume_cmds::VolumeCmd),
     /// Download an image from a registry
     Pull(registry_cmds::PullArgs),
     /// Upload an image to a registry
@@ -283,6 +287,7 @@ fn main() {
             Ok(code) => Err(Failure::new("", code)),
             Err(e) => Err(Failure::new(e.to_string(), 1)),
         },
+        Cmd::Volume(c) => volume_cmds::run(&g, c),
         Cmd::Pull(a) => registry_cmds::pull(&g, a),
         Cmd::Push(a) => registry_cmds::push(&g, a),
         Cmd::Login(a) => registry_cmds::login(&g, a),

@@ -408,7 +408,6 @@ fn settings_berth_cannot_apply_are_refused() {
         (&["--userns", "private"][..], "--userns: invalid USER mode"),
         (&["--userns", "remap"][..], "--userns: invalid USER mode"),
         (&["--kernel-memory", "10m"][..], "--kernel-memory"),
-        (&["--volumes-from", "other"][..], "--volumes-from"),
         (&["--volume-driver", "nfs"][..], "--volume-driver"),
         (&["--runtime", "kata"][..], "Unknown runtime specified kata"),
         (

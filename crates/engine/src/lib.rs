@@ -44,6 +44,7 @@ pub mod spec;
 mod stdio_relay;
 pub mod storage_opts;
 pub mod types;
+pub mod volume;
 
 pub use check::Finding;
 pub use events::Event;
@@ -100,6 +101,8 @@ pub enum Error {
     Image(#[from] image::Error),
     #[error("{0}")]
     Network(String),
+    #[error("{0}")]
+    Volume(#[from] volume::VolumeError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -1069,6 +1072,18 @@ impl Engine {
         };
         timing::mark("eng:c_named");
         let dir = self.paths.dir(&id);
+        // Volumes made or used here stay locked against removal until the record names them.
+        let vols = match volume::mounts::resolve(&self.paths, &config, &host, &|c| {
+            Ok(self.record(c)?.1.mount_points)
+        }) {
+            Ok(v) => v,
+            Err(e) => {
+                record::release_name(&self.paths, &name, &id);
+                return Err(e);
+            }
+        };
+        let mounts = vols.mounts.clone();
+        let mut vols = Some(vols);
         let res = (|| -> Result<Record> {
             perms::mkdir(&dir, perms::CONTAINER_DIR)
                 .map_err(Error::io(format!("creating {}", dir.display())))?;
@@ -1093,7 +1108,7 @@ impl Engine {
                 },
                 name: format!("/{name}"),
                 driver: store.driver_name().to_string(),
-                mount_points: mount_points(&host, &self.paths.root.join("volumes")),
+                mount_points: mounts.clone(),
                 hostname_path: dir.join("hostname").display().to_string(),
                 hosts_path: dir.join("hosts").display().to_string(),
                 resolv_conf_path: dir.join("resolv.conf").display().to_string(),
@@ -1115,6 +1130,9 @@ impl Engine {
             record::save_host_config(&self.paths, &id, &host)?;
             record::save(&self.paths, &rec)?;
             drop(name_guard);
+            if let Some(v) = vols.take() {
+                v.done(&self.paths);
+            }
             timing::mark("eng:c_saved");
             if prefetch {
                 let np = network::NetPaths {
@@ -1151,6 +1169,13 @@ impl Engine {
                 let _ = images.layers().remove(&id);
                 let _ = std::fs::remove_dir_all(&dir);
                 record::release_name(&self.paths, &name, &id);
+                match vols.take() {
+                    Some(v) => v.abort(&self.paths),
+                    None => volume::mounts::remove_unused(
+                        &self.paths,
+                        &volume::mounts::anonymous_of(&self.paths, &mounts),
+                    ),
+                }
                 return Err(e);
             }
         };
@@ -1322,7 +1347,7 @@ impl Engine {
                 host,
                 rootfs: &rootfs,
                 container_dir: &dir,
-                volumes_dir: &self.paths.root.join("volumes"),
+                mounts: &volume::mounts::prepare(&self.paths, &rec.mount_points, &rootfs)?,
                 net,
                 pid,
                 ipc,
@@ -1684,15 +1709,13 @@ impl Engine {
                 monitor::stop_recorded_monitor(&self.paths, &id);
             }
             release_resources(&self.paths, &id);
-            if opts.volumes {
-                for m in &rec.mount_points {
-                    if m.kind == "volume" && m.name.len() == 64 {
-                        let _ =
-                            std::fs::remove_dir_all(self.paths.root.join("volumes").join(&m.name));
-                    }
-                }
-            }
+            let anonymous = if opts.volumes {
+                volume::mounts::anonymous_of(&self.paths, &rec.mount_points)
+            } else {
+                Vec::new()
+            };
             remove_all(&self.paths, &id);
+            volume::mounts::remove_unused(&self.paths, &anonymous);
         }
         Ok(())
     }
@@ -1759,7 +1782,7 @@ impl Engine {
             network_settings: SummaryNetworkSettings {
                 networks: r.network_settings.networks.clone(),
             },
-            mounts: r.mount_points.clone(),
+            mounts: r.mount_points.iter().map(|m| m.to_mount_point()).collect(),
         }
     }
 
@@ -1910,7 +1933,7 @@ impl Engine {
             exec_ids: None,
             host_config: host,
             graph_driver: gd,
-            mounts: r.mount_points.clone(),
+            mounts: r.mount_points.iter().map(|m| m.to_mount_point()).collect(),
             config: r.config.clone(),
             network_settings: r.network_settings.clone(),
         })
@@ -2334,69 +2357,6 @@ fn host_memory() -> u64 {
         .unwrap_or(0)
 }
 
-/// inspect's Mounts for the binds/volumes/tmpfs of a HostConfig.
-fn mount_points(h: &HostConfig, volumes: &std::path::Path) -> Vec<types::MountPoint> {
-    let mut out = Vec::new();
-    for b in h.binds.iter().flatten() {
-        if let Ok((src, dst, ro, prop, named)) = spec::parse_bind(b) {
-            if named || src.is_empty() {
-                out.push(types::MountPoint {
-                    kind: "volume".into(),
-                    name: src.clone(),
-                    source: volumes.join(&src).join("_data").display().to_string(),
-                    destination: dst,
-                    driver: "local".into(),
-                    mode: if ro { "ro".into() } else { "z".into() },
-                    rw: !ro,
-                    propagation: String::new(),
-                });
-            } else {
-                out.push(types::MountPoint {
-                    kind: "bind".into(),
-                    source: src,
-                    destination: dst,
-                    mode: if ro { "ro".into() } else { String::new() },
-                    rw: !ro,
-                    propagation: if prop.is_empty() {
-                        "rprivate".into()
-                    } else {
-                        prop
-                    },
-                    ..Default::default()
-                });
-            }
-        }
-    }
-    for m in h.mounts.iter().flatten() {
-        out.push(types::MountPoint {
-            kind: m.kind.clone(),
-            name: if m.kind == "volume" {
-                m.source.clone()
-            } else {
-                String::new()
-            },
-            source: if m.kind == "tmpfs" {
-                String::new()
-            } else {
-                m.source.clone()
-            },
-            destination: m.target.clone(),
-            driver: if m.kind == "volume" {
-                "local".into()
-            } else {
-                String::new()
-            },
-            mode: String::new(),
-            rw: !m.read_only,
-            propagation: if m.kind == "bind" {
-                "rprivate".into()
-            } else {
-                String::new()
-            },
-        });
-    }
-    out
-}
 
 impl Attachment {
     pub fn tty(&self) -> bool {

@@ -1035,7 +1035,12 @@ fn finish(
         events::container_event_of(&paths.root, id, rec.as_ref(), "die", &exit_code);
         runtime::timing::mark("mon:remove");
         let hold = crate::mnt_release::hold_rootfs(&paths.root, id);
+        // `--rm` removes the container's anonymous volumes too (Docker).
+        let anonymous = rec.as_ref().map_or_else(Vec::new, |r| {
+            crate::volume::mounts::anonymous_of(paths, &r.mount_points)
+        });
         let left = crate::release_and_remove(paths, id, deleting, hc, rec);
+        crate::volume::mounts::remove_unused(paths, &anonymous);
         runtime::timing::mark("mon:reply");
         // What follows the reply (the mount namespace's teardown, the deletions the removal
         // left for later) runs at the lowest CPU and I/O priority, set before the reply: the

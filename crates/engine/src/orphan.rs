@@ -83,7 +83,9 @@ pub(crate) fn settle(paths: &Paths, id: &str) -> Option<Settled> {
     let exit_code = [("exitCode", KILLED.to_string())];
     if hc.as_ref().is_some_and(|h| h.auto_remove) {
         events::container_event_of(&paths.root, id, Some(&r), "die", &exit_code);
+        let anonymous = crate::volume::mounts::anonymous_of(paths, &r.mount_points);
         crate::remove_all(paths, id);
+        crate::volume::mounts::remove_unused(paths, &anonymous);
         drop(lock);
         return Some(Settled {
             result,

@@ -104,7 +104,36 @@ pub struct Mount {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bind_options: Option<BindOptions>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_options: Option<VolumeOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tmpfs_options: Option<TmpfsOptions>,
+}
+
+/// `--mount type=volume` options (Docker's `mount.VolumeOptions`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeOptions {
+    /// `volume-nocopy`: the new volume is not populated from the image.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_copy: bool,
+    /// `volume-label`: labels of a volume this mount creates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Map<String>>,
+    /// `volume-subpath`: a directory inside the volume is mounted instead of its root.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub subpath: String,
+    /// `volume-driver`, `volume-opt`: how a volume this mount creates is made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver_config: Option<VolumeDriver>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeDriver {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<Map<String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
