@@ -83,7 +83,9 @@ fn kv_map(items: &[String], need_eq: bool) -> Result<engine::types::Map<String>,
             None if !need_eq => m.insert(i.to_string(), String::new()),
             None => {
                 return Err(Failure::new(
-                    format!("invalid argument \"{i}\" for \"-o, --opt\" flag: bad format for opt: {i}"),
+                    format!(
+                        "invalid argument \"{i}\" for \"-o, --opt\" flag: bad format for opt: {i}"
+                    ),
                     125,
                 ))
             }
@@ -200,7 +202,11 @@ pub fn run(g: &Global, cmd: VolumeCmd) -> CmdResult {
                 }
                 writeln!(out)?;
             }
-            writeln!(out, "Total reclaimed space: {}", human_size(r.space_reclaimed))?;
+            writeln!(
+                out,
+                "Total reclaimed space: {}",
+                human_size(r.space_reclaimed)
+            )?;
         }
     }
     Ok(())

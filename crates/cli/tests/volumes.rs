@@ -54,7 +54,8 @@ fn lgetxattr(p: &Path, k: &str) -> Option<Vec<u8>> {
     let ck = std::ffi::CString::new(k).unwrap();
     let mut buf = vec![0u8; 256];
     // SAFETY: valid NUL-terminated strings and a writable buffer of buf.len() bytes.
-    let n = unsafe { libc::lgetxattr(cp.as_ptr(), ck.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let n =
+        unsafe { libc::lgetxattr(cp.as_ptr(), ck.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     (n >= 0).then(|| buf[..n as usize].to_vec())
 }
 
@@ -122,8 +123,19 @@ fn volume_commands_print_what_docker_prints() {
     assert_eq!(env.ok(&["volume", "create", "v1"]), "v1\n");
     assert_eq!(
         env.ok(&[
-            "volume", "create", "--label", "a=b", "--label", "c", "-o", "type=tmpfs", "-o",
-            "device=tmpfs", "-o", "o=size=10m", "v2"
+            "volume",
+            "create",
+            "--label",
+            "a=b",
+            "--label",
+            "c",
+            "-o",
+            "type=tmpfs",
+            "-o",
+            "device=tmpfs",
+            "-o",
+            "o=size=10m",
+            "v2"
         ]),
         "v2\n"
     );
@@ -145,7 +157,8 @@ fn volume_commands_print_what_docker_prints() {
     let root = env.root().display().to_string();
     // docker volume inspect v1 v2 (CreatedAt differs: normalized).
     let out = env.ok(&["volume", "inspect", "v1", "v2"]);
-    let created: Vec<String> = serde_json::from_str::<Value>(&out).unwrap()
+    let created: Vec<String> = serde_json::from_str::<Value>(&out)
+        .unwrap()
         .as_array()
         .unwrap()
         .iter()
@@ -208,7 +221,13 @@ fn volume_commands_print_what_docker_prints() {
         "v1 local local  N/A N/A\nv2 local local a=b,c= N/A N/A\n"
     );
     assert_eq!(
-        env.ok(&["volume", "inspect", "-f", "{{.Name}} {{.Options.type}}", "v2"]),
+        env.ok(&[
+            "volume",
+            "inspect",
+            "-f",
+            "{{.Name}} {{.Options.type}}",
+            "v2"
+        ]),
         "v2 tmpfs\n"
     );
 
@@ -216,9 +235,19 @@ fn volume_commands_print_what_docker_prints() {
     assert_eq!(env.ok(&["volume", "ls", "-qf", "label=a=b"]), "v2\n");
     assert_eq!(env.ok(&["volume", "ls", "-qf", "label=c"]), "v2\n");
     assert_eq!(env.ok(&["volume", "ls", "-qf", "label=a=x"]), "");
-    assert_eq!(env.ok(&["volume", "ls", "-qf", "driver=local"]).lines().count(), 3);
+    assert_eq!(
+        env.ok(&["volume", "ls", "-qf", "driver=local"])
+            .lines()
+            .count(),
+        3
+    );
     assert_eq!(env.ok(&["volume", "ls", "-qf", "driver=nfs"]), "");
-    assert_eq!(env.ok(&["volume", "ls", "-qf", "dangling=true"]).lines().count(), 3);
+    assert_eq!(
+        env.ok(&["volume", "ls", "-qf", "dangling=true"])
+            .lines()
+            .count(),
+        3
+    );
     assert_eq!(env.ok(&["volume", "ls", "-qf", "dangling=false"]), "");
 
     // Errors, as the docker CLI prints them after "Error response from daemon: " (exit 1).
@@ -233,7 +262,10 @@ fn volume_commands_print_what_docker_prints() {
     let (_, e) = env.code(&["volume", "create", "-o", "foo=bar", "x1"], 1);
     assert!(e.contains("create x1: invalid option: \"foo\""), "{e}");
     let (_, e) = env.code(&["volume", "create", "-o", "type=tmpfs", "x2"], 1);
-    assert!(e.contains("create x2: missing required option: \"device\""), "{e}");
+    assert!(
+        e.contains("create x2: missing required option: \"device\""),
+        "{e}"
+    );
     let (_, e) = env.code(&["volume", "create", "bad/name"], 1);
     assert!(
         e.contains("create bad/name: \"bad/name\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"),
@@ -245,15 +277,39 @@ fn volume_commands_print_what_docker_prints() {
     // The tmpfs volume really is a tmpfs of 10m, shared by the containers using it.
     env.import_busybox();
     let out = env.ok(&[
-        "run", "--rm", "--network", "none", "-v", "v2:/t", "busybox", "sh", "-c",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "v2:/t",
+        "busybox",
+        "sh",
+        "-c",
         "echo shared > /t/x && grep ' /t ' /proc/mounts",
     ]);
-    assert!(out.contains("tmpfs /t tmpfs") && out.contains("size=10240k"), "{out}");
+    assert!(
+        out.contains("tmpfs /t tmpfs") && out.contains("size=10240k"),
+        "{out}"
+    );
     assert_eq!(
-        env.ok(&["run", "--rm", "--network", "none", "-v", "v2:/u", "busybox", "cat", "/u/x"]),
+        env.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "v2:/u",
+            "busybox",
+            "cat",
+            "/u/x"
+        ]),
         "shared\n"
     );
-    assert_eq!(env.ok(&["volume", "rm", "v1", "v2", gen]), format!("v1\nv2\n{gen}\n"));
+    assert_eq!(
+        env.ok(&["volume", "rm", "v1", "v2", gen]),
+        format!("v1\nv2\n{gen}\n")
+    );
     assert!(
         !sh("cat /proc/self/mounts").contains(&env.root().join("volumes").display().to_string()),
         "volume rm unmounted the tmpfs"
@@ -266,17 +322,32 @@ fn new_volumes_are_populated_from_the_image() {
     let (env, _host) = setup();
     // An image VOLUME (anonymous) and a named volume on it: both copied up at first use.
     let out = env.ok(&[
-        "run", "--network", "none", "--name", "pop", "-v", "named:/data", "vimg", "sh", "-c",
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "pop",
+        "-v",
+        "named:/data",
+        "vimg",
+        "sh",
+        "-c",
         "ls -ln /data; cat /data/f /data/sub/g",
     ]);
     assert!(out.contains("-rw-r-----    1 1234     5678"), "{out}");
     assert!(out.ends_with("hi\ndeep\n"), "{out}");
     let d = vol_path(&env, "named");
     let md = std::fs::metadata(&d).unwrap();
-    assert_eq!((md.mode() & 0o7777, md.uid(), md.gid()), (0o750, 1234, 5678));
+    assert_eq!(
+        (md.mode() & 0o7777, md.uid(), md.gid()),
+        (0o750, 1234, 5678)
+    );
     let f = std::fs::metadata(d.join("f")).unwrap();
     assert_eq!((f.mode() & 0o7777, f.uid(), f.gid()), (0o640, 1234, 5678));
-    assert_eq!(lgetxattr(&d.join("f"), "user.berth").as_deref(), Some(&b"copied"[..]));
+    assert_eq!(
+        lgetxattr(&d.join("f"), "user.berth").as_deref(),
+        Some(&b"copied"[..])
+    );
     assert_eq!(std::fs::read_link(d.join("ln")).unwrap(), Path::new("f"));
     // inspect's Mounts in Docker's shape (named via -v: Mode "z"; image volume: Mode "").
     let j = inspect_json(&env, &["pop"]);
@@ -294,17 +365,49 @@ fn new_volumes_are_populated_from_the_image() {
     // A volume with content is never overwritten; volume-nocopy / :nocopy leave it empty.
     std::fs::write(d.join("f"), "mine\n").unwrap();
     assert_eq!(
-        env.ok(&["run", "--rm", "--network", "none", "-v", "named:/data", "vimg", "cat", "/data/f"]),
+        env.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "named:/data",
+            "vimg",
+            "cat",
+            "/data/f"
+        ]),
         "mine\n"
     );
     env.ok(&[
-        "run", "--rm", "--network", "none", "-v", "nc1:/data:nocopy", "--mount",
-        "type=volume,src=nc2,dst=/x,volume-nocopy", "vimg", "true",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "nc1:/data:nocopy",
+        "--mount",
+        "type=volume,src=nc2,dst=/x,volume-nocopy",
+        "vimg",
+        "true",
     ]);
-    let empty = |n: &str| std::fs::read_dir(vol_path(&env, n)).unwrap().next().is_none();
+    let empty = |n: &str| {
+        std::fs::read_dir(vol_path(&env, n))
+            .unwrap()
+            .next()
+            .is_none()
+    };
     assert!(empty("nc1") && empty("nc2"));
     // Copy-up also from a path the image does not have: nothing, no error.
-    env.ok(&["run", "--rm", "--network", "none", "-v", "none1:/nowhere", "vimg", "true"]);
+    env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "none1:/nowhere",
+        "vimg",
+        "true",
+    ]);
     assert!(empty("none1"));
 }
 
@@ -315,25 +418,58 @@ fn anonymous_volumes_go_with_rm_v_and_run_rm() {
     assert!(base.is_empty(), "{base:?}");
     // run --rm: the image's two anonymous volumes and -v /anon go, the named one stays.
     env.ok(&[
-        "run", "--rm", "--network", "none", "-v", "/anon", "-v", "keep:/keep", "vimg", "sh", "-c",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "/anon",
+        "-v",
+        "keep:/keep",
+        "vimg",
+        "sh",
+        "-c",
         "echo x > /anon/x",
     ]);
     assert_eq!(names(&env), vec!["keep".to_string()]);
     // rm without -v keeps them (dangling), rm -v removes the anonymous ones only.
-    let id = env.ok(&["create", "--network", "none", "-v", "/anon", "-v", "keep:/keep", "vimg"]);
+    let id = env.ok(&[
+        "create",
+        "--network",
+        "none",
+        "-v",
+        "/anon",
+        "-v",
+        "keep:/keep",
+        "vimg",
+    ]);
     let id = id.trim();
     assert_eq!(names(&env).len(), 4);
     env.ok(&["rm", id]);
     let left = names(&env);
     assert_eq!(left.len(), 4, "{left:?}");
-    assert_eq!(env.ok(&["volume", "ls", "-qf", "dangling=true"]).lines().count(), 4);
+    assert_eq!(
+        env.ok(&["volume", "ls", "-qf", "dangling=true"])
+            .lines()
+            .count(),
+        4
+    );
     let id = env.ok(&["create", "--network", "none", "vimg"]);
     assert_eq!(names(&env).len(), 6);
     env.ok(&["rm", "-v", id.trim()]);
     assert_eq!(names(&env), left);
     // An anonymous volume another container still uses (--volumes-from) survives rm -v.
     let a = env.ok(&["create", "--network", "none", "--name", "va", "vimg"]);
-    env.ok(&["create", "--network", "none", "--name", "vb", "--volumes-from", "va", "vimg"]);
+    env.ok(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "vb",
+        "--volumes-from",
+        "va",
+        "vimg",
+    ]);
     let j = inspect_json(&env, &["va"]);
     let anon: Vec<String> = j[0]["Mounts"]
         .as_array()
@@ -357,8 +493,18 @@ fn volumes_from_shares_mounts_ro_or_rw() {
     let bind = env.path("bindsrc");
     std::fs::create_dir_all(&bind).unwrap();
     env.ok(&[
-        "create", "--network", "none", "--name", "src", "-v", "shared:/data", "-v", "/anon",
-        "-v", &format!("{}:/hb:ro", bind.display()), "vimg",
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "src",
+        "-v",
+        "shared:/data",
+        "-v",
+        "/anon",
+        "-v",
+        &format!("{}:/hb:ro", bind.display()),
+        "vimg",
     ]);
     env.ok(&["start", "-a", "src"]);
     // Default: the source's modes (the ro bind stays ro); data shared both ways.
@@ -367,15 +513,33 @@ fn volumes_from_shares_mounts_ro_or_rw() {
         "echo w > /data/w && echo a > /anon/a && cat /data/f && (touch /hb/x 2>/dev/null || echo ro)",
     ]);
     assert_eq!(out, "hi\nro\n");
-    assert_eq!(std::fs::read_to_string(vol_path(&env, "shared").join("w")).unwrap(), "w\n");
+    assert_eq!(
+        std::fs::read_to_string(vol_path(&env, "shared").join("w")).unwrap(),
+        "w\n"
+    );
     // :ro makes every mount read-only.
     let out = env.ok(&[
-        "run", "--rm", "--network", "none", "--volumes-from", "src:ro", "vimg", "sh", "-c",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--volumes-from",
+        "src:ro",
+        "vimg",
+        "sh",
+        "-c",
         "cat /anon/a; touch /data/y 2>/dev/null || echo ro",
     ]);
     assert_eq!(out, "a\nro\n");
     // inspect: Mode "" and RW from the source and the mode (dockerd 20.10's answer).
-    let id = env.ok(&["create", "--network", "none", "--volumes-from", "src:ro", "vimg"]);
+    let id = env.ok(&[
+        "create",
+        "--network",
+        "none",
+        "--volumes-from",
+        "src:ro",
+        "vimg",
+    ]);
     let j = inspect_json(&env, &[id.trim()]);
     let m = j[0]["Mounts"].as_array().unwrap();
     let data = m.iter().find(|x| x["Destination"] == "/data").unwrap();
@@ -391,7 +555,10 @@ fn volumes_from_shares_mounts_ro_or_rw() {
         serde_json::json!({"Type":"bind","Source":bind.display().to_string(),"Destination":"/hb",
             "Mode":"","RW":false,"Propagation":"rprivate"})
     );
-    assert_eq!(j[0]["HostConfig"]["VolumesFrom"], serde_json::json!(["src:ro"]));
+    assert_eq!(
+        j[0]["HostConfig"]["VolumesFrom"],
+        serde_json::json!(["src:ro"])
+    );
     // Errors as dockerd's.
     let (_, e) = env.code(&["create", "--volumes-from", "src:xx", "vimg"], 125);
     assert!(e.contains("invalid mode: xx"), "{e}");
@@ -402,10 +569,23 @@ fn volumes_from_shares_mounts_ro_or_rw() {
 #[test]
 fn in_use_volumes_are_refused_and_outlive_containers() {
     let (env, _host) = setup();
-    let id = env.ok(&["run", "-d", "--network", "none", "-v", "busy:/data", "vimg", "sleep", "100"]);
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "-v",
+        "busy:/data",
+        "vimg",
+        "sleep",
+        "100",
+    ]);
     let id = id.trim();
     let (_, e) = env.code(&["volume", "rm", "busy"], 1);
-    assert!(e.contains(&format!("remove busy: volume is in use - [{id}]")), "{e}");
+    assert!(
+        e.contains(&format!("remove busy: volume is in use - [{id}]")),
+        "{e}"
+    );
     // -f does not force it either (Docker).
     let (_, e) = env.code(&["volume", "rm", "-f", "busy"], 1);
     assert!(e.contains("volume is in use"), "{e}");
@@ -413,7 +593,13 @@ fn in_use_volumes_are_refused_and_outlive_containers() {
     env.ok(&["rm", "-f", id]);
     let id2 = env.ok(&["create", "--network", "none", "-v", "busy:/data", "vimg"]);
     env.code(&["volume", "rm", "busy"], 1);
-    assert_eq!(env.ok(&["volume", "ls", "-qf", "dangling=false"]).lines().filter(|l| *l == "busy").count(), 1);
+    assert_eq!(
+        env.ok(&["volume", "ls", "-qf", "dangling=false"])
+            .lines()
+            .filter(|l| *l == "busy")
+            .count(),
+        1
+    );
     // Removing the container (rm -v too: a named volume) keeps the data.
     env.ok(&["rm", "-v", id2.trim()]);
     assert_eq!(
@@ -421,7 +607,17 @@ fn in_use_volumes_are_refused_and_outlive_containers() {
         "hi\n"
     );
     assert_eq!(
-        env.ok(&["run", "--rm", "--network", "none", "-v", "busy:/again", "vimg", "cat", "/again/f"]),
+        env.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "busy:/again",
+            "vimg",
+            "cat",
+            "/again/f"
+        ]),
         "hi\n"
     );
     assert_eq!(env.ok(&["volume", "rm", "busy"]), "busy\n");
@@ -462,7 +658,10 @@ fn prune_takes_unused_anonymous_volumes_or_all_with_a() {
         out,
         // 0B: berth populates a volume at the container's first start (dockerd 20.10 at
         // create), and these containers never ran.
-        format!("Deleted Volumes:\n{}\n\nTotal reclaimed space: 0B\n", want_deleted.join("\n"))
+        format!(
+            "Deleted Volumes:\n{}\n\nTotal reclaimed space: 0B\n",
+            want_deleted.join("\n")
+        )
     );
     let mut now = names(&env);
     now.sort();
@@ -471,7 +670,10 @@ fn prune_takes_unused_anonymous_volumes_or_all_with_a() {
     want.sort();
     assert_eq!(now, want);
     // Nothing to prune: only the total (docker's output).
-    assert_eq!(env.ok(&["volume", "prune", "-f"]), "Total reclaimed space: 0B\n");
+    assert_eq!(
+        env.ok(&["volume", "prune", "-f"]),
+        "Total reclaimed space: 0B\n"
+    );
     // Label filters with -a: label!=keep=1 keeps named1.
     assert_eq!(
         env.ok(&["volume", "prune", "-af", "--filter", "label!=keep=1"]),
@@ -512,29 +714,71 @@ fn mount_options_are_applied() {
         "cat /sub/i; ls /sub; touch /sub/n 2>/dev/null || echo ro; grep -E ' /(tv|tt|sub) ' /proc/mounts; stat -c %a /tt",
     ]);
     assert!(out.starts_with("inner\ni\nro\n"), "{out}");
-    assert!(out.contains(" /tv tmpfs rw,") && out.contains("size=2048k"), "{out}");
-    assert!(out.contains(" /tt tmpfs rw,") && out.contains("size=1024k"), "{out}");
+    assert!(
+        out.contains(" /tv tmpfs rw,") && out.contains("size=2048k"),
+        "{out}"
+    );
+    assert!(
+        out.contains(" /tt tmpfs rw,") && out.contains("size=1024k"),
+        "{out}"
+    );
     assert!(out.ends_with("1770\n"), "{out}");
-    assert_eq!(env.ok(&["volume", "inspect", "-f", "{{json .Labels}} {{json .Options}}", "tv"]),
-        "{\"x\":\"y\"} {\"device\":\"tmpfs\",\"o\":\"size=2m\",\"type\":\"tmpfs\"}\n");
+    assert_eq!(
+        env.ok(&[
+            "volume",
+            "inspect",
+            "-f",
+            "{{json .Labels}} {{json .Options}}",
+            "tv"
+        ]),
+        "{\"x\":\"y\"} {\"device\":\"tmpfs\",\"o\":\"size=2m\",\"type\":\"tmpfs\"}\n"
+    );
     // A subpath that is missing, or leaves the volume through a symlink, is not mounted.
     let (_, e) = env.code(
-        &["run", "--rm", "--network", "none", "--mount", "type=volume,src=sp,dst=/s,volume-subpath=nope", "vimg", "true"],
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--mount",
+            "type=volume,src=sp,dst=/s,volume-subpath=nope",
+            "vimg",
+            "true",
+        ],
         125,
     );
     assert!(e.contains("cannot access path"), "{e}");
     std::os::unix::fs::symlink("/etc", vol_path(&env, "sp").join("out")).unwrap();
     let out = env.ok(&[
-        "run", "--rm", "--network", "none", "--mount", "type=volume,src=sp,dst=/s,volume-subpath=out/..", "vimg", "ls", "/s",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--mount",
+        "type=volume,src=sp,dst=/s,volume-subpath=out/..",
+        "vimg",
+        "ls",
+        "/s",
     ]);
     assert_eq!(out, "inner\nout\n", "out/.. stays inside the volume");
     // bind-propagation reaches the mount; volume options on a bind are refused.
     let b = env.path("b");
     std::fs::create_dir_all(&b).unwrap();
     let out = env.ok(&[
-        "run", "--name", "prop", "--network", "none", "--mount",
-        &format!("type=bind,src={},dst=/b,bind-propagation=rshared", b.display()),
-        "vimg", "grep", " /b ", "/proc/self/mountinfo",
+        "run",
+        "--name",
+        "prop",
+        "--network",
+        "none",
+        "--mount",
+        &format!(
+            "type=bind,src={},dst=/b,bind-propagation=rshared",
+            b.display()
+        ),
+        "vimg",
+        "grep",
+        " /b ",
+        "/proc/self/mountinfo",
     ]);
     assert!(out.contains(" shared:"), "{out}");
     let j = inspect_json(&env, &["prop"]);
@@ -544,10 +788,18 @@ fn mount_options_are_applied() {
             "Mode":"","RW":true,"Propagation":"rshared"})
     );
     let (_, e) = env.code(
-        &["create", "--mount", &format!("type=bind,src={},dst=/b,volume-nocopy", b.display()), "vimg"],
+        &[
+            "create",
+            "--mount",
+            &format!("type=bind,src={},dst=/b,volume-nocopy", b.display()),
+            "vimg",
+        ],
         125,
     );
-    assert!(e.contains("field VolumeOptions must not be specified"), "{e}");
+    assert!(
+        e.contains("field VolumeOptions must not be specified"),
+        "{e}"
+    );
     env.ok(&["volume", "rm", "tv"]);
 }
 
@@ -557,16 +809,29 @@ fn a_symlink_in_the_image_never_leads_a_volume_to_the_host() {
     // The image's /link -> <host dir> is a VOLUME: copy-up resolves it inside the image (where
     // the host dir does not exist: nothing copied), the mount lands inside the rootfs.
     let out = env.ok(&[
-        "run", "--network", "none", "--name", "hostile", "vimg", "sh", "-c",
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "hostile",
+        "vimg",
+        "sh",
+        "-c",
         "ls /link; echo pwn > /link/written; cat /link/written",
     ]);
-    assert_eq!(out, "pwn\n", "the volume is empty: the host's secret was not copied");
+    assert_eq!(
+        out, "pwn\n",
+        "the volume is empty: the host's secret was not copied"
+    );
     assert_eq!(
         std::fs::read_dir(&host).unwrap().count(),
         1,
         "nothing written to the host dir"
     );
-    assert_eq!(std::fs::read_to_string(host.join("secret")).unwrap(), "host\n");
+    assert_eq!(
+        std::fs::read_to_string(host.join("secret")).unwrap(),
+        "host\n"
+    );
     let j = inspect_json(&env, &["hostile"]);
     let link = j[0]["Mounts"]
         .as_array()
@@ -576,11 +841,23 @@ fn a_symlink_in_the_image_never_leads_a_volume_to_the_host() {
         .unwrap()
         .clone();
     let src = PathBuf::from(link["Source"].as_str().unwrap());
-    assert_eq!(std::fs::read_to_string(src.join("written")).unwrap(), "pwn\n");
+    assert_eq!(
+        std::fs::read_to_string(src.join("written")).unwrap(),
+        "pwn\n"
+    );
     assert!(!src.join("secret").exists());
     // A named volume on a path that is a symlink to /etc in the image is filled from the
     // image's /etc, not the host's.
-    env.ok(&["run", "--rm", "--network", "none", "-v", "etcv:/link2", "vimg", "true"]);
+    env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "etcv:/link2",
+        "vimg",
+        "true",
+    ]);
     assert_eq!(
         std::fs::read_to_string(vol_path(&env, "etcv").join("passwd")).unwrap(),
         "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
@@ -594,11 +871,28 @@ fn a_symlink_in_the_image_never_leads_a_volume_to_the_host() {
 fn system_df_counts_volumes() {
     let (env, _host) = setup();
     env.ok(&["create", "--network", "none", "-v", "dfv:/data", "vimg"]);
-    env.ok(&["run", "--rm", "--network", "none", "-v", "dfv:/data", "vimg", "true"]);
+    env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "dfv:/data",
+        "vimg",
+        "true",
+    ]);
     env.ok(&["volume", "create", "idle"]);
     std::fs::write(vol_path(&env, "idle").join("five"), "12345").unwrap();
-    let out = env.ok(&["system", "df", "--format", "{{.Type}}|{{.TotalCount}}|{{.Active}}|{{.Size}}|{{.Reclaimable}}"]);
-    let line = out.lines().find(|l| l.starts_with("Local Volumes")).unwrap();
+    let out = env.ok(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}}|{{.TotalCount}}|{{.Active}}|{{.Size}}|{{.Reclaimable}}",
+    ]);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("Local Volumes"))
+        .unwrap();
     // dfv (3B, used) + 2 anonymous (/link: 0B, used) + idle (5B, unused).
     // dfv (8B copied up, used), create's anonymous /link (0B, used), idle (5B, unused); run --rm's
     // anonymous /link went with it.

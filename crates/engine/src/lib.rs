@@ -2357,7 +2357,6 @@ fn host_memory() -> u64 {
         .unwrap_or(0)
 }
 
-
 impl Attachment {
     pub fn tty(&self) -> bool {
         self.tty

@@ -32,7 +32,9 @@ pub enum VolumeError {
     #[error("create {name}: {why}")]
     Invalid { name: String, why: String },
     /// Only the local driver exists.
-    #[error("create {name}: error looking up volume plugin {driver}: plugin \"{driver}\" not found")]
+    #[error(
+        "create {name}: error looking up volume plugin {driver}: plugin \"{driver}\" not found"
+    )]
     UnknownDriver { name: String, driver: String },
     #[error("Invalid filter '{0}'")]
     InvalidFilter(String),
@@ -216,11 +218,11 @@ impl Engine {
 
     /// `volume ls`: the volumes matching the filters, sorted by name.
     pub fn volume_list(&self, f: &VolumeFilters) -> Result<Vec<Volume>> {
-        let users = f
-            .dangling
-            .is_some()
-            .then(|| store::users(&self.paths))
-            .unwrap_or_default();
+        let users = if f.dangling.is_some() {
+            store::users(&self.paths)
+        } else {
+            Map::new()
+        };
         let mut out = Vec::new();
         for n in store::names(&self.paths) {
             let Some(meta) = store::read_meta(&self.paths, &n) else {
@@ -312,5 +314,86 @@ impl Engine {
             });
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse_like_docker() {
+        let f = VolumeFilters::parse(&[
+            "dangling=true".into(),
+            "name=ab".into(),
+            "label=a=b".into(),
+            "driver=local".into(),
+        ])
+        .unwrap();
+        assert_eq!(f.dangling, Some(true));
+        assert_eq!((f.name.len(), f.label.len(), f.driver.len()), (1, 1, 1));
+        let e = VolumeFilters::parse(&["foo=bar".into()]).unwrap_err();
+        assert_eq!(e.to_string(), "Invalid filter 'foo'");
+        assert!(VolumeFilters::parse(&["dangling=maybe".into()]).is_err());
+        assert!(VolumeFilters::parse(&["novalue".into()]).is_err());
+    }
+
+    #[test]
+    fn labels_match_key_or_key_value() {
+        let l: Map<String> = [("a".to_string(), "b".to_string())].into();
+        assert!(label_match("a", Some(&l)));
+        assert!(label_match("a=b", Some(&l)));
+        assert!(!label_match("a=c", Some(&l)));
+        assert!(!label_match("x", Some(&l)));
+        assert!(!label_match("a", None));
+    }
+
+    #[test]
+    fn errors_have_the_daemons_wording() {
+        assert_eq!(
+            VolumeError::InUse {
+                name: "v".into(),
+                ids: vec!["1".into(), "2".into()]
+            }
+            .to_string(),
+            "remove v: volume is in use - [1 2]"
+        );
+        assert_eq!(
+            VolumeError::NotFound("x".into()).to_string(),
+            "get x: no such volume"
+        );
+    }
+
+    #[test]
+    fn names_and_options_are_checked() {
+        assert!(store::valid_name("ab") && store::valid_name("a_b.c-d") && store::valid_name("0x"));
+        assert!(!store::valid_name("a") && !store::valid_name("_ab") && !store::valid_name("a/b"));
+        let o = |kv: &[(&str, &str)]| -> Map<String> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(store::validate_options("v", &o(&[])).is_ok());
+        assert!(
+            store::validate_options("v", &o(&[("type", "tmpfs"), ("device", "tmpfs")])).is_ok()
+        );
+        let e = |kv| {
+            store::validate_options("v", &o(kv))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(e(&[("foo", "1")]), "create v: invalid option: \"foo\"");
+        assert_eq!(
+            e(&[("type", "tmpfs")]),
+            "create v: missing required option: \"device\""
+        );
+        assert_eq!(
+            e(&[("device", "/x")]),
+            "create v: missing required option: \"type\""
+        );
+        assert_eq!(
+            e(&[("size", "1m")]),
+            "create v: quota size requested but no quota support"
+        );
     }
 }

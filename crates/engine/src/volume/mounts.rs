@@ -158,7 +158,8 @@ pub(crate) fn resolve(
         let (s, _, _) = split_bind(b);
         !s.starts_with('/')
     });
-    let needs_lock = !vf.is_empty() || anon > 0 || named_bind || ms.iter().any(|m| m.kind == "volume");
+    let needs_lock =
+        !vf.is_empty() || anon > 0 || named_bind || ms.iter().any(|m| m.kind == "volume");
     let lock = if needs_lock {
         Some(store::lock(paths)?)
     } else {
@@ -230,7 +231,11 @@ fn resolve_into(
                 name,
                 destination: clean(&dst),
                 driver: "local".into(),
-                mode: if mode.is_empty() { "z".into() } else { mode.into() },
+                mode: if mode.is_empty() {
+                    "z".into()
+                } else {
+                    mode.into()
+                },
                 rw: !ro,
                 propagation: String::new(),
                 copy_data: !mode.split(',').any(|o| o == "nocopy"),
@@ -243,7 +248,11 @@ fn resolve_into(
                 destination: clean(&dst),
                 mode: mode.into(),
                 rw: !ro,
-                propagation: if prop.is_empty() { "rprivate".into() } else { prop },
+                propagation: if prop.is_empty() {
+                    "rprivate".into()
+                } else {
+                    prop
+                },
                 ..Default::default()
             });
         }
@@ -315,12 +324,7 @@ fn resolve_into(
         }
     }
     // 3. Config.Volumes (image VOLUME, -v /path) on destinations nothing else mounts.
-    let tmpfs: Vec<String> = host
-        .tmpfs
-        .iter()
-        .flatten()
-        .map(|(d, _)| clean(d))
-        .collect();
+    let tmpfs: Vec<String> = host.tmpfs.iter().flatten().map(|(d, _)| clean(d)).collect();
     for dst in config.volumes.iter().flat_map(|v| v.keys()) {
         let d = clean(dst);
         if r.mounts.iter().any(|m| m.destination == d) || tmpfs.contains(&d) {
@@ -371,7 +375,11 @@ fn volume_for(
 /// Readies the mounts for a start and returns their OCI entries: binds' missing sources
 /// made (as Docker does for `-v`), `-o type=` volumes mounted, empty volumes populated from
 /// the image (`rootfs`), subpaths resolved inside their volume.
-pub(crate) fn prepare(paths: &Paths, mounts: &[ContainerMount], rootfs: &Path) -> Result<Vec<Value>> {
+pub(crate) fn prepare(
+    paths: &Paths,
+    mounts: &[ContainerMount],
+    rootfs: &Path,
+) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     for m in mounts {
         let ro = if m.rw { "rw" } else { "ro" };
@@ -468,9 +476,7 @@ pub(crate) fn anonymous_of(paths: &Paths, mounts: &[ContainerMount]) -> Vec<Stri
     mounts
         .iter()
         .filter(|m| m.kind == "volume" && !m.name.is_empty())
-        .filter(|m| {
-            store::read_meta(paths, &m.name).is_some_and(|meta| store::is_anonymous(&meta))
-        })
+        .filter(|m| store::read_meta(paths, &m.name).is_some_and(|meta| store::is_anonymous(&meta)))
         .map(|m| m.name.clone())
         .collect()
 }
@@ -486,5 +492,119 @@ pub(crate) fn remove_unused(paths: &Paths, names: &[String]) {
         if !users.contains_key(n) && store::remove_locked(paths, n).is_ok() {
             event(&paths.root, n, "destroy");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volumes_from_modes() {
+        assert_eq!(parse_volumes_from("c").unwrap(), ("c", true));
+        assert_eq!(parse_volumes_from("c:ro").unwrap(), ("c", false));
+        assert_eq!(parse_volumes_from("c:rw").unwrap(), ("c", true));
+        assert_eq!(
+            parse_volumes_from("c:xx").unwrap_err().to_string(),
+            "invalid mode: xx"
+        );
+    }
+
+    #[test]
+    fn destinations_are_cleaned() {
+        assert_eq!(clean("/a//b/./c/"), "/a/b/c");
+        assert_eq!(clean("/"), "/");
+        assert_eq!(split_bind("v:/d:ro,nocopy"), ("v", "/d", "ro,nocopy"));
+        assert_eq!(split_bind("/d"), ("", "/d", ""));
+    }
+
+    /// Records written before volumes were resolved at create (Docker's MountPoint fields
+    /// only) still load.
+    #[test]
+    fn old_mount_points_load() {
+        let m: ContainerMount = serde_json::from_str(
+            r#"{"Type":"volume","Name":"v","Source":"/r/volumes/v/_data","Destination":"/d","Driver":"local","Mode":"z","RW":true,"Propagation":""}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (m.kind.as_str(), m.name.as_str(), m.copy_data),
+            ("volume", "v", false)
+        );
+        let p = serde_json::to_value(m.to_mount_point()).unwrap();
+        assert_eq!(p["Name"], "v");
+        assert!(p.get("CopyData").is_none());
+    }
+
+    #[test]
+    fn resolution_order_and_conflicts() {
+        let d = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            root: d.path().join("root"),
+            runroot: d.path().join("run"),
+        };
+        let src = d.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        let from = vec![ContainerMount {
+            kind: "volume".into(),
+            name: "shared".into(),
+            destination: "/data".into(),
+            rw: true,
+            ..Default::default()
+        }];
+        let config = Config {
+            volumes: Some(
+                [
+                    ("/data".to_string(), Default::default()),
+                    ("/img".to_string(), Default::default()),
+                ]
+                .into(),
+            ),
+            ..Default::default()
+        };
+        let host = HostConfig {
+            volumes_from: Some(vec!["other:ro".into()]),
+            binds: Some(vec![format!("{}:/b", src.display()), "named:/n:ro".into()]),
+            ..Default::default()
+        };
+        let r = resolve(&paths, &config, &host, &|c| {
+            assert_eq!(c, "other");
+            Ok(from.clone())
+        })
+        .unwrap();
+        let dests: Vec<(&str, &str, bool)> = r
+            .mounts
+            .iter()
+            .map(|m| (m.destination.as_str(), m.kind.as_str(), m.rw))
+            .collect();
+        // /data comes from --volumes-from (read-only), so the image's VOLUME /data adds none.
+        assert_eq!(
+            dests,
+            [
+                ("/b", "bind", true),
+                ("/data", "volume", false),
+                ("/img", "volume", true),
+                ("/n", "volume", false)
+            ]
+        );
+        let img = &r.mounts[2];
+        assert!(img.copy_data && img.name.len() == 64);
+        assert!(store::read_meta(&paths, &img.name).is_some_and(|m| store::is_anonymous(&m)));
+        drop(r);
+        // Two mounts on one destination.
+        let host = HostConfig {
+            binds: Some(vec!["a1:/x".into()]),
+            mounts: Some(vec![Mount {
+                kind: "tmpfs".into(),
+                target: "/x/".into(),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
+        let e = resolve(&paths, &Config::default(), &host, &|_| Ok(vec![]))
+            .err()
+            .unwrap();
+        assert_eq!(e.to_string(), "Duplicate mount point: /x");
+        // The volume the failed resolution made is gone again.
+        assert!(store::read_meta(&paths, "a1").is_none());
     }
 }

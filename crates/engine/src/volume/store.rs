@@ -120,7 +120,9 @@ pub(crate) fn validate_options(name: &str, o: &Map<String>) -> Result<()> {
 
 pub(crate) fn read_meta(paths: &Paths, name: &str) -> Option<Meta> {
     let dir = volume_dir(paths, name);
-    let md = std::fs::symlink_metadata(&dir).ok().filter(|m| m.is_dir())?;
+    let md = std::fs::symlink_metadata(&dir)
+        .ok()
+        .filter(|m| m.is_dir())?;
     let mut meta: Meta = std::fs::read(dir.join("meta.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -158,9 +160,7 @@ pub(crate) fn create_locked(
     crate::perms::mkdir(&dir, crate::perms::VOLUMES)
         .map_err(Error::io(format!("creating volume {name}")))?;
     let meta = Meta {
-        created_at: chrono::Utc::now()
-            .format("%Y-%m-%dT%H:%M:%SZ")
-            .to_string(),
+        created_at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         labels: (!labels.is_empty()).then(|| labels.clone()),
         options: (!options.is_empty()).then(|| options.clone()),
     };
@@ -247,7 +247,10 @@ pub(crate) fn is_mounted(p: &Path) -> bool {
         let mut out = Vec::with_capacity(b.len());
         let mut i = 0;
         while i < b.len() {
-            if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            if b[i] == b'\\'
+                && i + 3 < b.len()
+                && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+            {
                 out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
                 i += 4;
             } else {
