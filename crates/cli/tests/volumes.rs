@@ -898,3 +898,62 @@ fn system_df_counts_volumes() {
     // anonymous /link went with it.
     assert_eq!(line, "Local Volumes|3|2|13B|5B (38%)");
 }
+
+#[test]
+fn concurrent_first_uses_populate_once_and_rm_never_races_a_create() {
+    let (env, _host) = setup();
+    // Six containers start on one new volume at once: each sees the image's content, none
+    // fails on a half-made copy.
+    let kids: Vec<_> = (0..6)
+        .map(|i| {
+            env.cmd(&[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "-v",
+                "race:/data",
+                "vimg",
+                "sh",
+                "-c",
+                &format!("cat /data/f /data/sub/g && echo {i} > /data/w{i}"),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for k in kids {
+        let o = k.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "hi\ndeep\n");
+    }
+    let mut files: Vec<String> = std::fs::read_dir(vol_path(&env, "race"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["f", "ln", "sub", "w0", "w1", "w2", "w3", "w4", "w5"]
+    );
+    // `volume rm` racing `create -v`: either the create won (rm refused, the container has
+    // its volume) or the rm did (the create made the volume anew): never a container whose
+    // volume is gone.
+    for i in 0..4 {
+        env.ok(&["volume", "create", "contested"]);
+        let c = env
+            .cmd(&["create", "--network", "none", "-v", "contested:/c", "vimg"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let rm = env.run(&["volume", "rm", "contested"]);
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "round {i}");
+        let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        assert!(vol_path(&env, "contested").is_dir(), "round {i}: rm {rm:?}");
+        env.ok(&["rm", &id]);
+        env.ok(&["volume", "rm", "contested"]);
+    }
+}
