@@ -8,6 +8,7 @@
 
 mod container_cmds;
 mod detach_keys;
+mod df_verbose;
 mod format;
 mod human;
 mod image_cmds;

@@ -20,7 +20,7 @@ pub struct InfoArgs {
 
 #[derive(Args)]
 pub struct DfArgs {
-    /// Show detailed information on space usage (not implemented)
+    /// Show detailed information on space usage
     #[arg(short = 'v', long)]
     pub verbose: bool,
     /// Pretty-print using a Go template
@@ -182,6 +182,9 @@ pub fn info(g: &Global, a: InfoArgs) -> CmdResult {
 }
 
 pub fn df(g: &Global, a: DfArgs) -> CmdResult {
+    if a.verbose {
+        return crate::df_verbose::print(g, a.format.as_deref());
+    }
     let store = open_store(g)?;
     let imgs = store.images()?;
     let mut seen = HashSet::new();

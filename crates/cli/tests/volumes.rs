@@ -957,3 +957,74 @@ fn concurrent_first_uses_populate_once_and_rm_never_races_a_create() {
         env.ok(&["volume", "rm", "contested"]);
     }
 }
+
+#[test]
+fn system_df_verbose_lists_images_containers_and_volumes() {
+    let (env, _host) = setup();
+    env.ok(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "dfc",
+        "-v",
+        "dfv:/data",
+        "vimg",
+    ]);
+    env.ok(&["start", "-a", "dfc"]);
+    env.ok(&["volume", "create", "idle"]);
+    let out = env.ok(&["system", "df", "-v"]);
+    let sections: Vec<&str> = out.split("\n\n").collect();
+    // docker CLI 28 + dockerd 20.10: these headings, tables and the empty build cache.
+    assert_eq!(sections[0], "Images space usage:");
+    assert!(
+        sections[1].starts_with("REPOSITORY   TAG       IMAGE ID       CREATED"),
+        "{out}"
+    );
+    assert!(
+        sections[1].contains("SIZE      SHARED SIZE   UNIQUE SIZE   CONTAINERS\nvimg "),
+        "{out}"
+    );
+    assert_eq!(sections[2], "Containers space usage:");
+    assert!(
+        sections[3].starts_with("CONTAINER ID   IMAGE     COMMAND   LOCAL VOLUMES   SIZE"),
+        "{out}"
+    );
+    assert!(
+        sections[3].contains("vimg      \"sh\"      2               "),
+        "{out}"
+    );
+    assert_eq!(sections[4], "Local Volumes space usage:");
+    let vols: Vec<Vec<&str>> = sections[5]
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(vols[0], ["VOLUME", "NAME", "LINKS", "SIZE"]);
+    assert!(vols.contains(&vec!["dfv", "1", "8B"]), "{vols:?}");
+    assert!(vols.contains(&vec!["idle", "0", "0B"]), "{vols:?}");
+    assert_eq!(vols.len(), 4, "dfv, idle and the anonymous /link: {vols:?}");
+    assert_eq!(sections[6], "Build cache usage: 0B");
+    assert_eq!(
+        sections[7],
+        "CACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n"
+    );
+    let js = env.ok(&["system", "df", "-v", "--format", "json"]);
+    assert!(js.starts_with("{\"Images\":[{"), "{js}");
+    let v: Value = serde_json::from_str(&js).unwrap();
+    assert_eq!(v["Images"][0]["Repository"], "vimg");
+    assert_eq!(v["Images"][0]["Containers"], "1");
+    assert_eq!(v["Containers"][0]["Names"], "dfc");
+    assert_eq!(v["Containers"][0]["LocalVolumes"], "2");
+    assert_eq!(v["BuildCache"], serde_json::json!([]));
+    let dfv = v["Volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["Name"] == "dfv")
+        .unwrap();
+    assert_eq!(
+        (dfv["Links"].as_str(), dfv["Size"].as_str()),
+        (Some("1"), Some("8B"))
+    );
+    env.code(&["system", "df", "-v", "--format", "{{.Type}}"], 125);
+}
