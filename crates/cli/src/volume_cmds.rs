@@ -162,24 +162,8 @@ pub fn run(g: &Global, cmd: VolumeCmd) -> CmdResult {
             return last_error(errors);
         }
         VolumeCmd::Prune { all, filter, force } => {
-            let mut req = PruneVolumesRequest {
-                all,
-                ..Default::default()
-            };
-            for f in &filter {
-                let Some((k, v)) = f.split_once('=') else {
-                    return Err(Failure::new(
-                        format!("bad format of filter (expected name=value): {f}"),
-                        1,
-                    ));
-                };
-                match k.trim().to_ascii_lowercase().as_str() {
-                    "label" => req.label.push(v.to_string()),
-                    "label!" => req.not_label.push(v.to_string()),
-                    "all" => req.all = matches!(v, "true" | "1"),
-                    k => return Err(Failure::new(format!("Invalid filter '{k}'"), 1)),
-                }
-            }
+            let mut req = prune_request(&filter)?;
+            req.all |= all;
             if !force {
                 let what = if req.all {
                     "all local volumes"
@@ -194,22 +178,69 @@ pub fn run(g: &Global, cmd: VolumeCmd) -> CmdResult {
                 }
                 out = std::io::stdout().lock();
             }
-            let r = e.volume_prune(&req).map_err(fail)?;
-            if !r.volumes_deleted.is_empty() {
-                writeln!(out, "Deleted Volumes:")?;
-                for n in &r.volumes_deleted {
-                    writeln!(out, "{n}")?;
-                }
-                writeln!(out)?;
-            }
-            writeln!(
-                out,
-                "Total reclaimed space: {}",
-                human_size(r.space_reclaimed)
-            )?;
+            drop(out);
+            let space = prune_and_print(&e, &req)?;
+            println!("Total reclaimed space: {}", human_size(space));
+            return Ok(());
         }
     }
     Ok(())
+}
+
+/// `volume prune --filter`: label=, label!=, all= (Docker's keys for volumes).
+fn prune_request(filters: &[String]) -> Result<PruneVolumesRequest, Failure> {
+    let mut req = PruneVolumesRequest::default();
+    for f in filters {
+        let Some((k, v)) = f.split_once('=') else {
+            return Err(Failure::new(
+                format!("bad format of filter (expected name=value): {f}"),
+                1,
+            ));
+        };
+        match k.trim().to_ascii_lowercase().as_str() {
+            "label" => req.label.push(v.to_string()),
+            "label!" => req.not_label.push(v.to_string()),
+            "all" => req.all = matches!(v, "true" | "1"),
+            k => return Err(Failure::new(format!("Invalid filter '{k}'"), 1)),
+        }
+    }
+    Ok(req)
+}
+
+/// `system prune --volumes`: the anonymous unused volumes matching the label filters (the
+/// docker CLI 28 refuses `until` there, other keys are the containers' and images').
+pub fn system_prune_request(filters: &[String]) -> Result<PruneVolumesRequest, Failure> {
+    let mut req = PruneVolumesRequest::default();
+    for f in filters {
+        match f
+            .split_once('=')
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v))
+        {
+            Some((k, _)) if k == "until" => {
+                return Err(Failure::new(
+                    "ERROR: The \"until\" filter is not supported with \"--volumes\"",
+                    125,
+                ))
+            }
+            Some((k, v)) if k == "label" => req.label.push(v.to_string()),
+            Some((k, v)) if k == "label!" => req.not_label.push(v.to_string()),
+            _ => {}
+        }
+    }
+    Ok(req)
+}
+
+/// Prunes and prints Docker's "Deleted Volumes:" block; returns the space reclaimed.
+pub fn prune_and_print(e: &engine::Engine, req: &PruneVolumesRequest) -> Result<u64, Failure> {
+    let r = e.volume_prune(req).map_err(fail)?;
+    if !r.volumes_deleted.is_empty() {
+        println!("Deleted Volumes:");
+        for n in &r.volumes_deleted {
+            println!("{n}");
+        }
+        println!();
+    }
+    Ok(r.space_reclaimed)
 }
 
 fn confirm(warning: &str) -> Result<bool, Failure> {

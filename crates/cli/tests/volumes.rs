@@ -1028,3 +1028,42 @@ fn system_df_verbose_lists_images_containers_and_volumes() {
     );
     env.code(&["system", "df", "-v", "--format", "{{.Type}}"], 125);
 }
+
+#[test]
+fn system_prune_volumes_takes_anonymous_ones() {
+    let (env, _host) = setup();
+    env.ok(&["volume", "create", "named"]);
+    let id = env.ok(&["create", "--network", "none", "-v", "named:/data", "vimg"]);
+    let anon: Vec<String> = inspect_json(&env, &[id.trim()])[0]["Mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["Name"] != "named")
+        .map(|m| m["Name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(anon.len(), 1);
+    let (_, e) = env.code(
+        &["system", "prune", "-f", "--volumes", "--filter", "until=1h"],
+        125,
+    );
+    assert!(
+        e.contains("The \"until\" filter is not supported with \"--volumes\""),
+        "{e}"
+    );
+    let out = env.ok(&["system", "prune", "-f", "--volumes"]);
+    assert!(
+        out.contains(&format!("Deleted Volumes:\n{}\n\n", anon[0])),
+        "{out}"
+    );
+    assert_eq!(names(&env), vec!["named".to_string()]);
+    // Without --volumes none goes.
+    env.ok(&[
+        "volume",
+        "create",
+        "--label",
+        "com.docker.volume.anonymous=",
+        "anonlike",
+    ]);
+    env.ok(&["system", "prune", "-f"]);
+    assert_eq!(names(&env).len(), 2);
+}
