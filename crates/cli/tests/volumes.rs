@@ -749,18 +749,65 @@ fn mount_options_are_applied() {
     );
     assert!(e.contains("cannot access path"), "{e}");
     std::os::unix::fs::symlink("/etc", vol_path(&env, "sp").join("out")).unwrap();
-    let out = env.ok(&[
+    // A symlink in the volume resolves inside it: `out` -> /etc is the volume's missing
+    // /etc (so `out/..` is missing too), never the host's.
+    for sub in ["out", "out/..", "../../../../etc"] {
+        let (_, e) = env.code(
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--mount",
+                &format!("type=volume,src=sp,dst=/s,volume-subpath={sub}"),
+                "vimg",
+                "ls",
+                "/s",
+            ],
+            125,
+        );
+        assert!(e.contains("cannot access path"), "{sub}: {e}");
+    }
+    // A file as subpath; the staged mounts go with the container (run --rm, rm -f).
+    assert_eq!(
+        env.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--mount",
+            "type=volume,src=sp,dst=/one,volume-subpath=inner/i",
+            "vimg",
+            "cat",
+            "/one"
+        ]),
+        "inner\n"
+    );
+    let id = env.ok(&[
         "run",
-        "--rm",
+        "-d",
         "--network",
         "none",
         "--mount",
-        "type=volume,src=sp,dst=/s,volume-subpath=out/..",
+        "type=volume,src=sp,dst=/s,volume-subpath=inner",
         "vimg",
-        "ls",
-        "/s",
+        "sleep",
+        "100",
     ]);
-    assert_eq!(out, "inner\nout\n", "out/.. stays inside the volume");
+    let staged = || {
+        sh("cat /proc/self/mounts")
+            .lines()
+            .filter(|l| l.contains(&format!("{}/subpaths/", env.runroot().display())))
+            .count()
+    };
+    assert_eq!(staged(), 1);
+    assert_eq!(env.ok(&["exec", id.trim(), "cat", "/s/i"]), "inner\n");
+    env.ok(&["rm", "-f", id.trim()]);
+    assert_eq!(staged(), 0);
+    assert!(
+        vol_path(&env, "sp").join("inner/i").exists(),
+        "the volume's data is intact"
+    );
     // bind-propagation reaches the mount; volume options on a bind are refused.
     let b = env.path("b");
     std::fs::create_dir_all(&b).unwrap();

@@ -235,7 +235,12 @@ impl Engine {
                 host,
                 rootfs: &rootfs,
                 container_dir: &dir,
-                mounts: &crate::volume::mounts::prepare(&self.paths, &rec.mount_points, &rootfs)?,
+                mounts: &crate::volume::mounts::prepare(
+                    &self.paths,
+                    id,
+                    &rec.mount_points,
+                    &rootfs,
+                )?,
                 net,
                 pid,
                 ipc,

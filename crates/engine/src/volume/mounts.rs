@@ -372,16 +372,19 @@ fn volume_for(
     Ok(name)
 }
 
-/// Readies the mounts for a start and returns their OCI entries: binds' missing sources
-/// made (as Docker does for `-v`), `-o type=` volumes mounted, empty volumes populated from
-/// the image (`rootfs`), subpaths resolved inside their volume.
+/// Readies container `id`'s mounts for a start and returns their OCI entries: binds' missing
+/// sources made (as Docker does for `-v`), `-o type=` volumes mounted, empty volumes populated
+/// from the image (`rootfs`), subpaths opened inside their volume and staged (see
+/// [`super::subpath`]).
 pub(crate) fn prepare(
     paths: &Paths,
+    id: &str,
     mounts: &[ContainerMount],
     rootfs: &Path,
 ) -> Result<Vec<Value>> {
     let mut out = Vec::new();
-    for m in mounts {
+    super::subpath::release(paths, id);
+    for (n, m) in mounts.iter().enumerate() {
         let ro = if m.rw { "rw" } else { "ro" };
         match m.kind.as_str() {
             "volume" => {
@@ -399,7 +402,7 @@ pub(crate) fn prepare(
                 let src = if m.subpath().is_empty() {
                     data
                 } else {
-                    subpath_source(&data, m.subpath())?
+                    super::subpath::stage(paths, id, n, &data, m.subpath())?
                 };
                 out.push(json!({"destination": m.destination, "type": "bind",
                     "source": src, "options": ["rbind", ro, "rprivate"]}));
@@ -453,22 +456,6 @@ pub(crate) fn prepare(
         }
     }
     Ok(out)
-}
-
-/// `volume-subpath`: the directory inside the volume, resolved inside it (a symlink in the
-/// volume never leads out). Docker's error when it is missing.
-fn subpath_source(data: &Path, sub: &str) -> Result<std::path::PathBuf> {
-    let p = runtime::rootfs::secure_join(data, Path::new(sub))
-        .map_err(|e| invalid(format!("cannot access path {sub}: {e}")))?;
-    if let Err(e) = std::fs::symlink_metadata(&p) {
-        return Err(invalid(format!(
-            "cannot access path {}: lstat {}: {}",
-            p.display(),
-            p.display(),
-            e
-        )));
-    }
-    Ok(p)
 }
 
 /// The names of a container's anonymous volumes (for `rm -v` and `--rm`).
