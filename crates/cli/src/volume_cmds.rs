@@ -316,14 +316,56 @@ pub const HEADERS: &[(&str, &str)] = &[
     ("Status", "STATUS"),
 ];
 
+/// The docker CLI's `sortorder.NaturalLess`: runs of digits compare as numbers (`v2` < `v10`).
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].is_ascii_digit() && b[j].is_ascii_digit() {
+            let (si, sj) = (i, j);
+            while i < a.len() && a[i].is_ascii_digit() {
+                i += 1;
+            }
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            let na = std::str::from_utf8(&a[si..i])
+                .unwrap_or("")
+                .trim_start_matches('0');
+            let nb = std::str::from_utf8(&b[sj..j])
+                .unwrap_or("")
+                .trim_start_matches('0');
+            let o = na.len().cmp(&nb.len()).then_with(|| na.cmp(nb));
+            if o != Ordering::Equal {
+                return o;
+            }
+            // Equal numbers: fewer leading zeros first.
+            let o = (i - si).cmp(&(j - sj));
+            if o != Ordering::Equal {
+                return o;
+            }
+        } else {
+            if a[i] != b[j] {
+                return a[i].cmp(&b[j]);
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    (a.len() - i).cmp(&(b.len() - j))
+}
+
 fn ls(vols: &[Volume], quiet: bool, format: Option<&str>, out: &mut dyn Write) -> CmdResult {
+    let mut vols: Vec<&Volume> = vols.iter().collect();
+    vols.sort_by(|a, b| natural_cmp(&a.name, &b.name));
     let format = match format {
         _ if quiet => "{{.Name}}",
         Some("json") => "{{json .}}",
         Some(f) if !f.is_empty() && f != "table" => f,
         _ => "table {{.Driver}}\t{{.Name}}",
     };
-    let rows: Vec<Value> = vols.iter().map(row).collect();
+    let rows: Vec<Value> = vols.iter().map(|v| row(v)).collect();
     let s = format_rows(format, &rows, HEADERS).map_err(|e| Failure::new(e, 1))?;
     out.write_all(s.as_bytes())?;
     Ok(())
@@ -342,4 +384,16 @@ pub fn df_totals(vols: &[Volume]) -> (usize, usize, u64, u64) {
         }
     }
     (vols.len(), active, size, reclaim)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural_cmp;
+
+    #[test]
+    fn natural_order_as_the_docker_cli() {
+        let mut v = vec!["v10", "v2", "a", "v1", "b01", "b1", "v02x"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(v, ["a", "b1", "b01", "v1", "v2", "v02x", "v10"]);
+    }
 }
