@@ -365,6 +365,27 @@ mod tests {
         );
     }
 
+    /// Volumes of an older berth (no meta.json): 64-hex names were its anonymous volumes.
+    #[test]
+    fn legacy_volumes_load() {
+        let d = tempfile::tempdir().unwrap();
+        let paths = crate::record::Paths {
+            root: d.path().to_path_buf(),
+            runroot: d.path().join("run"),
+        };
+        let anon = "ab".repeat(32);
+        for n in [anon.as_str(), "named"] {
+            std::fs::create_dir_all(store::data_dir(&paths, n)).unwrap();
+        }
+        assert!(store::is_anonymous(
+            &store::read_meta(&paths, &anon).unwrap()
+        ));
+        let m = store::read_meta(&paths, "named").unwrap();
+        assert!(!store::is_anonymous(&m));
+        chrono::DateTime::parse_from_rfc3339(&m.created_at).unwrap();
+        assert_eq!(store::names(&paths), [anon.clone(), "named".into()]);
+    }
+
     #[test]
     fn names_and_options_are_checked() {
         assert!(store::valid_name("ab") && store::valid_name("a_b.c-d") && store::valid_name("0x"));

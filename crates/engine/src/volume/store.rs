@@ -123,10 +123,16 @@ pub(crate) fn read_meta(paths: &Paths, name: &str) -> Option<Meta> {
     let md = std::fs::symlink_metadata(&dir)
         .ok()
         .filter(|m| m.is_dir())?;
-    let mut meta: Meta = std::fs::read(dir.join("meta.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    let mut meta: Meta = match std::fs::read(dir.join("meta.json")) {
+        Ok(b) => serde_json::from_slice(&b).unwrap_or_default(),
+        // A volume of a berth before meta.json: those named with 64 hex digits were made
+        // anonymous (its `rm -v` removed them).
+        Err(_) if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) => Meta {
+            labels: Some([(ANONYMOUS_LABEL.to_string(), String::new())].into()),
+            ..Default::default()
+        },
+        Err(_) => Meta::default(),
+    };
     if meta.created_at.is_empty() {
         // A volume made by an older berth (or a create killed before its meta.json): the
         // directory's time, as Docker's local driver reports it.
