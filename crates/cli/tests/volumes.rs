@@ -274,8 +274,23 @@ fn volume_commands_print_what_docker_prints() {
     assert!(!env.root().join("volumes/x1").exists());
     assert!(!env.root().join("volumes/x2").exists());
 
-    // The tmpfs volume really is a tmpfs of 10m, shared by the containers using it.
+    // The tmpfs volume really is a tmpfs of 10m, shared by the containers using it while one
+    // runs, and unmounted (its content gone) after the last, as Docker's local driver does.
     env.import_busybox();
+    let vmounted =
+        || sh("cat /proc/self/mounts").contains(&format!("{} ", vol_path(&env, "v2").display()));
+    let holder = env.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "-v",
+        "v2:/t",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    assert!(vmounted());
     let out = env.ok(&[
         "run",
         "--rm",
@@ -292,6 +307,10 @@ fn volume_commands_print_what_docker_prints() {
         out.contains("tmpfs /t tmpfs") && out.contains("size=10240k"),
         "{out}"
     );
+    assert_eq!(env.ok(&["exec", holder.trim(), "cat", "/t/x"]), "shared\n");
+    assert!(vmounted(), "the holder still uses it");
+    env.ok(&["rm", "-f", holder.trim()]);
+    assert!(!vmounted(), "unmounted after its last user");
     assert_eq!(
         env.ok(&[
             "run",
@@ -301,11 +320,13 @@ fn volume_commands_print_what_docker_prints() {
             "-v",
             "v2:/u",
             "busybox",
-            "cat",
-            "/u/x"
+            "ls",
+            "/u"
         ]),
-        "shared\n"
+        "",
+        "a fresh tmpfs"
     );
+    assert!(!vmounted());
     assert_eq!(
         env.ok(&["volume", "rm", "v1", "v2", gen]),
         format!("v1\nv2\n{gen}\n")

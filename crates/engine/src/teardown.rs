@@ -50,6 +50,7 @@ fn release_resources_in(paths: &record::Paths, id: &str, store: Option<&storage:
     ipc::unmount_shm(&paths.run_dir(id));
     let _ = std::fs::remove_dir_all(paths.run_dir(id));
     crate::volume::subpath::release(paths, id);
+    crate::volume::store::release_mounts(paths, id);
 }
 
 /// The monitor's `--rm` ending: releases and removes with one storage handle and the
@@ -87,6 +88,7 @@ pub(crate) fn release_and_remove(
             timing::mark("rm:runtime_joined");
             remove_run_dir(&paths.run_dir(id));
             crate::volume::subpath::release(paths, id);
+            crate::volume::store::release_mounts(paths, id);
             left
         }
         None => {

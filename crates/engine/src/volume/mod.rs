@@ -11,7 +11,7 @@
 
 mod copyup;
 pub(crate) mod mounts;
-mod store;
+pub(crate) mod store;
 pub(crate) mod subpath;
 
 pub use mounts::ContainerMount;

@@ -395,7 +395,7 @@ pub(crate) fn prepare(
                     let _l = store::lock(paths)?;
                     store::create_locked(paths, name, &Map::new(), &Map::new())?;
                 }
-                store::mount_options(paths, name)?;
+                store::mount_for(paths, name, id)?;
                 if m.copy_data && m.subpath().is_empty() {
                     super::copyup::populate(paths, name, rootfs, &m.destination)?;
                 }

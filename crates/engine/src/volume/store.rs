@@ -273,9 +273,58 @@ pub(crate) fn is_mounted(p: &Path) -> bool {
         .any(|m| Path::new(&unescape(m)) == p)
 }
 
-/// Mounts a volume made with `-o type=...` on its `_data` (once; it stays mounted until the
-/// volume is removed).
-pub(crate) fn mount_options(paths: &Paths, name: &str) -> Result<()> {
+/// `<runroot>/volume-mounts/<name>/<container-id>`: which running containers use a volume
+/// made with `-o type=...` (the local driver's active count; volatile like the mounts).
+fn refs_dir(paths: &Paths) -> PathBuf {
+    paths.runroot.join("volume-mounts")
+}
+
+/// Mounts a volume made with `-o type=...` on its `_data` for container `id` (the first user
+/// mounts it; [`release_mounts`] unmounts it after the last, as Docker's local driver).
+pub(crate) fn mount_for(paths: &Paths, name: &str, id: &str) -> Result<()> {
+    if read_opts(paths, name).is_none_or(|o| o.mount_type.is_empty() && o.mount_device.is_empty()) {
+        return Ok(());
+    }
+    let _l = lock(paths)?;
+    mount_options(paths, name)?;
+    let d = refs_dir(paths).join(name);
+    std::fs::create_dir_all(&d).map_err(Error::io(format!("creating {}", d.display())))?;
+    std::fs::write(d.join(id), b"").map_err(Error::io(format!("writing {}", d.display())))
+}
+
+/// Container `id` no longer runs: the `-o type=...` volumes it was the last user of are
+/// unmounted (a tmpfs volume's content goes, as with Docker). One failed `read_dir` when no
+/// such volume is in use.
+pub(crate) fn release_mounts(paths: &Paths, id: &str) {
+    let Ok(rd) = std::fs::read_dir(refs_dir(paths)) else {
+        return;
+    };
+    let mine: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|d| d.join(id).exists())
+        .collect();
+    if mine.is_empty() {
+        return;
+    }
+    let Ok(_l) = lock(paths) else { return };
+    for d in mine {
+        let _ = std::fs::remove_file(d.join(id));
+        if std::fs::remove_dir(&d).is_ok() {
+            if let Some(name) = d.file_name().and_then(|n| n.to_str()) {
+                let data = data_dir(paths, name);
+                while is_mounted(&data) {
+                    if rustix::mount::unmount(&data, rustix::mount::UnmountFlags::DETACH).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Mounts a volume made with `-o type=...` on its `_data` unless it is.
+fn mount_options(paths: &Paths, name: &str) -> Result<()> {
     let Some(o) = read_opts(paths, name) else {
         return Ok(());
     };
@@ -343,6 +392,7 @@ pub(crate) fn remove_locked(paths: &Paths, name: &str) -> Result<()> {
             )));
         }
     }
+    let _ = std::fs::remove_dir_all(refs_dir(paths).join(name));
     std::fs::remove_dir_all(&dir).map_err(Error::io(format!("remove {name}")))
 }
 
