@@ -43,7 +43,10 @@ pub(crate) fn populate(paths: &Paths, name: &str, rootfs: &Path, dest: &str) -> 
         return Ok(());
     }
     let from = format!("/proc/self/fd/{}", src.as_raw_fd());
-    storage::fsutil::copy_tree(Path::new(&from), &data).map_err(|e| {
+    runtime::timing::mark("vol:copy_up");
+    let r = storage::fsutil::copy_tree(Path::new(&from), &data);
+    runtime::timing::mark("vol:copied_up");
+    r.map_err(|e| {
         Error::Other(format!(
             "copying the image's {dest} into volume {name}: {e}"
         ))

@@ -455,6 +455,7 @@ pub(crate) fn prepare(
             }
         }
     }
+    runtime::timing::mark("vol:prepared");
     Ok(out)
 }
 
@@ -473,6 +474,7 @@ pub(crate) fn remove_unused(paths: &Paths, names: &[String]) {
     if names.is_empty() {
         return;
     }
+    runtime::timing::mark("vol:remove_unused");
     let Ok(_l) = store::lock(paths) else { return };
     let users = store::users(paths);
     for n in names {
@@ -480,6 +482,7 @@ pub(crate) fn remove_unused(paths: &Paths, names: &[String]) {
             event(&paths.root, n, "destroy");
         }
     }
+    runtime::timing::mark("vol:removed_unused");
 }
 
 #[cfg(test)]
