@@ -24,6 +24,9 @@ pub enum VolumeCmd {
         /// Set driver specific options
         #[arg(short = 'o', long = "opt")]
         opt: Vec<String>,
+        /// Specify volume name (the docker CLI's hidden flag)
+        #[arg(long = "name", hide = true)]
+        name_flag: Option<String>,
         name: Option<String>,
     },
     /// List volumes
@@ -102,8 +105,18 @@ pub fn run(g: &Global, cmd: VolumeCmd) -> CmdResult {
             driver,
             label,
             opt,
+            name_flag,
             name,
         } => {
+            let name = match (name_flag, name) {
+                (Some(a), Some(b)) if a != b => {
+                    return Err(Failure::new(
+                        "conflicting options: either specify --name or provide positional arg, not both",
+                        1,
+                    ))
+                }
+                (a, b) => b.or(a),
+            };
             let v = e
                 .volume_create(&CreateVolumeRequest {
                     name,

@@ -145,6 +145,19 @@ fn volume_commands_print_what_docker_prints() {
         gen.len() == 64 && gen.bytes().all(|b| b.is_ascii_hexdigit()),
         "{gen}"
     );
+    // The docker CLI's hidden --name.
+    assert_eq!(
+        env.ok(&["volume", "create", "--name", "byflag"]),
+        "byflag\n"
+    );
+    let (_, e) = env.code(&["volume", "create", "--name", "a1", "b1"], 1);
+    assert!(
+        e.contains(
+            "conflicting options: either specify --name or provide positional arg, not both"
+        ),
+        "{e}"
+    );
+    env.ok(&["volume", "rm", "byflag"]);
     // Creating an existing volume again returns it (dockerd 20.10 ignores the new options).
     assert_eq!(env.ok(&["volume", "create", "v1"]), "v1\n");
 
