@@ -594,3 +594,88 @@ fn concurrent_first_uses_populate_once_and_rm_never_races_a_create() {
         env.ok(&["volume", "rm", "contested"]);
     }
 }
+
+#[test]
+fn volume_events_as_dockerd_logs_them() {
+    let (env, _host) = setup();
+    let since = chrono::Utc::now().timestamp().to_string();
+    env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--name",
+        "evc",
+        "-v",
+        "evn:/data:ro",
+        "vimg",
+        "true",
+    ]);
+    let until = (chrono::Utc::now().timestamp() + 1).to_string();
+    let events = |filter: &str, format: &str| {
+        env.ok(&[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--filter",
+            "type=volume",
+            "--filter",
+            filter,
+            "--format",
+            format,
+        ])
+    };
+    // dockerd 20.10: create, mount (with container, destination, propagation, read/write),
+    // unmount (with container) for each volume; --rm destroys the anonymous one.
+    let out = events(
+        "type=volume",
+        "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.driver}}",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    let named: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.contains(" evn "))
+        .collect();
+    assert_eq!(
+        named,
+        ["create evn local", "mount evn local", "unmount evn local"],
+        "{out}"
+    );
+    let anon: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| !l.contains(" evn "))
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(anon, ["create", "mount", "unmount", "destroy"], "{out}");
+    let id = env.ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "event=create",
+        "--filter",
+        "type=container",
+        "--format",
+        "{{.Actor.ID}}",
+    ]);
+    let mounts = events(
+        "event=mount",
+        "{{.Actor.ID}} {{.Actor.Attributes.container}} {{.Actor.Attributes.destination}} {{index .Actor.Attributes \"read/write\"}}",
+    );
+    assert!(
+        mounts.contains(&format!("evn {} /data false\n", id.trim())),
+        "{mounts}"
+    );
+    assert!(
+        mounts.contains(&format!(" {} /link true\n", id.trim())),
+        "{mounts}"
+    );
+    let unmounts = events("event=unmount", "{{.Actor.Attributes.container}}");
+    assert_eq!(unmounts, format!("{0}\n{0}\n", id.trim()));
+}

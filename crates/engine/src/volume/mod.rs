@@ -148,6 +148,21 @@ fn label_match(f: &str, labels: Option<&Map<String>>) -> bool {
 
 /// A volume event in the event log (Docker's: Type volume, the name as actor, its driver).
 pub(crate) fn event(root: &std::path::Path, name: &str, action: &str) {
+    event_with(root, name, action, &[]);
+}
+
+/// [`event`] with more attributes (`mount`: container, destination, propagation, read/write).
+pub(crate) fn event_with(
+    root: &std::path::Path,
+    name: &str,
+    action: &str,
+    extra: &[(&str, String)],
+) {
+    let mut attributes: std::collections::BTreeMap<String, String> =
+        [("driver".to_string(), "local".to_string())].into();
+    for (k, v) in extra {
+        attributes.insert(k.to_string(), v.clone());
+    }
     let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
     crate::events::append(
         root,
@@ -156,7 +171,7 @@ pub(crate) fn event(root: &std::path::Path, name: &str, action: &str) {
             action: action.into(),
             actor: crate::events::Actor {
                 id: name.into(),
-                attributes: [("driver".to_string(), "local".to_string())].into(),
+                attributes,
             },
             scope: "local".into(),
             time: nanos / 1_000_000_000,
@@ -164,6 +179,28 @@ pub(crate) fn event(root: &std::path::Path, name: &str, action: &str) {
             ..Default::default()
         },
     );
+}
+
+/// `<runroot>/volume-users/<id>`: the volumes a started container uses, one name a line;
+/// written before they are readied, read by [`release`] when the container stops.
+fn users_file(paths: &crate::record::Paths, id: &str) -> std::path::PathBuf {
+    paths.runroot.join("volume-users").join(id)
+}
+
+/// Container `id` stopped (its resources are being released): its staged subpaths and the
+/// `-o type=` mounts it was the last user of go, `unmount` events are logged. One failed
+/// `open` for a container without volumes.
+pub(crate) fn release(paths: &crate::record::Paths, id: &str) {
+    let f = users_file(paths, id);
+    let Ok(names) = std::fs::read_to_string(&f) else {
+        return;
+    };
+    subpath::release(paths, id);
+    store::release_mounts(paths, id);
+    for n in names.lines().filter(|n| !n.is_empty()) {
+        event_with(&paths.root, n, "unmount", &[("container", id.to_string())]);
+    }
+    let _ = std::fs::remove_file(f);
 }
 
 impl Engine {

@@ -383,6 +383,20 @@ pub(crate) fn prepare(
     rootfs: &Path,
 ) -> Result<Vec<Value>> {
     let mut out = Vec::new();
+    let names: Vec<&str> = mounts
+        .iter()
+        .filter(|m| m.kind == "volume" && !m.name.is_empty())
+        .map(|m| m.name.as_str())
+        .collect();
+    if !names.is_empty() {
+        // First: what a crash leaves from here on is found and released by the stop.
+        let f = super::users_file(paths, id);
+        let dir = f.parent().expect("has a parent");
+        crate::perms::mkdir(dir, 0o700)
+            .map_err(Error::io(format!("creating {}", dir.display())))?;
+        std::fs::write(&f, names.join("\n"))
+            .map_err(Error::io(format!("writing {}", f.display())))?;
+    }
     super::subpath::release(paths, id);
     for (n, m) in mounts.iter().enumerate() {
         let ro = if m.rw { "rw" } else { "ro" };
@@ -454,6 +468,22 @@ pub(crate) fn prepare(
                 )))
             }
         }
+    }
+    for m in mounts
+        .iter()
+        .filter(|m| m.kind == "volume" && !m.name.is_empty())
+    {
+        super::event_with(
+            &paths.root,
+            &m.name,
+            "mount",
+            &[
+                ("container", id.to_string()),
+                ("destination", m.destination.clone()),
+                ("propagation", m.propagation.clone()),
+                ("read/write", m.rw.to_string()),
+            ],
+        );
     }
     runtime::timing::mark("vol:prepared");
     Ok(out)
