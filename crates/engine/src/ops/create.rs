@@ -218,6 +218,7 @@ impl Engine {
         };
         let mounts = vols.mounts.clone();
         let mut vols = Some(vols);
+        let mut created_vols = Vec::new();
         let res = (|| -> Result<Record> {
             perms::mkdir(&dir, perms::CONTAINER_DIR)
                 .map_err(Error::io(format!("creating {}", dir.display())))?;
@@ -265,7 +266,7 @@ impl Engine {
             record::save(&self.paths, &rec)?;
             drop(name_guard);
             if let Some(v) = vols.take() {
-                v.done(&self.paths);
+                created_vols = v.done(&self.paths);
             }
             timing::mark("eng:c_saved");
             if prefetch {
@@ -305,10 +306,7 @@ impl Engine {
                 record::release_name(&self.paths, &name, &id);
                 match vols.take() {
                     Some(v) => v.abort(&self.paths),
-                    None => crate::volume::mounts::remove_unused(
-                        &self.paths,
-                        &crate::volume::mounts::anonymous_of(&self.paths, &mounts),
-                    ),
+                    None => crate::volume::mounts::remove_unused(&self.paths, &created_vols),
                 }
                 return Err(e);
             }

@@ -83,11 +83,13 @@ impl Resolved {
         }
     }
 
-    /// The record is saved: the volumes made for it are announced.
-    pub(crate) fn done(self, paths: &Paths) {
+    /// The record is saved: the volumes made for it are announced (and returned, for a
+    /// create that fails after this to remove them with [`remove_unused`]).
+    pub(crate) fn done(self, paths: &Paths) -> Vec<String> {
         for n in &self.created {
             event(&paths.root, n, "create");
         }
+        self.created
     }
 }
 
