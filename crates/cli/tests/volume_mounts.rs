@@ -469,6 +469,15 @@ fn mount_options_are_applied() {
         e.contains("field VolumeOptions must not be specified"),
         "{e}"
     );
+    // A volume name the local driver refuses (dockerd's message).
+    let (_, e) = env.code(
+        &["create", "--mount", "type=volume,src=a,dst=/x", "vimg"],
+        125,
+    );
+    assert!(
+        e.contains("create a: \"a\" includes invalid characters for a local volume name"),
+        "{e}"
+    );
     env.ok(&["volume", "rm", "tv"]);
 }
 

@@ -363,7 +363,11 @@ fn volume_for(
         (hex::encode(rand::random::<[u8; 32]>()), l)
     } else {
         if !store::valid_name(name) {
-            return Err(invalid(store::invalid_name_msg(name)));
+            return Err(super::VolumeError::Invalid {
+                name: name.to_string(),
+                why: store::invalid_name_msg(name),
+            }
+            .into());
         }
         (name.to_string(), labels.clone())
     };
