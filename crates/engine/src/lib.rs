@@ -22,6 +22,7 @@ mod commit;
 mod cp;
 pub mod detach;
 pub mod events;
+pub mod health;
 pub use attach_io::Pumped;
 mod exec;
 mod fork_heap;
@@ -648,7 +649,14 @@ fn status_text(r: &Record) -> String {
     let now = chrono::Utc::now();
     let since = |t: &str| parse_time(t).map(|t| (now - t).num_seconds()).unwrap_or(0);
     match r.effective_status() {
-        "running" => format!("Up {}", human_duration(since(&r.state.started_at))),
+        "running" => match &r.state.health {
+            Some(h) => format!(
+                "Up {} ({})",
+                human_duration(since(&r.state.started_at)),
+                h.summary()
+            ),
+            None => format!("Up {}", human_duration(since(&r.state.started_at))),
+        },
         "paused" => format!("Up {} (Paused)", human_duration(since(&r.state.started_at))),
         "restarting" => format!(
             "Restarting ({}) {} ago",
@@ -734,6 +742,7 @@ fn merge_image_config(c: &mut Config, img: &image::config::ContainerConfig) {
     if c.on_build.is_none() {
         c.on_build = img.on_build.clone();
     }
+    health::merge(&mut c.healthcheck, img.healthcheck.as_ref());
 }
 
 fn read_host_file(p: &str) -> String {
@@ -992,6 +1001,9 @@ impl Engine {
         }
         blkio::validate(&host)?;
         settings::validate(&host)?;
+        if let Some(h) = &config.healthcheck {
+            h.validate().map_err(Error::InvalidArgument)?;
+        }
         for d in &host.devices {
             if std::fs::metadata(&d.path_on_host).is_err() {
                 return Err(Error::InvalidArgument(format!(
@@ -1412,6 +1424,7 @@ impl Engine {
             dns: network::may_have_dns(&rec.network_settings),
             record_lock: lock.fd(),
             spec,
+            health: health::timing_of(rec.config.healthcheck.as_ref()),
         });
         match started {
             Ok(s) => {
@@ -1426,6 +1439,8 @@ impl Engine {
                 rec.state.pid = s.pid as i64;
                 rec.state.started_at = s.started_at;
                 rec.state.finished_at = record::NEVER.into();
+                rec.state.health =
+                    health::on_start(rec.config.healthcheck.as_ref(), rec.state.health.take());
                 rec.has_been_started_before = true;
                 rec.has_been_manually_stopped = false;
                 rec.monitor_pid = s.monitor_pid as i64;

@@ -32,6 +32,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::health::sched::{Sched, Timing};
 use crate::shim::{self, Log};
 pub use crate::shim::{
     read_frame, write_frame, EXIT, HELLO, RESIZE, STDERR, STDIN, STDIN_EOF, STDOUT,
@@ -79,6 +80,8 @@ pub struct Spawn<'a> {
     pub record_lock: RawFd,
     /// The spec just written to the bundle (the monitor, a fork, has it in memory already).
     pub spec: (serde_json::Value, Vec<u8>),
+    /// The healthcheck's timer settings, if the container has a probe.
+    pub health: Option<Timing>,
 }
 
 /// Forks the monitor (one fork + setsid) and returns once the container runs.
@@ -575,6 +578,7 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
         log,
         mnt_ns: None,
         spec: Some(s.spec),
+        health: s.health.map(Sched::new),
     };
     lifecycle(m, Some(status_wr), None)
 }
@@ -596,6 +600,8 @@ struct Monitor<'a> {
     mnt_ns: Option<File>,
     /// The first start's spec (restarts read the bundle's config.json).
     spec: Option<(serde_json::Value, Vec<u8>)>,
+    /// The healthcheck timer (health/sched.rs).
+    health: Option<Sched>,
 }
 
 /// How long a started container must still run before its monitor shrinks into
@@ -683,6 +689,9 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
             let pid = container.pid();
             m.mnt_ns = File::open(format!("/proc/{pid}/ns/mnt")).ok();
             let started_at = now();
+            if let Some(h) = m.health.as_mut() {
+                h.restart();
+            }
             match status_wr.take() {
                 Some(mut w) => {
                     report(
@@ -707,6 +716,10 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                         r.state.restarting = false;
                         r.state.pid = pid as i64;
                         r.state.started_at = started_at.clone();
+                        r.state.health = crate::health::on_start(
+                            r.config.healthcheck.as_ref(),
+                            r.state.health.take(),
+                        );
                         r.restart_count += 1;
                         Ok(())
                     });
@@ -792,6 +805,7 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                 r.state.exit_code = code as i64;
                 r.state.oom_killed = oom;
                 r.state.finished_at = now();
+                crate::health::on_stop(&mut r.state.health);
                 Ok(())
             });
             events::container_event_with(
@@ -853,6 +867,7 @@ fn serve_then_shrink(
             &mut m.clients,
             &mut m.log,
             deadline,
+            (&mut m.health, m.paths, &m.id),
         );
         let Some(code) = served else {
             if let (Some(path), Some(pidfd)) = (idle.take(), pidfd.as_ref()) {
@@ -913,6 +928,7 @@ fn handoff(
             .collect(),
         partial: m.log.partial.clone(),
         exit: None,
+        health: m.health.clone(),
     };
     runtime::timing::mark("mon:handoff");
     shim::exec_handoff(shim::Program::Path(path), &h)
@@ -978,6 +994,7 @@ pub fn resume() -> i32 {
         },
         mnt_ns: None,
         spec: None,
+        health: h.health,
     };
     lifecycle(m, None, h.exit)
 }
@@ -1020,6 +1037,7 @@ fn finish(
                 r.state.error = e.clone();
             }
             r.state.finished_at = now();
+            crate::health::on_stop(&mut r.state.health);
             r.monitor_pid = 0;
             r.monitor_start_time = 0;
             Ok(())
@@ -1080,6 +1098,7 @@ fn serve(
     clients: &mut Vec<Client>,
     log: &mut Log,
     deadline: Option<std::time::Instant>,
+    (health, paths, id): (&mut Option<Sched>, &Paths, &str),
 ) -> Option<i32> {
     let mut exited: Option<i32> = None;
     let mut buf = vec![0u8; 32 * 1024];
@@ -1105,6 +1124,7 @@ fn serve(
             -1
         }));
         fds.push(pfd(listener.as_raw_fd()));
+        fds.push(pfd(health.as_ref().map_or(-1, Sched::poll_fd)));
         for cl in clients.iter() {
             fds.push(pfd(cl.sock.as_raw_fd()));
         }
@@ -1116,6 +1136,10 @@ fn serve(
             (None, Some(l)) => l.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32,
             (None, None) => -1,
         };
+        let timeout = match (&health, exited) {
+            (Some(s), None) => s.min_timeout(timeout),
+            _ => timeout,
+        };
         // SAFETY: poll over a vector of valid pollfds.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
         if n < 0 {
@@ -1126,6 +1150,14 @@ fn serve(
         }
         if n == 0 && exited.is_some() {
             break;
+        }
+        if let Some(s) = health.as_mut() {
+            if exited.is_none() && s.due() {
+                crate::health::spawn_from_monitor(s, paths, id);
+            }
+            if fds[4].revents != 0 && s.poll_fd() >= 0 {
+                s.on_readable();
+            }
         }
         for (i, slot) in [(0usize, &mut io.out), (1, &mut io.err)] {
             if fds[i].revents == 0 {
@@ -1193,7 +1225,7 @@ fn serve(
         }
         let mut drop_idx = Vec::new();
         for (k, cl) in clients.iter_mut().enumerate() {
-            let Some(p) = fds.get(4 + k) else { break };
+            let Some(p) = fds.get(5 + k) else { break };
             if p.revents == 0 {
                 continue;
             }

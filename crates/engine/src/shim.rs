@@ -26,6 +26,8 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
+use crate::health::sched::Sched;
+
 pub const STDIN: u8 = 0;
 pub const STDOUT: u8 = 1;
 pub const STDERR: u8 = 2;
@@ -208,6 +210,8 @@ pub struct Handoff {
     pub partial: [Vec<u8>; 2],
     /// Set by the idle monitor: the init's exit code.
     pub exit: Option<i32>,
+    /// The healthcheck timer (its running probe's pipe among the fds).
+    pub health: Option<Sched>,
 }
 
 impl Default for Handoff {
@@ -230,6 +234,7 @@ impl Default for Handoff {
             clients: Vec::new(),
             partial: [Vec::new(), Vec::new()],
             exit: None,
+            health: None,
         }
     }
 }
@@ -257,6 +262,7 @@ impl Handoff {
             self.exe,
         ];
         v.extend(self.clients.iter().map(|c| c.fd));
+        v.extend(self.health.as_ref().map(|h| h.probe_fd));
         v.retain(|&fd| fd >= 0);
         v
     }
@@ -266,7 +272,7 @@ impl Handoff {
     pub fn encode(&self) -> Vec<u8> {
         let mut o = Vec::new();
         let num = |n: i64| n.to_string().into_bytes();
-        put(&mut o, "v", b"1");
+        put(&mut o, "v", b"2");
         put(&mut o, "id", self.id.as_bytes());
         put(&mut o, "root", self.root.as_bytes());
         put(&mut o, "runroot", self.runroot.as_bytes());
@@ -302,6 +308,9 @@ impl Handoff {
         if let Some(code) = self.exit {
             put(&mut o, "exit", &num(code as i64));
         }
+        if let Some(h) = &self.health {
+            put(&mut o, "health", h.encode().as_bytes());
+        }
         o
     }
 
@@ -321,7 +330,7 @@ impl Handoff {
             let text = std::str::from_utf8(val).ok();
             let int = || text.and_then(|t| t.parse::<i32>().ok());
             match key {
-                "v" => version = val == b"1",
+                "v" => version = val == b"2",
                 "id" => h.id = text?.to_string(),
                 "root" => h.root = OsStr::from_bytes(val).to_os_string(),
                 "runroot" => h.runroot = OsStr::from_bytes(val).to_os_string(),
@@ -353,6 +362,7 @@ impl Handoff {
                 "partial0" => h.partial[0] = val.to_vec(),
                 "partial1" => h.partial[1] = val.to_vec(),
                 "exit" => h.exit = Some(int()?),
+                "health" => h.health = Some(Sched::decode(text?)?),
                 _ => return None,
             }
         }
@@ -647,6 +657,7 @@ fn serve(h: &mut Handoff, log: &mut Log, clients: &mut Vec<Client>, shrink: &Shr
     let mut exited: Option<i32> = None;
     let mut buf = vec![0u8; 32 * 1024];
     let mut fds: Vec<libc::pollfd> = Vec::with_capacity(16);
+    let mut health = h.health.take();
     // Set after any work: once quiet for QUIET_MS, the memory that work used goes back.
     let mut busy = false;
     shrink.apply(&mut buf);
@@ -667,6 +678,7 @@ fn serve(h: &mut Handoff, log: &mut Log, clients: &mut Vec<Client>, shrink: &Shr
             _ => -1,
         }));
         fds.push(pfd(listener));
+        fds.push(pfd(health.as_ref().map_or(-1, Sched::poll_fd)));
         fds.extend(clients.iter().map(|c| pfd(c.sock.as_raw_fd())));
         // After the init exited, remaining output is drained without blocking on writers that
         // outlive it (daemons in a --pid host container).
@@ -674,6 +686,10 @@ fn serve(h: &mut Handoff, log: &mut Log, clients: &mut Vec<Client>, shrink: &Shr
             (Some(_), _) => 0,
             (None, true) => QUIET_MS,
             (None, false) => -1,
+        };
+        let timeout = match (&health, exited) {
+            (Some(s), None) => s.min_timeout(timeout),
+            _ => timeout,
         };
         // SAFETY: poll over a vector of valid pollfds.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
@@ -685,6 +701,28 @@ fn serve(h: &mut Handoff, log: &mut Log, clients: &mut Vec<Client>, shrink: &Shr
         }
         if n == 0 && exited.is_some() {
             break;
+        }
+        if let Some(s) = health.as_mut().filter(|s| exited.is_none() && s.due()) {
+            s.spawn(h.exe, &h.id, &h.root, &h.runroot);
+            if n == 0 {
+                continue;
+            }
+        }
+        if health
+            .as_ref()
+            .is_some_and(|s| fds[4].revents != 0 && s.poll_fd() >= 0)
+        {
+            if let Some(s) = health.as_mut() {
+                if s.on_readable() {
+                    // A probe's work is over: give back what it used at once (with probes
+                    // more often than QUIET_MS the quiet timeout would never come).
+                    shrink.apply(&mut buf);
+                    busy = false;
+                }
+            }
+            if n == 1 {
+                continue;
+            }
         }
         if n == 0 {
             shrink.apply(&mut buf);
@@ -764,7 +802,7 @@ fn serve(h: &mut Handoff, log: &mut Log, clients: &mut Vec<Client>, shrink: &Shr
         }
         let mut drop_idx = Vec::new();
         for (k, cl) in clients.iter_mut().enumerate() {
-            let Some(p) = fds.get(4 + k) else { break };
+            let Some(p) = fds.get(5 + k) else { break };
             if p.revents == 0 {
                 continue;
             }
@@ -817,6 +855,7 @@ fn serve(h: &mut Handoff, log: &mut Log, clients: &mut Vec<Client>, shrink: &Shr
     h.err = -1;
     h.stdin = -1;
     h.master = -1;
+    h.health = health;
     exited.unwrap_or(255)
 }
 
@@ -918,10 +957,19 @@ mod tests {
             ],
             partial: [b"half a li\n\0ne".to_vec(), Vec::new()],
             exit: Some(137),
+            health: Some({
+                let mut s = Sched::new(crate::health::sched::Timing {
+                    interval_ns: 1,
+                    start_interval_ns: 2,
+                    start_period_ns: 3,
+                });
+                s.probe_fd = 14;
+                s
+            }),
         };
         let d = Handoff::decode(&h.encode()).unwrap();
         assert_eq!(d, h);
-        assert_eq!(d.fds(), vec![5, 6, 7, 8, 9, 10, 11, 12, 13]);
+        assert_eq!(d.fds(), vec![5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
         let mut e = h.encode();
         e.truncate(e.len() - 3);
         assert_eq!(Handoff::decode(&e), None);
