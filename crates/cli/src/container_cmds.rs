@@ -1000,6 +1000,7 @@ pub fn ps_row(c: &engine::ContainerSummary, trunc: bool, size: bool) -> Value {
         "Mounts": mounts.join(","),
         "Networks": c.network_settings.networks.keys().cloned().collect::<Vec<_>>().join(","),
         "LocalVolumes": c.mounts.iter().filter(|m| m.kind == "volume").count().to_string(),
+        crate::format::METHODS: {"Label": c.labels},
     })
 }
 
@@ -2026,6 +2027,20 @@ pub fn event_line(ev: &engine::Event) -> String {
     s
 }
 
+/// An event as templates see it: its JSON (what `{{json .}}` prints) where Go's field names
+/// (`.Status`, `.ID`, `.From`, `.Scope`, `.Time`, `.TimeNano`) read the JSON-tagged keys.
+fn event_value(ev: &engine::Event) -> Value {
+    let mut v = serde_json::to_value(ev).unwrap_or_default();
+    if let Value::Object(o) = &mut v {
+        o.insert(
+            crate::format::ALIASES.into(),
+            json!({"Status": "status", "ID": "id", "From": "from", "Scope": "scope",
+                   "Time": "time", "TimeNano": "timeNano"}),
+        );
+    }
+    v
+}
+
 pub fn events(g: &Global, a: EventsArgs) -> CmdResult {
     let now = now_ns();
     let t = |v: &Option<String>| -> Result<Option<f64>, Failure> {
@@ -2052,7 +2067,7 @@ pub fn events(g: &Global, a: EventsArgs) -> CmdResult {
     let mut err = None;
     e.events(&opts, &mut |ev| {
         let line = match &tmpl {
-            Some(t) => match t.execute(&serde_json::to_value(ev).unwrap_or_default()) {
+            Some(t) => match t.execute(&event_value(ev)) {
                 Ok(s) => s,
                 Err(m) => {
                     err = Some(m);

@@ -290,6 +290,7 @@ pub fn images(g: &Global, a: ImagesArgs) -> CmdResult {
             "SharedSize": "N/A",
             "UniqueSize": "N/A",
             "Containers": "N/A",
+            crate::format::METHODS: {"Label": img.config.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default()},
         });
         let mut pairs: Vec<(String, String, String)> = Vec::new(); // repo, tag, digest
         for t in &img.tags {

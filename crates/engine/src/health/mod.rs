@@ -122,10 +122,15 @@ impl HealthConfig {
 
 /// Docker's `merge` of the image's healthcheck into the container's: the image's whole config
 /// when the user gave none, else each unset field from the image.
-pub fn merge(user: &mut Option<HealthConfig>, image: Option<&serde_json::Value>) {
-    let Some(img) = image.and_then(|v| serde_json::from_value::<HealthConfig>(v.clone()).ok())
-    else {
-        return;
+pub fn merge(user: &mut Option<HealthConfig>, image: Option<&image::healthcheck::Healthcheck>) {
+    let Some(i) = image else { return };
+    let img = HealthConfig {
+        test: i.test.clone(),
+        interval: i.interval,
+        timeout: i.timeout,
+        start_period: i.start_period,
+        start_interval: i.start_interval,
+        retries: i.retries,
     };
     match user {
         None => *user = Some(img),
@@ -400,7 +405,12 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(on_start(Some(&none), None), None);
-        let img = serde_json::json!({"Test": ["CMD", "true"], "Interval": 5, "Retries": 4});
+        let img = image::healthcheck::Healthcheck {
+            test: vec!["CMD".into(), "true".into()],
+            interval: 5,
+            retries: 4,
+            ..Default::default()
+        };
         let mut u = Some(HealthConfig {
             interval: 7,
             ..Default::default()

@@ -40,7 +40,7 @@ fn run(paths: &Paths, id: &str) -> Option<u8> {
     let rec = record::load(paths, id).ok()?;
     let cfg = rec.config.healthcheck.clone()?;
     let test = cfg.test()?;
-    if !rec.state.running || !rec.monitor_alive() {
+    if !rec.state.running || !rec.monitor_alive() || rec.has_been_manually_stopped {
         return None;
     }
     let started_at = rec.state.started_at.clone();
@@ -95,7 +95,8 @@ fn run(paths: &Paths, id: &str) -> Option<u8> {
         .unwrap_or(0);
     let (changed, status) = record::update(paths, id, |r| {
         // Only for the run it probed: a container restarted meanwhile starts afresh.
-        if r.state.started_at != started_at || !r.state.running {
+        // Nor while it is being stopped (Docker stops the probes first).
+        if r.state.started_at != started_at || !r.state.running || r.has_been_manually_stopped {
             return Ok(None);
         }
         let h = r.state.health.get_or_insert_with(|| super::Health {
