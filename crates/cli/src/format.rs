@@ -739,7 +739,15 @@ fn call(f: &str, a: &[Value]) -> Result<Value> {
             let mut cur = a[0].clone();
             for k in &a[1..] {
                 cur = match (&cur, k) {
-                    (Value::Object(o), k) => o.get(&str_of(k)).cloned().unwrap_or(Value::Null),
+                    // A missing key gives the zero value of the map's element: "" in the
+                    // string maps (labels, attributes, options) Docker indexes most.
+                    (Value::Object(o), k) => o.get(&str_of(k)).cloned().unwrap_or_else(|| {
+                        if o.values().all(Value::is_string) {
+                            Value::String(String::new())
+                        } else {
+                            Value::Null
+                        }
+                    }),
                     (Value::Array(x), k) => {
                         let i = num(k)? as usize;
                         x.get(i)

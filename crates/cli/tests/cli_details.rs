@@ -1,0 +1,128 @@
+//! Details scripts depend on (issue 13), each checked against docker CLI 28 + dockerd 20.10
+//! (or, where 20.10 lacks the feature, Docker >= 22's documented behaviour, said so below).
+
+mod common;
+
+use common::Env;
+use serde_json::Value;
+
+fn setup() -> Env {
+    let env = Env::new();
+    env.import_busybox();
+    env
+}
+
+fn events(env: &Env, filter: &str, format: &str) -> Vec<String> {
+    let until = (chrono::Utc::now().timestamp() + 1).to_string();
+    env.ok(&[
+        "events", "--since", "0", "--until", &until, "--filter", filter, "--format", format,
+    ])
+    .lines()
+    .map(String::from)
+    .collect()
+}
+
+/// `stop -s` / `restart -s` (API 1.42, Docker >= 22; dockerd 20.10 ignores the flag): the
+/// signal replaces the StopSignal; stop's events are Docker's kill(signal), die, stop.
+#[test]
+fn stop_and_restart_with_a_signal() {
+    let env = setup();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sg",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 5' USR1; sleep 1000 & wait",
+    ]);
+    assert_eq!(env.ok(&["stop", "-s", "USR1", "-t", "20", "sg"]), "sg\n");
+    assert_eq!(
+        env.ok(&["inspect", "-f", "{{.State.ExitCode}}", "sg"]),
+        "5\n"
+    );
+    let ev = events(
+        &env,
+        "container=sg",
+        "{{.Status}} {{index .Actor.Attributes \"signal\"}}",
+    );
+    let tail: Vec<&str> = ev.iter().rev().take(3).rev().map(String::as_str).collect();
+    assert_eq!(tail, vec!["kill 10", "die ", "stop "], "{ev:?}");
+    env.ok(&["start", "sg"]);
+    assert_eq!(
+        env.ok(&["restart", "--signal", "SIGUSR1", "-t", "20", "sg"]),
+        "sg\n"
+    );
+    assert_eq!(
+        env.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Running}} {{.RestartCount}}",
+            "sg"
+        ]),
+        "true 0\n"
+    );
+    let (_, err) = env.code(&["stop", "-s", "FOO", "sg"], 1);
+    assert!(err.contains("Invalid signal: FOO"), "{err}");
+    assert_eq!(
+        env.ok(&["inspect", "-f", "{{.State.Running}}", "sg"]),
+        "true\n"
+    );
+    env.ok(&["rm", "-f", "sg"]);
+}
+
+/// Templates: `--format json` (Docker >= 23: `{{json .}}` per row), `{{.Label "k"}}`, and the
+/// events' Go field names.
+#[test]
+fn format_json_label_and_event_fields() {
+    let env = setup();
+    env.ok(&[
+        "create", "--name", "lb", "--label", "a=1", "--label", "b", "busybox", "true",
+    ]);
+    let row: Value = serde_json::from_str(&env.ok(&["ps", "-a", "--format", "json"])).unwrap();
+    assert_eq!(row["Names"], "lb");
+    assert_eq!(row["Labels"], "a=1,b=");
+    assert!(row
+        .as_object()
+        .unwrap()
+        .keys()
+        .all(|k| !k.starts_with('\u{0}')));
+    assert_eq!(
+        env.ok(&[
+            "ps",
+            "-a",
+            "--format",
+            "{{.Label \"a\"}}|{{.Label \"zz\"}}|{{.Label \"b\"}}"
+        ]),
+        "1||\n"
+    );
+    let (_, err) = env.code(&["ps", "-a", "--format", "{{.Label}}"], 1);
+    assert!(
+        err.contains("wrong number of args for Label: want 1 got 0"),
+        "{err}"
+    );
+    let img: Value = serde_json::from_str(
+        env.ok(&["images", "--format", "json"])
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(img["Repository"], "busybox");
+    let id = env
+        .ok(&["inspect", "-f", "{{.Id}}", "lb"])
+        .trim()
+        .to_string();
+    let ev = events(
+        &env,
+        "event=create",
+        "{{.Status}}|{{.ID}}|{{.From}}|{{.Type}}|{{.Scope}}",
+    );
+    assert_eq!(ev, vec![format!("create|{id}|busybox|container|local")]);
+    let j: Value = serde_json::from_str(&events(&env, "event=create", "{{json .}}")[0]).unwrap();
+    assert_eq!(j["status"], "create");
+    assert!(j.get("\u{0}aliases").is_none());
+}
