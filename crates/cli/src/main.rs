@@ -12,6 +12,7 @@ mod format;
 mod health_opts;
 mod human;
 mod image_cmds;
+mod image_filters;
 mod network_cmds;
 mod prune_filters;
 mod registry_cmds;

@@ -126,3 +126,105 @@ fn format_json_label_and_event_fields() {
     assert_eq!(j["status"], "create");
     assert!(j.get("\u{0}aliases").is_none());
 }
+
+/// `images --filter` with dockerd 20.10's answers (same images made the same way there).
+#[test]
+fn images_filters_as_dockerd() {
+    let env = setup();
+    let tar = env.busybox_tar();
+    let tar = tar.to_str().unwrap();
+    env.ok(&["import", "-c", "LABEL a=1", tar, "lab:x"]);
+    env.ok(&["tag", "lab:x", "other/lab:y"]);
+    for t in ["hc:1", "hc:2", "hc:3"] {
+        env.ok(&["import", tar, t]);
+    }
+    let list = |f: &str| -> Vec<String> {
+        let mut v: Vec<String> = env
+            .ok(&[
+                "images",
+                "--filter",
+                f,
+                "--format",
+                "{{.Repository}}:{{.Tag}}",
+            ])
+            .lines()
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(list("reference=hc:?"), ["hc:1", "hc:2", "hc:3"]);
+    assert_eq!(list("reference=h*"), ["hc:1", "hc:2", "hc:3"]);
+    assert_eq!(list("reference=*/lab"), ["other/lab:y"]);
+    assert_eq!(list("reference=lab"), ["lab:x"]);
+    assert_eq!(list("reference=[hl]*:[12x]"), ["hc:1", "hc:2", "lab:x"]);
+    assert_eq!(list("label=a"), ["lab:x", "other/lab:y"]);
+    assert_eq!(list("label=a=1"), ["lab:x", "other/lab:y"]);
+    assert!(list("label=a=2").is_empty());
+    assert_eq!(
+        list("before=hc:2"),
+        ["busybox:latest", "hc:1", "lab:x", "other/lab:y"]
+    );
+    assert_eq!(list("since=hc:2"), ["hc:3"]);
+    for (f, msg) in [
+        ("foo=1", "Invalid filter 'foo'"),
+        ("before=nope:1", "No such image: nope:1"),
+        ("dangling=maybe", "Invalid filter 'dangling=[maybe]'"),
+        ("reference=[", "syntax error in pattern"),
+    ] {
+        let (_, err) = env.code(&["images", "--filter", f], 1);
+        assert!(err.contains(msg), "{f}: {err}");
+    }
+}
+
+/// `ps --filter` with dockerd 20.10's answers.
+#[test]
+fn ps_filters_as_dockerd() {
+    let env = setup();
+    for (n, extra) in [
+        ("h1", vec!["--expose", "80"]),
+        ("h2", vec!["-p", "127.0.0.1::81"]),
+        ("h3", vec![]),
+    ] {
+        let mut a = vec!["create", "--name", n];
+        a.extend(extra);
+        a.extend(["busybox", "true"]);
+        env.ok(&a);
+    }
+    let names = |f: &str| -> Vec<String> {
+        let mut v: Vec<String> = env
+            .ok(&["ps", "-a", "--filter", f, "--format", "{{.Names}}"])
+            .lines()
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names("name=^h[12]$"), ["h1", "h2"]);
+    assert_eq!(names("name=h"), ["h1", "h2", "h3"]);
+    assert_eq!(names("name=^/h3$"), ["h3"]);
+    assert_eq!(names("expose=80"), ["h1"]);
+    assert_eq!(names("expose=79-81/tcp"), ["h1", "h2"]);
+    assert_eq!(names("publish=81"), ["h2"]);
+    assert!(names("publish=80").is_empty());
+    assert!(names("is-task=true").is_empty());
+    assert_eq!(names("is-task=false"), ["h1", "h2", "h3"]);
+    assert_eq!(names("before=h3"), ["h1", "h2"]);
+    assert_eq!(names("since=h1"), ["h2", "h3"]);
+    assert_eq!(names("health=none"), ["h1", "h2", "h3"]);
+    for (f, msg) in [
+        ("foo=1", "Invalid filter 'foo'"),
+        ("status=bogus", "Invalid filter 'status=bogus'"),
+        ("is-task=maybe", "Invalid filter 'is-task=[maybe]'"),
+        ("exited=x", "strconv.Atoi: parsing \"x\": invalid syntax"),
+        (
+            "publish=abc",
+            "error while looking up for publish abc: strconv.ParseUint: parsing \"abc\": invalid syntax",
+        ),
+        ("before=nope", "no such container nope"),
+        ("since=nope", "no such container nope"),
+    ] {
+        let (_, err) = env.code(&["ps", "-a", "--filter", f], 1);
+        assert!(err.contains(msg), "{f}: {err}");
+    }
+}

@@ -1850,7 +1850,13 @@ impl Engine {
         let get = |k: &'static str| get(f, k);
         // before/since are relative to the creation order.
         let pos = |q: &str, recs: &[Record]| -> Result<usize> {
-            let id = self.resolve(q)?;
+            // The daemon's wording for these filters.
+            let id = self.resolve(q).map_err(|e| match e {
+                Error::NoSuchContainer(_) => {
+                    Error::InvalidArgument(format!("no such container {q}"))
+                }
+                e => e,
+            })?;
             Ok(recs.iter().position(|r| r.id == id).unwrap_or(0))
         };
         if let Some(b) = get("before").next() {
