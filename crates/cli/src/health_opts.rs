@@ -35,12 +35,7 @@ fn duration(v: &Option<String>, flag: &str) -> Result<i64, String> {
         Some(b) => (true, b),
         None => (false, s.strip_prefix('+').unwrap_or(s)),
     };
-    // Go accepts a bare "0" as a duration.
-    let ns = if body == "0" {
-        Some(0)
-    } else {
-        crate::container_cmds::parse_go_duration(body)
-    };
+    let ns = engine::health::parse_go_duration(body);
     match ns {
         Some(n) => Ok(if neg { -n } else { n }),
         None => Err(format!(

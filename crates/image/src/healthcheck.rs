@@ -31,8 +31,8 @@ fn bad(msg: impl Into<String>) -> Error {
     Error::Invalid(msg.into())
 }
 
-/// Go's `time.ParseDuration` in nanoseconds.
-fn go_duration(s: &str) -> Option<i64> {
+/// Go's `time.ParseDuration` in nanoseconds (unsigned forms).
+pub fn go_duration(s: &str) -> Option<i64> {
     if s == "0" {
         return Some(0);
     }

@@ -262,6 +262,11 @@ pub(crate) fn spawn_from_monitor(s: &mut sched::Sched, paths: &crate::record::Pa
     );
 }
 
+/// Go's `time.ParseDuration` of an unsigned duration ("1m30s", "250ms", "0"), in ns.
+pub fn parse_go_duration(s: &str) -> Option<i64> {
+    image::healthcheck::go_duration(s)
+}
+
 /// Go's `time.Duration.String()` ("500ms", "1m30s", "1.5s", "0s").
 pub fn go_duration(ns: i64) -> String {
     if ns == 0 {
