@@ -762,7 +762,7 @@ mod tests {
         let mut e = h.encode();
         e.truncate(e.len() - 3);
         assert_eq!(Handoff::decode(&e), None);
-        assert_eq!(Handoff::decode(b"v 1\n2\n"), None);
+        assert_eq!(Handoff::decode(b"v 1\n1\n"), None);
     }
 
     #[test]
