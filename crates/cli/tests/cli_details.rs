@@ -228,3 +228,82 @@ fn ps_filters_as_dockerd() {
         assert!(err.contains(msg), "{f}: {err}");
     }
 }
+
+/// Events of a container's life as dockerd 20.10 writes them: attach (foreground run),
+/// network connect before start, kill/die/network disconnect/stop on stop.
+#[test]
+fn lifecycle_events_with_attach_and_networks() {
+    let env = setup();
+    env.ok(&[
+        "run",
+        "--name",
+        "fg",
+        "--network",
+        "none",
+        "busybox",
+        "true",
+    ]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "bg",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    env.ok(&["stop", "-t", "0", "bg"]);
+    let fg = env
+        .ok(&["inspect", "-f", "{{.Id}}", "fg"])
+        .trim()
+        .to_string();
+    let bg = env
+        .ok(&["inspect", "-f", "{{.Id}}", "bg"])
+        .trim()
+        .to_string();
+    let none = env
+        .ok(&["network", "inspect", "-f", "{{.Id}}", "none"])
+        .trim()
+        .to_string();
+    let all = events(
+        &env,
+        "type=container",
+        "{{.Type}} {{.Action}} {{.Actor.ID}}",
+    );
+    let net = events(
+        &env,
+        "type=network",
+        "{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.container}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}}",
+    );
+    let c = |a: &str, id: &str| format!("container {a} {id}");
+    assert_eq!(
+        all,
+        vec![
+            c("create", &fg),
+            c("attach", &fg),
+            c("start", &fg),
+            c("die", &fg),
+            c("create", &bg),
+            c("start", &bg),
+            c("kill", &bg),
+            c("die", &bg),
+            c("stop", &bg),
+        ]
+    );
+    let n = |a: &str, id: &str| format!("network {a} {none} {id} none null");
+    assert_eq!(
+        net,
+        vec![
+            n("connect", &fg),
+            n("disconnect", &fg),
+            n("connect", &bg),
+            n("disconnect", &bg),
+        ]
+    );
+    // The network events carry no status/id/from, as Docker's.
+    let j: Value = serde_json::from_str(&events(&env, "type=network", "{{json .}}")[0]).unwrap();
+    assert!(j.get("status").is_none() && j.get("id").is_none(), "{j}");
+    assert_eq!(j["Type"], "network");
+}

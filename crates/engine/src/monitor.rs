@@ -1014,7 +1014,7 @@ fn finish(
 ) {
     let auto_remove = hc.is_some_and(|h| h.auto_remove);
     // With --rm the record is about to go: no point rewriting it (each rewrite frees a block).
-    let _ = (!auto_remove).then(|| {
+    let recorded = (!auto_remove).then(|| {
         record::update(paths, id, |r| {
             r.state.status = "exited".into();
             r.state.running = false;
@@ -1030,7 +1030,7 @@ fn finish(
             crate::health::on_stop(&mut r.state.health);
             r.monitor_pid = 0;
             r.monitor_start_time = 0;
-            Ok(())
+            Ok(r.clone())
         })
     });
     let _ = std::fs::remove_file(paths.socket(id));
@@ -1041,6 +1041,9 @@ fn finish(
         let _l = record::lock(&paths.dir(id), id).ok();
         let rec = record::load(paths, id).ok();
         events::container_event_of(&paths.root, id, rec.as_ref(), "die", &exit_code);
+        if let Some(r) = &rec {
+            events::network_events(&paths.root, id, &r.network_settings, "disconnect");
+        }
         runtime::timing::mark("mon:remove");
         let hold = crate::mnt_release::hold_rootfs(&paths.root, id);
         let left = crate::release_and_remove(paths, id, deleting, hc, rec);
@@ -1065,7 +1068,11 @@ fn finish(
         }
         return;
     }
-    events::container_event_with(&paths.root, id, "die", &exit_code);
+    let rec = recorded.and_then(|r| r.ok());
+    events::container_event_of(&paths.root, id, rec.as_ref(), "die", &exit_code);
+    if let Some(r) = &rec {
+        events::network_events(&paths.root, id, &r.network_settings, "disconnect");
+    }
     if let Some(t) = deleting {
         let _ = t.join();
     }

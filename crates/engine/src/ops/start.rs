@@ -196,6 +196,7 @@ impl Engine {
                 (ns, a.hosts, a.resolv_conf, a.settings)
             };
             rec.network_settings = settings;
+            events::network_events(&self.paths.root, id, &rec.network_settings, "connect");
             timing::mark("eng:ps_net");
             record::write_fresh(&dir.join("hosts"), hosts.as_bytes())?;
             record::write_fresh(&dir.join("resolv.conf"), resolv.as_bytes())?;
@@ -287,6 +288,10 @@ impl Engine {
                 ))
             }
             _ => {}
+        }
+        if client.is_some() {
+            // Docker's CLI attaches before it starts: its `attach` event comes first.
+            events::container_event_rec(&self.paths.root, &rec, "attach");
         }
         // A monitor that died (kill -9) left resources behind.
         if rec.state.status == "running" || rec.state.status == "paused" {
