@@ -394,6 +394,7 @@ fn ls(
             "Internal": n.internal.to_string(),
             "Labels": labels.join(","),
             "CreatedAt": created_at(&n.created),
+            crate::format::METHODS: {"Label": n.labels},
         }));
     }
     if quiet {

@@ -455,3 +455,37 @@ fn unhealthy_does_not_restart_and_restarts_start_over() {
     env.ok(&["rm", "-f", "sick", "flap"]);
     let _ = BERTH;
 }
+
+/// A CMD-SHELL probe runs with the image's SHELL (Docker's getShell).
+#[test]
+fn shell_form_uses_the_images_shell() {
+    let env = setup();
+    let tar = env.busybox_tar();
+    env.ok(&[
+        "import",
+        "-c",
+        "SHELL [\"/bin/echo\", \"via\"]",
+        "-c",
+        "HEALTHCHECK --interval=200ms CMD exit 7",
+        tar.to_str().unwrap(),
+        "sh:1",
+    ]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sh",
+        "--network",
+        "none",
+        "sh:1",
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(
+        inspect(&env, "sh")["Config"]["Shell"],
+        serde_json::json!(["/bin/echo", "via"])
+    );
+    let h = wait_status(&env, "sh", "healthy", 20);
+    assert_eq!(h["Log"][0]["Output"], "via exit 7\n");
+    env.ok(&["rm", "-f", "sh"]);
+}

@@ -47,7 +47,16 @@ fn run(paths: &Paths, id: &str) -> Option<u8> {
     let start = chrono::Utc::now();
     let argv = match &test {
         Test::Exec(a) => a.clone(),
-        Test::Shell(cmd) => vec!["/bin/sh".into(), "-c".into(), cmd.clone()],
+        // Docker's getShell: the image's SHELL, else /bin/sh -c.
+        Test::Shell(cmd) => {
+            let mut v = rec
+                .config
+                .shell
+                .clone()
+                .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
+            v.push(cmd.clone());
+            v
+        }
     };
     let exec_id = hex::encode(rand::random::<[u8; 32]>());
     let line = argv.join(" ");

@@ -56,6 +56,9 @@ fn merge_image_config(c: &mut Config, img: &image::config::ContainerConfig) {
         c.on_build = img.on_build.clone();
     }
     crate::health::merge(&mut c.healthcheck, img.healthcheck.as_ref());
+    if c.shell.is_none() {
+        c.shell = img.shell.clone().filter(|s| !s.is_empty());
+    }
 }
 
 impl Engine {
