@@ -378,6 +378,12 @@ pub const ALIASES: &str = "\u{0}aliases";
 /// A row's methods taking one string key: `{"Label": {"k": "v"}}` makes `{{.Label "k"}}`.
 pub const METHODS: &str = "\u{0}methods";
 
+/// Whether a `--format` is Docker's `json` (>= 23): `inspect` then prints its whole list as one
+/// compact JSON array.
+pub fn is_json(format: Option<&str>) -> bool {
+    format.is_some_and(|f| f.trim() == "json")
+}
+
 /// `v` without its hidden keys (at every depth).
 pub fn visible(v: &Value) -> Value {
     match v {

@@ -548,6 +548,11 @@ pub fn inspect(g: &Global, a: InspectArgs, image_only: bool) -> CmdResult {
     }
     let mut out = std::io::stdout().lock();
     match &tmpl {
+        Some(_) if crate::format::is_json(a.format.as_deref()) => writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&found).expect("serializable")
+        )?,
         Some(t) => {
             for v in &found {
                 let v = serde_json::to_value(v).expect("serializable");

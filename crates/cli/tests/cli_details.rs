@@ -116,6 +116,16 @@ fn format_json_label_and_event_fields() {
         .ok(&["inspect", "-f", "{{.Id}}", "lb"])
         .trim()
         .to_string();
+    // inspect --format json: the whole list as one compact array (docker CLI 28).
+    let out = env.ok(&["inspect", "--format", "json", "lb", "lb"]);
+    assert_eq!(out.lines().count(), 1);
+    let arr: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(arr.as_array().unwrap().len(), 2);
+    assert_eq!(arr[0]["Id"], id.as_str());
+    let out = env.ok(&["image", "inspect", "--format", "json", "busybox"]);
+    assert!(out.starts_with("[{") && out.lines().count() == 1, "{out}");
+    let out = env.ok(&["network", "inspect", "--format", "json", "none"]);
+    assert!(out.starts_with("[{") && out.lines().count() == 1, "{out}");
     let ev = events(
         &env,
         "event=create",
