@@ -489,3 +489,57 @@ fn shell_form_uses_the_images_shell() {
     assert_eq!(h["Log"][0]["Output"], "via exit 7\n");
     env.ok(&["rm", "-f", "sh"]);
 }
+
+/// dockerd 20.10: pausing makes the health "unhealthy" (streak kept, no event) and stops the
+/// probes; after unpause they go on and the next success is a `health_status: healthy` event.
+#[test]
+fn pause_stops_the_probes() {
+    let env = setup();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "pz",
+        "--network",
+        "none",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "200ms",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    wait_status(&env, "pz", "healthy", 20);
+    env.ok(&["pause", "pz"]);
+    let h = health(&env, "pz");
+    assert_eq!(
+        (h["Status"].clone(), h["FailingStreak"].clone()),
+        ("unhealthy".into(), 0.into())
+    );
+    let n = h["Log"].as_array().unwrap().len();
+    std::thread::sleep(Duration::from_millis(800));
+    let h = health(&env, "pz");
+    assert_eq!(h["Status"], "unhealthy");
+    let m = h["Log"].as_array().unwrap().len();
+    assert!(m == n || (n == 5 && m == 5), "probed while paused: {h}");
+    assert!(ps_status(&env, "pz").ends_with("(Paused)"));
+    env.ok(&["unpause", "pz"]);
+    wait_status(&env, "pz", "healthy", 20);
+    let until = (chrono::Utc::now().timestamp() + 1).to_string();
+    let ev = env.ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "container=pz",
+        "--filter",
+        "event=health_status",
+        "--format",
+        "{{.Status}}",
+    ]);
+    assert_eq!(ev, "health_status: healthy\nhealth_status: healthy\n");
+    env.ok(&["rm", "-f", "pz"]);
+}

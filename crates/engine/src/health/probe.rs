@@ -40,7 +40,11 @@ fn run(paths: &Paths, id: &str) -> Option<u8> {
     let rec = record::load(paths, id).ok()?;
     let cfg = rec.config.healthcheck.clone()?;
     let test = cfg.test()?;
-    if !rec.state.running || !rec.monitor_alive() || rec.has_been_manually_stopped {
+    if !rec.state.running
+        || rec.state.paused
+        || !rec.monitor_alive()
+        || rec.has_been_manually_stopped
+    {
         return None;
     }
     let started_at = rec.state.started_at.clone();
@@ -65,12 +69,7 @@ fn run(paths: &Paths, id: &str) -> Option<u8> {
         a.extend(extra.iter().cloned());
         events::container_event_of(&paths.root, id, Some(&rec), &action, &a);
     };
-    let (code, output) = if rec.state.paused {
-        (
-            -1,
-            format!("Container {id} is paused, unpause the container before exec"),
-        )
-    } else {
+    let (code, output) = {
         ev(format!("exec_create: {line}"), &[]);
         ev(format!("exec_start: {line}"), &[]);
         let (code, output, died) = match exec(paths, id, &argv, cfg.timeout_ns()) {
@@ -104,8 +103,12 @@ fn run(paths: &Paths, id: &str) -> Option<u8> {
         .unwrap_or(0);
     let (changed, status) = record::update(paths, id, |r| {
         // Only for the run it probed: a container restarted meanwhile starts afresh.
-        // Nor while it is being stopped (Docker stops the probes first).
-        if r.state.started_at != started_at || !r.state.running || r.has_been_manually_stopped {
+        // Nor while it is being stopped or paused (Docker stops the probes first).
+        if r.state.started_at != started_at
+            || !r.state.running
+            || r.state.paused
+            || r.has_been_manually_stopped
+        {
             return Ok(None);
         }
         let h = r.state.health.get_or_insert_with(|| super::Health {
