@@ -316,4 +316,8 @@ fn lifecycle_events_with_attach_and_networks() {
     let j: Value = serde_json::from_str(&events(&env, "type=network", "{{json .}}")[0]).unwrap();
     assert!(j.get("status").is_none() && j.get("id").is_none(), "{j}");
     assert_eq!(j["Type"], "network");
+    assert_eq!(
+        events(&env, "type=network", "[{{.Status}}|{{.ID}}|{{.From}}]")[0],
+        "[||]"
+    );
 }

@@ -56,11 +56,22 @@ pub fn event_line(ev: &engine::Event) -> String {
 fn event_value(ev: &engine::Event) -> serde_json::Value {
     let mut v = serde_json::to_value(ev).unwrap_or_default();
     if let serde_json::Value::Object(o) = &mut v {
-        o.insert(
-            crate::format::ALIASES.into(),
-            serde_json::json!({"Status": "status", "ID": "id", "From": "from", "Scope": "scope",
-                   "Time": "time", "TimeNano": "timeNano"}),
-        );
+        // Go's empty string fields (network events have no status/id/from) print as "".
+        const EMPTY: &str = "\u{0}empty";
+        o.insert(EMPTY.into(), "".into());
+        let mut aliases = serde_json::Map::new();
+        for (go, key) in [
+            ("Status", "status"),
+            ("ID", "id"),
+            ("From", "from"),
+            ("Scope", "scope"),
+            ("Time", "time"),
+            ("TimeNano", "timeNano"),
+        ] {
+            let to = if o.contains_key(key) { key } else { EMPTY };
+            aliases.insert(go.into(), to.into());
+        }
+        o.insert(crate::format::ALIASES.into(), aliases.into());
     }
     v
 }
