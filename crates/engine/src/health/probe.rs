@@ -205,6 +205,19 @@ fn exec(paths: &Paths, id: &str, argv: &[String], timeout_ns: i64) -> Result<Out
         if exited.is_none() && left.is_zero() {
             // SAFETY: SIGKILL to our own unreaped child.
             unsafe { libc::kill(pid, libc::SIGKILL) };
+            // A process in a frozen cgroup (v1 freezer) dies only when thawed: wait a little,
+            // then leave it to the monitor, the subreaper that gets it when we exit.
+            if let Some(p) = &pidfd {
+                let mut pf = libc::pollfd {
+                    fd: p.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: poll on one valid pollfd.
+                if unsafe { libc::poll(&mut pf, 1, 2000) } == 0 {
+                    return Ok(Outcome::TimedOut(128 + libc::SIGKILL as i64));
+                }
+            }
             return Ok(Outcome::TimedOut(wait(pid)));
         }
         let mut pfds = [
