@@ -1,6 +1,7 @@
 //! The stdio relay of a running container's monitor: output (pipes or the pty master) to the
 //! json-file log and the attached clients, new clients from the attach listener, stdin and
-//! resizes from them to the container, the init's exit from its pidfd.
+//! resizes from them to the container, the init's exit from its pidfd, the healthcheck's
+//! probes when due (health/sched.rs).
 //!
 //! One loop for both forms of the monitor: the full monitor (monitor.rs, for a short grace
 //! after the start and when no idle binary is installed) and the idle `berth-monitor`

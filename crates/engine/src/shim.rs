@@ -7,9 +7,10 @@
 //! [`Handoff`] in a memfd named by `$BERTH_MONITOR_HANDOFF`): the init's pid (still our child:
 //! execve keeps children and the subreaper flag) and pidfd, the stdout/stderr pipes or the pty
 //! master, the stdin write end, the attach listener and clients, the json-file log and its
-//! partial lines, and an fd of the `berth` executable. This process then relays output to the
-//! log and the attach clients, accepts new clients, forwards stdin and resizes, exactly like the
-//! full monitor's loop. When the init exits it reaps it, drains the output and execs `berth`
+//! partial lines, an fd of the `berth` executable and the healthcheck timer (health/sched.rs,
+//! with a running probe's pipe). This process then relays output to the log and the attach
+//! clients, accepts new clients, forwards stdin and resizes, and starts the healthcheck's
+//! probes (as `berth-health` processes), exactly like the full monitor's loop. When the init exits it reaps it, drains the output and execs `berth`
 //! again (argv0 `berth-monitor`, which the CLI dispatches to `monitor::resume`) with the exit
 //! code, the listener, the log and the clients: that records the exit and applies `--rm` and
 //! restart policies. Both execs keep argv `berth-monitor <id>`, the pid and its start time, so
