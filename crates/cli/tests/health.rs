@@ -543,3 +543,58 @@ fn pause_stops_the_probes() {
     assert_eq!(ev, "health_status: healthy\nhealth_status: healthy\n");
     env.ok(&["rm", "-f", "pz"]);
 }
+
+/// A CMD probe whose program is missing: exit code -1 and dockerd 20.10's text; a CMD-SHELL one
+/// gets the shell's 127 and message.
+#[test]
+fn probes_that_cannot_start() {
+    let env = setup();
+    let tar = env.busybox_tar();
+    let tar = tar.to_str().unwrap();
+    env.ok(&[
+        "import",
+        "-c",
+        "HEALTHCHECK --interval=200ms --retries=1 CMD [\"nope\", \"x\"]",
+        tar,
+        "nope:1",
+    ]);
+    env.ok(&[
+        "import",
+        "-c",
+        "HEALTHCHECK --interval=200ms --retries=1 CMD curl -f http://x/",
+        tar,
+        "curl:1",
+    ]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "n1",
+        "--network",
+        "none",
+        "nope:1",
+        "sleep",
+        "100",
+    ]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "n2",
+        "--network",
+        "none",
+        "curl:1",
+        "sleep",
+        "100",
+    ]);
+    let h = wait_status(&env, "n1", "unhealthy", 20);
+    assert_eq!(h["Log"][0]["ExitCode"], -1);
+    assert_eq!(
+        h["Log"][0]["Output"],
+        "OCI runtime exec failed: exec failed: unable to start container process: exec: \"nope\": executable file not found in $PATH: unknown"
+    );
+    let h = wait_status(&env, "n2", "unhealthy", 20);
+    assert_eq!(h["Log"][0]["ExitCode"], 127);
+    assert_eq!(h["Log"][0]["Output"], "/bin/sh: curl: not found\n");
+    env.ok(&["rm", "-f", "n1", "n2"]);
+}

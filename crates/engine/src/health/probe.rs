@@ -184,7 +184,12 @@ fn exec(paths: &Paths, id: &str, argv: &[String], timeout_ns: i64) -> Result<Out
     });
     drop(wr);
     drop(null);
-    let pid = res.map_err(|e| format!("OCI runtime exec failed: {e}: unknown"))?;
+    // dockerd 20.10 (with runc 1.1) records this text for a probe that cannot start.
+    let pid = res.map_err(|e| {
+        format!(
+            "OCI runtime exec failed: exec failed: unable to start container process: {e}: unknown"
+        )
+    })?;
     // SAFETY: pidfd_open of our own child (not yet reaped, so the pid is its).
     let pfd = check(
         unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as libc::c_int,
