@@ -37,8 +37,22 @@ fn stop_and_restart_with_a_signal() {
         "busybox",
         "sh",
         "-c",
-        "trap 'exit 5' USR1; sleep 1000 & wait",
+        "trap 'exit 5' USR1; touch /dev/shm/ready; sleep 1000 & wait",
     ]);
+    // The signal must find the trap set (else USR1's default action ends the shell).
+    let ready = || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        // /dev/shm is a fresh tmpfs at each start.
+        while !env
+            .run(&["exec", "sg", "test", "-e", "/dev/shm/ready"])
+            .status
+            .success()
+        {
+            assert!(std::time::Instant::now() < deadline, "trap never set");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    ready();
     assert_eq!(env.ok(&["stop", "-s", "USR1", "-t", "20", "sg"]), "sg\n");
     assert_eq!(
         env.ok(&["inspect", "-f", "{{.State.ExitCode}}", "sg"]),
@@ -52,6 +66,7 @@ fn stop_and_restart_with_a_signal() {
     let tail: Vec<&str> = ev.iter().rev().take(3).rev().map(String::as_str).collect();
     assert_eq!(tail, vec!["kill 10", "die ", "stop "], "{ev:?}");
     env.ok(&["start", "sg"]);
+    ready();
     assert_eq!(
         env.ok(&["restart", "--signal", "SIGUSR1", "-t", "20", "sg"]),
         "sg\n"
