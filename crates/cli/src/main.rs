@@ -10,8 +10,10 @@ mod container_cmds;
 mod detach_keys;
 mod df_verbose;
 mod format;
+mod health_opts;
 mod human;
 mod image_cmds;
+mod image_filters;
 mod network_cmds;
 mod prune_filters;
 mod registry_cmds;
@@ -249,6 +251,11 @@ fn main() {
     // A container's monitor coming back from `berth-monitor` to record the container's exit.
     if argv0 == "berth-monitor" {
         std::process::exit(engine::monitor_resume());
+    }
+    // A healthcheck probe started by a container's monitor.
+    if argv0 == engine::health::sched::PROBE_NAME {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        std::process::exit(engine::health::probe::main(&args));
     }
     engine::timing::mark("cli:main");
     let cli = match parse_cli() {

@@ -268,6 +268,8 @@ pub struct CreateFlags {
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir", default_value = "")]
     pub workdir: String,
+    #[command(flatten)]
+    pub health: crate::health_opts::HealthFlags,
     /// Print usage
     #[arg(long = "help", action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -1020,6 +1022,7 @@ pub fn to_config(f: &CreateFlags, detach: bool) -> Res<Parsed> {
     }
     c.stop_signal = f.stop_signal.clone();
     c.stop_timeout = f.stop_timeout;
+    c.healthcheck = crate::health_opts::to_health(&f.health)?;
     h.init = f.init.then_some(true);
     h.readonly_rootfs = f.read_only;
     h.privileged = f.privileged;

@@ -100,6 +100,7 @@ pub(crate) fn settle(paths: &Paths, id: &str) -> Option<Settled> {
     r.state.exit_code = KILLED;
     r.state.oom_killed = false;
     r.state.finished_at = runtime::state::now_rfc3339();
+    crate::health::on_stop(&mut r.state.health);
     r.monitor_pid = 0;
     r.monitor_start_time = 0;
     let restart = hc.as_ref().is_some_and(|h| {

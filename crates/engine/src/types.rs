@@ -26,6 +26,8 @@ pub struct Config {
     pub stdin_once: bool,
     pub env: Vec<String>,
     pub cmd: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::health::HealthConfig>,
     pub image: String,
     pub volumes: Option<Map<Empty>>,
     pub working_dir: String,
@@ -36,6 +38,9 @@ pub struct Config {
     pub stop_signal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<i64>,
+    /// The image's SHELL (runs CMD-SHELL healthchecks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shell: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -340,6 +345,9 @@ pub struct ContainerState {
     /// RFC 3339 with nanoseconds; "0001-01-01T00:00:00Z" when never.
     pub started_at: String,
     pub finished_at: String,
+    /// Only for a container with a healthcheck (Docker's omitempty pointer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -55,6 +55,10 @@ fn merge_image_config(c: &mut Config, img: &image::config::ContainerConfig) {
     if c.on_build.is_none() {
         c.on_build = img.on_build.clone();
     }
+    crate::health::merge(&mut c.healthcheck, img.healthcheck.as_ref());
+    if c.shell.is_none() {
+        c.shell = img.shell.clone().filter(|s| !s.is_empty());
+    }
 }
 
 impl Engine {
@@ -129,6 +133,9 @@ impl Engine {
         }
         blkio::validate(&host)?;
         settings::validate(&host)?;
+        if let Some(h) = &config.healthcheck {
+            h.validate().map_err(Error::InvalidArgument)?;
+        }
         for d in &host.devices {
             if std::fs::metadata(&d.path_on_host).is_err() {
                 return Err(Error::InvalidArgument(format!(
