@@ -23,6 +23,9 @@ pub const PID: u8 = b'P';
 /// runtime to hand to the spec's `listenerPath` (see seccomp_notify).
 pub const SECCOMP_FD: u8 = b'N';
 
+/// A received message: tag, payload and the fd it carried, if any.
+pub type Message = (u8, Vec<u8>, Option<OwnedFd>);
+
 pub struct SyncPipe {
     fd: OwnedFd,
 }
@@ -104,7 +107,7 @@ impl SyncPipe {
     }
 
     /// Like [`SyncPipe::recv`], also returning an fd the message carried (close-on-exec).
-    pub fn recv_with_fd(&self) -> Result<Option<(u8, Vec<u8>, Option<OwnedFd>)>> {
+    pub fn recv_with_fd(&self) -> Result<Option<Message>> {
         use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
         use std::os::fd::FromRawFd;
         let mut buf = vec![0u8; 65536];
