@@ -17,8 +17,29 @@ OUT=${OUT:-/var/tmp/berth-contest}
 for fd in $(ls /proc/$$/fd); do
   [ "$fd" -gt 2 ] && [ "$fd" != 255 ] && eval "exec $fd>&-" 2>/dev/null || true
 done
+# The suite leaves things behind for every runtime: the rootfs binds of its root_readonly test
+# and the containers of the groups it crashed (their ids are UUIDs). Removed after each run.
+cleanup() {
+  grep -o ' /tmp/\.tmp[^ ]*/bundle/rootfs ' /proc/self/mountinfo | xargs -r -n1 umount -l || true
+  local uuid='[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
+  for h in /sys/fs/cgroup /sys/fs/cgroup/* /sys/fs/cgroup/*/berth /sys/fs/cgroup/berth; do
+    [ -d "$h" ] || continue
+    for d in $(ls "$h" | grep -E "^$uuid\$"); do
+      xargs -r kill -9 <"$h/$d/cgroup.procs" 2>/dev/null || true
+    done
+  done
+  sleep 1
+  for h in /sys/fs/cgroup /sys/fs/cgroup/* /sys/fs/cgroup/*/berth /sys/fs/cgroup/berth; do
+    [ -d "$h" ] || continue
+    for d in $(ls "$h" | grep -E "^$uuid\$"); do
+      find "$h/$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+    done
+  done
+}
 berth=$("$CONTEST" run "$PWD/target/release/berth-runtime" "$OUT/out-berth-runtime")
+cleanup
 runc=$("$CONTEST" run "$RUNC" "$OUT/out-runc")
+cleanup
 echo "berth-runtime $berth"
 echo "runc          $runc"
 ok() { sed -E 's/^contest: ([0-9]+) ok.*/\1/' <<<"$1"; }
