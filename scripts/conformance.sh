@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # OCI runtime conformance: youki's contest suite (../shared/conformance/contest.sh) against
-# berth-runtime and runc on this machine; prints both summary lines and fails when berth-runtime
+# berth-runtime and runc (and youki with YOUKI=path) on this machine; prints both summary lines and fails when berth-runtime
 # passes fewer tests than runc or crashes a group that runc completes.
 # Not part of scripts/test.sh: building the suite takes 15-30 minutes on 2 cores and fetches
 # its crates from crates.io (once; `contest.sh build` is idempotent). A run takes ~2 minutes.
@@ -42,6 +42,12 @@ runc=$("$CONTEST" run "$RUNC" "$OUT/out-runc")
 cleanup
 echo "berth-runtime $berth"
 echo "runc          $runc"
+# youki has no Debian package: YOUKI=path runs one built from the suite's snapshot as well
+# (cargo build --release -p youki --features "v1 v2 seccomp" in /var/tmp/youki-contest-src).
+if [ -n "${YOUKI:-}" ]; then
+  echo "youki         $("$CONTEST" run "$YOUKI" "$OUT/out-youki")"
+  cleanup
+fi
 ok() { sed -E 's/^contest: ([0-9]+) ok.*/\1/' <<<"$1"; }
 crashed() { cat "$1/crashed.txt" 2>/dev/null | cut -d' ' -f1 | sort; }
 extra=$(comm -23 <(crashed "$OUT/out-berth-runtime") <(crashed "$OUT/out-runc"))
