@@ -19,6 +19,7 @@ mod attach_io;
 mod blkio;
 mod check;
 mod commit;
+mod commit_pause;
 mod cp;
 pub mod detach;
 pub mod events;
@@ -41,6 +42,7 @@ mod seccomp;
 pub mod settings;
 mod shim;
 pub mod spec;
+mod start_record;
 mod stdio_relay;
 pub mod storage_opts;
 pub mod types;
@@ -1411,49 +1413,32 @@ impl Engine {
             client,
             dns: network::may_have_dns(&rec.network_settings),
             record_lock: lock.fd(),
+            record: &rec,
             spec,
         });
+        // The monitor recorded the start (or its failure) before its reply: our copy just
+        // mirrors it (start_record.rs).
         match started {
             Ok(s) => {
-                rec.state.status = "running".into();
-                rec.state.running = true;
-                rec.state.paused = false;
-                rec.state.restarting = false;
-                rec.state.oom_killed = false;
-                rec.state.dead = false;
-                rec.state.error.clear();
-                rec.state.exit_code = 0;
-                rec.state.pid = s.pid as i64;
-                rec.state.started_at = s.started_at;
-                rec.state.finished_at = record::NEVER.into();
-                rec.has_been_started_before = true;
-                rec.has_been_manually_stopped = false;
-                rec.monitor_pid = s.monitor_pid as i64;
-                rec.monitor_start_time = match s.monitor_start_time {
-                    0 => runtime::state::pid_start_time(s.monitor_pid).unwrap_or(0),
-                    t => t,
-                };
+                start_record::mark_started(
+                    &mut rec,
+                    s.pid,
+                    &s.started_at,
+                    s.monitor_pid,
+                    s.monitor_start_time,
+                );
                 timing::mark("eng:running");
-                record::save(&self.paths, &rec)?;
-                events::container_event_rec(&self.paths.root, &rec, "start");
                 timing::mark("eng:saved");
                 Ok(Some(rec))
             }
-            Err(e) => {
-                release_resources(&self.paths, &id);
-                rec.state.status = if rec.has_been_started_before {
-                    "exited"
-                } else {
-                    "created"
+            Err(monitor::SpawnError { error, recorded }) => {
+                if !recorded {
+                    // No monitor (fork failed) or one that died before it could tell.
+                    release_resources(&self.paths, &id);
+                    start_record::mark_failed(&mut rec, &error);
+                    let _ = record::save(&self.paths, &rec);
                 }
-                .into();
-                rec.state.running = false;
-                rec.state.pid = 0;
-                rec.state.exit_code = exit_code_of(&e);
-                rec.state.error = e.to_string();
-                rec.monitor_pid = 0;
-                let _ = record::save(&self.paths, &rec);
-                Err(e)
+                Err(error)
             }
         }
     }
@@ -2071,6 +2056,9 @@ impl Engine {
             runtime::Container::load(&rt, &id)?.pause()?;
             r.state.status = "paused".into();
             r.state.paused = true;
+            // The user's: until `unpause`.
+            r.pause_owner_pid = 0;
+            r.pause_owner_start_time = 0;
             Ok(())
         })?;
         events::container_event(&self.paths.root, &id, "pause");
@@ -2087,6 +2075,8 @@ impl Engine {
             runtime::Container::load(&rt, &id)?.resume()?;
             r.state.status = "running".into();
             r.state.paused = false;
+            r.pause_owner_pid = 0;
+            r.pause_owner_start_time = 0;
             Ok(())
         })?;
         events::container_event(&self.paths.root, &id, "unpause");
@@ -2202,13 +2192,12 @@ impl Engine {
     /// Returns the new image ID (`sha256:...`).
     pub fn commit(&self, id: &str, opts: &CommitOptions) -> Result<String> {
         let (id, rec) = self.record(id)?;
-        let paused = opts.pause && rec.effective_status() == "running";
-        if paused {
-            let _ = self.pause(&id);
-        }
+        // Owned by this process: if it dies meanwhile, the next command unpauses.
+        let paused =
+            opts.pause && rec.effective_status() == "running" && commit_pause::pause(&self.paths, &id);
         let res = commit::commit(self, &id, &rec, opts);
         if paused {
-            let _ = self.unpause(&id);
+            let _ = commit_pause::unpause(&self.paths, &id);
         }
         let img = res?;
         events::container_event_with(

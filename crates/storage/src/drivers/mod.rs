@@ -375,9 +375,12 @@ impl Driver {
         &self,
         name: &str,
     ) -> std::io::Result<(PathBuf, impl Fn(&Path) -> std::io::Result<()>)> {
-        let tmp = self
-            .tombstones()
-            .join(format!("{}-new-{name}", crate::unix_now()));
+        // Random too: a builder killed in the same second left its dir under the same name.
+        let tmp = self.tombstones().join(format!(
+            "{}-new-{name}-{}",
+            crate::unix_now(),
+            crate::random_hex(4)
+        ));
         fsutil::mkdir_one(&tmp, fsutil::LAYERS_MODE)?;
         let dst = self.layers_dir().join(name);
         let place = move |tmp: &Path| -> std::io::Result<()> {
