@@ -37,6 +37,7 @@ mod orphan;
 pub mod perms;
 pub mod pty_relay;
 mod record;
+mod removed;
 pub mod runroot;
 mod seccomp;
 pub mod settings;
@@ -548,11 +549,12 @@ fn remove_run_dir(dir: &std::path::Path) {
 /// Removed containers' record directories are renamed to `containers/.removed-<id>` (one
 /// rename instead of deleting each file, which costs a device discard per file with data on
 /// a `discard`-mounted disk) and deleted by [`Leftovers::finish`] once nobody waits.
-const REMOVED_PREFIX: &str = ".removed-";
+pub(crate) const REMOVED_PREFIX: &str = ".removed-";
 
 /// What a container's removal left to delete: its layers' files and its old record dir.
 #[must_use = "call finish() to delete the files"]
 pub(crate) struct Leftovers {
+    id: String,
     layers: Option<storage::Removed>,
     paths: record::Paths,
 }
@@ -562,17 +564,14 @@ impl Leftovers {
         if let Some(l) = self.layers {
             l.finish();
         }
-        // Also those of removals whose finish never ran (a monitor killed meanwhile).
-        for e in std::fs::read_dir(self.paths.containers())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if e.file_name().to_string_lossy().starts_with(REMOVED_PREFIX) {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
+        let _ = std::fs::remove_dir_all(removed_dir(&self.paths, &self.id));
+        // Also those of removals killed midway (see remove_all_in).
+        removed::sweep(&self.paths);
     }
+}
+
+fn removed_dir(paths: &record::Paths, id: &str) -> std::path::PathBuf {
+    paths.containers().join(format!("{REMOVED_PREFIX}{id}"))
 }
 
 /// Removes a stopped container entirely: layers, records, name. Idempotent.
@@ -581,24 +580,29 @@ pub(crate) fn remove_all(paths: &record::Paths, id: &str) {
     remove_all_in(paths, id, open_storage(paths).as_ref(), rec).finish();
 }
 
+/// The record goes first (renamed away in one step), then the layers: a removal killed in
+/// between leaves no record (no command shows the container, its name is free) but layers
+/// that the renamed record dir names, which the next removal's [`Leftovers::finish`] removes
+/// (removed.rs). The other order left, killed in between, a record whose layers were gone:
+/// listed, but `start` failed ("layer ... not found").
 fn remove_all_in(
     paths: &record::Paths,
     id: &str,
     store: Option<&storage::Store>,
     rec: Option<Record>,
 ) -> Leftovers {
-    let layers = store.and_then(|st| st.remove_deferred(id).ok());
     let dir = paths.dir(id);
     if let Some(r) = &rec {
         // The name file goes into the record dir, to be deleted with it.
         record::release_name_into(paths, r.short_name(), id, &dir.join(".name"));
         events::container_event_rec(&paths.root, r, "destroy");
     }
-    let trash = paths.containers().join(format!("{REMOVED_PREFIX}{id}"));
-    if std::fs::rename(&dir, &trash).is_err() {
+    if std::fs::rename(&dir, removed_dir(paths, id)).is_err() {
         let _ = std::fs::remove_dir_all(&dir);
     }
+    let layers = store.and_then(|st| st.remove_deferred(id).ok());
     Leftovers {
+        id: id.to_string(),
         layers,
         paths: paths.clone(),
     }
@@ -2193,8 +2197,9 @@ impl Engine {
     pub fn commit(&self, id: &str, opts: &CommitOptions) -> Result<String> {
         let (id, rec) = self.record(id)?;
         // Owned by this process: if it dies meanwhile, the next command unpauses.
-        let paused =
-            opts.pause && rec.effective_status() == "running" && commit_pause::pause(&self.paths, &id);
+        let paused = opts.pause
+            && rec.effective_status() == "running"
+            && commit_pause::pause(&self.paths, &id);
         let res = commit::commit(self, &id, &rec, opts);
         if paused {
             let _ = commit_pause::unpause(&self.paths, &id);

@@ -33,10 +33,10 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::shim::{self, Log};
-use crate::start_record::Starter;
 pub use crate::shim::{
     read_frame, write_frame, EXIT, HELLO, RESIZE, STDERR, STDIN, STDIN_EOF, STDOUT,
 };
+use crate::start_record::Starter;
 
 /// What the monitor tells the CLI once the container runs (or failed to).
 #[derive(serde::Serialize, serde::Deserialize, Debug)]
