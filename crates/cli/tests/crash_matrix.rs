@@ -37,12 +37,6 @@ struct Kill {
     marks: Vec<String>,
 }
 
-impl Kill {
-    fn saw(&self, label: &str) -> bool {
-        self.marks.iter().any(|m| m == label)
-    }
-}
-
 /// The tests here run one at a time: each spins on its timing file while its CLI runs, and
 /// on two CPUs parallel spinners would starve the CLIs they watch.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -580,7 +574,7 @@ fn rm_rounds(env: &Env, from: u32, rounds: u32, min: usize) {
 fn kill_9_rm_after_layers() {
     let _serial = serial();
     let env = env_with_busybox();
-    rm_rounds(&env, 2, 12, 6);
+    rm_rounds(&env, 1, 12, 5);
 }
 
 /// After a killed commit or load: every listed image inspects, at most one new image is
