@@ -537,6 +537,52 @@ fn kill_9_rm() {
     rm_rounds(&env, 0, 8, 4);
 }
 
+/// An `rm -f` killed inside its kill of every process of the container leaves the container's
+/// cgroup frozen (cgroup v1 freezes, signals, thaws): made here by hand. `stop` then thaws
+/// the container it SIGKILLs (as Docker resumes a paused container it kills). What failed
+/// here first (seen in `kill_9_rm`): `stop -t 0` waited forever for a process that could not
+/// die.
+#[test]
+fn stop_thaws_a_freeze_left_by_a_killed_rm() {
+    let _serial = serial();
+    let env = env_with_busybox();
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "frozen",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let id = id.trim();
+    let v1 = std::path::Path::new("/sys/fs/cgroup/freezer/berth").join(id);
+    let (file, frozen) = if v1.exists() {
+        (v1.join("freezer.state"), "FROZEN")
+    } else {
+        (
+            std::path::Path::new("/sys/fs/cgroup/berth")
+                .join(id)
+                .join("cgroup.freeze"),
+            "1",
+        )
+    };
+    std::fs::write(&file, frozen).unwrap();
+    env.ok(&["stop", "-t", "0", "frozen"]);
+    let st = env.ok(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        "frozen",
+    ]);
+    assert_eq!(st.trim(), "exited 137");
+    env.ok(&["start", "frozen"]);
+    env.ok(&["rm", "-f", "frozen"]);
+    check_clean(&env, "after the frozen container");
+}
+
 /// Kills `rm -f` at `rounds` delays spread over `[from/4, 1)` of its measured length.
 fn rm_rounds(env: &Env, from: u32, rounds: u32, min: usize) {
     let run = [
