@@ -710,9 +710,8 @@ fn lifecycle(
                     // Recorded before the reply, so a starter killed around it leaves the
                     // truth (start_record.rs).
                     let start = MONITOR_START.load(Ordering::Relaxed);
-                    if let Err((starter, e)) =
-                        starter.started(paths, pid, &started_at, monitor_pid, start)
-                    {
+                    let recorded = starter.started(paths, pid, &started_at, monitor_pid, start);
+                    if let Err(e) = recorded {
                         // Not recorded: not running either (the release's cgroup kill ends
                         // what the kill here missed).
                         let msg = format!("recording the start: {e}");
@@ -731,6 +730,8 @@ fn lifecycle(
                         );
                         return 1;
                     }
+                    // The record is final: the lock goes (the starter still holds its copy).
+                    drop(starter);
                     report(
                         &mut w,
                         &Status {

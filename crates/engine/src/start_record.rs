@@ -74,22 +74,19 @@ pub(crate) fn mark_failed(r: &mut Record, e: &Error) {
 
 impl Starter {
     /// The container runs: records it (under the starter's lock, still held through our
-    /// copy) and emits `start`. Then the lock is ours no more.
+    /// copy, which the caller drops next) and emits `start`.
     pub(crate) fn started(
-        self,
+        &self,
         paths: &Paths,
         pid: i32,
         started_at: &str,
         monitor_pid: i32,
         monitor_start_time: u64,
-    ) -> Result<(), (Starter, Error)> {
+    ) -> crate::Result<()> {
         let mut r = self.record.clone();
         mark_started(&mut r, pid, started_at, monitor_pid, monitor_start_time);
-        if let Err(e) = record::save(paths, &r) {
-            return Err((self, e));
-        }
+        record::save(paths, &r)?;
         events::container_event_rec(&paths.root, &r, "start");
-        drop(self.lock);
         Ok(())
     }
 
