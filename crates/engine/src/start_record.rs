@@ -45,6 +45,7 @@ pub(crate) fn mark_started(
     r.state.pid = pid as i64;
     r.state.started_at = started_at.to_string();
     r.state.finished_at = record::NEVER.into();
+    r.state.health = crate::health::on_start(r.config.healthcheck.as_ref(), r.state.health.take());
     r.has_been_started_before = true;
     r.has_been_manually_stopped = false;
     r.pause_owner_pid = 0;

@@ -20,6 +20,9 @@ impl Engine {
             // The user's: until `unpause` (commit_pause.rs).
             r.pause_owner_pid = 0;
             r.pause_owner_start_time = 0;
+            // dockerd 20.10: a paused container reads unhealthy and is not probed (no event);
+            // probes go on after unpause.
+            crate::health::on_stop(&mut r.state.health);
             Ok(())
         })?;
         events::container_event(&self.paths.root, &id, "pause");

@@ -5,8 +5,8 @@ use crate::record::{self, Record};
 use crate::teardown::release_resources;
 use crate::types::{self, HostConfig};
 use crate::{
-    init, ipc, monitor, network, orphan, spec, start_record, storage_opts, timing, AttachOptions,
-    Attachment, Engine, Error, Result,
+    events, init, ipc, monitor, network, orphan, spec, start_record, storage_opts, timing,
+    AttachOptions, Attachment, Engine, Error, Result,
 };
 use std::os::unix::net::UnixStream;
 
@@ -196,6 +196,7 @@ impl Engine {
                 (ns, a.hosts, a.resolv_conf, a.settings)
             };
             rec.network_settings = settings;
+            events::network_events(&self.paths.root, id, &rec.network_settings, "connect");
             timing::mark("eng:ps_net");
             record::write_fresh(&dir.join("hosts"), hosts.as_bytes())?;
             record::write_fresh(&dir.join("resolv.conf"), resolv.as_bytes())?;
@@ -235,7 +236,12 @@ impl Engine {
                 host,
                 rootfs: &rootfs,
                 container_dir: &dir,
-                volumes_dir: &self.paths.root.join("volumes"),
+                mounts: &crate::volume::mounts::prepare(
+                    &self.paths,
+                    id,
+                    &rec.mount_points,
+                    &rootfs,
+                )?,
                 net,
                 pid,
                 ipc,
@@ -288,6 +294,10 @@ impl Engine {
             }
             _ => {}
         }
+        if client.is_some() {
+            // Docker's CLI attaches before it starts: its `attach` event comes first.
+            events::container_event_rec(&self.paths.root, &rec, "attach");
+        }
         // A monitor that died (kill -9) left resources behind.
         if rec.state.status == "running" || rec.state.status == "paused" {
             release_resources(&self.paths, &id);
@@ -326,6 +336,7 @@ impl Engine {
             record_lock: lock.fd(),
             record: &rec,
             spec,
+            health: crate::health::timing_of(rec.config.healthcheck.as_ref()),
         });
         // The monitor recorded the start (or its failure) before its reply: our copy just
         // mirrors it (start_record.rs).
