@@ -35,6 +35,8 @@ pub(crate) fn pause(paths: &Paths, id: &str) -> bool {
         r.state.paused = true;
         r.pause_owner_pid = me as i64;
         r.pause_owner_start_time = start;
+        // As `pause` (dockerd pauses a commit's container the same way).
+        crate::health::on_stop(&mut r.state.health);
         Ok(())
     });
     if paused.is_ok() {
