@@ -1,6 +1,7 @@
 //! The per-container monitor: a process forked (twice, then `setsid`) from the CLI whose argv
 //! reads `berth-monitor <id>`. It creates and starts the container through the runtime library
-//! (so it is the init's parent and reaps it), owns its stdio (pipes, or the pty master for
+//! (so it is the init's parent and reaps it), records the start before it replies to its
+//! starter (start_record.rs), owns its stdio (pipes, or the pty master for
 //! `-t`), writes the json-file log, serves attach/wait on `<runroot>/containers/<id>/attach.sock`,
 //! records the exit (code, OOMKilled, FinishedAt), applies restart policies and `--rm`, writes
 //! events, then exits. Lifecycle waits use a pidfd and poll(2), never sleeps.
