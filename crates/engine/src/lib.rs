@@ -133,8 +133,9 @@ impl Engine {
         &self.opts
     }
 
-    /// The image store (for `images`, `rmi`, `pull` into the same root), opened on first use.
-    pub fn images(&self) -> Result<&image::store::ImageStore> {
+    /// The image store, opened on first use. Crate-private: front ends use the image
+    /// operations (ops/image_*.rs), never the store.
+    pub(crate) fn images(&self) -> Result<&image::store::ImageStore> {
         if let Some(s) = self.images.get() {
             return Ok(s);
         }
