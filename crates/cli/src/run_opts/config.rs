@@ -111,6 +111,7 @@ pub fn to_config(f: &CreateFlags, detach: bool) -> Res<Parsed> {
     }
     c.stop_signal = f.stop_signal.clone();
     c.stop_timeout = f.stop_timeout;
+    c.healthcheck = crate::health_opts::to_health(&f.health)?;
     h.init = f.init.then_some(true);
     h.readonly_rootfs = f.read_only;
     h.privileged = f.privileged;
