@@ -8,11 +8,12 @@
 //! the user has no owner and stays until `unpause`.
 
 use crate::record::{self, Paths, Record};
+use crate::types::ContainerStatus;
 use crate::{events, Error, Result};
 
 /// Whether `r` is paused by a commit whose process died.
 pub(crate) fn owner_dead(r: &Record) -> bool {
-    r.state.status == "paused"
+    r.state.status == ContainerStatus::Paused
         && r.pause_owner_pid > 0
         && runtime::state::pid_start_time(r.pause_owner_pid as i32)
             != Some(r.pause_owner_start_time)
@@ -26,12 +27,12 @@ pub(crate) fn pause(paths: &Paths, id: &str) -> bool {
         return false;
     };
     let paused = record::update(paths, id, |r| {
-        if r.effective_status() != "running" {
+        if r.effective_status() != ContainerStatus::Running {
             return Err(Error::Conflict(format!("Container {id} is not running")));
         }
         let rt = runtime::state::StateRoot::new(paths.runtime_root());
         runtime::Container::load(&rt, id)?.pause()?;
-        r.state.status = "paused".into();
+        r.state.status = ContainerStatus::Paused;
         r.state.paused = true;
         r.pause_owner_pid = me as i64;
         r.pause_owner_start_time = start;
@@ -48,9 +49,12 @@ pub(crate) fn pause(paths: &Paths, id: &str) -> bool {
 /// Undoes this process's [`pause`] (unless someone unpaused it meanwhile).
 pub(crate) fn unpause(paths: &Paths, id: &str) -> Result<()> {
     let me = std::process::id() as i64;
-    let undone = record::update(paths, id, |r| {
-        Ok(r.state.status == "paused" && r.pause_owner_pid == me && resume(paths, r))
-    })?;
+    let undone =
+        record::update(paths, id, |r| {
+            Ok(r.state.status == ContainerStatus::Paused
+                && r.pause_owner_pid == me
+                && resume(paths, r))
+        })?;
     if undone {
         events::container_event(&paths.root, id, "unpause");
     }
@@ -64,7 +68,7 @@ fn resume(paths: &Paths, r: &mut Record) -> bool {
     if thawed.is_err() {
         return false;
     }
-    r.state.status = "running".into();
+    r.state.status = ContainerStatus::Running;
     r.state.paused = false;
     r.pause_owner_pid = 0;
     r.pause_owner_start_time = 0;

@@ -16,6 +16,7 @@
 //! before the CLI's reply.
 
 use crate::record::{self, Paths, Record};
+use crate::types::ContainerStatus;
 use crate::{events, Error};
 use std::os::fd::OwnedFd;
 
@@ -34,7 +35,7 @@ pub(crate) fn mark_started(
     monitor_pid: i32,
     monitor_start_time: u64,
 ) {
-    r.state.status = "running".into();
+    r.state.status = ContainerStatus::Running;
     r.state.running = true;
     r.state.paused = false;
     r.state.restarting = false;
@@ -60,11 +61,10 @@ pub(crate) fn mark_started(
 /// The record of a container whose start failed with `e` (its resources released).
 pub(crate) fn mark_failed(r: &mut Record, e: &Error) {
     r.state.status = if r.has_been_started_before {
-        "exited"
+        ContainerStatus::Exited
     } else {
-        "created"
-    }
-    .into();
+        ContainerStatus::Created
+    };
     r.state.running = false;
     r.state.pid = 0;
     r.state.exit_code = crate::exit_code_of(e);

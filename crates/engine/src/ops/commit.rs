@@ -1,5 +1,6 @@
 //! `commit` (the layer and image are made in crate::commit).
 
+use crate::types::ContainerStatus;
 use crate::{commit, commit_pause, events, CommitOptions, Engine, Result};
 
 impl Engine {
@@ -8,7 +9,7 @@ impl Engine {
         let (id, rec) = self.record(id)?;
         // Owned by this process: if it dies meanwhile, the next command unpauses.
         let paused = opts.pause
-            && rec.effective_status() == "running"
+            && rec.effective_status() == ContainerStatus::Running
             && commit_pause::pause(&self.paths, &id);
         let res = commit::commit(self, &id, &rec, opts);
         if paused {
