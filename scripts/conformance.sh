@@ -21,20 +21,12 @@ done
 # and the containers of the groups it crashed (their ids are UUIDs). Removed after each run.
 cleanup() {
   grep -o ' /tmp/\.tmp[^ ]*/bundle/rootfs ' /proc/self/mountinfo | xargs -r -n1 umount -l || true
-  local uuid='[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
-  for h in /sys/fs/cgroup /sys/fs/cgroup/* /sys/fs/cgroup/*/berth /sys/fs/cgroup/berth; do
-    [ -d "$h" ] || continue
-    for d in $(ls "$h" | grep -E "^$uuid\$"); do
-      xargs -r kill -9 <"$h/$d/cgroup.procs" 2>/dev/null || true
-    done
-  done
+  local uuid='[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' dirs d
+  dirs=$(find /sys/fs/cgroup -mindepth 1 -maxdepth 5 -type d -regextype egrep \
+    -regex ".*/(:youki:)?$uuid" 2>/dev/null || true)
+  for d in $dirs; do xargs -r kill -9 <"$d/cgroup.procs" 2>/dev/null || true; done
   sleep 1
-  for h in /sys/fs/cgroup /sys/fs/cgroup/* /sys/fs/cgroup/*/berth /sys/fs/cgroup/berth; do
-    [ -d "$h" ] || continue
-    for d in $(ls "$h" | grep -E "^$uuid\$"); do
-      find "$h/$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
-    done
-  done
+  for d in $dirs; do find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true; done
 }
 berth=$("$CONTEST" run "$PWD/target/release/berth-runtime" "$OUT/out-berth-runtime")
 cleanup
