@@ -3,6 +3,8 @@
 //! by `engine::network` (bridge networks from the `network` crate plus the pre-defined `host`
 //! and `none`).
 
+mod v6;
+
 use crate::format::{format_rows, Template};
 use clap::Subcommand;
 use engine::network::{self as enet, net, NetPaths};
@@ -96,6 +98,9 @@ pub enum NetworkCmd {
         /// IPv4 address (e.g., 172.30.100.104)
         #[arg(long)]
         ip: Option<String>,
+        /// IPv6 address (e.g., 2001:db8::33)
+        #[arg(long)]
+        ip6: Option<String>,
         network: String,
         container: String,
     },
@@ -196,9 +201,17 @@ pub fn run_with(
         NetworkCmd::Connect {
             alias,
             ip,
+            ip6,
             network,
             container,
-        } => connect(&paths, &network, &container, &alias, ip.as_deref()),
+        } => connect(
+            &paths,
+            &network,
+            &container,
+            &alias,
+            ip.as_deref(),
+            ip6.as_deref(),
+        ),
         NetworkCmd::Disconnect {
             force,
             network,
@@ -249,7 +262,9 @@ fn kv(list: &[String], what: &str) -> Result<BTreeMap<String, String>, Fail> {
         .collect()
 }
 
-fn create(paths: &NetPaths, a: CreateArgs, out: &mut dyn Write) -> Result<(), Fail> {
+fn create(paths: &NetPaths, mut a: CreateArgs, out: &mut dyn Write) -> Result<(), Fail> {
+    // A dual-stack network takes one v4 and one v6 --subnet (and --gateway).
+    let (subnet6, gateway6) = v6::split_v6(&mut a.subnet, &mut a.gateway)?;
     let subnet = one(&a.subnet, "--subnet")?
         .map(|s| s.parse::<net::Ipv4Net>())
         .transpose()
@@ -283,6 +298,8 @@ fn create(paths: &NetPaths, a: CreateArgs, out: &mut dyn Write) -> Result<(), Fa
             labels: kv(&a.label, "label")?,
             options,
             ipv6: a.ipv6,
+            subnet6,
+            gateway6,
         },
     )?;
     writeln!(out, "{}", n.id)?;
@@ -575,7 +592,15 @@ fn connect(
     container: &str,
     aliases: &[String],
     ip: Option<&str>,
+    ip6: Option<&str>,
 ) -> Result<(), Fail> {
+    let ip6 = ip6
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| Fail(format!("invalid IPv6 address: {s}")))
+        })
+        .transpose()?;
     let ip = ip
         .filter(|s| !s.is_empty())
         .map(|s| {
@@ -586,7 +611,7 @@ fn connect(
     // The network first: its error is the more useful one when both are wrong.
     enet::inspect(paths, network)?;
     let id = resolve_container(paths.root, container)?;
-    enet::connect(paths, &id, network, aliases, ip)?;
+    enet::connect_dual(paths, &id, network, aliases, ip, ip6)?;
     Ok(())
 }
 
@@ -805,7 +830,10 @@ mod tests {
                 "need a --subnet",
             ),
             (vec!["create", "-d", "overlay", "x"], "not supported"),
-            (vec!["create", "--ipv6", "x"], "IPv6"),
+            (
+                vec!["create", "--ipv6", "x"],
+                "could not find an available, non-overlapping IPv6 address pool",
+            ),
             (vec!["create", "bad/name"], "invalid network name"),
             (vec!["create", "host"], "pre-defined"),
         ] {
