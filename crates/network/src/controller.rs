@@ -909,6 +909,7 @@ impl NetworkController {
                 st.name
             )));
         }
+        v6::check_bindings(&st, &opts.port_bindings)?;
         if st.nft_rev < nft::REV {
             self.upgrade_nft(&all)?;
             st.nft_rev = nft::REV;
@@ -957,7 +958,6 @@ impl NetworkController {
                 .map_err(Error::Conflict)?;
             ports.push(r);
         }
-        v6::check_bindings(&st, &ports)?;
         if opts.ip6.is_some() && st.v6.is_none() {
             return Err(Error::Invalid(format!(
                 "--ip6 needs a network with IPv6 enabled: network {} was created without --ipv6",
