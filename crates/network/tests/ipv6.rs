@@ -378,3 +378,66 @@ fn dual_stack_networks_are_isolated_over_v6() {
     let o = busybox_in(a.path(), &["ping", "-c1", "-w2", &eb.ipv4.to_string()]);
     assert!(!o.status.success(), "crossed networks over v4: {}", out(&o));
 }
+
+#[test]
+fn audit_finds_and_removes_v6_leftovers() {
+    let (t, s6) = dual();
+    let sb = t.ctl.create_sandbox(&testutil::unique_name("l")).unwrap();
+    let hp = TcpListener::bind("[::]:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ep = t
+        .ctl
+        .join(
+            &sb,
+            &t.name,
+            EndpointOptions {
+                port_bindings: parse_publish(&format!("{hp}:80")).unwrap(),
+                ..opts("l")
+            },
+        )
+        .unwrap();
+    let c6 = ep.ipv6.unwrap();
+    // A stray ip6 element for an address of this network with no endpoint (a crash between
+    // the kernel's and the state's updates).
+    let ghost = Ipv6Addr::from(s6.first() + 0x77);
+    let hp2 = hp.wrapping_add(1).max(1024);
+    let st = Command::new("nft")
+        .args([
+            "add",
+            "element",
+            "ip6",
+            "berth",
+            "ports_any",
+            &format!("{{ tcp . {hp2} : {ghost} . 80 }}"),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // The running container's endpoint is owned: only the stray element is reported.
+    let owned = |id: &str| id == sb.id;
+    let leaks = t.ctl.audit(&owned, false).unwrap();
+    let objs: Vec<String> = leaks
+        .iter()
+        .map(|l| format!("{} {}: {}", l.kind, l.object, l.problem))
+        .collect();
+    assert!(
+        objs.iter()
+            .any(|o| o.starts_with("nft ip6 ports_any") && o.contains(&ghost.to_string())),
+        "{objs:?}"
+    );
+    assert!(
+        !objs.iter().any(|o| o.contains(&c6.to_string())),
+        "{objs:?}"
+    );
+    t.ctl.audit(&owned, true).unwrap();
+    assert!(!nft6("map", "ports_any").contains(&ghost.to_string()));
+    assert!(nft6("map", "ports_any").contains(&c6.to_string()));
+    // Once not owned, the endpoint is a leak: disconnecting it frees its v6 elements too.
+    let leaks = t.ctl.audit(&|_| false, true).unwrap();
+    assert!(leaks.iter().any(|l| l.kind == "endpoint"), "{leaks:?}");
+    assert!(!nft6("map", "ports_any").contains(&c6.to_string()));
+    assert!(!nft6("set", "hairpin").contains(&c6.to_string()));
+}
