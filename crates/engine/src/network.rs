@@ -1044,7 +1044,7 @@ mod tests {
         let tcp = b.iter().find(|b| b.proto == Proto::Tcp).unwrap();
         assert_eq!(
             (tcp.container_port, tcp.host_port, tcp.host_ip),
-            (80, 18080, Some(Ipv4Addr::LOCALHOST))
+            (80, 18080, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)))
         );
         assert_eq!(exposed_keys(&config, &host), vec!["53/udp", "80/tcp"]);
     }
@@ -1063,7 +1063,20 @@ mod tests {
         };
         assert!(bad("80/sctp", "", "1").contains("protocol"));
         assert!(bad("x/tcp", "", "1").contains("container port"));
-        assert!(bad("80/tcp", "::1", "1").contains("IPv6"));
+        assert!(bad("80/tcp", "fd39::zz", "1").contains("invalid host IP"));
+        // [::1] is served by the monitor's TCP proxy: UDP there is refused, TCP accepted.
+        assert!(bad("53/udp", "::1", "53").contains("UDP port 53/udp on [::1]"));
+        let v = vec![(
+            "80/tcp".to_string(),
+            vec![PortBinding {
+                host_ip: "::1".into(),
+                host_port: "8080".into(),
+            }],
+        )];
+        assert_eq!(
+            to_net_bindings(&v).unwrap()[0].host_ip,
+            Some("::1".parse().unwrap())
+        );
         assert!(bad("80/tcp", "", "9-8").contains("host port"));
     }
 

@@ -606,6 +606,14 @@ impl NetworkController {
                 "a network device named {bridge} already exists on the host; choose another -o {BRIDGE_NAME_OPT}="
             )));
         }
+        let v6 = if opts.ipv6 || opts.subnet6.is_some() || opts.gateway6.is_some() {
+            let r6 = self.with_rt(|nl| {
+                crate::netlink6::ipv6_routes(nl).map_err(kernel("listing host IPv6 routes"))
+            })?;
+            v6::plan(&opts, &all, &r6)?
+        } else {
+            None
+        };
         let in_use: Vec<Ipv4Net> = all.iter().map(|n| n.subnet).collect();
         let routes = self.host_routes()?;
         let subnet = match opts.subnet {
@@ -631,14 +639,6 @@ impl NetworkController {
                     "all default address pools (172.17-31.0.0/16, 192.168.0.0/20 steps) overlap existing routes or networks; pass --subnet".into(),
                 )
             })?,
-        };
-        let v6 = if opts.ipv6 || opts.subnet6.is_some() || opts.gateway6.is_some() {
-            let r6 = self.with_rt(|nl| {
-                crate::netlink6::ipv6_routes(nl).map_err(kernel("listing host IPv6 routes"))
-            })?;
-            v6::plan(&opts, &all, &r6)?
-        } else {
-            None
         };
         let gateway = match opts.gateway {
             Some(g) if !subnet.contains(g) || g == subnet.addr() || g == subnet.broadcast() => {

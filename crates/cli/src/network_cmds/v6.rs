@@ -52,7 +52,9 @@ mod tests {
     fn splits_dual_stack_flags() {
         let mut s = vec!["10.239.1.0/24".to_string(), "fd39:1::/64".to_string()];
         let mut g = vec!["fd39:1::fe".to_string()];
-        let (s6, g6) = split_v6(&mut s, &mut g).unwrap();
+        let Ok((s6, g6)) = split_v6(&mut s, &mut g) else {
+            panic!("split_v6 failed")
+        };
         assert_eq!(s, vec!["10.239.1.0/24"]);
         assert!(g.is_empty());
         assert_eq!(s6.unwrap().to_string(), "fd39:1::/64");
