@@ -853,11 +853,14 @@ fn host_port(s: &str, host_ip: Option<IpAddr>, proto: Proto, key: &str) -> Resul
         })
 }
 
+/// What `endpoint_request` found: `--ip`, `--network-alias`es, `--ip6`.
+type EndpointRequest = (Option<Ipv4Addr>, Vec<String>, Option<Ipv6Addr>);
+
 /// `--ip` and `--network-alias` from NetworkingConfig; Docker allows both only on user networks.
 fn endpoint_request(
     epcfg: Option<&EndpointSettings>,
     user_net: bool,
-) -> Result<(Option<Ipv4Addr>, Vec<String>, Option<Ipv6Addr>), Error> {
+) -> Result<EndpointRequest, Error> {
     let Some(c) = epcfg else {
         return Ok((None, vec![], None));
     };
