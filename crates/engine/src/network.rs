@@ -64,7 +64,15 @@ fn sandbox(
 ) -> Result<net::Sandbox, Error> {
     match prefetched {
         Some(p) if p.id() == id => Ok(p.wait()?),
-        _ => Ok(ctl.create_sandbox(id)?),
+        _ => {
+            // A sandbox of a container that does not run (the caller, its starter, holds the
+            // record lock): left by a start killed after it made it (issue 12). Its endpoints,
+            // addresses and namespace go first, else the bind fails with "File exists".
+            if ctl.sandbox_path(id).exists() {
+                ctl.release_sandbox(id)?;
+            }
+            Ok(ctl.create_sandbox(id)?)
+        }
     }
 }
 
