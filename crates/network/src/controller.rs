@@ -958,6 +958,7 @@ impl NetworkController {
                 .map_err(Error::Conflict)?;
             ports.push(r);
         }
+        v6::check_loopback6(&st, &ports)?;
         if opts.ip6.is_some() && st.v6.is_none() {
             return Err(Error::Invalid(format!(
                 "--ip6 needs a network with IPv6 enabled: network {} was created without --ipv6",

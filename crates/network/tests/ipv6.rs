@@ -441,3 +441,28 @@ fn audit_finds_and_removes_v6_leftovers() {
     assert!(!nft6("map", "ports_any").contains(&c6.to_string()));
     assert!(!nft6("set", "hairpin").contains(&c6.to_string()));
 }
+
+#[test]
+fn port_taken_on_loopback6_is_a_conflict_on_a_dual_stack_network() {
+    let (t, _) = dual();
+    // Something on the host holds [::1]:P (but not 0.0.0.0:P): the monitor's proxy could not
+    // serve -p P:C there, so the join is refused and leaves nothing.
+    let l = TcpListener::bind("[::1]:0").unwrap();
+    let hp = l.local_addr().unwrap().port();
+    let sb = t.ctl.create_sandbox(&testutil::unique_name("k")).unwrap();
+    let e = t
+        .ctl
+        .join(
+            &sb,
+            &t.name,
+            EndpointOptions {
+                port_bindings: parse_publish(&format!("{hp}:80")).unwrap(),
+                ..opts("k")
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(e, Error::Conflict(_)), "{e}");
+    assert!(e.to_string().contains(&format!("[::1]:{hp}")), "{e}");
+    assert!(t.ctl.inspect(&t.name).unwrap().containers.is_empty());
+    assert!(!nft6("map", "ports_any").contains(&format!(" {hp} ")));
+}

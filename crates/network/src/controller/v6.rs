@@ -107,6 +107,23 @@ pub(crate) fn port_elems6(ep: &Endpoint) -> Vec<Elem> {
     v
 }
 
+/// On a dual-stack network `-p P:C` (TCP) is also served on `[::1]:P` by the monitor's proxy
+/// ([`crate::proxy6`]): that port must be free there too, or the proxy could not listen.
+pub(crate) fn check_loopback6(st: &NetState, ports: &[PortBinding]) -> Result<()> {
+    if st.v6.is_none() {
+        return Ok(());
+    }
+    for p in ports
+        .iter()
+        .filter(|p| p.host_ip.is_none() && p.proto == crate::Proto::Tcp)
+    {
+        let mut b = *p;
+        b.host_ip = Some(IpAddr::V6(Ipv6Addr::LOCALHOST));
+        crate::ports::reserve_host_port(&b).map_err(Error::Conflict)?;
+    }
+    Ok(())
+}
+
 /// Refuses bindings this endpoint cannot serve: a v6 host address (other than `::1`, which
 /// the proxy forwards to any container address) needs the container to have a v6 address.
 pub(crate) fn check_bindings(st: &NetState, ports: &[PortBinding]) -> Result<()> {
