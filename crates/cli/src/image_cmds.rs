@@ -221,38 +221,21 @@ fn display_id(id: &str, no_trunc: bool) -> String {
     }
 }
 
-/// `*` glob over a familiar reference, as `reference=` filters use.
-fn glob(pat: &str, s: &str) -> bool {
-    match pat.split_once('*') {
-        None => pat == s,
-        Some((pre, rest)) => {
-            s.starts_with(pre)
-                && (0..=s.len() - pre.len())
-                    .any(|i| s.is_char_boundary(pre.len() + i) && glob(rest, &s[pre.len() + i..]))
-        }
-    }
-}
-
 pub fn images(g: &Global, a: ImagesArgs) -> CmdResult {
     let e = open_store(g)?;
     let imgs = e
-        .image_list(&ImageListOptions { all: a.all })
+        .image_list(&ImageListOptions {
+            all: a.all,
+            ..Default::default()
+        })
         .map_err(image_failure)?;
-    let mut dangling: Option<bool> = None;
-    let mut ref_filters = Vec::new();
-    for f in &a.filter {
-        match f.split_once('=') {
-            Some(("dangling", v)) => {
-                dangling = Some(match v.to_ascii_lowercase().as_str() {
-                    "true" | "1" => true,
-                    "false" | "0" => false,
-                    _ => return Err(Failure::new(format!("Invalid filter 'dangling={v}'"), 1)),
-                })
-            }
-            Some(("reference", v)) => ref_filters.push(v.to_string()),
-            _ => return Err(Failure::new(format!("Invalid filter '{f}'"), 1)),
-        }
-    }
+    let filters = crate::image_filters::ImageFilters::parse(&a.filter, &|r| {
+        let img = e
+            .image_inspect(r)
+            .map_err(|_| format!("No such image: {r}"))?;
+        Ok(crate::image_filters::created_ns(Some(&img.created)))
+    })
+    .map_err(|m| Failure::new(m, 1))?;
     let repo_filter = a
         .repository
         .as_deref()
@@ -261,10 +244,10 @@ pub fn images(g: &Global, a: ImagesArgs) -> CmdResult {
         .map_err(image_failure)?;
     let mut rows = Vec::new();
     for img in &imgs {
-        if let Some(d) = dangling {
-            if d != img.dangling {
-                continue;
-            }
+        let labels = &img.labels;
+        let created_ns = crate::image_filters::created_ns(img.created_at.as_deref());
+        if !filters.keep_image(labels, created_ns, img.dangling) {
+            continue;
         }
         let size = img.size;
         let created = img.created;
@@ -277,6 +260,7 @@ pub fn images(g: &Global, a: ImagesArgs) -> CmdResult {
             "SharedSize": "N/A",
             "UniqueSize": "N/A",
             "Containers": "N/A",
+            crate::format::METHODS: {"Label": labels},
         });
         let mut pairs: Vec<(String, String, String)> = Vec::new(); // repo, tag, digest
         for t in &img.tags {
@@ -310,11 +294,8 @@ pub fn images(g: &Global, a: ImagesArgs) -> CmdResult {
                     continue;
                 }
             }
-            if !ref_filters.is_empty() {
-                let full = format!("{repo}:{tag}");
-                if !ref_filters.iter().any(|p| glob(p, &repo) || glob(p, &full)) {
-                    continue;
-                }
+            if !filters.keep_ref(&repo, &tag) {
+                continue;
             }
             let mut row = base.clone();
             row["Repository"] = repo.into();
@@ -428,6 +409,11 @@ pub fn inspect(g: &Global, a: InspectArgs, image_only: bool) -> CmdResult {
     }
     let mut out = std::io::stdout().lock();
     match &tmpl {
+        Some(_) if crate::format::is_json(a.format.as_deref()) => writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&found).expect("serializable")
+        )?,
         Some(t) => {
             for v in &found {
                 let v = serde_json::to_value(v).expect("serializable");
@@ -633,9 +619,10 @@ mod tests {
 
     #[test]
     fn globs_and_times() {
-        assert!(glob("busy*", "busybox"));
-        assert!(glob("*box:latest", "busybox:latest"));
-        assert!(!glob("busy", "busybox"));
+        let m = |p, n| crate::image_filters::path_match(p, n).unwrap();
+        assert!(m("busy*", "busybox"));
+        assert!(m("*box:latest", "busybox:latest"));
+        assert!(!m("busy", "busybox"));
         assert_eq!(go_time(0), "1970-01-01 00:00:00 +0000 UTC");
     }
 }

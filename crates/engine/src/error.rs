@@ -73,6 +73,8 @@ pub enum Error {
     /// Something else not found, with Docker's message ("No such network: x").
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Volume(#[from] crate::volume::VolumeError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -121,6 +123,13 @@ impl Error {
                 ::network::Error::Exists(_) | ::network::Error::Conflict(_) => ErrorKind::Conflict,
                 ::network::Error::Invalid(_) => ErrorKind::InvalidArgument,
                 ::network::Error::Kernel(_) | ::network::Error::Io { .. } => ErrorKind::Internal,
+            },
+            Error::Volume(e) => match e {
+                crate::volume::VolumeError::NotFound(_) => ErrorKind::NotFound,
+                crate::volume::VolumeError::InUse { .. } => ErrorKind::Conflict,
+                crate::volume::VolumeError::Invalid { .. }
+                | crate::volume::VolumeError::InvalidFilter(_) => ErrorKind::InvalidArgument,
+                crate::volume::VolumeError::UnknownDriver { .. } => ErrorKind::NotFound,
             },
             Error::Runtime(_) | Error::Storage(_) | Error::Io { .. } | Error::Other(_) => {
                 ErrorKind::Internal

@@ -30,7 +30,12 @@ pub struct ImageSummary {
     pub digests: Vec<RepoRef>,
     /// Unix seconds.
     pub created: i64,
+    /// The config's `created` time as stored (RFC 3339, nanoseconds), if any.
+    pub created_at: Option<String>,
     pub size: u64,
+    /// Bytes of its layers that other images hold too (with
+    /// [`ImageListOptions::shared_size`], Docker's `shared-size=1`).
+    pub shared_size: Option<u64>,
     pub labels: BTreeMap<String, String>,
     /// No tag and no digest.
     pub dangling: bool,
@@ -52,6 +57,8 @@ impl ImageSummary {
 pub struct ImageListOptions {
     /// `-a`: intermediate images too.
     pub all: bool,
+    /// Compute each image's [`ImageSummary::shared_size`] (`system df -v`).
+    pub shared_size: bool,
 }
 
 /// Docker's image inspect object; a struct so that JSON output keeps Docker's field order.

@@ -24,10 +24,12 @@ mod attach_io;
 mod blkio;
 mod check;
 mod commit;
+mod commit_pause;
 mod cp;
 pub mod detach;
 mod error;
 pub mod events;
+pub mod health;
 pub use attach_io::Pumped;
 mod exec;
 pub mod exec_remote;
@@ -44,20 +46,24 @@ pub mod networks;
 mod ops;
 mod orphan;
 pub mod perms;
+mod ps_filter;
 pub mod pty_relay;
 mod record;
 mod relay;
+mod removed;
 mod requests;
 pub mod runroot;
 mod seccomp;
 pub mod settings;
 mod shim;
 pub mod spec;
+mod start_record;
 mod status;
 mod stdio_relay;
 pub mod storage_opts;
 mod teardown;
 pub mod types;
+pub mod volume;
 
 pub use check::Finding;
 pub use events::Event;
@@ -135,8 +141,9 @@ impl Engine {
         &self.opts
     }
 
-    /// The image store (for `images`, `rmi`, `pull` into the same root), opened on first use.
-    pub fn images(&self) -> Result<&image::store::ImageStore> {
+    /// The image store, opened on first use. Crate-private: front ends use the image
+    /// operations (ops/image_*.rs), never the store.
+    pub(crate) fn images(&self) -> Result<&image::store::ImageStore> {
         if let Some(s) = self.images.get() {
             return Ok(s);
         }

@@ -1,6 +1,7 @@
 //! The per-container monitor: a process forked (twice, then `setsid`) from the CLI whose argv
 //! reads `berth-monitor <id>`. It creates and starts the container through the runtime library
-//! (so it is the init's parent and reaps it), owns its stdio (pipes, or the pty master for
+//! (so it is the init's parent and reaps it), records the start before it replies to its
+//! starter (start_record.rs), owns its stdio (pipes, or the pty master for
 //! `-t`), writes the json-file log, serves attach/wait on `<runroot>/containers/<id>/attach.sock`,
 //! records the exit (code, OOMKilled, FinishedAt), applies restart policies and `--rm`, writes
 //! events, then exits. Lifecycle waits use a pidfd and poll(2), never sleeps.
@@ -33,11 +34,13 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::health::sched::{Sched, Timing};
 use crate::relay::{self, Client, Io};
 use crate::shim::{self, Log};
 pub use crate::shim::{
     read_frame, write_frame, EXIT, HELLO, RESIZE, STDERR, STDIN, STDIN_EOF, STDOUT,
 };
+use crate::start_record::Starter;
 
 /// What the monitor tells the CLI once the container runs (or failed to).
 #[derive(serde::Serialize, serde::Deserialize, Debug)]
@@ -76,11 +79,16 @@ pub struct Spawn<'a> {
     /// The container may be on a network with the embedded DNS (a user network): only then
     /// does the monitor look its endpoints up.
     pub dns: bool,
-    /// The starter's record lock: the monitor holds it too until its pid file is written, so
-    /// an `rm -f` after the starter's death (it takes the lock) always finds the monitor.
+    /// The starter's record lock: the monitor holds it too until it recorded the start (see
+    /// start_record.rs), so a reader that takes the lock after the starter's death finds the
+    /// record final, and an `rm -f` finds the monitor (its pid file is written first).
     pub record_lock: RawFd,
+    /// The record as the starter prepared it: the monitor records the start in it.
+    pub record: &'a crate::record::Record,
     /// The spec just written to the bundle (the monitor, a fork, has it in memory already).
     pub spec: (serde_json::Value, Vec<u8>),
+    /// The healthcheck's timer settings, if the container has a probe.
+    pub health: Option<Timing>,
 }
 
 /// Forks the monitor (one fork + setsid) and returns once the container runs.
@@ -88,12 +96,34 @@ pub struct Spawn<'a> {
 /// No double fork: the monitor stays our child only while this short-lived CLI lives (it
 /// waits for the monitor's reply and, attached, for the container's exit, by which time the
 /// monitor is ending too); when we exit it is reparented to init or the nearest subreaper.
-pub fn spawn(s: Spawn) -> Result<Started> {
-    let (mut rd, wr) = std::io::pipe().map_err(Error::io("pipe"))?;
+/// Why [`spawn`] failed; `recorded`: the monitor recorded the failure and released what the
+/// start made (else the starter must).
+pub struct SpawnError {
+    pub error: Error,
+    pub recorded: bool,
+}
+
+pub fn spawn(s: Spawn) -> std::result::Result<Started, SpawnError> {
+    let unrecorded = |error| SpawnError {
+        error,
+        recorded: false,
+    };
+    spawn_inner(s).map_err(|e| match e {
+        Ok(error) => SpawnError {
+            error,
+            recorded: true,
+        },
+        Err(e) => unrecorded(e),
+    })
+}
+
+/// [`spawn`]; errors: Ok(the monitor's, recorded by it), Err(ours).
+fn spawn_inner(s: Spawn) -> std::result::Result<Started, Result<Error>> {
+    let (mut rd, wr) = std::io::pipe().map_err(|e| Err(Error::io("pipe")(e)))?;
     // SAFETY: fork; the child only runs our code and leaves with _exit.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(Error::io("fork")(std::io::Error::last_os_error()));
+        return Err(Err(Error::io("fork")(std::io::Error::last_os_error())));
     }
     if pid == 0 {
         crate::fork_heap::enter();
@@ -115,14 +145,14 @@ pub fn spawn(s: Spawn) -> Result<Started> {
             Ok(0) => break,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io("reading monitor status")(e)),
+            Err(e) => return Err(Err(Error::io("reading monitor status")(e))),
         }
     }
     runtime::timing::mark("eng:status");
     let status: Status = serde_json::from_slice(&buf)
-        .map_err(|_| Error::Other("container monitor died during start".into()))?;
+        .map_err(|_| Err(Error::Other("container monitor died during start".into())))?;
     if !status.ok {
-        return Err(classify(&status.error));
+        return Err(Ok(classify(&status.error)));
     }
     Ok(Started {
         pid: status.pid,
@@ -497,8 +527,12 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
     // the record lock (the starter still holds it until it recorded the start).
     let stat = runtime::state::read_proc_stat("/proc/self/stat");
     write_monitor_pid(paths, &id, stat.as_deref());
-    // SAFETY: our copy of the inherited lock fd, kept just for this; nothing else uses it.
-    unsafe { libc::close(s.record_lock) };
+    // Our copy of the record lock, held until the start is recorded (start_record.rs).
+    let starter = Starter {
+        record: s.record.clone(),
+        // SAFETY: our copy of the inherited lock fd; nothing else in this process owns it.
+        lock: unsafe { OwnedFd::from_raw_fd(s.record_lock) },
+    };
     runtime::timing::mark("mon:pidfile");
     // The cache dir fd inherited from the CLI was closed with the rest.
     let _ = runtime::security::set_seccomp_cache_dir(&paths.runroot.join("seccomp"));
@@ -514,6 +548,8 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
     let listener = match short_path(&sock_path, |p| UnixListener::bind(p)) {
         Ok(l) => l,
         Err(e) => {
+            let error = format!("attach socket {}: {e}", sock_path.display());
+            starter.failed(paths, &classify(&error));
             report(
                 &mut status_wr,
                 &Status {
@@ -522,7 +558,7 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
                     monitor: 0,
                     monitor_start: 0,
                     started_at: String::new(),
-                    error: format!("attach socket {}: {e}", sock_path.display()),
+                    error,
                 },
             );
             return 1;
@@ -561,8 +597,9 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
         log,
         mnt_ns: None,
         spec: Some(s.spec),
+        health: s.health.map(Sched::new),
     };
-    lifecycle(m, Some(status_wr), None)
+    lifecycle(m, Some((status_wr, starter)), None)
 }
 
 /// What a monitor holds between container runs.
@@ -582,6 +619,8 @@ struct Monitor<'a> {
     mnt_ns: Option<File>,
     /// The first start's spec (restarts read the bundle's config.json).
     spec: Option<(serde_json::Value, Vec<u8>)>,
+    /// The healthcheck timer (health/sched.rs).
+    health: Option<Sched>,
 }
 
 /// How long a started container must still run before its monitor shrinks into
@@ -597,7 +636,11 @@ fn idle_monitor_path() -> Option<std::path::PathBuf> {
 /// Starts the container (again, for restarts) and serves it until it stops for good. With
 /// `resumed` the container's run already ended under `berth-monitor` with that exit code: its
 /// ending (log, runtime state, restart policy, `--rm`) is done here.
-fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i32>) -> i32 {
+fn lifecycle(
+    mut m: Monitor,
+    mut status_wr: Option<(File, Starter)>,
+    mut resumed: Option<i32>,
+) -> i32 {
     let paths = m.paths;
     let id = m.id.clone();
     let monitor_pid = std::process::id() as i32;
@@ -632,7 +675,9 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                 Ok(x) => x,
                 Err(e) => {
                     let msg = e.to_string();
-                    if let Some(mut w) = status_wr.take() {
+                    if let Some((mut w, starter)) = status_wr.take() {
+                        // Recorded before the reply: the starter may be dead already.
+                        starter.failed(paths, &classify(&msg));
                         report(
                             &mut w,
                             &Status {
@@ -644,7 +689,6 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                                 error: msg,
                             },
                         );
-                        // The CLI records the failure and cleans up.
                         return 1;
                     }
                     // A restart failed: record it and stop.
@@ -669,8 +713,36 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
             let pid = container.pid();
             m.mnt_ns = File::open(format!("/proc/{pid}/ns/mnt")).ok();
             let started_at = now();
+            if let Some(h) = m.health.as_mut() {
+                h.restart();
+            }
             match status_wr.take() {
-                Some(mut w) => {
+                Some((mut w, starter)) => {
+                    // Recorded before the reply, so a starter killed around it leaves the
+                    // truth (start_record.rs).
+                    let start = MONITOR_START.load(Ordering::Relaxed);
+                    let recorded = starter.started(paths, pid, &started_at, monitor_pid, start);
+                    if let Err(e) = recorded {
+                        // Not recorded: not running either (the release's cgroup kill ends
+                        // what the kill here missed).
+                        let msg = format!("recording the start: {e}");
+                        let _ = container.kill(nix::sys::signal::Signal::SIGKILL, true);
+                        starter.failed(paths, &Error::Other(msg.clone()));
+                        report(
+                            &mut w,
+                            &Status {
+                                ok: false,
+                                pid: 0,
+                                monitor: monitor_pid,
+                                monitor_start: start,
+                                started_at: String::new(),
+                                error: msg,
+                            },
+                        );
+                        return 1;
+                    }
+                    // The record is final: the lock goes (the starter still holds its copy).
+                    drop(starter);
                     report(
                         &mut w,
                         &Status {
@@ -693,6 +765,10 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                         r.state.restarting = false;
                         r.state.pid = pid as i64;
                         r.state.started_at = started_at.clone();
+                        r.state.health = crate::health::on_start(
+                            r.config.healthcheck.as_ref(),
+                            r.state.health.take(),
+                        );
                         r.restart_count += 1;
                         Ok(())
                     });
@@ -778,6 +854,7 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                 r.state.exit_code = code as i64;
                 r.state.oom_killed = oom;
                 r.state.finished_at = now();
+                crate::health::on_stop(&mut r.state.health);
                 Ok(())
             });
             events::container_event_with(
@@ -831,6 +908,8 @@ fn serve_then_shrink(
     }
     loop {
         let deadline = idle.map(|_| std::time::Instant::now() + IDLE_GRACE);
+        let (paths, id) = (m.paths, m.id.clone());
+        let spawn = |s: &mut Sched| crate::health::spawn_from_monitor(s, paths, &id);
         let served = relay::serve(
             pid,
             pidfd.as_ref().map(|p| p.as_raw_fd()),
@@ -839,6 +918,10 @@ fn serve_then_shrink(
             &mut m.clients,
             &mut m.log,
             deadline.map_or(relay::Idle::Never, relay::Idle::Until),
+            m.health.as_mut().map(|sched| relay::Probes {
+                sched,
+                spawn: &spawn,
+            }),
         );
         let Some(code) = served else {
             if let (Some(path), Some(pidfd)) = (idle.take(), pidfd.as_ref()) {
@@ -899,6 +982,7 @@ fn handoff(
             .collect(),
         partial: m.log.partial.clone(),
         exit: None,
+        health: m.health.clone(),
     };
     runtime::timing::mark("mon:handoff");
     shim::exec_handoff(shim::Program::Path(path), &h)
@@ -964,6 +1048,7 @@ pub fn resume() -> i32 {
         },
         mnt_ns: None,
         spec: None,
+        health: h.health,
     };
     lifecycle(m, None, h.exit)
 }
@@ -993,7 +1078,7 @@ fn finish(
 ) {
     let auto_remove = hc.is_some_and(|h| h.auto_remove);
     // With --rm the record is about to go: no point rewriting it (each rewrite frees a block).
-    let _ = (!auto_remove).then(|| {
+    let recorded = (!auto_remove).then(|| {
         record::update(paths, id, |r| {
             r.state.status = ContainerStatus::Exited;
             r.state.running = false;
@@ -1006,9 +1091,10 @@ fn finish(
                 r.state.error = e.clone();
             }
             r.state.finished_at = now();
+            crate::health::on_stop(&mut r.state.health);
             r.monitor_pid = 0;
             r.monitor_start_time = 0;
-            Ok(())
+            Ok(r.clone())
         })
     });
     let _ = std::fs::remove_file(paths.socket(id));
@@ -1019,9 +1105,17 @@ fn finish(
         let _l = record::lock(&paths.dir(id), id).ok();
         let rec = record::load(paths, id).ok();
         events::container_event_of(&paths.root, id, rec.as_ref(), "die", &exit_code);
+        if let Some(r) = &rec {
+            events::network_events(&paths.root, id, &r.network_settings, "disconnect");
+        }
         runtime::timing::mark("mon:remove");
         let hold = crate::mnt_release::hold_rootfs(&paths.root, id);
+        // `--rm` removes the container's anonymous volumes too (Docker).
+        let anonymous = rec.as_ref().map_or_else(Vec::new, |r| {
+            crate::volume::mounts::anonymous_of(paths, &r.mount_points)
+        });
         let left = crate::release_and_remove(paths, id, deleting, hc, rec);
+        crate::volume::mounts::remove_unused(paths, &anonymous);
         runtime::timing::mark("mon:reply");
         // What follows the reply (the mount namespace's teardown, the deletions the removal
         // left for later) runs at the lowest CPU and I/O priority, set before the reply: the
@@ -1043,7 +1137,11 @@ fn finish(
         }
         return;
     }
-    events::container_event_with(&paths.root, id, "die", &exit_code);
+    let rec = recorded.and_then(|r| r.ok());
+    events::container_event_of(&paths.root, id, rec.as_ref(), "die", &exit_code);
+    if let Some(r) = &rec {
+        events::network_events(&paths.root, id, &r.network_settings, "disconnect");
+    }
     if let Some(t) = deleting {
         let _ = t.join();
     }

@@ -3,9 +3,8 @@
 //! (`<root>/containers/<id>/.lock`), so many berth processes and the monitor can update them.
 //! Names are reserved with `O_EXCL` files in `<root>/names/` (no global lock).
 
-use crate::types::{
-    Config, ContainerState, ContainerStatus, HostConfig, MountPoint, NetworkSettings,
-};
+use crate::types::{Config, ContainerState, ContainerStatus, HostConfig, NetworkSettings};
+use crate::volume::ContainerMount;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
@@ -35,7 +34,7 @@ pub struct Record {
     pub restart_count: i64,
     pub has_been_started_before: bool,
     pub has_been_manually_stopped: bool,
-    pub mount_points: Vec<MountPoint>,
+    pub mount_points: Vec<ContainerMount>,
     pub hostname_path: String,
     pub hosts_path: String,
     pub resolv_conf_path: String,
@@ -45,6 +44,16 @@ pub struct Record {
     pub monitor_start_time: u64,
     /// The joined network namespace for `container:` mode ("" otherwise).
     pub net_ns_path: String,
+    /// The process whose `commit` paused the container, with its start time (0 when paused
+    /// by `pause`, or not paused): a pause whose owner died is undone (commit_pause.rs).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pause_owner_pid: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pause_owner_start_time: u64,
+}
+
+fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 impl Record {

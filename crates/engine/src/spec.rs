@@ -5,6 +5,7 @@
 
 use crate::types::{Config, HostConfig};
 use crate::{Error, Result};
+use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxPids, LinuxResources};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -95,8 +96,8 @@ pub struct SpecInput<'a> {
     pub rootfs: &'a Path,
     /// `<root>/containers/<id>` holding hostname, hosts, resolv.conf.
     pub container_dir: &'a Path,
-    /// `<root>/volumes`
-    pub volumes_dir: &'a Path,
+    /// The OCI entries of the container's binds, volumes and `--mount`s.
+    pub mounts: &'a [Value],
     pub net: Ns,
     pub pid: Ns,
     pub ipc: Ns,
@@ -401,66 +402,66 @@ fn device_entry(host_path: &str, ctr_path: &str, perms: &str) -> Result<(Value, 
 
 /// The Linux resources of a HostConfig (Docker's rules: --cpus → quota over a 100 ms period,
 /// swap 2×memory when unset, -1 unlimited).
-pub fn resources(host: &HostConfig) -> Result<Value> {
-    let mut r = serde_json::Map::new();
-    let mut mem = serde_json::Map::new();
+pub fn resources(host: &HostConfig) -> Result<LinuxResources> {
+    let mut r = LinuxResources::default();
+    let mut mem = LinuxMemory::default();
     if host.memory > 0 {
-        mem.insert("limit".into(), json!(host.memory));
+        mem.set_limit(Some(host.memory));
         let swap = match host.memory_swap {
             0 => host.memory * 2,
             -1 => -1,
             s => s,
         };
-        mem.insert("swap".into(), json!(swap));
+        mem.set_swap(Some(swap));
     }
     if host.memory_reservation > 0 {
-        mem.insert("reservation".into(), json!(host.memory_reservation));
+        mem.set_reservation(Some(host.memory_reservation));
     }
     if let Some(s) = host.memory_swappiness.filter(|s| *s >= 0) {
-        mem.insert("swappiness".into(), json!(s));
+        mem.set_swappiness(Some(s as u64));
     }
     if let Some(d) = host.oom_kill_disable {
-        mem.insert("disableOOMKiller".into(), json!(d));
+        mem.set_disable_oom_killer(Some(d));
     }
-    if !mem.is_empty() {
-        r.insert("memory".into(), Value::Object(mem));
+    if mem != LinuxMemory::default() {
+        r.set_memory(Some(mem));
     }
-    let mut cpu = serde_json::Map::new();
+    let mut cpu = LinuxCpu::default();
     if host.nano_cpus > 0 {
-        cpu.insert("period".into(), json!(100_000u64));
-        cpu.insert("quota".into(), json!(host.nano_cpus / 10_000));
+        cpu.set_period(Some(100_000));
+        cpu.set_quota(Some(host.nano_cpus / 10_000));
     }
     if host.cpu_period > 0 {
-        cpu.insert("period".into(), json!(host.cpu_period));
+        cpu.set_period(Some(host.cpu_period as u64));
     }
     if host.cpu_quota != 0 {
-        cpu.insert("quota".into(), json!(host.cpu_quota));
+        cpu.set_quota(Some(host.cpu_quota));
     }
     if host.cpu_shares > 0 {
-        cpu.insert("shares".into(), json!(host.cpu_shares));
+        cpu.set_shares(Some(host.cpu_shares as u64));
     }
     if !host.cpuset_cpus.is_empty() {
-        cpu.insert("cpus".into(), json!(host.cpuset_cpus));
+        cpu.set_cpus(Some(host.cpuset_cpus.clone()));
     }
     if !host.cpuset_mems.is_empty() {
-        cpu.insert("mems".into(), json!(host.cpuset_mems));
+        cpu.set_mems(Some(host.cpuset_mems.clone()));
     }
     if host.cpu_realtime_period > 0 {
-        cpu.insert("realtimePeriod".into(), json!(host.cpu_realtime_period));
+        cpu.set_realtime_period(Some(host.cpu_realtime_period as u64));
     }
     if host.cpu_realtime_runtime > 0 {
-        cpu.insert("realtimeRuntime".into(), json!(host.cpu_realtime_runtime));
+        cpu.set_realtime_runtime(Some(host.cpu_realtime_runtime));
     }
-    if !cpu.is_empty() {
-        r.insert("cpu".into(), Value::Object(cpu));
+    if cpu != LinuxCpu::default() {
+        r.set_cpu(Some(cpu));
     }
     if let Some(p) = host.pids_limit.filter(|p| *p != 0) {
-        r.insert("pids".into(), json!({"limit": if p < 0 { -1 } else { p }}));
+        let mut pids = LinuxPids::default();
+        pids.set_limit(if p < 0 { -1 } else { p });
+        r.set_pids(Some(pids));
     }
-    if let Some(io) = crate::blkio::block_io(host)? {
-        r.insert("blockIO".into(), io);
-    }
-    Ok(Value::Object(r))
+    r.set_block_io(crate::blkio::block_io(host)?);
+    Ok(r)
 }
 
 fn ns_entry(kind: &str, ns: &Ns) -> Option<Value> {
@@ -564,108 +565,12 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
             "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}),
         );
     }
+    // The container's binds, volumes and --mount tmpfs, readied by `volume::mounts::prepare`.
     let mut user_dests: Vec<String> = Vec::new();
     let mut user_mounts: Vec<Value> = Vec::new();
-    for b in h.binds.iter().flatten() {
-        let (src, dst, ro, prop, named) = parse_bind(b)?;
-        let src = if src.is_empty() || named {
-            let name = if src.is_empty() {
-                hex::encode(rand::random::<[u8; 32]>())
-            } else {
-                src.clone()
-            };
-            let d = inp.volumes_dir.join(&name).join("_data");
-            // volumes/ and volumes/<name> 0701, _data 0755: Docker's modes (see perms).
-            crate::perms::mkdir(&inp.volumes_dir.join(&name), crate::perms::VOLUMES)
-                .map_err(Error::io(format!("creating volume {name}")))?;
-            std::fs::create_dir_all(&d).map_err(Error::io(format!("creating volume {name}")))?;
-            d.display().to_string()
-        } else {
-            if !Path::new(&src).exists() {
-                // Docker creates a missing bind source as a directory.
-                std::fs::create_dir_all(&src)
-                    .map_err(Error::io(format!("creating bind source {src}")))?;
-            }
-            src
-        };
-        let mut opts = vec![
-            "rbind".to_string(),
-            if ro { "ro" } else { "rw" }.to_string(),
-        ];
-        opts.push(if prop.is_empty() {
-            "rprivate".into()
-        } else {
-            prop
-        });
-        user_dests.push(dst.clone());
-        user_mounts
-            .push(json!({"destination": dst, "type": "bind", "source": src, "options": opts}));
-    }
-    for m in h.mounts.iter().flatten() {
-        let dst = m.target.clone();
-        match m.kind.as_str() {
-            "bind" | "volume" => {
-                let src = if m.kind == "volume" {
-                    let name = if m.source.is_empty() {
-                        hex::encode(rand::random::<[u8; 32]>())
-                    } else {
-                        m.source.clone()
-                    };
-                    let d = inp.volumes_dir.join(&name).join("_data");
-                    std::fs::create_dir_all(&d)
-                        .map_err(Error::io(format!("creating volume {name}")))?;
-                    d.display().to_string()
-                } else {
-                    if !Path::new(&m.source).exists() {
-                        return Err(Error::InvalidArgument(format!(
-                            "invalid mount config for type \"bind\": bind source path does not exist: {}",
-                            m.source
-                        )));
-                    }
-                    m.source.clone()
-                };
-                let prop = m
-                    .bind_options
-                    .as_ref()
-                    .map(|b| b.propagation.clone())
-                    .filter(|p| !p.is_empty())
-                    .unwrap_or_else(|| "rprivate".into());
-                let recursive = !m.bind_options.as_ref().is_some_and(|b| b.non_recursive);
-                let opts = vec![
-                    if recursive { "rbind" } else { "bind" }.to_string(),
-                    if m.read_only { "ro" } else { "rw" }.to_string(),
-                    prop,
-                ];
-                user_mounts.push(
-                    json!({"destination": dst, "type": "bind", "source": src, "options": opts}),
-                );
-            }
-            "tmpfs" => {
-                let mut opts = vec![
-                    "nosuid".to_string(),
-                    "nodev".to_string(),
-                    "noexec".to_string(),
-                ];
-                if let Some(t) = &m.tmpfs_options {
-                    if t.size_bytes > 0 {
-                        opts.push(format!("size={}", t.size_bytes));
-                    }
-                    if t.mode > 0 {
-                        opts.push(format!("mode={:o}", t.mode));
-                    }
-                }
-                if m.read_only {
-                    opts.push("ro".into());
-                }
-                user_mounts.push(json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": opts}));
-            }
-            k => {
-                return Err(Error::InvalidArgument(format!(
-                    "invalid mount config: mount type unknown: \"{k}\""
-                )))
-            }
-        }
-        user_dests.push(m.target.clone());
+    for m in inp.mounts {
+        user_dests.push(m["destination"].as_str().unwrap_or_default().to_string());
+        user_mounts.push(m.clone());
     }
     for (dst, opts) in h.tmpfs.iter().flatten() {
         user_dests.push(dst.clone());
@@ -728,7 +633,9 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
     for r in h.device_cgroup_rules.iter().flatten() {
         dev_rules.push(crate::settings::device_cgroup_rule(r)?);
     }
-    let mut res = resources(h)?;
+    // The typed resources, as JSON for the rest of this (still untyped) spec.
+    let mut res =
+        serde_json::to_value(resources(h)?).map_err(|e| Error::Other(format!("resources: {e}")))?;
     res["devices"] = Value::Array(dev_rules);
 
     let mut linux = json!({
@@ -795,7 +702,7 @@ mod tests {
             host: h,
             rootfs: root,
             container_dir: root,
-            volumes_dir: root,
+            mounts: &[],
             net: Ns::Private,
             pid: Ns::Private,
             ipc: Ns::Private,
@@ -892,7 +799,7 @@ mod tests {
             }]),
             ..Default::default()
         };
-        let r = resources(&h).unwrap();
+        let r = serde_json::to_value(resources(&h).unwrap()).unwrap();
         assert_eq!(r["cpu"]["quota"], 150000);
         assert_eq!(r["cpu"]["period"], 100000);
         assert_eq!(r["memory"]["swap"], 128 << 20);

@@ -49,7 +49,14 @@ pub(crate) fn status_text(r: &Record) -> String {
     let now = chrono::Utc::now();
     let since = |t: &str| parse_time(t).map(|t| (now - t).num_seconds()).unwrap_or(0);
     match r.effective_status() {
-        ContainerStatus::Running => format!("Up {}", human_duration(since(&r.state.started_at))),
+        ContainerStatus::Running => match &r.state.health {
+            Some(h) => format!(
+                "Up {} ({})",
+                human_duration(since(&r.state.started_at)),
+                h.summary()
+            ),
+            None => format!("Up {}", human_duration(since(&r.state.started_at))),
+        },
         ContainerStatus::Paused => {
             format!("Up {} (Paused)", human_duration(since(&r.state.started_at)))
         }

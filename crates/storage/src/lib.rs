@@ -443,6 +443,12 @@ impl Store {
         Ok(store)
     }
 
+    /// Removes the staging dirs of layer builders that died (their flock is free); live ones
+    /// are left alone. Safe at any time, without the store lock (as [`Store::register`]).
+    pub fn sweep_staging(&self) {
+        self.driver.sweep_staging();
+    }
+
     /// Removes what interrupted operations left behind (done by itself when one died holding
     /// the store lock). Safe at any time: takes the store lock.
     pub fn repair(&self) -> Result<()> {
@@ -763,8 +769,9 @@ impl Store {
                 break;
             }
             // The last counted reference. Containers hold none; their mount entries say whether
-            // one still stands on this layer, and its removal then collects the layer.
-            if !self.db.mount_users(&c).is_empty() {
+            // one still stands on this layer, and its removal then collects the layer. A child
+            // layer's removal collects it likewise (see `has_children`).
+            if !self.db.mount_users(&c).is_empty() || self.db.has_children(&c) {
                 if refs != 0 {
                     self.db.set_refs(&c, 0)?;
                 }
@@ -1180,6 +1187,13 @@ impl Store {
         check_id(id)?;
         let parent = match self.db.mount_parent(id) {
             Ok(p) => p,
+            // An entry without its `parent` (which goes last but for the dir): a removal
+            // killed in `remove_mount`; its layers were retired before. Finish it.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound && self.db.mount_dir(id).exists() =>
+            {
+                None
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::LayerNotFound(format!("container layer {id}")))
             }

@@ -111,6 +111,7 @@ pub fn to_config(f: &CreateFlags, detach: bool) -> Res<Parsed> {
     }
     c.stop_signal = f.stop_signal.clone();
     c.stop_timeout = f.stop_timeout;
+    c.healthcheck = crate::health_opts::to_health(&f.health)?;
     h.init = f.init.then_some(true);
     h.readonly_rootfs = f.read_only;
     h.privileged = f.privileged;
@@ -433,13 +434,6 @@ pub fn to_config(f: &CreateFlags, detach: bool) -> Res<Parsed> {
             &f.ip,
             "--ip",
             format!("{} is not an ip address", f.ip),
-        ));
-    }
-    if !f.ip6.is_empty() && f.ip6.parse::<std::net::Ipv6Addr>().is_ok() {
-        // berth's networks have no IPv6 yet: the address would be dropped.
-        return Err(format!(
-            "--ip6 {}: IPv6 addresses are not supported by berth's networks yet",
-            f.ip6
         ));
     }
     if !f.ip6.is_empty() && f.ip6.parse::<std::net::Ipv6Addr>().is_err() {

@@ -270,6 +270,8 @@ pub struct CreateFlags {
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir", default_value = "")]
     pub workdir: String,
+    #[command(flatten)]
+    pub health: crate::health_opts::HealthFlags,
     /// Print usage
     #[arg(long = "help", action = clap::ArgAction::Help)]
     pub help: Option<bool>,

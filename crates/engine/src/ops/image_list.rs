@@ -23,8 +23,19 @@ impl Engine {
         imgs.sort_by_key(|i| std::cmp::Reverse(i.config.created_unix()));
         let parents: std::collections::HashSet<String> =
             imgs.iter().filter_map(|i| i.parent.clone()).collect();
+        // How many images hold each layer: a layer of two or more is shared.
+        let chains: Vec<Vec<String>> = imgs
+            .iter()
+            .map(|i| image::config::chain_ids(i.config.diff_ids()))
+            .collect();
+        let mut holders: std::collections::HashMap<&str, usize> = Default::default();
+        if opts.shared_size {
+            for l in chains.iter().flatten() {
+                *holders.entry(l.as_str()).or_default() += 1;
+            }
+        }
         let mut out = Vec::new();
-        for img in &imgs {
+        for (img, chain) in imgs.iter().zip(&chains) {
             if !opts.all
                 && img.tags.is_empty()
                 && img.digests.is_empty()
@@ -38,7 +49,15 @@ impl Engine {
                 tags: img.tags.iter().map(repo_ref).collect(),
                 digests: img.digests.iter().map(repo_ref).collect(),
                 created: img.config.created_unix(),
+                created_at: img.config.created.clone(),
                 size: store.size(img),
+                shared_size: opts.shared_size.then(|| {
+                    chain
+                        .iter()
+                        .filter(|l| holders.get(l.as_str()).is_some_and(|n| *n > 1))
+                        .map(|l| store.layers().get(l).map(|x| x.size).unwrap_or(0))
+                        .sum()
+                }),
                 labels: img
                     .config
                     .config

@@ -59,9 +59,7 @@ impl Engine {
             if cfg.memory.is_some() && cfg.memory_swap.is_none() && h.memory_swap == 0 {
                 h2.memory_swap = 0;
             }
-            let res: oci_spec::runtime::LinuxResources =
-                serde_json::from_value(spec::resources(&h2)?)
-                    .map_err(|e| Error::Other(format!("resources: {e}")))?;
+            let res = spec::resources(&h2)?;
             let rt = runtime::state::StateRoot::new(self.paths.runtime_root());
             runtime::Container::load(&rt, &id)?.update(&res)?;
         }
