@@ -124,7 +124,13 @@ async fn list(state: Arc<State>, r: Req) -> ApiResult<Resp> {
         }
     }
     let all = r.flag("all");
-    let v = blocking(move || Ok(state.engine()?.image_list(&ImageListOptions { all })?)).await?;
+    let v = blocking(move || {
+        Ok(state.engine()?.image_list(&ImageListOptions {
+            all,
+            ..Default::default()
+        })?)
+    })
+    .await?;
     let out: Vec<Value> = v
         .iter()
         .filter(|i| dangling.is_none_or(|d| i.dangling == d))

@@ -112,12 +112,24 @@ pub async fn create(state: Arc<State>, mut r: Req) -> ApiResult<Resp> {
             b.ipam.driver
         )));
     }
-    if b.ipam.config.len() > 1 {
+    // One IPv4 pool and, with EnableIPv6, one IPv6 pool.
+    let (v6, v4): (Vec<IpamConfig>, Vec<IpamConfig>) = b
+        .ipam
+        .config
+        .into_iter()
+        .partition(|c| c.subnet.contains(':'));
+    if v4.len() > 1 || v6.len() > 1 {
         return Err(ApiError::bad_request(
-            "berth networks have one IPAM pool (one IPv4 subnet)",
+            "berth networks have one IPv4 and one IPv6 IPAM pool at most",
         ));
     }
-    let pool = b.ipam.config.into_iter().next().unwrap_or_default();
+    let pool = v4.into_iter().next().unwrap_or_default();
+    let pool6 = v6.into_iter().next().unwrap_or_default();
+    if !pool6.ip_range.is_empty() {
+        return Err(ApiError::bad_request(
+            "an IPv6 IPRange is not supported by berth",
+        ));
+    }
     let ne = |s: String| (!s.is_empty()).then_some(s);
     let req = NetworkCreateRequest {
         name: b.name,
@@ -130,6 +142,8 @@ pub async fn create(state: Arc<State>, mut r: Req) -> ApiResult<Resp> {
         labels: b.labels,
         options: b.options,
         ipv6: b.enable_ipv6,
+        subnet6: ne(pool6.subnet),
+        gateway6: ne(pool6.gateway),
     };
     let id = blocking(move || Ok(state.engine()?.network_create(&req)?)).await?;
     Ok(json(StatusCode::CREATED, &j!({"Id": id, "Warning": ""})))
@@ -159,16 +173,15 @@ pub async fn connect(state: Arc<State>, net: String, connect: bool, mut r: Req) 
                     })?),
                     _ => None,
                 };
-            if ep
-                .ipam_config
-                .as_ref()
-                .is_some_and(|c| !c.ipv6_address.is_empty())
-            {
-                return Err(ApiError::bad_request(
-                    "IPv6 addresses are not supported by berth",
-                ));
-            }
-            eng.network_connect(&net, &b.container, &ep.aliases.unwrap_or_default(), ip)?;
+            let ip6 =
+                match ep.ipam_config.as_ref().map(|c| c.ipv6_address.as_str()) {
+                    Some(s) if !s.is_empty() => Some(s.parse().map_err(|_| {
+                        ApiError::bad_request(format!("invalid IPv6 address {s:?}"))
+                    })?),
+                    _ => None,
+                };
+            let aliases = ep.aliases.unwrap_or_default();
+            eng.network_connect(&net, &b.container, &aliases, ip, ip6)?;
         } else {
             eng.network_disconnect(&net, &b.container, b.force)?;
         }

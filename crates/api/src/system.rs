@@ -250,7 +250,10 @@ pub async fn auth(mut r: Req) -> ApiResult<Resp> {
 pub async fn df(state: Arc<State>) -> ApiResult<Resp> {
     let (images, containers) = blocking(move || {
         let eng = state.engine()?;
-        let imgs = eng.image_list(&engine::images::ImageListOptions { all: true })?;
+        let imgs = eng.image_list(&engine::images::ImageListOptions {
+            all: true,
+            ..Default::default()
+        })?;
         let imgs: Vec<(engine::images::ImageSummary, bool)> = imgs
             .into_iter()
             .map(|i| {
