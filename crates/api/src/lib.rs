@@ -22,6 +22,7 @@ mod state;
 mod stats;
 mod system;
 mod versions;
+mod volumes;
 mod wait;
 
 pub use listen::{parse_address, Address};

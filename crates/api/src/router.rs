@@ -3,7 +3,7 @@
 use crate::body::Body;
 use crate::error::{ApiError, ApiResult};
 use crate::state::State;
-use crate::{containers, execs, hijack, images, networks, system, versions};
+use crate::{containers, execs, hijack, images, networks, system, versions, volumes};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -268,10 +268,7 @@ async fn route(state: Arc<State>, r: Req) -> ApiResult<Resp> {
             networks::connect(state, id, connect, r).await
         }
         (_, ["images", ..]) => images::route(state, r).await,
-        (_, ["volumes", ..]) => Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "volumes are not supported by berth's API yet",
-        )),
+        (_, ["volumes", ..]) => volumes::route(state, r).await,
         _ => Err(ApiError::not_found(format!(
             "page not found: {} {}",
             r.method,

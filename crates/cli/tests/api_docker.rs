@@ -798,6 +798,9 @@ fn docker_it_through_a_pty() {
 /// logs, exec, then `down` when `with_down` (see `docker_compose_down`), else the project is
 /// removed through the API's container and network endpoints.
 fn compose_project(with_down: bool) {
+    // One at a time: a port free_port() handed out may be handed out again meanwhile.
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
     let api = Api::new();
     let plugin = Path::new("/usr/local/lib/docker/cli-plugins/docker-compose");
     assert!(
@@ -823,6 +826,9 @@ fn compose_project(with_down: bool) {
     command: sh -c 'echo client up; sleep 1000'
     depends_on: [web]
     networks: [back]
+    volumes: [data:/data]
+volumes:
+  data: {{}}
 networks:
   back:
     ipam:
@@ -872,12 +878,15 @@ networks:
     let net = subnet.rsplit_once('.').unwrap().0;
     assert!(ns.contains(&format!("Address: {net}.")), "{ns}");
     if with_down {
-        compose(&["down"]);
+        compose(&["down", "-v"]);
+        let vols = api.docker_ok(&["volume", "ls", "-q"]);
+        assert!(!vols.contains("apiproj_data"), "{vols}");
     } else {
         for c in ["apiproj-client-1", "apiproj-web-1"] {
             api.docker_ok(&["rm", "-f", c]);
         }
         api.docker_ok(&["network", "rm", "apiproj_back"]);
+        api.docker_ok(&["volume", "rm", "apiproj_data"]);
     }
     assert_eq!(api.docker_ok(&["ps", "-aq"]), "");
     let nets = api.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
@@ -890,7 +899,64 @@ fn docker_compose_up_ps_logs_exec() {
 }
 
 #[test]
-#[ignore = "compose down lists GET /volumes: the engine's volume methods are on the volumes branch, not in main yet"]
 fn docker_compose_down() {
     compose_project(true);
+}
+
+#[test]
+fn docker_volume_commands() {
+    let api = Api::new();
+    api.docker_ok(&["volume", "create", "--label", "k=v", "apivol"]);
+    assert_eq!(
+        api.docker_ok(&[
+            "volume",
+            "ls",
+            "--filter",
+            "label=k=v",
+            "--format",
+            "{{.Name}} {{.Driver}}"
+        ]),
+        "apivol local\n"
+    );
+    api.docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "apivol:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    assert_eq!(
+        api.docker_ok(&[
+            "run",
+            "--rm",
+            "-v",
+            "apivol:/data",
+            "busybox",
+            "cat",
+            "/data/f"
+        ]),
+        "kept\n"
+    );
+    let mp = api.docker_ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", "apivol"]);
+    assert!(mp.trim().ends_with("/volumes/apivol/_data"), "{mp}");
+    api.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "user",
+        "-v",
+        "apivol:/data",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let (_, err) = api.docker_code(&["volume", "rm", "apivol"], 1);
+    assert!(err.contains("volume is in use"), "{err}");
+    api.docker_ok(&["rm", "-f", "user"]);
+    api.docker_ok(&["volume", "rm", "apivol"]);
+    let (_, err) = api.docker_code(&["volume", "inspect", "apivol"], 1);
+    assert!(err.contains("no such volume"), "{err}");
 }
