@@ -145,6 +145,7 @@ pub fn info(g: &Global, a: InfoArgs) -> CmdResult {
         "Name": host,
         "ServerVersion": env!("CARGO_PKG_VERSION"),
         "Debug": g.debug,
+        "Procfs": engine::procfs_serve::engine_setting(),
     });
     if let Some(f) = &a.format {
         let t = Template::parse(f)
@@ -177,6 +178,10 @@ pub fn info(g: &Global, a: InfoArgs) -> CmdResult {
     o.push_str(&format!(" Name: {host}\n"));
     o.push_str(&format!(" Docker Root Dir: {}\n", g.root.display()));
     o.push_str(&format!(" Debug Mode: {}\n", g.debug));
+    o.push_str(&format!(
+        " Procfs: {}\n",
+        engine::procfs_serve::engine_setting()
+    ));
     std::io::stdout().write_all(o.as_bytes())?;
     Ok(())
 }

@@ -34,6 +34,7 @@ pub mod names;
 pub mod network;
 mod orphan;
 pub mod perms;
+pub mod procfs_serve;
 pub mod pty_relay;
 mod record;
 pub mod runroot;
@@ -1889,6 +1890,8 @@ impl Engine {
                 gd.data.insert(k, v);
             }
         }
+        let procfs = procfs_serve::inspect_mode(&host, &self.paths.run_dir(&id), state.running);
+        let procfs = procfs.as_str().to_string();
         Ok(ContainerJson {
             id: id.clone(),
             created: r.created.clone(),
@@ -1913,6 +1916,7 @@ impl Engine {
             mounts: r.mount_points.clone(),
             config: r.config.clone(),
             network_settings: r.network_settings.clone(),
+            procfs,
         })
     }
 

@@ -236,6 +236,8 @@ struct Io {
     err: Option<OwnedFd>,
     stdin: Option<File>,
     master: Option<OwnedFd>,
+    /// The server of the container's /proc files (procfs_serve.rs), if it has them.
+    procfs: Option<crate::procfs_serve::Running>,
 }
 
 fn pipe2() -> std::io::Result<(OwnedFd, OwnedFd)> {
@@ -268,6 +270,20 @@ fn start_container(
         let _ = c.delete(true);
     }
     let run_dir = paths.run_dir(id);
+    // A restart's spec is the bundle's.
+    let bundle_spec: serde_json::Value;
+    let spec_ref = match &spec {
+        Some((v, _)) => v,
+        None => {
+            bundle_spec = std::fs::read(run_dir.join("config.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            &bundle_spec
+        }
+    };
+    let procfs = crate::procfs_serve::Running::start(spec_ref, id)
+        .map_err(|e| Error::Other(format!("the container's /proc files: {e}")))?;
     let mut opts = runtime::CreateOptions {
         id: id.to_string(),
         bundle: run_dir.clone(),
@@ -278,6 +294,7 @@ fn start_container(
         }),
         // A dead monitor means a dead container (see orphan.rs).
         die_with_parent: true,
+        procfs_fd: procfs.as_ref().and_then(|p| p.context_fd()),
         ..Default::default()
     };
     let mut io = Io {
@@ -285,6 +302,7 @@ fn start_container(
         err: None,
         stdin: None,
         master: None,
+        procfs,
     };
     // The runtime connects to the console socket from this process: a short
     // /proc/self/fd path keeps it under the sun_path limit.
@@ -318,6 +336,9 @@ fn start_container(
         keep.push(ew);
     }
     let res = runtime::Container::create_and_start(&root, &opts);
+    if let Some(p) = io.procfs.as_mut() {
+        p.created();
+    }
     // The container has its copies; the monitor's standard fds go back to /dev/null.
     sanitize_std();
     drop(keep);
@@ -871,7 +892,7 @@ fn handoff(
     m: &Monitor,
     pid: i32,
     pidfd: &OwnedFd,
-    io: &Io,
+    io: &mut Io,
     path: &std::path::Path,
 ) -> std::io::Error {
     // The exact executable we run, for the way back even if its path changes meanwhile.
@@ -913,9 +934,23 @@ fn handoff(
             .collect(),
         partial: m.log.partial.clone(),
         exit: None,
+        procfs_fd: -1,
+        procfs: String::new(),
     };
+    // The /proc files' thread stops between two requests; the connection goes along.
+    let procfs = io.procfs.take().map(|p| p.into_fd());
+    let mut h = h;
+    if let Some((fd, cfg)) = &procfs {
+        h.procfs_fd = fd.as_raw_fd();
+        h.procfs = cfg.encode();
+    }
     runtime::timing::mark("mon:handoff");
-    shim::exec_handoff(shim::Program::Path(path), &h)
+    let e = shim::exec_handoff(shim::Program::Path(path), &h);
+    if let Some((fd, cfg)) = procfs {
+        // Still here: serve on.
+        io.procfs = crate::procfs_serve::Running::resume(fd, cfg).ok();
+    }
+    e
 }
 
 /// The monitor's ending after `berth-monitor` saw the init exit: the CLI runs this when started
@@ -934,7 +969,7 @@ pub fn resume() -> i32 {
     };
     // Not for whatever this monitor starts later (a restarted container's hooks).
     std::env::remove_var(shim::HANDOFF_ENV);
-    for fd in [h.pidfd, h.out, h.err, h.stdin, h.master, h.exe] {
+    for fd in [h.pidfd, h.out, h.err, h.stdin, h.master, h.exe, h.procfs_fd] {
         if fd >= 0 {
             // SAFETY: a handed-over fd nothing here uses: close it.
             unsafe { libc::close(fd) };

@@ -208,6 +208,10 @@ pub struct Handoff {
     pub partial: [Vec<u8>; 2],
     /// Set by the idle monitor: the init's exit code.
     pub exit: Option<i32>,
+    /// The `/dev/fuse` connection of the container's /proc files (-1: none) and their
+    /// `procfs::Config` text (see procfs_serve.rs).
+    pub procfs_fd: RawFd,
+    pub procfs: String,
 }
 
 impl Default for Handoff {
@@ -230,6 +234,8 @@ impl Default for Handoff {
             clients: Vec::new(),
             partial: [Vec::new(), Vec::new()],
             exit: None,
+            procfs_fd: -1,
+            procfs: String::new(),
         }
     }
 }
@@ -255,6 +261,7 @@ impl Handoff {
             self.listener,
             self.log,
             self.exe,
+            self.procfs_fd,
         ];
         v.extend(self.clients.iter().map(|c| c.fd));
         v.retain(|&fd| fd >= 0);
@@ -301,6 +308,10 @@ impl Handoff {
         put(&mut o, "partial1", &self.partial[1]);
         if let Some(code) = self.exit {
             put(&mut o, "exit", &num(code as i64));
+        }
+        if self.procfs_fd >= 0 {
+            put(&mut o, "procfs_fd", &num(self.procfs_fd as i64));
+            put(&mut o, "procfs", self.procfs.as_bytes());
         }
         o
     }
@@ -353,6 +364,8 @@ impl Handoff {
                 "partial0" => h.partial[0] = val.to_vec(),
                 "partial1" => h.partial[1] = val.to_vec(),
                 "exit" => h.exit = Some(int()?),
+                "procfs_fd" => h.procfs_fd = int()?,
+                "procfs" => h.procfs = text?.to_string(),
                 _ => return None,
             }
         }
@@ -638,6 +651,11 @@ const QUIET_MS: i32 = 2000;
 /// exit code once it exited and its output is drained.
 fn serve(h: &mut Handoff, log: &mut Log, clients: &mut Vec<Client>, shrink: &Shrink) -> i32 {
     let pidfd = own(h.pidfd);
+    // The container's /proc files: served between the other work, one request per wakeup.
+    let mut procfs = own(h.procfs_fd).and_then(|fd| {
+        let cfg = procfs::Config::decode(&h.procfs)?;
+        Some((fd, procfs::fuse::Server::new(cfg)))
+    });
     let mut out = own(h.out).map(File::from);
     let mut err = own(h.err).map(File::from);
     let mut stdin = own(h.stdin).map(File::from);
@@ -667,6 +685,7 @@ fn serve(h: &mut Handoff, log: &mut Log, clients: &mut Vec<Client>, shrink: &Shr
             _ => -1,
         }));
         fds.push(pfd(listener));
+        fds.push(pfd(procfs.as_ref().map_or(-1, |(fd, _)| fd.as_raw_fd())));
         fds.extend(clients.iter().map(|c| pfd(c.sock.as_raw_fd())));
         // After the init exited, remaining output is drained without blocking on writers that
         // outlive it (daemons in a --pid host container).
@@ -762,9 +781,16 @@ fn serve(h: &mut Handoff, log: &mut Log, clients: &mut Vec<Client>, shrink: &Shr
                 });
             }
         }
+        if fds[4].revents != 0 {
+            if let Some((fd, server)) = procfs.as_mut() {
+                if server.handle(fd.as_raw_fd(), &mut buf) == procfs::fuse::Handled::Gone {
+                    procfs = None;
+                }
+            }
+        }
         let mut drop_idx = Vec::new();
         for (k, cl) in clients.iter_mut().enumerate() {
-            let Some(p) = fds.get(4 + k) else { break };
+            let Some(p) = fds.get(5 + k) else { break };
             if p.revents == 0 {
                 continue;
             }
@@ -817,6 +843,8 @@ fn serve(h: &mut Handoff, log: &mut Log, clients: &mut Vec<Client>, shrink: &Shr
     h.err = -1;
     h.stdin = -1;
     h.master = -1;
+    h.procfs_fd = -1;
+    drop(procfs);
     exited.unwrap_or(255)
 }
 

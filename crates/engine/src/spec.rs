@@ -758,6 +758,9 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
         "mounts": mounts,
         "linux": linux,
     });
+    if crate::procfs_serve::mode(h) == crate::procfs_serve::Mode::Container {
+        spec["annotations"] = json!({ crate::procfs_serve::ANNOTATION: "container" });
+    }
     if inp.uts != Ns::Host {
         spec["hostname"] = json!(c.hostname);
         if !c.domainname.is_empty() {

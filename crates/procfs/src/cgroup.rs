@@ -265,7 +265,9 @@ pub fn tasks(c: &Config) -> (u64, u64) {
     for tid in list.lines().filter(|l| !l.is_empty()) {
         total += 1;
         let stat = std::fs::read_to_string(c.proc_root.join(tid).join("stat")).unwrap_or_default();
-        let state = stat.rfind(')').and_then(|i| stat[i + 1..].trim_start().chars().next());
+        let state = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].trim_start().chars().next());
         if matches!(state, Some('R') | Some('D')) {
             active += 1;
         }
@@ -377,9 +379,17 @@ mod tests {
         assert_eq!(parse_cpu_list("0-3,5,7-8\n"), vec![0, 1, 2, 3, 5, 7, 8]);
         assert_eq!(parse_cpu_list(""), Vec::<u32>::new());
         assert_eq!(cpu_count(4, None), 4);
-        assert_eq!(cpu_count(4, Some((150_000, 100_000))), 2, "1.5 CPUs round up");
+        assert_eq!(
+            cpu_count(4, Some((150_000, 100_000))),
+            2,
+            "1.5 CPUs round up"
+        );
         assert_eq!(cpu_count(4, Some((100_000, 100_000))), 1);
-        assert_eq!(cpu_count(1, Some((300_000, 100_000))), 1, "cpuset bounds quota");
+        assert_eq!(
+            cpu_count(1, Some((300_000, 100_000))),
+            1,
+            "cpuset bounds quota"
+        );
         assert_eq!(cpu_count(2, Some((1_000, 100_000))), 1, "at least one");
         assert_eq!(cpu_range(1), "0");
         assert_eq!(cpu_range(3), "0-2");

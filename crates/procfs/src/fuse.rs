@@ -57,6 +57,31 @@ fn u64_at(b: &[u8], o: usize) -> u64 {
     })
 }
 
+const NOTIFY_STORE: i32 = 4;
+
+/// Makes the kernel's size of `node` at least `data.len()` before the opener reads: a
+/// `FUSE_NOTIFY_STORE` of the last byte (the kernel raises the size to the end of a store of at
+/// least one byte; the partial page stays not up to date, so it is read from us as usual).
+/// Readers that never ask for the size (`sendfile`, `splice`: busybox `cat`) would otherwise
+/// stop at a stale one (0 after a `stat`). A size above the snapshot's is brought down by the
+/// kernel itself at the short read of the last page (and by `GETATTR` with the open file's
+/// handle).
+fn grow_size(fd: RawFd, node: u64, data: &[u8]) {
+    let Some(&last) = data.last() else { return };
+    let mut m = Vec::with_capacity(48);
+    m.extend_from_slice(&41u32.to_ne_bytes());
+    m.extend_from_slice(&NOTIFY_STORE.to_ne_bytes());
+    m.extend_from_slice(&0u64.to_ne_bytes());
+    m.extend_from_slice(&node.to_ne_bytes());
+    m.extend_from_slice(&(data.len() as u64 - 1).to_ne_bytes());
+    m.extend_from_slice(&1u32.to_ne_bytes());
+    m.extend_from_slice(&0u32.to_ne_bytes());
+    m.push(last);
+    // SAFETY: write of our own buffer to the connection. A failure leaves the old size,
+    // which readers through read(2) correct themselves.
+    unsafe { libc::write(fd, m.as_ptr().cast(), m.len()) };
+}
+
 /// What one call of [`Server::handle`] saw.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Handled {
@@ -74,6 +99,8 @@ pub struct Server {
     open: HashMap<u64, Vec<u8>>,
     next_fh: u64,
     out: Vec<u8>,
+    /// Requests answered, by kind: (all, READ).
+    pub counts: (u64, u64),
 }
 
 fn attr(out: &mut Vec<u8>, ino: u64, size: u64, mtime: u64) {
@@ -100,6 +127,7 @@ impl Server {
             open: HashMap::new(),
             next_fh: 1,
             out: Vec::new(),
+            counts: (0, 0),
         }
     }
 
@@ -135,6 +163,8 @@ impl Server {
         let unique = u64_at(req, 8);
         let node = u64_at(req, 16);
         let body = &req[IN_HEADER..];
+        self.counts.0 += 1;
+        self.counts.1 += u64::from(opcode == READ);
         self.out.clear();
         self.out.resize(16, 0);
         let err = match opcode {
@@ -142,7 +172,7 @@ impl Server {
             INIT => self.init(body),
             LOOKUP => self.lookup(node, body),
             GETATTR => self.getattr(node, body),
-            OPEN => self.open_file(node, body),
+            OPEN => self.open_file(fd, node, body),
             READ => self.read(node, body),
             RELEASE => {
                 self.open.remove(&u64_at(body, 0));
@@ -241,7 +271,9 @@ impl Server {
             return libc::ENOENT;
         }
         let size = if u32_at(body, 0) & GETATTR_FH != 0 {
-            self.open.get(&u64_at(body, 8)).map_or(0, |s| s.len() as u64)
+            self.open
+                .get(&u64_at(body, 8))
+                .map_or(0, |s| s.len() as u64)
         } else {
             0
         };
@@ -252,7 +284,7 @@ impl Server {
         0
     }
 
-    fn open_file(&mut self, node: u64, body: &[u8]) -> i32 {
+    fn open_file(&mut self, fd: RawFd, node: u64, body: &[u8]) -> i32 {
         let Some(f) = Self::file(node) else {
             return if node == ROOT {
                 libc::EISDIR
@@ -266,6 +298,7 @@ impl Server {
         let fh = self.next_fh;
         self.next_fh += 1;
         let data = self.renderer.render(f);
+        grow_size(fd, node, &data);
         self.open.insert(fh, data);
         self.out.extend_from_slice(&fh.to_ne_bytes());
         self.out.extend_from_slice(&[0u8; 8]); // open_flags 0: do not keep the page cache
@@ -308,11 +341,92 @@ impl Server {
             }
             self.out.extend_from_slice(&ino.to_ne_bytes());
             self.out.extend_from_slice(&(i as u64 + 1).to_ne_bytes());
-            self.out.extend_from_slice(&(name.len() as u32).to_ne_bytes());
+            self.out
+                .extend_from_slice(&(name.len() as u32).to_ne_bytes());
             self.out.extend_from_slice(&typ.to_ne_bytes());
             self.out.extend_from_slice(name.as_bytes());
             self.out.resize(self.out.len() + rec - 24 - name.len(), 0);
         }
         0
+    }
+}
+
+/// A FUSE connection ready to be mounted: the `/dev/fuse` fd the server reads, and a
+/// filesystem context (`fsopen("fuse")`, configured and created) that a process in another
+/// mount namespace (the container's init) turns into a mount with `fsmount`. The connection
+/// exists from here on (the kernel sends INIT now), so the server can poll it before any mount.
+pub struct Connection {
+    pub dev: std::os::fd::OwnedFd,
+    pub context: std::os::fd::OwnedFd,
+}
+
+const FSOPEN_CLOEXEC: u32 = 1;
+const FSCONFIG_SET_FLAG: u32 = 0;
+const FSCONFIG_SET_STRING: u32 = 1;
+const FSCONFIG_CMD_CREATE: u32 = 6;
+
+fn check(what: &str, r: libc::c_long) -> std::io::Result<RawFd> {
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        Err(std::io::Error::new(e.kind(), format!("{what}: {e}")))
+    } else {
+        Ok(r as RawFd)
+    }
+}
+
+fn own(fd: RawFd) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: a fresh fd a syscall just returned to us.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}
+
+impl Connection {
+    /// Opens `/dev/fuse` (non-blocking, close-on-exec) and creates the filesystem on it.
+    pub fn open() -> std::io::Result<Connection> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: open of a NUL-terminated path.
+        let dev = own(check("open /dev/fuse", unsafe {
+            libc::open(
+                c"/dev/fuse".as_ptr(),
+                libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK,
+            ) as libc::c_long
+        })?);
+        // SAFETY: fsopen with a NUL-terminated fs name.
+        let context = own(check("fsopen fuse", unsafe {
+            libc::syscall(libc::SYS_fsopen, c"fuse".as_ptr(), FSOPEN_CLOEXEC)
+        })?);
+        for opt in mount_options(dev.as_raw_fd()).split(',') {
+            let (k, v) = opt.split_once('=').unwrap_or((opt, ""));
+            let key = std::ffi::CString::new(k).map_err(std::io::Error::other)?;
+            let val = std::ffi::CString::new(v).map_err(std::io::Error::other)?;
+            let (cmd, val_ptr) = if opt.contains('=') {
+                (FSCONFIG_SET_STRING, val.as_ptr())
+            } else {
+                (FSCONFIG_SET_FLAG, std::ptr::null())
+            };
+            // SAFETY: fsconfig on our context with NUL-terminated strings (or null).
+            check(&format!("fsconfig {k}"), unsafe {
+                libc::syscall(
+                    libc::SYS_fsconfig,
+                    context.as_raw_fd(),
+                    cmd,
+                    key.as_ptr(),
+                    val_ptr,
+                    0,
+                )
+            })?;
+        }
+        // SAFETY: fsconfig create on our context.
+        check("fsconfig create", unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                context.as_raw_fd(),
+                FSCONFIG_CMD_CREATE,
+                std::ptr::null::<libc::c_char>(),
+                std::ptr::null::<libc::c_char>(),
+                0,
+            )
+        })?;
+        Ok(Connection { dev, context })
     }
 }

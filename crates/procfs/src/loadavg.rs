@@ -47,7 +47,10 @@ mod tests {
         assert!(a[0] > 0.99 && a[1] > 0.8 && a[2] < a[1], "{a:?}");
         // Then idle for 5 minutes: the 1-minute average decays fastest.
         let b = l.advance(0, 900 * s, 600 * s);
-        assert!(b[0] < 0.01 && b[1] < a[1] && b[2] < a[2] && b[2] > b[1], "{b:?}");
+        assert!(
+            b[0] < 0.01 && b[1] < a[1] && b[2] < a[2] && b[2] > b[1],
+            "{b:?}"
+        );
         // Two busy CPUs for a minute.
         let c = l.advance(0, 960 * s, 720 * s);
         assert!(c[0] > 1.2 && c[0] < 2.0, "{c:?}");

@@ -145,7 +145,10 @@ fn host_online(c: &Config) -> Vec<u32> {
 
 /// /proc/cpuinfo: the blocks of the visible CPUs, renumbered from 0.
 pub fn cpuinfo(host: &str, visible: &[u32]) -> String {
-    let blocks: Vec<&str> = host.split("\n\n").filter(|b| !b.trim().is_empty()).collect();
+    let blocks: Vec<&str> = host
+        .split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .collect();
     let num = |b: &str| -> Option<u32> {
         b.lines().find_map(|l| {
             let (k, v) = l.split_once(':')?;
@@ -302,15 +305,18 @@ impl Renderer {
                     cpuinfo(&host, &cpu.visible)
                 }
             }
-            File::Stat => stat(&self.host("stat"), &Cpu::read(c), self.uptime_ns(), clk_tck()),
+            File::Stat => stat(
+                &self.host("stat"),
+                &Cpu::read(c),
+                self.uptime_ns(),
+                clk_tck(),
+            ),
             File::Uptime => uptime(self.uptime_ns(), &Cpu::read(c)),
             File::Loadavg => {
                 let cpu = Cpu::read(c);
-                let avg = self.load.advance(
-                    c.start_ns,
-                    boottime_ns(),
-                    cpu.user_ns + cpu.system_ns,
-                );
+                let avg = self
+                    .load
+                    .advance(c.start_ns, boottime_ns(), cpu.user_ns + cpu.system_ns);
                 loadavg(avg, cgroup::tasks(c), &self.host("loadavg"))
             }
             File::Diskstats => diskstats(&self.host("diskstats"), &cgroup::disk_io(c)),

@@ -133,7 +133,10 @@ fn v1_memory_limit_cache_and_swap() {
     assert_eq!(kb(&text, "SwapTotal"), 32768);
     assert_eq!(kb(&text, "SwapFree"), 28672);
     assert!(text.contains("MemTotal:          65536 kB\n"), "{text}");
-    assert!(text.contains("HugePages_Total:       0\n"), "host lines kept");
+    assert!(
+        text.contains("HugePages_Total:       0\n"),
+        "host lines kept"
+    );
     // Without a limit: the host's file, unchanged.
     fs::write(
         t.path().join("memory/memory.limit_in_bytes"),
@@ -227,7 +230,10 @@ fn v1_cpuset_and_quota_make_the_cpu_count() {
     let up = String::from_utf8(r.render(File::Uptime)).unwrap();
     let f: Vec<f64> = up.split_whitespace().map(|x| x.parse().unwrap()).collect();
     assert!(f[0] >= 10.0 && f[0] < 20.0, "{up}");
-    assert!((f[1] - (f[0] * 2.0 - 4.0)).abs() < 0.1, "idle = 2 CPUs * up - busy: {up}");
+    assert!(
+        (f[1] - (f[0] * 2.0 - 4.0)).abs() < 0.1,
+        "idle = 2 CPUs * up - busy: {up}"
+    );
     // Shares never reduce the count; no quota: the cpuset.
     fs::write(cpu.join("cpu.cfs_quota_us"), "-1\n").unwrap();
     assert_eq!(Cpu::read(&c).visible, vec![1, 2, 3]);
@@ -247,8 +253,14 @@ fn v2_cpu_max_cpu_stat_and_io() {
         &[
             ("cpuset.cpus.effective", "0-3\n"),
             ("cpu.max", "100000 100000\n"),
-            ("cpu.stat", "usage_usec 5000000\nuser_usec 4000000\nsystem_usec 1000000\n"),
-            ("io.stat", "8:16 rbytes=1024 wbytes=4096 rios=2 wios=3 dbytes=0 dios=0\n"),
+            (
+                "cpu.stat",
+                "usage_usec 5000000\nuser_usec 4000000\nsystem_usec 1000000\n",
+            ),
+            (
+                "io.stat",
+                "8:16 rbytes=1024 wbytes=4096 rios=2 wios=3 dbytes=0 dios=0\n",
+            ),
             ("cgroup.threads", ""),
         ],
     );

@@ -13,6 +13,7 @@ mod init;
 mod init_stage;
 mod keyring;
 mod namespaces;
+mod procfs_mount;
 pub mod rootfs;
 pub mod security;
 pub mod spec_default;

@@ -1,0 +1,242 @@
+//! The container's truthful /proc files (crates/procfs): which containers get them, and their
+//! server while the full monitor runs.
+//!
+//! On by default for a container with a memory or CPU limit (`--memory`, `--memory-swap`,
+//! `--cpus`, `--cpu-quota`, `--cpuset-cpus`); `--security-opt procfs=host` turns it off for
+//! one container, `--security-opt procfs=container` on for one without limits, and
+//! `BERTH_PROCFS=host` (or the CLI's `--procfs host`) off for the engine. The decision goes
+//! into the spec as the annotation [`ANNOTATION`] (`container`), which the monitor (and
+//! `berth-runtime`) honours.
+//!
+//! The monitor opens `/dev/fuse` before creating the container and serves it from a raw
+//! thread ([`Running`]) while the init mounts and binds the files (runtime/src/procfs_mount.rs)
+//! and for the full monitor's short life; when the monitor shrinks into `berth-monitor` the
+//! thread stops between two requests and the connection's fd goes over with the handoff, where
+//! the idle monitor's poll loop serves it (shim.rs). Requests arriving during the exec wait in
+//! the kernel's queue.
+
+use crate::types::HostConfig;
+use procfs::fuse::{Handled, Server, MIN_BUFFER};
+use procfs::Config;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// The OCI annotation: `container` (the container's own files) or `host`.
+pub const ANNOTATION: &str = "org.berth.procfs";
+
+/// The engine-wide default (`BERTH_PROCFS`).
+pub const ENV: &str = "BERTH_PROCFS";
+
+/// Where a container's /proc numbers come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Its own cgroups (the files served by its monitor).
+    Container,
+    /// The host's, as Docker shows them.
+    Host,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Container => "container",
+            Mode::Host => "host",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "container" => Some(Mode::Container),
+            "host" => Some(Mode::Host),
+            _ => None,
+        }
+    }
+}
+
+/// Whether the container has a limit its /proc should show.
+pub fn has_limits(h: &HostConfig) -> bool {
+    h.memory > 0
+        || h.memory_swap > 0
+        || h.nano_cpus > 0
+        || h.cpu_quota > 0
+        || !h.cpuset_cpus.is_empty()
+}
+
+/// The engine's default (None: automatic, by limits).
+pub fn engine_default() -> Option<Mode> {
+    std::env::var(ENV).ok().and_then(|v| Mode::parse(&v))
+}
+
+/// The mode of a container: its `--security-opt procfs=`, else the engine's setting, else by
+/// its limits. A joined pid namespace (`--pid container:X`) keeps the host's files.
+pub fn mode(h: &HostConfig) -> Mode {
+    if h.pid_mode.starts_with("container:") {
+        return Mode::Host;
+    }
+    let own = h
+        .security_opt
+        .iter()
+        .flatten()
+        .find_map(|o| o.strip_prefix("procfs=").and_then(Mode::parse));
+    match own.or_else(engine_default) {
+        Some(m) => m,
+        // A kernel without FUSE keeps the host's files unless asked (then the start fails).
+        None if has_limits(h) && std::path::Path::new("/dev/fuse").exists() => Mode::Container,
+        None => Mode::Host,
+    }
+}
+
+/// What inspect shows: a running container's spec says how it runs; otherwise the mode its
+/// next start would get.
+pub fn inspect_mode(h: &HostConfig, run_dir: &std::path::Path, running: bool) -> Mode {
+    if running {
+        if let Some(v) = std::fs::read(run_dir.join("config.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        {
+            return if v["annotations"][ANNOTATION] == "container" {
+                Mode::Container
+            } else {
+                Mode::Host
+            };
+        }
+    }
+    mode(h)
+}
+
+/// The engine's setting as `info` shows it.
+pub fn engine_setting() -> &'static str {
+    engine_default().map_or("auto", Mode::as_str)
+}
+
+/// The container's cgroup directories, from the spec's cgroupsPath.
+pub fn config_for(cgroups_path: Option<&str>, id: &str) -> Option<Config> {
+    let m = cgroups::manager(cgroups_path, id).ok()?;
+    let mut c = Config::new();
+    if cgroups::hierarchy() == cgroups::Hierarchy::Unified {
+        c.unified = m.path("");
+    } else {
+        c.memory = m.path("memory");
+        c.cpu = m.path("cpu");
+        c.cpuacct = m.path("cpuacct");
+        c.cpuset = m.path("cpuset");
+        c.blkio = m.path("blkio");
+        c.pids = m.path("pids");
+        c.unified = m.path("");
+    }
+    c.start_ns = procfs::config::boottime_ns();
+    Some(c)
+}
+
+/// The files' server in the full monitor: a raw thread (the monitor may be a fork of a
+/// threaded process; see rawthread) polling the connection and an eventfd that stops it.
+pub struct Running {
+    /// The filesystem context for the init's `fsmount` (until the container started).
+    context: Option<OwnedFd>,
+    fuse: OwnedFd,
+    stop: OwnedFd,
+    thread: Option<rawthread::JoinHandle<()>>,
+    pub config: Config,
+}
+
+impl Running {
+    /// Opens a connection and starts serving it when `spec` asks for the container's files.
+    pub fn start(spec: &serde_json::Value, id: &str) -> std::io::Result<Option<Running>> {
+        if spec["annotations"][ANNOTATION].as_str() != Some("container") {
+            return Ok(None);
+        }
+        let config = config_for(spec["linux"]["cgroupsPath"].as_str(), id)
+            .ok_or_else(|| std::io::Error::other("procfs: the container's cgroups"))?;
+        let conn = procfs::fuse::Connection::open()?;
+        let mut r = Running::resume(conn.dev, config)?;
+        r.context = Some(conn.context);
+        Ok(Some(r))
+    }
+
+    /// Serves the connection `fuse` (again, after a failed handoff).
+    pub fn resume(fuse: OwnedFd, config: Config) -> std::io::Result<Running> {
+        // SAFETY: eventfd returns a new fd or -1.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if efd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a fresh fd from eventfd.
+        let stop = unsafe { OwnedFd::from_raw_fd(efd) };
+        let (f, s, cfg) = (fuse.as_raw_fd(), stop.as_raw_fd(), config.clone());
+        let thread = rawthread::spawn(rawthread::DEFAULT_STACK, move || serve(f, s, cfg))?;
+        Ok(Running {
+            context: None,
+            fuse,
+            stop,
+            thread: Some(thread),
+            config,
+        })
+    }
+
+    /// The filesystem context for the runtime (`CreateOptions::procfs_fd`).
+    pub fn context_fd(&self) -> Option<RawFd> {
+        self.context.as_ref().map(|c| c.as_raw_fd())
+    }
+
+    /// The container is created: its mount no longer needs the context.
+    pub fn created(&mut self) {
+        self.context = None;
+    }
+
+    fn halt(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let one = 1u64;
+            // SAFETY: an 8-byte write to our eventfd.
+            unsafe { libc::write(self.stop.as_raw_fd(), (&one as *const u64).cast(), 8) };
+            let _ = t.join();
+        }
+    }
+
+    /// Stops the thread (between two requests) and gives the connection to the caller.
+    pub fn into_fd(mut self) -> (OwnedFd, Config) {
+        self.halt();
+        let fuse = self.fuse.try_clone().expect("dup of the fuse fd");
+        (fuse, self.config.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+fn serve(fuse: RawFd, stop: RawFd, config: Config) {
+    let mut server = Server::new(config);
+    let mut buf = vec![0u8; MIN_BUFFER];
+    loop {
+        let mut p = [
+            libc::pollfd {
+                fd: fuse,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: stop,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: poll over two valid pollfds.
+        let n = unsafe { libc::poll(p.as_mut_ptr(), 2, -1) };
+        if n < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return;
+        }
+        if p[1].revents != 0 {
+            return;
+        }
+        if p[0].revents & (libc::POLLERR | libc::POLLHUP) != 0 && p[0].revents & libc::POLLIN == 0 {
+            return;
+        }
+        if server.handle(fuse, &mut buf) == Handled::Gone {
+            return;
+        }
+    }
+}
