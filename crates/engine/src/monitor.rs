@@ -295,6 +295,7 @@ fn start_container(
         // A dead monitor means a dead container (see orphan.rs).
         die_with_parent: true,
         procfs_fd: procfs.as_ref().and_then(|p| p.context_fd()),
+        procfs_sysinfo: procfs.as_ref().and_then(|p| p.sysinfo_sock()),
         ..Default::default()
     };
     let mut io = Io {
@@ -935,20 +936,22 @@ fn handoff(
         partial: m.log.partial.clone(),
         exit: None,
         procfs_fd: -1,
+        sysinfo_fd: -1,
         procfs: String::new(),
     };
-    // The /proc files' thread stops between two requests; the connection goes along.
-    let procfs = io.procfs.take().map(|p| p.into_fd());
+    // The /proc files' thread stops between two requests; the connections go along.
+    let procfs = io.procfs.take().map(|p| p.into_parts());
     let mut h = h;
-    if let Some((fd, cfg)) = &procfs {
-        h.procfs_fd = fd.as_raw_fd();
-        h.procfs = cfg.encode();
+    if let Some(p) = &procfs {
+        h.procfs_fd = p.fuse.as_raw_fd();
+        h.sysinfo_fd = p.sysinfo.as_ref().map_or(-1, |f| f.as_raw_fd());
+        h.procfs = p.config.encode();
     }
     runtime::timing::mark("mon:handoff");
     let e = shim::exec_handoff(shim::Program::Path(path), &h);
-    if let Some((fd, cfg)) = procfs {
+    if let Some(p) = procfs {
         // Still here: serve on.
-        io.procfs = crate::procfs_serve::Running::resume(fd, cfg).ok();
+        io.procfs = crate::procfs_serve::Running::resume(p).ok();
     }
     e
 }
@@ -969,7 +972,16 @@ pub fn resume() -> i32 {
     };
     // Not for whatever this monitor starts later (a restarted container's hooks).
     std::env::remove_var(shim::HANDOFF_ENV);
-    for fd in [h.pidfd, h.out, h.err, h.stdin, h.master, h.exe, h.procfs_fd] {
+    for fd in [
+        h.pidfd,
+        h.out,
+        h.err,
+        h.stdin,
+        h.master,
+        h.exe,
+        h.procfs_fd,
+        h.sysinfo_fd,
+    ] {
         if fd >= 0 {
             // SAFETY: a handed-over fd nothing here uses: close it.
             unsafe { libc::close(fd) };

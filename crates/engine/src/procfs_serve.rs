@@ -17,6 +17,7 @@
 
 use crate::types::HostConfig;
 use procfs::fuse::{Handled, Server, MIN_BUFFER};
+use procfs::sysinfo::Notifier;
 use procfs::Config;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -76,7 +77,8 @@ pub fn mode(h: &HostConfig) -> Mode {
         .security_opt
         .iter()
         .flatten()
-        .find_map(|o| o.strip_prefix("procfs=").and_then(Mode::parse));
+        .filter_map(|o| o.split_once(['=', ':']))
+        .find_map(|(k, v)| (k == "procfs").then(|| Mode::parse(v)).flatten());
     match own.or_else(engine_default) {
         Some(m) => m,
         // A kernel without FUSE keeps the host's files unless asked (then the start fails).
@@ -128,14 +130,67 @@ pub fn config_for(cgroups_path: Option<&str>, id: &str) -> Option<Config> {
 }
 
 /// The files' server in the full monitor: a raw thread (the monitor may be a fork of a
-/// threaded process; see rawthread) polling the connection and an eventfd that stops it.
+/// threaded process; see rawthread) polling the connection, the sysinfo listener (once the
+/// init sent it) and an eventfd that stops it.
 pub struct Running {
     /// The filesystem context for the init's `fsmount` (until the container started).
     context: Option<OwnedFd>,
+    /// The init's end of the socket that brings the sysinfo listener (until it started).
+    init_sock: Option<OwnedFd>,
+    /// Our end of it.
+    sock: Option<OwnedFd>,
     fuse: OwnedFd,
     stop: OwnedFd,
-    thread: Option<rawthread::JoinHandle<()>>,
+    thread: Option<rawthread::JoinHandle<Option<OwnedFd>>>,
+    /// The sysinfo listener, once the thread stopped.
+    listener: Option<OwnedFd>,
     pub config: Config,
+}
+
+/// What the idle monitor takes over.
+pub struct Parts {
+    pub fuse: OwnedFd,
+    pub sysinfo: Option<OwnedFd>,
+    pub config: Config,
+}
+
+fn socketpair() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: socketpair fills two fds we then own.
+    let r = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fresh fds from socketpair.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Receives the listener the init sent on `sock` (None: nothing there yet).
+fn recv_listener(sock: RawFd, wait: bool) -> Option<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut buf = [0u8; 8];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let flags = if wait {
+        MsgFlags::MSG_CMSG_CLOEXEC
+    } else {
+        MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT
+    };
+    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut cmsg), flags).ok()?;
+    for c in msg.cmsgs().ok()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the fd was just received and is ours.
+            return fds.first().map(|&fd| unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+    }
+    None
 }
 
 impl Running {
@@ -147,13 +202,24 @@ impl Running {
         let config = config_for(spec["linux"]["cgroupsPath"].as_str(), id)
             .ok_or_else(|| std::io::Error::other("procfs: the container's cgroups"))?;
         let conn = procfs::fuse::Connection::open()?;
-        let mut r = Running::resume(conn.dev, config)?;
+        let (ours, init) = socketpair()?;
+        let mut r = Running::spawn(conn.dev, Some(ours), None, config)?;
         r.context = Some(conn.context);
+        r.init_sock = Some(init);
         Ok(Some(r))
     }
 
-    /// Serves the connection `fuse` (again, after a failed handoff).
-    pub fn resume(fuse: OwnedFd, config: Config) -> std::io::Result<Running> {
+    /// Serves `parts` again (after a failed handoff).
+    pub fn resume(parts: Parts) -> std::io::Result<Running> {
+        Running::spawn(parts.fuse, None, parts.sysinfo, parts.config)
+    }
+
+    fn spawn(
+        fuse: OwnedFd,
+        sock: Option<OwnedFd>,
+        listener: Option<OwnedFd>,
+        config: Config,
+    ) -> std::io::Result<Running> {
         // SAFETY: eventfd returns a new fd or -1.
         let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
         if efd < 0 {
@@ -161,13 +227,19 @@ impl Running {
         }
         // SAFETY: a fresh fd from eventfd.
         let stop = unsafe { OwnedFd::from_raw_fd(efd) };
-        let (f, s, cfg) = (fuse.as_raw_fd(), stop.as_raw_fd(), config.clone());
-        let thread = rawthread::spawn(rawthread::DEFAULT_STACK, move || serve(f, s, cfg))?;
+        let (f, st, cfg) = (fuse.as_raw_fd(), stop.as_raw_fd(), config.clone());
+        let so = sock.as_ref().map(|s| s.as_raw_fd());
+        let thread = rawthread::spawn(rawthread::DEFAULT_STACK, move || {
+            serve(f, st, so, listener, cfg)
+        })?;
         Ok(Running {
             context: None,
+            init_sock: None,
+            sock,
             fuse,
             stop,
             thread: Some(thread),
+            listener: None,
             config,
         })
     }
@@ -177,9 +249,15 @@ impl Running {
         self.context.as_ref().map(|c| c.as_raw_fd())
     }
 
-    /// The container is created: its mount no longer needs the context.
+    /// The socket for the init's sysinfo listener (`CreateOptions::procfs_sysinfo`).
+    pub fn sysinfo_sock(&self) -> Option<RawFd> {
+        self.init_sock.as_ref().map(|c| c.as_raw_fd())
+    }
+
+    /// The container is created: the init has what it needed.
     pub fn created(&mut self) {
         self.context = None;
+        self.init_sock = None;
     }
 
     fn halt(&mut self) {
@@ -187,15 +265,23 @@ impl Running {
             let one = 1u64;
             // SAFETY: an 8-byte write to our eventfd.
             unsafe { libc::write(self.stop.as_raw_fd(), (&one as *const u64).cast(), 8) };
-            let _ = t.join();
+            self.listener = t.join().ok().flatten();
+        }
+        if self.listener.is_none() {
+            if let Some(s) = &self.sock {
+                self.listener = recv_listener(s.as_raw_fd(), false);
+            }
         }
     }
 
-    /// Stops the thread (between two requests) and gives the connection to the caller.
-    pub fn into_fd(mut self) -> (OwnedFd, Config) {
+    /// Stops the thread (between two requests) and gives the connections to the caller.
+    pub fn into_parts(mut self) -> Parts {
         self.halt();
-        let fuse = self.fuse.try_clone().expect("dup of the fuse fd");
-        (fuse, self.config.clone())
+        Parts {
+            fuse: self.fuse.try_clone().expect("dup of the fuse fd"),
+            sysinfo: self.listener.take(),
+            config: self.config.clone(),
+        }
     }
 }
 
@@ -205,38 +291,55 @@ impl Drop for Running {
     }
 }
 
-fn serve(fuse: RawFd, stop: RawFd, config: Config) {
+fn serve(
+    fuse: RawFd,
+    stop: RawFd,
+    mut sock: Option<RawFd>,
+    listener: Option<OwnedFd>,
+    config: Config,
+) -> Option<OwnedFd> {
     let mut server = Server::new(config);
+    let mut notifier = listener.map(|listener| Notifier { listener });
     let mut buf = vec![0u8; MIN_BUFFER];
+    let pfd = |fd: RawFd| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
     loop {
         let mut p = [
-            libc::pollfd {
-                fd: fuse,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: stop,
-                events: libc::POLLIN,
-                revents: 0,
-            },
+            pfd(fuse),
+            pfd(stop),
+            pfd(sock.unwrap_or(-1)),
+            pfd(notifier.as_ref().map_or(-1, |n| n.listener.as_raw_fd())),
         ];
-        // SAFETY: poll over two valid pollfds.
-        let n = unsafe { libc::poll(p.as_mut_ptr(), 2, -1) };
+        // SAFETY: poll over valid pollfds (negative fds are ignored).
+        let n = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, -1) };
         if n < 0 {
             if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
             }
-            return;
+            break;
         }
         if p[1].revents != 0 {
-            return;
+            break;
         }
-        if p[0].revents & (libc::POLLERR | libc::POLLHUP) != 0 && p[0].revents & libc::POLLIN == 0 {
-            return;
+        if p[2].revents != 0 {
+            if let Some(l) = sock.and_then(|s| recv_listener(s, true)) {
+                notifier = Some(Notifier { listener: l });
+            }
+            sock = None;
         }
-        if server.handle(fuse, &mut buf) == Handled::Gone {
-            return;
+        if p[3].revents != 0 {
+            if let Some(nt) = &notifier {
+                if nt.handle(server.renderer()) == Handled::Gone {
+                    notifier = None;
+                }
+            }
+        }
+        if p[0].revents != 0 && server.handle(fuse, &mut buf) == Handled::Gone {
+            break;
         }
     }
+    notifier.map(|n| n.listener)
 }

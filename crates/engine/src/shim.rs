@@ -211,6 +211,8 @@ pub struct Handoff {
     /// The `/dev/fuse` connection of the container's /proc files (-1: none) and their
     /// `procfs::Config` text (see procfs_serve.rs).
     pub procfs_fd: RawFd,
+    /// The listener of the init's sysinfo(2) seccomp filter (-1: none).
+    pub sysinfo_fd: RawFd,
     pub procfs: String,
 }
 
@@ -235,6 +237,7 @@ impl Default for Handoff {
             partial: [Vec::new(), Vec::new()],
             exit: None,
             procfs_fd: -1,
+            sysinfo_fd: -1,
             procfs: String::new(),
         }
     }
@@ -262,6 +265,7 @@ impl Handoff {
             self.log,
             self.exe,
             self.procfs_fd,
+            self.sysinfo_fd,
         ];
         v.extend(self.clients.iter().map(|c| c.fd));
         v.retain(|&fd| fd >= 0);
@@ -311,6 +315,7 @@ impl Handoff {
         }
         if self.procfs_fd >= 0 {
             put(&mut o, "procfs_fd", &num(self.procfs_fd as i64));
+            put(&mut o, "sysinfo_fd", &num(self.sysinfo_fd as i64));
             put(&mut o, "procfs", self.procfs.as_bytes());
         }
         o
@@ -365,6 +370,7 @@ impl Handoff {
                 "partial1" => h.partial[1] = val.to_vec(),
                 "exit" => h.exit = Some(int()?),
                 "procfs_fd" => h.procfs_fd = int()?,
+                "sysinfo_fd" => h.sysinfo_fd = int()?,
                 "procfs" => h.procfs = text?.to_string(),
                 _ => return None,
             }
@@ -656,6 +662,7 @@ fn serve(h: &mut Handoff, log: &mut Log, clients: &mut Vec<Client>, shrink: &Shr
         let cfg = procfs::Config::decode(&h.procfs)?;
         Some((fd, procfs::fuse::Server::new(cfg)))
     });
+    let mut sysinfo = own(h.sysinfo_fd).map(|listener| procfs::sysinfo::Notifier { listener });
     let mut out = own(h.out).map(File::from);
     let mut err = own(h.err).map(File::from);
     let mut stdin = own(h.stdin).map(File::from);
@@ -686,6 +693,10 @@ fn serve(h: &mut Handoff, log: &mut Log, clients: &mut Vec<Client>, shrink: &Shr
         }));
         fds.push(pfd(listener));
         fds.push(pfd(procfs.as_ref().map_or(-1, |(fd, _)| fd.as_raw_fd())));
+        fds.push(pfd(match (&sysinfo, &procfs) {
+            (Some(n), Some(_)) => n.listener.as_raw_fd(),
+            _ => -1,
+        }));
         fds.extend(clients.iter().map(|c| pfd(c.sock.as_raw_fd())));
         // After the init exited, remaining output is drained without blocking on writers that
         // outlive it (daemons in a --pid host container).
@@ -781,6 +792,13 @@ fn serve(h: &mut Handoff, log: &mut Log, clients: &mut Vec<Client>, shrink: &Shr
                 });
             }
         }
+        if fds[5].revents != 0 {
+            if let (Some(n), Some((_, server))) = (&sysinfo, procfs.as_mut()) {
+                if n.handle(server.renderer()) == procfs::fuse::Handled::Gone {
+                    sysinfo = None;
+                }
+            }
+        }
         if fds[4].revents != 0 {
             if let Some((fd, server)) = procfs.as_mut() {
                 if server.handle(fd.as_raw_fd(), &mut buf) == procfs::fuse::Handled::Gone {
@@ -790,7 +808,7 @@ fn serve(h: &mut Handoff, log: &mut Log, clients: &mut Vec<Client>, shrink: &Shr
         }
         let mut drop_idx = Vec::new();
         for (k, cl) in clients.iter_mut().enumerate() {
-            let Some(p) = fds.get(5 + k) else { break };
+            let Some(p) = fds.get(6 + k) else { break };
             if p.revents == 0 {
                 continue;
             }
@@ -844,7 +862,9 @@ fn serve(h: &mut Handoff, log: &mut Log, clients: &mut Vec<Client>, shrink: &Shr
     h.stdin = -1;
     h.master = -1;
     h.procfs_fd = -1;
+    h.sysinfo_fd = -1;
     drop(procfs);
+    drop(sysinfo);
     exited.unwrap_or(255)
 }
 

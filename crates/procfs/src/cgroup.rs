@@ -254,6 +254,13 @@ pub fn clk_tck() -> u64 {
 /// The container's threads: how many, and how many are runnable (state R) or in
 /// uninterruptible sleep (D), as the kernel's load average counts them.
 pub fn tasks(c: &Config) -> (u64, u64) {
+    let (total, active, _) = tasks_and_wait(c);
+    (total, active)
+}
+
+/// [`tasks`], and the nanoseconds its threads spent runnable but waiting for a CPU (the
+/// second field of each /proc/<tid>/schedstat).
+pub fn tasks_and_wait(c: &Config) -> (u64, u64, u64) {
     let list = match (&c.pids, &c.cpu, &c.memory, &c.unified) {
         (Some(d), _, _, _) | (None, Some(d), _, _) | (None, None, Some(d), _) => read(d, "tasks"),
         (None, None, None, Some(u)) => read(u, "cgroup.threads"),
@@ -262,8 +269,16 @@ pub fn tasks(c: &Config) -> (u64, u64) {
     .unwrap_or_default();
     let mut total = 0;
     let mut active = 0;
+    let mut wait = 0u64;
     for tid in list.lines().filter(|l| !l.is_empty()) {
         total += 1;
+        let ss =
+            std::fs::read_to_string(c.proc_root.join(tid).join("schedstat")).unwrap_or_default();
+        wait += ss
+            .split_whitespace()
+            .nth(1)
+            .and_then(|w| w.parse::<u64>().ok())
+            .unwrap_or(0);
         let stat = std::fs::read_to_string(c.proc_root.join(tid).join("stat")).unwrap_or_default();
         let state = stat
             .rfind(')')
@@ -272,7 +287,7 @@ pub fn tasks(c: &Config) -> (u64, u64) {
             active += 1;
         }
     }
-    (total, active)
+    (total, active, wait)
 }
 
 /// Block I/O per device (`major:minor`).

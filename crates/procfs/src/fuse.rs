@@ -131,6 +131,11 @@ impl Server {
         }
     }
 
+    /// The renderer (shared with the sysinfo notifier: one load average state).
+    pub fn renderer(&mut self) -> &mut Renderer {
+        &mut self.renderer
+    }
+
     fn file(ino: u64) -> Option<File> {
         File::ALL.get(ino.checked_sub(2)? as usize).copied()
     }

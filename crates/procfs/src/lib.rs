@@ -18,5 +18,6 @@ pub mod config;
 pub mod fuse;
 pub mod loadavg;
 pub mod render;
+pub mod sysinfo;
 
 pub use config::Config;

@@ -1,9 +1,11 @@
 //! The container's load average without a sampling thread: the kernel samples its runnable
 //! tasks every 5 s; a per-container sampler would wake every idle monitor as often. Instead the
-//! averages advance lazily, at read time, over the elapsed interval, with the container's CPU
-//! usage rate over that interval (CPU time / wall time, i.e. the average number of its tasks
-//! that were running) as the interval's load: the same exponential decays (1, 5, 15 minutes)
-//! as the kernel's. The first read starts from the average since the container started.
+//! averages advance lazily, at read time, over the elapsed interval, with the rate at which
+//! the container's threads were runnable over that interval ((CPU time + time waiting for a
+//! CPU) / wall time, i.e. the average number of its threads running or waiting to run) as the
+//! interval's load: the same exponential decays (1, 5, 15 minutes) as the kernel's. The first
+//! read starts from the average since the container started. (Threads in uninterruptible
+//! sleep, which the kernel also counts, are not; the wait time of threads that exited is lost.)
 
 /// Averages and the sample they were last advanced to.
 #[derive(Debug, Clone, Default)]

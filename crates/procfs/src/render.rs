@@ -292,6 +292,12 @@ impl Renderer {
         boottime_ns().saturating_sub(self.config.start_ns)
     }
 
+    /// The load averages advanced to now with the container's CPU time `cpu_ns`.
+    pub fn load_now(&mut self, cpu_ns: u64) -> [f64; 3] {
+        self.load
+            .advance(self.config.start_ns, boottime_ns(), cpu_ns)
+    }
+
     pub fn render(&mut self, f: File) -> Vec<u8> {
         let c = &self.config;
         match f {
@@ -314,10 +320,10 @@ impl Renderer {
             File::Uptime => uptime(self.uptime_ns(), &Cpu::read(c)),
             File::Loadavg => {
                 let cpu = Cpu::read(c);
-                let avg = self
-                    .load
-                    .advance(c.start_ns, boottime_ns(), cpu.user_ns + cpu.system_ns);
-                loadavg(avg, cgroup::tasks(c), &self.host("loadavg"))
+                let (total, active, wait) = cgroup::tasks_and_wait(c);
+                let busy = cpu.user_ns + cpu.system_ns + wait;
+                let avg = self.load.advance(c.start_ns, boottime_ns(), busy);
+                loadavg(avg, (total, active), &self.host("loadavg"))
             }
             File::Diskstats => diskstats(&self.host("diskstats"), &cgroup::disk_io(c)),
             File::Swaps => {

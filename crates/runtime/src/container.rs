@@ -45,6 +45,9 @@ pub struct CreateOptions {
     /// over the container's /proc (see procfs_mount.rs). Not supported with a joined pid
     /// namespace (the sealed init stage).
     pub procfs_fd: Option<RawFd>,
+    /// With `procfs_fd`: a socket on which the init sends the listener of its sysinfo(2)
+    /// seccomp filter (`procfs::sysinfo`), for the same server to answer.
+    pub procfs_sysinfo: Option<RawFd>,
 }
 
 /// An extra process in a running container.
@@ -588,6 +591,7 @@ impl Container {
                 hook_sync,
                 die_with_parent: opts.die_with_parent,
                 procfs_fd: opts.procfs_fd,
+                procfs_sysinfo: opts.procfs_sysinfo,
             });
         }
         drop(child_sync);

@@ -35,6 +35,8 @@ pub(crate) struct InitArgs<'a> {
     pub die_with_parent: bool,
     /// See `CreateOptions::procfs_fd`.
     pub procfs_fd: Option<RawFd>,
+    /// See `CreateOptions::procfs_sysinfo`.
+    pub procfs_sysinfo: Option<RawFd>,
 }
 
 /// Entry point of the cloned init. Never returns.
@@ -111,6 +113,9 @@ fn init(a: &InitArgs) -> Result<()> {
         // The container's own /proc files, after its /proc and /sys are mounted.
         if let Some(fd) = a.procfs_fd {
             crate::procfs_mount::bind(a.rootfs, fd)?;
+            if let Some(sock) = a.procfs_sysinfo {
+                crate::procfs_mount::sysinfo_filter(sock)?;
+            }
         }
         if a.hook_sync {
             a.sync.send(sync::HOOKS, &[])?;

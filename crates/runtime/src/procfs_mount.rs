@@ -86,3 +86,22 @@ pub(crate) fn bind(rootfs: &Path, context: RawFd) -> Result<()> {
     }
     Ok(())
 }
+
+/// Installs the sysinfo(2) filter (`procfs::sysinfo`) on the init, which the user's program
+/// inherits, and sends its listener over `sock` to the server of the container's files.
+pub(crate) fn sysinfo_filter(sock: RawFd) -> Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let listener = procfs::sysinfo::install_filter()
+        .map_err(|e| Error::other(format!("procfs: sysinfo filter: {e}")))?;
+    let fds = [listener.as_raw_fd()];
+    let iov = [std::io::IoSlice::new(b"L")];
+    sendmsg::<()>(
+        sock,
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| Error::other(format!("procfs: send the sysinfo listener: {e}")))?;
+    Ok(())
+}
