@@ -1,19 +1,18 @@
 //! The container's truthful /proc files (crates/procfs): which containers get them, and their
-//! server while the full monitor runs.
+//! server while the container is created.
 //!
 //! On by default for a container with a memory or CPU limit (`--memory`, `--memory-swap`,
-//! `--cpus`, `--cpu-quota`, `--cpuset-cpus`); `--security-opt procfs=host` turns it off for
-//! one container, `--security-opt procfs=container` on for one without limits, and
-//! `BERTH_PROCFS=host` (or the CLI's `--procfs host`) off for the engine. The decision goes
-//! into the spec as the annotation [`ANNOTATION`] (`container`), which the monitor (and
-//! `berth-runtime`) honours.
+//! `--cpus`, `--cpu-quota`, `--cpuset-cpus`) on a host with FUSE; `--security-opt procfs=host`
+//! turns it off for one container, `--security-opt procfs=container` on for one without
+//! limits, and `BERTH_PROCFS=host` (or `container`) sets the engine's default. A container
+//! joining another's pid namespace keeps the host's files. The decision goes into the spec as
+//! the annotation [`ANNOTATION`] = `container`, which the monitor reads.
 //!
-//! The monitor opens `/dev/fuse` before creating the container and serves it from a raw
-//! thread ([`Running`]) while the init mounts and binds the files (runtime/src/procfs_mount.rs)
-//! and for the full monitor's short life; when the monitor shrinks into `berth-monitor` the
-//! thread stops between two requests and the connection's fd goes over with the handoff, where
-//! the idle monitor's poll loop serves it (shim.rs). Requests arriving during the exec wait in
-//! the kernel's queue.
+//! The monitor makes the FUSE connection before creating the container and serves it from a
+//! raw thread ([`Running`]) while the init mounts and binds the files and sends the listener of
+//! its sysinfo(2) filter (runtime/src/procfs_mount.rs). Then the connections go to the relay
+//! loop (relay.rs), of the full monitor and, after the handoff, of the idle `berth-monitor`.
+//! Requests arriving during the exec wait in the kernel's queue.
 
 use crate::types::HostConfig;
 use procfs::fuse::{Handled, Server, MIN_BUFFER};
@@ -141,14 +140,16 @@ pub struct Running {
     sock: Option<OwnedFd>,
     fuse: OwnedFd,
     stop: OwnedFd,
-    thread: Option<rawthread::JoinHandle<Option<OwnedFd>>>,
+    thread: Option<rawthread::JoinHandle<(Server, Option<OwnedFd>)>>,
+    /// The thread's server (its open files' snapshots), once it stopped.
+    server: Option<Server>,
     /// The sysinfo listener, once the thread stopped.
     listener: Option<OwnedFd>,
     pub config: Config,
 }
 
-/// What the idle monitor takes over.
-pub struct Parts {
+/// The connections, once the thread stopped.
+struct Parts {
     pub fuse: OwnedFd,
     pub sysinfo: Option<OwnedFd>,
     pub config: Config,
@@ -209,11 +210,6 @@ impl Running {
         Ok(Some(r))
     }
 
-    /// Serves `parts` again (after a failed handoff).
-    pub fn resume(parts: Parts) -> std::io::Result<Running> {
-        Running::spawn(parts.fuse, None, parts.sysinfo, parts.config)
-    }
-
     fn spawn(
         fuse: OwnedFd,
         sock: Option<OwnedFd>,
@@ -239,6 +235,7 @@ impl Running {
             fuse,
             stop,
             thread: Some(thread),
+            server: None,
             listener: None,
             config,
         })
@@ -265,7 +262,10 @@ impl Running {
             let one = 1u64;
             // SAFETY: an 8-byte write to our eventfd.
             unsafe { libc::write(self.stop.as_raw_fd(), (&one as *const u64).cast(), 8) };
-            self.listener = t.join().ok().flatten();
+            if let Ok((server, listener)) = t.join() {
+                self.server = Some(server);
+                self.listener = listener;
+            }
         }
         if self.listener.is_none() {
             if let Some(s) = &self.sock {
@@ -274,8 +274,21 @@ impl Running {
         }
     }
 
+    /// Stops the thread (the container is created: the init mounted its files and sent its
+    /// listener) and hands the connections to the relay loop (relay.rs).
+    pub fn into_relay(mut self) -> crate::relay::Procfs {
+        self.halt();
+        let server = self.server.take();
+        let p = self.into_parts();
+        crate::relay::Procfs {
+            fuse: p.fuse,
+            server: server.unwrap_or_else(|| Server::new(p.config)),
+            sysinfo: p.sysinfo.map(|listener| Notifier { listener }),
+        }
+    }
+
     /// Stops the thread (between two requests) and gives the connections to the caller.
-    pub fn into_parts(mut self) -> Parts {
+    fn into_parts(mut self) -> Parts {
         self.halt();
         Parts {
             fuse: self.fuse.try_clone().expect("dup of the fuse fd"),
@@ -297,7 +310,7 @@ fn serve(
     mut sock: Option<RawFd>,
     listener: Option<OwnedFd>,
     config: Config,
-) -> Option<OwnedFd> {
+) -> (Server, Option<OwnedFd>) {
     let mut server = Server::new(config);
     let mut notifier = listener.map(|listener| Notifier { listener });
     let mut buf = vec![0u8; MIN_BUFFER];
@@ -341,5 +354,5 @@ fn serve(
             break;
         }
     }
-    notifier.map(|n| n.listener)
+    (server, notifier.map(|n| n.listener))
 }

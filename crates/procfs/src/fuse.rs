@@ -131,6 +131,10 @@ impl Server {
         }
     }
 
+    pub fn config(&self) -> &Config {
+        &self.renderer.config
+    }
+
     /// The renderer (shared with the sysinfo notifier: one load average state).
     pub fn renderer(&mut self) -> &mut Renderer {
         &mut self.renderer
@@ -275,12 +279,11 @@ impl Server {
         if node != ROOT && Self::file(node).is_none() {
             return libc::ENOENT;
         }
-        let size = if u32_at(body, 0) & GETATTR_FH != 0 {
-            self.open
-                .get(&u64_at(body, 8))
-                .map_or(0, |s| s.len() as u64)
-        } else {
-            0
+        let size = match Self::file(node) {
+            Some(f) if u32_at(body, 0) & GETATTR_FH != 0 => {
+                self.snapshot(f, u64_at(body, 8)).len() as u64
+            }
+            _ => 0,
         };
         // attr_valid 0, attr_valid_nsec 0, dummy
         self.out.extend_from_slice(&[0u8; 16]);
@@ -317,17 +320,19 @@ impl Server {
         let fh = u64_at(body, 0);
         let off = u64_at(body, 8) as usize;
         let size = u32_at(body, 16) as usize;
-        // A handle opened by the monitor's previous image (before its exec) is not known:
-        // it gets a fresh snapshot.
-        if !self.open.contains_key(&fh) {
-            let data = self.renderer.render(f);
-            self.open.insert(fh, data);
-        }
-        let data = &self.open[&fh];
+        let r = &mut self.renderer;
+        let data = self.open.entry(fh).or_insert_with(|| r.render(f));
         let start = off.min(data.len());
         let end = start.saturating_add(size).min(data.len());
         self.out.extend_from_slice(&data[start..end]);
         0
+    }
+
+    /// The snapshot of open file `fh`. A handle opened by the monitor's previous image (before
+    /// its exec) is not known: it gets a fresh one.
+    fn snapshot(&mut self, f: File, fh: u64) -> &[u8] {
+        let r = &mut self.renderer;
+        self.open.entry(fh).or_insert_with(|| r.render(f))
     }
 
     fn readdir(&mut self, node: u64, body: &[u8]) -> i32 {
