@@ -40,21 +40,21 @@ i=0; while [ ! -e "$W/lxcfs/proc/meminfo" ] && [ $i -lt 100 ]; do sleep 0.05; i=
 echo "lxcfs:   $(probe --security-opt procfs=host -v "$W/lxcfs/proc/meminfo:/proc/meminfo:ro")"
 
 # A shell `read` loop over 1000 lines (busybox sh, byte-at-a-time reads).
-LOOP='s=$(date +%s%N); n=0; while [ $n -lt 1000 ]; do while read -r l && [ $n -lt 1000 ]; do n=$((n+1)); done < /proc/meminfo; done; e=$(date +%s%N); echo $(( (e - s) / 1000 ))'
-echo "# shell read loop, 1000 lines, us"
-echo "kernel:  $(B run --rm --network none --memory 256m --security-opt procfs=host bench sh -c "$LOOP")"
-echo "berth:   $(B run --rm --network none --memory 256m bench sh -c "$LOOP")"
-echo "lxcfs:   $(B run --rm --network none --memory 256m --security-opt procfs=host -v "$W/lxcfs/proc/meminfo:/proc/meminfo:ro" bench sh -c "$LOOP")"
+LOOP='n=0; while [ $n -lt 1000 ]; do while read -r l && [ $n -lt 1000 ]; do n=$((n+1)); done < /proc/meminfo; done'
+echo "# shell read loop (busybox sh), 1000 lines of /proc/meminfo, us"
+echo "kernel:  $(B run --rm --network none --memory 256m --security-opt procfs=host bench probe time sh -c "$LOOP")"
+echo "berth:   $(B run --rm --network none --memory 256m bench probe time sh -c "$LOOP")"
+echo "lxcfs:   $(B run --rm --network none --memory 256m --security-opt procfs=host -v "$W/lxcfs/proc/meminfo:/proc/meminfo:ro" bench probe time sh -c "$LOOP")"
 
-# run --rm start-to-exit, median of 21.
+# run --rm start-to-exit, median of $RUNS (21), alternating.
 median() {
-    for i in $(seq 21); do
+    for i in $(seq ${RUNS:-21}); do
         s=$(date +%s%N); B run --rm --network none --memory 256m "$@" bench true; e=$(date +%s%N)
         echo $(( (e - s) / 1000 ))
-    done | sort -n | sed -n 11p
+    done | sort -n | sed -n "$(( (${RUNS:-21} + 1) / 2 ))p"
 }
 B run --rm --network none bench true
-echo "# run --rm --memory 256m true, median of 21, us"
+echo "# run --rm --memory 256m true, median of ${RUNS:-21}, us"
 echo "without: $(median --security-opt procfs=host)"
 echo "with:    $(median)"
 echo "without: $(median --security-opt procfs=host)"

@@ -5,6 +5,7 @@
 //!           syscalls), reopening at EOF; ns per line
 //!   sysinfo sysinfo(2)
 //!   getppid getppid(2) (any syscall: the cost of a stacked seccomp filter)
+//! `procfs_probe time CMD ARGS...`: runs CMD and prints its wall time in microseconds.
 use std::io::Read;
 use std::time::Instant;
 
@@ -14,6 +15,14 @@ extern "C" {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("time") {
+        let t = Instant::now();
+        let st = std::process::Command::new(&args[2]).args(&args[3..]).status().unwrap();
+        assert!(st.success(), "{st}");
+        println!("{}", t.elapsed().as_micros());
+        return;
+    }
     let n: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
     let mut buf = vec![0u8; 65536];
     let t = Instant::now();

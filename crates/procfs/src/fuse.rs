@@ -34,6 +34,8 @@ const DESTROY: u32 = 38;
 const BATCH_FORGET: u32 = 42;
 
 const GETATTR_FH: u32 = 1;
+/// Open files whose snapshot is kept (a few KiB each).
+const MAX_SNAPSHOTS: usize = 256;
 const ROOT: u64 = 1;
 const IN_HEADER: usize = 40;
 /// The kernel refuses reads of /dev/fuse into smaller buffers.
@@ -281,7 +283,7 @@ impl Server {
         }
         let size = match Self::file(node) {
             Some(f) if u32_at(body, 0) & GETATTR_FH != 0 => {
-                self.snapshot(f, u64_at(body, 8)).len() as u64
+                self.snapshot_len(f, u64_at(body, 8)) as u64
             }
             _ => 0,
         };
@@ -307,7 +309,11 @@ impl Server {
         self.next_fh += 1;
         let data = self.renderer.render(f);
         grow_size(fd, node, &data);
-        self.open.insert(fh, data);
+        // The snapshots live in the monitor (outside the container's memory cgroup): a
+        // container holding many files open gets fresh renderings past the cap instead.
+        if self.open.len() < MAX_SNAPSHOTS {
+            self.open.insert(fh, data);
+        }
         self.out.extend_from_slice(&fh.to_ne_bytes());
         self.out.extend_from_slice(&[0u8; 8]); // open_flags 0: do not keep the page cache
         0
@@ -320,19 +326,27 @@ impl Server {
         let fh = u64_at(body, 0);
         let off = u64_at(body, 8) as usize;
         let size = u32_at(body, 16) as usize;
-        let r = &mut self.renderer;
-        let data = self.open.entry(fh).or_insert_with(|| r.render(f));
+        let fresh;
+        let data = match self.open.get(&fh) {
+            Some(d) => d,
+            None => {
+                fresh = self.renderer.render(f);
+                &fresh
+            }
+        };
         let start = off.min(data.len());
         let end = start.saturating_add(size).min(data.len());
         self.out.extend_from_slice(&data[start..end]);
         0
     }
 
-    /// The snapshot of open file `fh`. A handle opened by the monitor's previous image (before
-    /// its exec) is not known: it gets a fresh one.
-    fn snapshot(&mut self, f: File, fh: u64) -> &[u8] {
-        let r = &mut self.renderer;
-        self.open.entry(fh).or_insert_with(|| r.render(f))
+    /// The size of open file `fh`'s snapshot. A handle opened by the monitor's previous image
+    /// (before its exec) or past [`MAX_SNAPSHOTS`] has none: a fresh rendering stands in.
+    fn snapshot_len(&mut self, f: File, fh: u64) -> usize {
+        match self.open.get(&fh) {
+            Some(d) => d.len(),
+            None => self.renderer.render(f).len(),
+        }
     }
 
     fn readdir(&mut self, node: u64, body: &[u8]) -> i32 {
