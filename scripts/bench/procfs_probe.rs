@@ -19,7 +19,7 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("time") {
         let t = Instant::now();
         let st = std::process::Command::new(&args[2]).args(&args[3..]).status().unwrap();
-        assert!(st.success(), "{st}");
+        assert!(st.success(), "{:?}", st);
         println!("{}", t.elapsed().as_micros());
         return;
     }
