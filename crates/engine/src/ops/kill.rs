@@ -1,6 +1,7 @@
 //! `kill` and signalling a container's init.
 
 use crate::record::Record;
+use crate::types::ContainerStatus;
 use crate::{events, Engine, Error, Result};
 
 pub(crate) fn parse_signal(s: &str) -> Result<i32> {
@@ -40,7 +41,9 @@ impl Engine {
     pub fn kill(&self, id: &str, signal: &str) -> Result<()> {
         let sig = parse_signal(signal)?;
         let (_, rec) = self.record(id)?;
-        if rec.effective_status() != "running" && rec.effective_status() != "paused" {
+        if rec.effective_status() != ContainerStatus::Running
+            && rec.effective_status() != ContainerStatus::Paused
+        {
             return Err(Error::Conflict(format!(
                 "Cannot kill container: {}: Container {} is not running",
                 id, rec.id
