@@ -8,7 +8,51 @@ use std::path::{Path, PathBuf};
 const UNLIMITED: u64 = 1 << 62;
 
 fn read(dir: &Path, file: &str) -> Option<String> {
-    std::fs::read_to_string(dir.join(file)).ok()
+    read_kept(&dir.join(file))
+}
+
+std::thread_local! {
+    /// Files read at every rendering, kept open: a `pread` from offset 0 regenerates a
+    /// cgroup or procfs file (seq_file), and saves the path walk, open and close that cost
+    /// more than the read itself. Per thread, a few fds per container; all close-on-exec.
+    static KEPT: std::cell::RefCell<Vec<(PathBuf, std::fs::File)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Most files a thread keeps open (the rest are opened per read).
+const MAX_KEPT: usize = 32;
+
+fn pread_all(f: &std::fs::File) -> Option<String> {
+    use std::os::unix::fs::FileExt;
+    let mut out = Vec::with_capacity(4096);
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = f.read_at(&mut buf, out.len() as u64).ok()?;
+        if n == 0 {
+            return String::from_utf8(out).ok();
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// The whole text of `path`, through a kept fd (reopened if its file went away: a cgroup
+/// removed and made again by a restart).
+pub fn read_kept(path: &Path) -> Option<String> {
+    KEPT.with(|k| {
+        let mut k = k.borrow_mut();
+        if let Some(i) = k.iter().position(|(p, _)| p == path) {
+            if let Some(s) = pread_all(&k[i].1) {
+                return Some(s);
+            }
+            k.swap_remove(i);
+        }
+        let f = std::fs::File::open(path).ok()?;
+        let s = pread_all(&f)?;
+        if k.len() < MAX_KEPT {
+            k.push((path.to_path_buf(), f));
+        }
+        Some(s)
+    })
 }
 
 fn read_u64(dir: &Path, file: &str) -> Option<u64> {

@@ -285,7 +285,7 @@ impl Renderer {
     }
 
     fn host(&self, name: &str) -> String {
-        std::fs::read_to_string(self.config.proc_root.join(name)).unwrap_or_default()
+        cgroup::read_kept(&self.config.proc_root.join(name)).unwrap_or_default()
     }
 
     fn uptime_ns(&self) -> u64 {
