@@ -529,9 +529,7 @@ pub fn inspect(g: &Global, a: InspectArgs, image_only: bool) -> CmdResult {
     let tmpl = a
         .format
         .as_deref()
-        .map(|f| {
-            Template::parse(f).map_err(|e| Failure::new(format!("template parsing error: {e}"), 1))
-        })
+        .map(|f| Template::parse(f).map_err(Failure::template_parse))
         .transpose()?;
     let mut found = Vec::new();
     let mut errors = Vec::new();

@@ -34,9 +34,7 @@ pub fn inspect(g: &Global, a: crate::image_cmds::InspectArgs, container_only: bo
     let tmpl = a
         .format
         .as_deref()
-        .map(|f| {
-            Template::parse(f).map_err(|e| Failure::new(format!("template parsing error: {e}"), 1))
-        })
+        .map(|f| Template::parse(f).map_err(Failure::template_parse))
         .transpose()?;
     let e = open_engine(g)?;
     let mut found = Vec::new();
