@@ -53,6 +53,7 @@ c run-bad-restart         "docker run --rm $N --restart sometimes busybox true"
 c run-rm-and-d-restart    "docker run -d --rm --restart always $N busybox true"
 c run-cap-drop            "docker run --rm $N --cap-drop ALL busybox sh -c 'grep CapEff /proc/self/status'"
 c run-privileged-caps     "docker run --rm $N busybox sh -c 'grep CapBnd /proc/self/status'"
+c run-ping-loopback       "docker run --rm $N busybox sh -c 'ping -c1 -W2 127.0.0.1 >/dev/null && echo ok'"
 c run-ulimit              "docker run --rm $N --ulimit nofile=512:1024 busybox sh -c 'ulimit -n'"
 c run-shm-size            "docker run --rm $N --shm-size 8m busybox sh -c \"df -k /dev/shm | awk 'NR==2{print \\\$2}'\""
 c run-label-inspect       "docker run --name lab $N -l a=1 -l b=2 busybox true; docker inspect -f '{{json .Config.Labels}}' lab"
@@ -86,6 +87,7 @@ c ps-networks             'docker ps --filter "name=^web$" --format "{{.Networks
 c ps-q-count              'docker ps -q | wc -l'
 c ps-n1                   'docker ps -a -n 1 --format "{{.Names}}"'
 c ps-latest               'docker ps -a -l --format "{{.Names}}"'
+c ps-platform             'docker ps --filter "name=^web$" --format "{{.Platform}}|{{json .Platform}}"'
 c ps-json-keys            'docker ps --filter "name=^web$" --format json | grep -o "\"[A-Za-z]*\":" | tr -d "\n"'
 c ps-table-header         'docker ps --format "table {{.Names}}\t{{.Image}}" --filter "name=^web$"'
 c ps-default-header       'docker ps | head -1'
@@ -123,7 +125,8 @@ c inspect-top-keys        'docker inspect web | grep -oE "^        \"[A-Za-z]+\"
 c inspect-missing         'docker inspect nosuchctr'
 c inspect-type-container  'docker inspect --type container -f "{{.Name}}" web'
 c inspect-two-one-missing 'docker inspect -f "{{.Name}}" web nosuchctr'
-c inspect-size            'docker inspect -s -f "{{if .SizeRw}}rw{{end}} {{if .SizeRootFs}}rootfs{{end}}" web'
+c inspect-size            'docker inspect -s -f "{{ge .SizeRw 0}} {{gt .SizeRootFs 0}}" web'
+c inspect-no-size         'docker inspect -f "{{.SizeRw}}" web'
 c container-inspect       'docker container inspect -f "{{.Config.Image}}" web'
 
 # --- exec, logs, top, port, diff
@@ -135,14 +138,14 @@ c exec-workdir            'docker exec -w /tmp web pwd'
 c exec-env                'docker exec -e FOO=bar web sh -c "echo \$FOO"'
 c exec-stopped            'docker exec done7 true'
 c exec-missing-ctr        'docker exec nosuchctr true'
-c setup-logger            "docker run -d $N --name logger busybox sh -c 'for i in 1 2 3 4 5; do echo line\$i; done; echo err >&2; sleep 300' >/dev/null; sleep 1; echo \$?"
+c setup-logger            "docker run -d $N --name logger busybox sh -c 'echo err >&2; sleep 0.3; for i in 1 2 3 4 5; do echo line\$i; done; sleep 300' >/dev/null; sleep 1; echo \$?"
 c logs                    'docker logs logger'
 c logs-tail               'docker logs --tail 2 logger'
 c logs-tail-bad           'docker logs --tail abc logger'
 c logs-tail-all           'docker logs --tail all logger 2>/dev/null | wc -l'
 c logs-missing            'docker logs nosuchctr'
 c logs-details-plain      'docker logs --details logger 2>&1 | head -2'
-c logs-details-attrs      "docker run --name dlog $N -l team=a -l other=b -e SVC=x --log-opt labels=team --log-opt env=SVC busybox echo hi >/dev/null; docker logs --details dlog"
+c logs-details-attrs      "docker run --name dlog $N -l team=a -l other=b -e SVC=x --log-opt labels=team --log-opt env=SVC busybox echo hi >/dev/null; docker logs --details dlog; docker rm -f dlog >/dev/null 2>&1"
 c logs-tail-0             'docker logs --tail 0 logger 2>&1 | wc -l'
 c port-none               'docker port web'
 c diff-setup              'docker exec web sh -c "mkdir -p /data && echo x >/data/f && rm /etc/group"; docker diff web | sort'
@@ -203,8 +206,8 @@ c network-create-dup      'docker network create cnet'
 c network-inspect         'docker network inspect -f "{{.Name}} {{.Driver}} {{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{.Internal}}" cnet'
 c network-ls-filter       'docker network ls --filter name=cnet --format "{{.Name}}"'
 c network-run-ip          "docker run --rm --network cnet --ip 10.240.77.50 busybox sh -c \"ip -4 -o addr show eth0 | awk '{print \\\$4}'\""
-c network-dns-name        "docker run -d --network cnet --name srv busybox sleep 300 >/dev/null; docker run --rm --network cnet busybox sh -c 'ping -c1 -W2 srv >/dev/null && echo up'"
-c network-dns-netname     "docker run --rm --network cnet busybox sh -c 'ping -c1 -W2 srv.cnet >/dev/null && echo up'"
+c network-dns-name        "docker run -d --network cnet --name srv busybox sleep 300 >/dev/null; docker run --rm --network cnet busybox sh -c 'nslookup srv >/dev/null && echo up'"
+c network-dns-netname     "docker run --rm --network cnet busybox sh -c 'nslookup srv.cnet >/dev/null && echo up'"
 c network-container-mode  "docker run --rm --network container:srv busybox hostname | grep -c ."
 c network-container-host  "[ \"\$(docker run --rm --network container:srv busybox hostname)\" = \"\$(docker inspect -f '{{.Config.Hostname}}' srv)\" ] && echo same"
 c network-rm-in-use       'docker network rm cnet 2>&1 | sed -E "s/endpoint [^ ]+/endpoint X/"'
@@ -232,4 +235,4 @@ c container-prune         'docker container prune -f | grep -c "^<ID>\|^[0-9a-f]
 c cleanup-ctrs            'docker rm -f web logger srv vuser lab envc dup cs usesimg dlog >/dev/null 2>&1; docker ps -aq | wc -l'
 c cleanup-net             'docker network rm cnet'
 c cleanup-vol             'docker volume rm vol1'
-c cleanup-images          'docker rmi xzimg:v1 bzimg:v1 gzimg:v1 urlimg:v1 >/dev/null; echo $?'
+c cleanup-images          'docker rmi xzimg:v1 bzimg:v1 gzimg:v1 urlimg:v1 >/dev/null 2>&1; docker images -q | sort -u | wc -l'

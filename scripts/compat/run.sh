@@ -69,7 +69,7 @@ export TAR="$W/busybox.tar"
 # --- run every case against one engine: res/<engine>/<case> holds rc, stdout, stderr (normalized)
 norm() {
   sed -E \
-    -e "s#$W#<W>#g" \
+    -e "s#$W/work-(docker|berth)#<WORK>#g" -e "s#$W#<W>#g" \
     -e 's#sha256:[0-9a-f]{64}#sha256:<ID>#g' \
     -e 's#\b[0-9a-f]{64}\b#<ID>#g' \
     -e 's#\b[0-9a-f]{12}\b#<ID12>#g' \

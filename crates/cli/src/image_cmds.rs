@@ -6,7 +6,7 @@ use crate::{CmdResult, Failure, Global};
 use clap::Args;
 use image::{DeleteItem, Image, ImageStore, Reference};
 use serde_json::{json, Value};
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 pub fn open_store(g: &Global) -> Result<ImageStore, Failure> {
@@ -57,15 +57,6 @@ pub struct ImportArgs {
 
 pub fn import(g: &Global, a: ImportArgs) -> CmdResult {
     let reference = a.reference.as_deref().map(Reference::parse).transpose()?;
-    if a.source.starts_with("http://") || a.source.starts_with("https://") {
-        return Err(Failure::new(
-            format!(
-                "importing from a URL is not supported by berth yet: download it first (curl -fLo rootfs.tar {}) and import the file",
-                a.source
-            ),
-            1,
-        ));
-    }
     let architecture = match a.platform.as_deref() {
         None => None,
         Some(p) => match p.split('/').collect::<Vec<_>>()[..] {
@@ -78,14 +69,16 @@ pub fn import(g: &Global, a: ImportArgs) -> CmdResult {
             }
         },
     };
-    let mut input: Box<dyn Read> = if a.source == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(
-            std::fs::File::open(&a.source)
-                .map_err(|e| Failure::new(format!("open {}: {e}", a.source), 1))?,
-        )
-    };
+    // A file, "-" or an http(s) URL; xz/bzip2 undone here, gzip/zstd by the unpacker.
+    let mut input = engine::import_source::open(&a.source).map_err(|e| match e {
+        // Docker's CLI prints a file it cannot open without a prefix.
+        engine::Error::InvalidArgument(m) => Failure {
+            msg: m,
+            code: 1,
+            bare: true,
+        },
+        e => Failure::new(e.to_string(), 1),
+    })?;
     let store = open_store(g)?;
     let opts = image::import::ImportOptions {
         changes: a.change,
@@ -704,9 +697,21 @@ pub fn rmi(g: &Global, a: RmiArgs) -> CmdResult {
     let store = open_store(g)?;
     let root = g.root.clone();
     let used = move |id: &str| container_uses(&root, id);
+    // Images of running (or paused/restarting) containers: a forced rmi only untags them.
+    let running: Vec<String> = crate::container_cmds::open_engine(g)?
+        .list(&engine::ListOptions {
+            all: true,
+            ..Default::default()
+        })
+        .map_err(|e| Failure::new(e.to_string(), 1))?
+        .into_iter()
+        .filter(|c| c.state != "exited" && c.state != "created" && c.state != "dead")
+        .map(|c| c.image_id)
+        .collect();
+    let used_running = |id: &str| running.iter().any(|r| r == id);
     let mut last: Option<Failure> = None;
     for name in &a.images {
-        match store.remove(name, a.force, &used) {
+        match store.remove_with(name, a.force, &used, &used_running) {
             Ok(items) => print_items(&items, false),
             Err(e) => {
                 if let Some(f) = last.take() {

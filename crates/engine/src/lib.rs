@@ -32,6 +32,7 @@ pub use attach_io::Pumped;
 mod exec;
 mod fork_heap;
 pub mod init;
+pub mod import_source;
 mod ipc;
 mod logs;
 mod mnt_release;

@@ -20,6 +20,7 @@ mod prune;
 mod remove;
 mod rename;
 mod restart;
+mod size;
 mod start;
 mod stats;
 mod stop;
