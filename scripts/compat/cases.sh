@@ -90,8 +90,9 @@ c ps-latest               'docker ps -a -l --format "{{.Names}}"'
 c ps-platform             'docker ps --filter "name=^web$" --format "{{.Platform}}|{{json .Platform}}"'
 c ps-json-keys            'docker ps --filter "name=^web$" --format json | grep -o "\"[A-Za-z]*\":" | tr -d "\n"'
 c ps-table-header         'docker ps --format "table {{.Names}}\t{{.Image}}" --filter "name=^web$"'
-c ps-default-header       'docker ps | head -1'
-c ps-a-default-header     'docker ps -a --no-trunc | head -1'
+c ps-default-header       'docker ps | head -1 | tr -s " "'
+c ps-a-default-header     'docker ps -a --no-trunc | head -1 | tr -s " "'
+c ps-no-trunc-command     'docker ps -a --no-trunc --format "{{.Command}}" | sort'
 
 # --- templates
 c tpl-printf-prec         'docker inspect -f "{{printf \"%.4s\" .Name}}" web'
@@ -125,7 +126,7 @@ c inspect-top-keys        'docker inspect web | grep -oE "^        \"[A-Za-z]+\"
 c inspect-missing         'docker inspect nosuchctr'
 c inspect-type-container  'docker inspect --type container -f "{{.Name}}" web'
 c inspect-two-one-missing 'docker inspect -f "{{.Name}}" web nosuchctr'
-c inspect-size            'docker inspect -s -f "{{ge .SizeRw 0}} {{gt .SizeRootFs 0}}" web'
+c inspect-size            'docker inspect -s -f "{{if .SizeRootFs}}rootfs{{end}}" web; docker inspect -s -f "{{json .SizeRw}}" web | grep -cE "^[0-9]+$"'
 c inspect-no-size         'docker inspect -f "{{.SizeRw}}" web'
 c container-inspect       'docker container inspect -f "{{.Config.Image}}" web'
 

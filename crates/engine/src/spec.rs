@@ -675,10 +675,19 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
     if let Some(s) = seccomp {
         linux["seccomp"] = s;
     }
-    if let Some(sys) = &h.sysctls {
-        if !sys.is_empty() {
-            linux["sysctl"] = json!(sys);
-        }
+    let mut sys = h.sysctls.clone().unwrap_or_default();
+    // dockerd (>= 20.10): ICMP echo sockets for every group, so `ping` works without
+    // CAP_NET_RAW, in any network namespace of the container's own (`--network none` too;
+    // berth's bridge namespaces already have it). Not with the host's or another container's.
+    let own_netns = h.network_mode != "host" && !h.network_mode.starts_with("container:");
+    if own_netns && !sys.contains_key("net.ipv4.ping_group_range") {
+        sys.insert(
+            "net.ipv4.ping_group_range".into(),
+            "0 2147483647".into(),
+        );
+    }
+    if !sys.is_empty() {
+        linux["sysctl"] = json!(sys);
     }
     let mut spec = json!({
         "ociVersion": "1.0.2-dev",

@@ -181,6 +181,12 @@ impl Engine {
             host.ipc_mode = "private".into();
         }
         let id = hex::encode(rand::random::<[u8; 32]>());
+        // Docker: a container sharing another's network namespace has that one's hostname.
+        if let Some(other) = host.network_mode.strip_prefix("container:") {
+            if let Ok((_, r)) = self.record(other) {
+                config.hostname = r.config.hostname.clone();
+            }
+        }
         if config.hostname.is_empty() {
             config.hostname = if host.network_mode == "host" {
                 nix::unistd::gethostname()
