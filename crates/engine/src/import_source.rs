@@ -9,18 +9,19 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 
 /// The tar stream of `source`, decompressed from xz/bzip2 if it is.
 pub fn open(source: &str) -> Result<Box<dyn Read + Send>> {
-    let raw: Box<dyn Read + Send> = if source == "-" {
-        Box::new(io::stdin())
-    } else if source.starts_with("http://") || source.starts_with("https://") {
-        let resp = ureq::get(source)
-            .call()
-            .map_err(|e| Error::Other(format!("Get {source:?}: {e}")))?;
-        Box::new(resp.into_reader())
-    } else {
-        Box::new(std::fs::File::open(source).map_err(|e| {
-            Error::InvalidArgument(format!("open {source}: {}", go_message(&e)))
-        })?)
-    };
+    let raw: Box<dyn Read + Send> =
+        if source == "-" {
+            Box::new(io::stdin())
+        } else if source.starts_with("http://") || source.starts_with("https://") {
+            let resp = ureq::get(source)
+                .call()
+                .map_err(|e| Error::Other(format!("Get {source:?}: {e}")))?;
+            Box::new(resp.into_reader())
+        } else {
+            Box::new(std::fs::File::open(source).map_err(|e| {
+                Error::InvalidArgument(format!("open {source}: {}", go_message(&e)))
+            })?)
+        };
     undo_external_compression(raw)
 }
 
@@ -128,7 +129,9 @@ mod tests {
             .read_to_string(&mut s)
             .unwrap();
         assert_eq!(s, "hello tar bytes\n");
-        let e = open(d.path().join("nosuch").to_str().unwrap()).err().unwrap();
+        let e = open(d.path().join("nosuch").to_str().unwrap())
+            .err()
+            .unwrap();
         assert!(
             e.to_string().ends_with("nosuch: no such file or directory"),
             "{e}"

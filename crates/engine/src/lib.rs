@@ -31,14 +31,16 @@ pub mod health;
 pub use attach_io::Pumped;
 mod exec;
 mod fork_heap;
-pub mod init;
+pub mod images;
 pub mod import_source;
+pub mod init;
 mod ipc;
 mod logs;
 mod mnt_release;
 mod monitor;
 pub mod names;
 pub mod network;
+pub mod networks;
 mod ops;
 mod orphan;
 pub mod perms;
@@ -65,7 +67,10 @@ pub use monitor::resume as monitor_resume;
 pub use record::Record;
 pub use runtime::timing;
 
-pub use error::Error;
+pub use error::{Error, ErrorKind};
+pub use ops::image_list::{parse_reference, parse_reference_normalized};
+pub use ops::registry::{login, logout};
+pub use ops::storage_info::ImageDiskUsage;
 pub use requests::{
     AttachOptions, Attachment, Change, CommitOptions, ContainerSummary, CreateRequest,
     CreateResponse, EngineOptions, EventsOptions, ExecConfig, Info, ListOptions, LogsOptions,
@@ -132,8 +137,9 @@ impl Engine {
         &self.opts
     }
 
-    /// The image store (for `images`, `rmi`, `pull` into the same root), opened on first use.
-    pub fn images(&self) -> Result<&image::store::ImageStore> {
+    /// The image store, opened on first use. Crate-private: front ends use the image
+    /// operations (ops/image_*.rs), never the store.
+    pub(crate) fn images(&self) -> Result<&image::store::ImageStore> {
         if let Some(s) = self.images.get() {
             return Ok(s);
         }

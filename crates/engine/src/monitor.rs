@@ -24,6 +24,7 @@
 //! STDERR, EXIT (JSON `{"StatusCode", "OOMKilled", "Error"}`) then close.
 
 use crate::record::{self, Paths};
+use crate::types::ContainerStatus;
 use crate::{events, Error, HostConfig, Result, WaitResult};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -696,7 +697,7 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                 None => {
                     // A restart: the monitor owns the record now.
                     let _ = record::update(paths, &id, |r| {
-                        r.state.status = "running".into();
+                        r.state.status = ContainerStatus::Running;
                         r.state.running = true;
                         r.state.restarting = false;
                         r.state.pid = pid as i64;
@@ -764,7 +765,7 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
             (Some(h), Some(r))
                 if !h.auto_remove
                     && !r.has_been_manually_stopped
-                    && r.state.status != "removing" =>
+                    && r.state.status != ContainerStatus::Removing =>
             {
                 let p = &h.restart_policy;
                 match p.name.as_str() {
@@ -784,7 +785,7 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                 let _ = t.join();
             }
             let _ = record::update(paths, &id, |r| {
-                r.state.status = "restarting".into();
+                r.state.status = ContainerStatus::Restarting;
                 r.state.restarting = true;
                 r.state.running = true;
                 r.state.exit_code = code as i64;
@@ -1016,7 +1017,7 @@ fn finish(
     // With --rm the record is about to go: no point rewriting it (each rewrite frees a block).
     let recorded = (!auto_remove).then(|| {
         record::update(paths, id, |r| {
-            r.state.status = "exited".into();
+            r.state.status = ContainerStatus::Exited;
             r.state.running = false;
             r.state.paused = false;
             r.state.restarting = false;

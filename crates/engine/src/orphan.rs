@@ -38,6 +38,7 @@
 //! write ([`record::load`] reads again), so its own ending is never overwritten.
 
 use crate::record::{self, Paths, Record};
+use crate::types::ContainerStatus;
 use crate::{events, WaitResult};
 
 /// The exit code recorded for a container that died with its monitor (SIGKILL).
@@ -45,7 +46,10 @@ pub const KILLED: i64 = 128 + libc::SIGKILL as i64;
 
 /// A record that says the container runs, but whose monitor is gone.
 pub(crate) fn orphaned(r: &Record) -> bool {
-    matches!(r.state.status.as_str(), "running" | "paused" | "restarting") && !r.monitor_alive()
+    matches!(
+        r.state.status,
+        ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Restarting
+    ) && !r.monitor_alive()
 }
 
 /// What [`settle`] did.
@@ -68,7 +72,7 @@ pub(crate) fn settle(paths: &Paths, id: &str) -> Option<Settled> {
     // A paused container's processes are frozen and cannot die (cgroup v1): thaw them.
     let rt = runtime::state::StateRoot::new(paths.runtime_root());
     if let Ok(c) = runtime::Container::load(&rt, id) {
-        if r.state.status == "paused" {
+        if r.state.status == ContainerStatus::Paused {
             let _ = c.resume();
         }
     }
@@ -92,7 +96,7 @@ pub(crate) fn settle(paths: &Paths, id: &str) -> Option<Settled> {
             restart: false,
         });
     }
-    r.state.status = "exited".into();
+    r.state.status = ContainerStatus::Exited;
     r.state.running = false;
     r.state.paused = false;
     r.state.restarting = false;

@@ -3,7 +3,7 @@
 //! (`<root>/containers/<id>/.lock`), so many berth processes and the monitor can update them.
 //! Names are reserved with `O_EXCL` files in `<root>/names/` (no global lock).
 
-use crate::types::{Config, ContainerState, HostConfig, NetworkSettings};
+use crate::types::{Config, ContainerState, ContainerStatus, HostConfig, NetworkSettings};
 use crate::volume::ContainerMount;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -60,9 +60,9 @@ impl Record {
 
     /// The state as it really is: a record saying running whose monitor died is "exited"
     /// (status 137 unknown; Docker would show the last known state until the daemon restarts).
-    pub fn effective_status(&self) -> &str {
-        match self.state.status.as_str() {
-            "running" | "paused" | "restarting" if !self.monitor_alive() => "exited",
+    pub fn effective_status(&self) -> ContainerStatus {
+        match self.state.status {
+            s if s.is_up() && !self.monitor_alive() => ContainerStatus::Exited,
             s => s,
         }
     }
@@ -189,7 +189,10 @@ pub fn load(paths: &Paths, id: &str) -> Result<Record> {
     // The monitor records the end and then exits: a record saying running whose monitor is
     // gone may have been read just before that last write. Read again: what is there now is
     // final (still "running" only if the monitor died without recording).
-    if matches!(r.state.status.as_str(), "running" | "paused" | "restarting") && !r.monitor_alive()
+    if matches!(
+        r.state.status,
+        ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Restarting
+    ) && !r.monitor_alive()
     {
         return read(paths, id);
     }
@@ -371,7 +374,7 @@ pub fn name_owner(paths: &Paths, name: &str) -> Option<String> {
 
 pub fn new_state() -> ContainerState {
     ContainerState {
-        status: "created".into(),
+        status: ContainerStatus::Created,
         started_at: NEVER.into(),
         finished_at: NEVER.into(),
         ..Default::default()

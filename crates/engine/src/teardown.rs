@@ -2,7 +2,7 @@
 //! failures and `system check --repair`).
 
 use crate::record::{self, Record};
-use crate::types::HostConfig;
+use crate::types::{HostConfig, NetworkMode};
 use crate::{events, ipc, network, spec, timing, Error};
 
 /// The exit code a start error leaves in the record (Docker's 125/126/127).
@@ -74,7 +74,7 @@ pub(crate) fn release_and_remove(
                 root: &paths.root,
                 runroot: &paths.runroot,
             };
-            let none = host.is_some_and(|h| h.network_mode == "none");
+            let none = host.is_some_and(|h| h.network_mode() == NetworkMode::None);
             let _ = if none {
                 network::detach_none(&np, id)
             } else {

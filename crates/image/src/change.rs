@@ -100,7 +100,11 @@ pub fn apply_changes<S: AsRef<str>>(cfg: &mut ContainerConfig, changes: &[S]) ->
     let mut cmd_set = false;
     for ch in changes {
         let ch = ch.as_ref();
-        let instr = ch.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+        let instr = ch
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
         let kept = cfg.cmd.clone();
         apply_change(cfg, ch)?;
         match instr.as_str() {
@@ -256,7 +260,11 @@ mod tests {
             cmd: Some(vec!["inherited".into()]),
             ..Default::default()
         };
-        apply_changes(&mut c, &[r#"CMD ["echo","hi"]"#, r#"ENTRYPOINT ["/bin/sh","-c"]"#]).unwrap();
+        apply_changes(
+            &mut c,
+            &[r#"CMD ["echo","hi"]"#, r#"ENTRYPOINT ["/bin/sh","-c"]"#],
+        )
+        .unwrap();
         assert_eq!(c.cmd.unwrap(), ["echo", "hi"]);
         assert_eq!(c.entrypoint.unwrap(), ["/bin/sh", "-c"]);
         let mut c = ContainerConfig {

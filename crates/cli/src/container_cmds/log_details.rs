@@ -78,7 +78,10 @@ mod tests {
             p.write_all(b"one\ntw").unwrap();
             p.write_all(b"o\nthree\n").unwrap();
         }
-        assert_eq!(String::from_utf8(v).unwrap(), "a=1 one\na=1 two\na=1 three\n");
+        assert_eq!(
+            String::from_utf8(v).unwrap(),
+            "a=1 one\na=1 two\na=1 three\n"
+        );
         let mut v = Vec::new();
         Prefixed::new(&mut v, "").write_all(b"x\n").unwrap();
         assert_eq!(v, b" x\n");

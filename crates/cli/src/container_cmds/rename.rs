@@ -13,7 +13,10 @@ pub struct RenameArgs {
 pub(super) fn rename(g: &Global, a: RenameArgs) -> CmdResult {
     let e = open_engine(g)?;
     // Docker's CLI prints the engine's error, then its own.
-    match e.resolve(&a.container).and_then(|id| e.rename(&id, &a.new_name)) {
+    match e
+        .resolve(&a.container)
+        .and_then(|id| e.rename(&id, &a.new_name))
+    {
         Ok(()) => Ok(()),
         Err(err) => {
             eprintln!("Error: {err}");

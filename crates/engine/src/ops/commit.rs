@@ -1,12 +1,13 @@
 //! `commit` (the layer and image are made in crate::commit).
 
+use crate::types::ContainerStatus;
 use crate::{commit, events, CommitOptions, Engine, Result};
 
 impl Engine {
     /// Returns the new image ID (`sha256:...`).
     pub fn commit(&self, id: &str, opts: &CommitOptions) -> Result<String> {
         let (id, rec) = self.record(id)?;
-        let paused = opts.pause && rec.effective_status() == "running";
+        let paused = opts.pause && rec.effective_status() == ContainerStatus::Running;
         if paused {
             let _ = self.pause(&id);
         }

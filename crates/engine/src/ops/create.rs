@@ -5,7 +5,7 @@ use super::kill::parse_signal;
 use super::start::{cgroup_v2_only, default_hosts};
 use crate::record::{self, Record};
 use crate::status::now_rfc3339;
-use crate::types::{self, Config};
+use crate::types::{self, Config, NetworkMode};
 use crate::{
     blkio, events, names, network, perms, settings, spec, storage_opts, timing, CreateRequest,
     CreateResponse, Engine, Error, Result,
@@ -188,7 +188,7 @@ impl Engine {
             }
         }
         if config.hostname.is_empty() {
-            config.hostname = if host.network_mode == "host" {
+            config.hostname = if host.network_mode() == NetworkMode::Host {
                 nix::unistd::gethostname()
                     .ok()
                     .and_then(|h| h.into_string().ok())

@@ -1,6 +1,7 @@
 //! `kill` and signalling a container's init.
 
 use crate::record::Record;
+use crate::types::ContainerStatus;
 use crate::{events, Engine, Error, Result};
 
 pub(crate) fn parse_signal(s: &str) -> Result<i32> {
@@ -40,7 +41,9 @@ impl Engine {
     pub fn kill(&self, id: &str, signal: &str) -> Result<()> {
         let sig = parse_signal(signal)?;
         let (_, rec) = self.record(id)?;
-        if rec.effective_status() != "running" && rec.effective_status() != "paused" {
+        if rec.effective_status() != ContainerStatus::Running
+            && rec.effective_status() != ContainerStatus::Paused
+        {
             return Err(Error::Conflict(format!(
                 "Cannot kill container: {}: Container {} is not running",
                 id, rec.id
@@ -66,7 +69,10 @@ impl Engine {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while std::time::Instant::now() < deadline {
             match self.record(&rec.id) {
-                Ok((_, r)) if r.effective_status() == "running" && r.state.pid == rec.state.pid => {
+                Ok((_, r))
+                    if r.effective_status() == ContainerStatus::Running
+                        && r.state.pid == rec.state.pid =>
+                {
                     std::thread::sleep(std::time::Duration::from_millis(5))
                 }
                 _ => return,
