@@ -39,10 +39,15 @@ impl Engine {
         } else {
             (None, None)
         };
+        // dockerd's list: arguments containing a space are put in single quotes.
         let mut command = r.path.clone();
         for a in &r.args {
             command.push(' ');
-            command.push_str(a);
+            if a.contains(' ') {
+                command.push_str(&format!("'{a}'"));
+            } else {
+                command.push_str(a);
+            }
         }
         ContainerSummary {
             id: r.id.clone(),
