@@ -44,12 +44,14 @@ use crate::{events, WaitResult};
 /// The exit code recorded for a container that died with its monitor (SIGKILL).
 pub const KILLED: i64 = 128 + libc::SIGKILL as i64;
 
-/// A record that says the container runs, but whose monitor is gone.
+/// A record that says the container runs, but whose monitor is gone; or paused by a commit
+/// that died (commit_pause.rs).
 pub(crate) fn orphaned(r: &Record) -> bool {
     matches!(
         r.state.status,
         ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Restarting
     ) && !r.monitor_alive()
+        || crate::commit_pause::owner_dead(r)
 }
 
 /// What [`settle`] did.
@@ -66,6 +68,11 @@ pub(crate) fn settle(paths: &Paths, id: &str) -> Option<Settled> {
     let lock = record::lock(&paths.dir(id), id).ok()?;
     let mut r = record::load(paths, id).ok()?;
     if !orphaned(&r) {
+        return None;
+    }
+    if r.monitor_alive() {
+        // Only the pause is orphaned: the container runs on.
+        crate::commit_pause::undo_orphaned(paths, &mut r);
         return None;
     }
     let hc = record::load_host_config(paths, id).ok();
@@ -107,6 +114,8 @@ pub(crate) fn settle(paths: &Paths, id: &str) -> Option<Settled> {
     crate::health::on_stop(&mut r.state.health);
     r.monitor_pid = 0;
     r.monitor_start_time = 0;
+    r.pause_owner_pid = 0;
+    r.pause_owner_start_time = 0;
     let restart = hc.as_ref().is_some_and(|h| {
         if r.has_been_manually_stopped {
             return false;

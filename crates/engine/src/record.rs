@@ -44,6 +44,16 @@ pub struct Record {
     pub monitor_start_time: u64,
     /// The joined network namespace for `container:` mode ("" otherwise).
     pub net_ns_path: String,
+    /// The process whose `commit` paused the container, with its start time (0 when paused
+    /// by `pause`, or not paused): a pause whose owner died is undone (commit_pause.rs).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pause_owner_pid: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pause_owner_start_time: u64,
+}
+
+fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 impl Record {

@@ -34,6 +34,17 @@ impl Engine {
         if unsafe { libc::kill(rec.state.pid as i32, sig) } != 0 {
             return Err(Error::io("kill")(std::io::Error::last_os_error()));
         }
+        if sig == libc::SIGKILL {
+            // A frozen process cannot die: thaw it (Docker resumes a paused container it
+            // SIGKILLs). Also undoes a freeze an `rm -f` killed inside its kill-all left
+            // (issue 12): `stop` then waited forever for a container that could not exit.
+            let rt = runtime::state::StateRoot::new(self.paths.runtime_root());
+            if let Ok(c) = runtime::Container::load(&rt, &rec.id) {
+                if c.status() == runtime::state::Status::Paused {
+                    let _ = c.resume();
+                }
+            }
+        }
         Ok(())
     }
 

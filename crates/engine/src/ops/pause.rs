@@ -18,6 +18,9 @@ impl Engine {
             runtime::Container::load(&rt, &id)?.pause()?;
             r.state.status = ContainerStatus::Paused;
             r.state.paused = true;
+            // The user's: until `unpause` (commit_pause.rs).
+            r.pause_owner_pid = 0;
+            r.pause_owner_start_time = 0;
             // dockerd 20.10: a paused container reads unhealthy and is not probed (no event);
             // probes go on after unpause.
             crate::health::on_stop(&mut r.state.health);
@@ -37,6 +40,8 @@ impl Engine {
             runtime::Container::load(&rt, &id)?.resume()?;
             r.state.status = ContainerStatus::Running;
             r.state.paused = false;
+            r.pause_owner_pid = 0;
+            r.pause_owner_start_time = 0;
             Ok(())
         })?;
         events::container_event(&self.paths.root, &id, "unpause");

@@ -2,11 +2,11 @@
 //! the monitor.
 
 use crate::record::{self, Record};
-use crate::teardown::{exit_code_of, release_resources};
+use crate::teardown::release_resources;
 use crate::types::{self, ContainerStatus, HostConfig, NetworkMode};
 use crate::{
-    events, init, ipc, monitor, network, orphan, spec, storage_opts, timing, AttachOptions,
-    Attachment, Engine, Error, Result,
+    events, init, ipc, monitor, network, orphan, spec, start_record, storage_opts, timing,
+    AttachOptions, Attachment, Engine, Error, Result,
 };
 use std::os::unix::net::UnixStream;
 
@@ -343,53 +343,33 @@ impl Engine {
             client,
             dns: network::may_have_dns(&rec.network_settings),
             record_lock: lock.fd(),
+            record: &rec,
             spec,
             health: crate::health::timing_of(rec.config.healthcheck.as_ref()),
         });
+        // The monitor recorded the start (or its failure) before its reply: our copy just
+        // mirrors it (start_record.rs).
         match started {
             Ok(s) => {
-                rec.state.status = ContainerStatus::Running;
-                rec.state.running = true;
-                rec.state.paused = false;
-                rec.state.restarting = false;
-                rec.state.oom_killed = false;
-                rec.state.dead = false;
-                rec.state.error.clear();
-                rec.state.exit_code = 0;
-                rec.state.pid = s.pid as i64;
-                rec.state.started_at = s.started_at;
-                rec.state.finished_at = record::NEVER.into();
-                rec.state.health = crate::health::on_start(
-                    rec.config.healthcheck.as_ref(),
-                    rec.state.health.take(),
+                start_record::mark_started(
+                    &mut rec,
+                    s.pid,
+                    &s.started_at,
+                    s.monitor_pid,
+                    s.monitor_start_time,
                 );
-                rec.has_been_started_before = true;
-                rec.has_been_manually_stopped = false;
-                rec.monitor_pid = s.monitor_pid as i64;
-                rec.monitor_start_time = match s.monitor_start_time {
-                    0 => runtime::state::pid_start_time(s.monitor_pid).unwrap_or(0),
-                    t => t,
-                };
                 timing::mark("eng:running");
-                record::save(&self.paths, &rec)?;
-                events::container_event_rec(&self.paths.root, &rec, "start");
                 timing::mark("eng:saved");
                 Ok(Some(rec))
             }
-            Err(e) => {
-                release_resources(&self.paths, &id);
-                rec.state.status = if rec.has_been_started_before {
-                    ContainerStatus::Exited
-                } else {
-                    ContainerStatus::Created
-                };
-                rec.state.running = false;
-                rec.state.pid = 0;
-                rec.state.exit_code = exit_code_of(&e);
-                rec.state.error = e.to_string();
-                rec.monitor_pid = 0;
-                let _ = record::save(&self.paths, &rec);
-                Err(e)
+            Err(monitor::SpawnError { error, recorded }) => {
+                if !recorded {
+                    // No monitor (fork failed) or one that died before it could tell.
+                    release_resources(&self.paths, &id);
+                    start_record::mark_failed(&mut rec, &error);
+                    let _ = record::save(&self.paths, &rec);
+                }
+                Err(error)
             }
         }
     }
