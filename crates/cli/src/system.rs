@@ -223,9 +223,11 @@ pub fn df(g: &Global, a: DfArgs) -> CmdResult {
 
 pub fn version(_g: &Global, a: VersionArgs) -> CmdResult {
     let arch = engine::images::host_architecture();
+    // The Go field is `APIVersion` (JSON key `ApiVersion`): templates may use either.
     let v: Value = json!({
         "Client": {"Platform": {"Name": "berth"}, "Version": env!("CARGO_PKG_VERSION"), "ApiVersion": API_VERSION,
-                   "Os": "linux", "Arch": arch},
+                   "Os": "linux", "Arch": arch,
+                   crate::format::ALIASES: {"APIVersion": "ApiVersion"}},
         "Server": {"Version": env!("CARGO_PKG_VERSION"), "ApiVersion": API_VERSION, "MinAPIVersion": "1.12",
                    "Os": "linux", "Arch": arch, "KernelVersion": uname().0},
     });

@@ -33,6 +33,7 @@ pub use attach_io::Pumped;
 mod exec;
 mod fork_heap;
 pub mod images;
+pub mod import_source;
 pub mod init;
 mod ipc;
 mod logs;
