@@ -182,7 +182,9 @@ impl ShellWord<'_> {
         loop {
             match self.next() {
                 None => {
-                    return err("unexpected end of statement while looking for matching single-quote")
+                    return err(
+                        "unexpected end of statement while looking for matching single-quote",
+                    )
                 }
                 Some('\'') => {
                     if self.lex.raw_quotes {
@@ -204,7 +206,9 @@ impl ShellWord<'_> {
         loop {
             match self.peek() {
                 None => {
-                    return err("unexpected end of statement while looking for matching double-quote")
+                    return err(
+                        "unexpected end of statement while looking for matching double-quote",
+                    )
                 }
                 Some('"') => {
                     self.next();
@@ -267,13 +271,11 @@ impl ShellWord<'_> {
         let mut chs = ch.to_string();
         let mut null_is_unset = false;
         match ch {
-            '}' => {
-                return Ok(match self.get_env(&name) {
-                    Some(v) => v,
-                    None if self.lex.skip_unset_env => format!("${{{name}}}"),
-                    None => String::new(),
-                })
-            }
+            '}' => Ok(match self.get_env(&name) {
+                Some(v) => v,
+                None if self.lex.skip_unset_env => format!("${{{name}}}"),
+                None => String::new(),
+            }),
             ':' | '+' | '-' | '?' | '#' | '%' => {
                 if ch == ':' {
                     null_is_unset = true;
@@ -298,17 +300,27 @@ impl ShellWord<'_> {
                 if self.lex.skip_unset_env && value.is_none() {
                     return Ok(format!("${{{name}{chs}{word}}}"));
                 }
-                let empty = value.as_deref().is_none_or(|v| null_is_unset && v.is_empty());
+                let empty = value
+                    .as_deref()
+                    .is_none_or(|v| null_is_unset && v.is_empty());
                 match ch {
                     '-' => Ok(if empty { word } else { value.unwrap() }),
                     '+' => Ok(if empty { String::new() } else { word }),
                     '?' => match value {
                         None => {
-                            let m = if word.is_empty() { "is not allowed to be unset".into() } else { word };
+                            let m = if word.is_empty() {
+                                "is not allowed to be unset".into()
+                            } else {
+                                word
+                            };
                             err(format!("{name}: {m}"))
                         }
                         Some(v) if null_is_unset && v.is_empty() => {
-                            let m = if word.is_empty() { "is not allowed to be empty".into() } else { word };
+                            let m = if word.is_empty() {
+                                "is not allowed to be empty".into()
+                            } else {
+                                word
+                            };
                             err(format!("{name}: {m}"))
                         }
                         Some(v) => Ok(v),
@@ -360,9 +372,11 @@ impl ShellWord<'_> {
                     LexError(format!("invalid pattern ({pattern}) in substitution: {e}"))
                 })?;
                 Ok(if all {
-                    re.replace_all(&value, regex::NoExpand(&replacement)).into_owned()
+                    re.replace_all(&value, regex::NoExpand(&replacement))
+                        .into_owned()
                 } else {
-                    re.replace(&value, regex::NoExpand(&replacement)).into_owned()
+                    re.replace(&value, regex::NoExpand(&replacement))
+                        .into_owned()
                 })
             }
             _ => err(format!("unsupported modifier ({chs}) in substitution")),

@@ -9,3 +9,8 @@ pub mod parser;
 
 pub use lex::{Lex, LexError};
 pub use parser::{parse, Heredoc, Node, ParseError, Parsed};
+pub mod ignore;
+pub mod instructions;
+pub mod stages;
+
+pub use instructions::{dockerfile, Dockerfile, Instruction, Stage, Step};

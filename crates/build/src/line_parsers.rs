@@ -322,8 +322,7 @@ fn json(rest: &str) -> Result<Vec<Node>, JsonErr> {
         .collect()
 }
 
-const NOT_STRINGS: &str =
-    "when using JSON array syntax, arrays must be comprised of strings only";
+const NOT_STRINGS: &str = "when using JSON array syntax, arrays must be comprised of strings only";
 
 fn maybe_json(rest: &str) -> Result<(Vec<Node>, bool), ParseError> {
     if rest.is_empty() {

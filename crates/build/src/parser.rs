@@ -225,7 +225,11 @@ fn scan_lines(src: &str) -> Vec<&str> {
     src.split_inclusive('\n').collect()
 }
 
-fn process_line<'a>(d: &mut Directives, tok: &'a str, strip_left: bool) -> Result<&'a str, ParseError> {
+fn process_line<'a>(
+    d: &mut Directives,
+    tok: &'a str,
+    strip_left: bool,
+) -> Result<&'a str, ParseError> {
     let mut t = trim_newline(tok);
     if strip_left {
         t = t.trim_start();

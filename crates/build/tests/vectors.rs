@@ -27,7 +27,12 @@ fn parser_testfiles() {
         }
     }
     assert!(n >= 30, "only {n} vectors found");
-    assert!(failed.is_empty(), "{} of {n} failed:\n{}", failed.len(), failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "{} of {n} failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
 }
 
 #[test]
@@ -43,16 +48,26 @@ fn parser_testfiles_negative() {
 }
 
 fn env_of(list: &[(String, String)]) -> impl Fn(&str) -> Option<String> + '_ {
-    move |k| list.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    move |k| {
+        list.iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    }
 }
 
 #[test]
 fn shell_env_var_test() {
     let src = std::fs::read_to_string(dir().join("envVarTest")).unwrap();
-    let envs: Vec<(String, String)> = [("PWD", "/home"), ("SHELL", "bash"), ("KOREAN", "한국어"), ("NULL", "")]
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
+    let envs: Vec<(String, String)> = [
+        ("PWD", "/home"),
+        ("SHELL", "bash"),
+        ("KOREAN", "한국어"),
+        ("NULL", ""),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
     let get = env_of(&envs);
     let lex = Lex::new('\\');
     let mut n = 0;
