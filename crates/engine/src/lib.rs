@@ -17,6 +17,7 @@
 
 mod attach_io;
 mod blkio;
+pub mod build;
 mod check;
 mod commit;
 mod cp;
@@ -108,6 +109,9 @@ pub enum Error {
     },
     #[error("{0}")]
     Other(String),
+    /// A failed `build` (the Dockerfile line it points at, and the cause).
+    #[error("{0}")]
+    Build(Box<build::BuildFailure>),
 }
 
 impl Error {
