@@ -77,15 +77,17 @@ pub(crate) struct Source {
 }
 
 impl Tree<'_> {
-    fn excluded(&self, rel: &str) -> bool {
+    /// `rel` is relative to the tree (for .dockerignore), `srel` to the COPY source (for
+    /// `--exclude`, as BuildKit matches it).
+    fn excluded(&self, rel: &str, srel: &str) -> bool {
         rel != "."
             && (self.ignore.is_some_and(|i| i.excluded(rel))
-                || self.exclude.as_ref().is_some_and(|i| i.excluded(rel)))
+                || self.exclude.as_ref().is_some_and(|i| i.excluded(srel)))
     }
 
-    fn skip_dir(&self, rel: &str) -> bool {
+    fn skip_dir(&self, rel: &str, srel: &str) -> bool {
         self.ignore.is_some_and(|i| i.skip_dir(rel))
-            || self.exclude.as_ref().is_some_and(|i| i.skip_dir(rel))
+            || self.exclude.as_ref().is_some_and(|i| i.skip_dir(srel))
     }
 
     /// `rel` with symlinks resolved inside the root (an absolute or climbing link stays in it).
@@ -158,7 +160,7 @@ impl Tree<'_> {
             }
             return Ok(out);
         }
-        if self.excluded(rel) {
+        if self.ignore.is_some_and(|i| rel != "." && i.excluded(rel)) {
             return Err(not_found());
         }
         let real = self.resolve(rel)?;
@@ -189,14 +191,14 @@ impl Tree<'_> {
             let md = std::fs::symlink_metadata(self.root.join(&r))
                 .map_err(Error::io(format!("stat {rs}")))?;
             if md.is_dir() {
-                if self.skip_dir(&rs) {
+                if self.skip_dir(&rs, &rs) {
                     continue;
                 }
-                if !self.excluded(&rs) {
+                if !self.excluded(&rs, &rs) {
                     f(&rs, &md);
                 }
                 self.walk_all(&r, f)?;
-            } else if !self.excluded(&rs) {
+            } else if !self.excluded(&rs, &rs) {
                 f(&rs, &md);
             }
         }
@@ -228,10 +230,17 @@ impl Tree<'_> {
         } else {
             s.rel.clone()
         };
-        self.walk_dir(&s.host, &base, name, out)
+        self.walk_dir(&s.host, &base, "", name, out)
     }
 
-    fn walk_dir(&self, host: &Path, logical: &str, name: &str, out: &mut Vec<Entry>) -> Result<()> {
+    fn walk_dir(
+        &self,
+        host: &Path,
+        logical: &str,
+        srel: &str,
+        name: &str,
+        out: &mut Vec<Entry>,
+    ) -> Result<()> {
         let mut names: Vec<_> = std::fs::read_dir(host)
             .map_err(Error::io(format!("reading {}", host.display())))?
             .filter_map(|e| e.ok().map(|e| e.file_name()))
@@ -244,6 +253,11 @@ impl Tree<'_> {
             } else {
                 format!("{logical}/{ns}")
             };
+            let sr = if srel.is_empty() {
+                ns.to_string()
+            } else {
+                format!("{srel}/{ns}")
+            };
             let nrel = if name.is_empty() {
                 ns.to_string()
             } else {
@@ -252,18 +266,18 @@ impl Tree<'_> {
             let p = host.join(&n);
             let md = std::fs::symlink_metadata(&p).map_err(Error::io(format!("stat {lrel}")))?;
             if md.is_dir() {
-                if self.skip_dir(&lrel) {
+                if self.skip_dir(&lrel, &sr) {
                     continue;
                 }
-                if !self.excluded(&lrel) {
+                if !self.excluded(&lrel, &sr) {
                     out.push(Entry {
                         src: p.clone(),
                         name: nrel.clone(),
                         md,
                     });
                 }
-                self.walk_dir(&p, &lrel, &nrel, out)?;
-            } else if !self.excluded(&lrel) {
+                self.walk_dir(&p, &lrel, &sr, &nrel, out)?;
+            } else if !self.excluded(&lrel, &sr) {
                 out.push(Entry {
                     src: p,
                     name: nrel,

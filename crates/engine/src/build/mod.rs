@@ -96,6 +96,14 @@ pub(crate) fn step_err(line: usize, message: impl Into<String>) -> Error {
     }))
 }
 
+/// An error as its progress line shows it.
+pub(crate) fn brief(e: &Error) -> String {
+    match e {
+        Error::Build(f) => f.message.clone(),
+        e => e.to_string(),
+    }
+}
+
 /// BuildKit's excerpt: the lines up to `line`, the failing one marked `>>>`.
 fn excerpt(name: &str, src: &str, line: usize) -> String {
     if line == 0 {

@@ -154,7 +154,7 @@ pub(crate) fn run_step(sh: &Shared, st: &mut State, s: &Step, title: &str) -> Re
             Ok(())
         }
         Err(e) => {
-            p.error(&e.to_string());
+            p.error(&super::brief(&e));
             Err(match e {
                 Error::Build(b) => Error::Build(b),
                 e => step_err(line, e.to_string()),

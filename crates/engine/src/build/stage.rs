@@ -171,7 +171,7 @@ pub(crate) fn run_stage(sh: &Shared, i: usize) -> Result<StageOut> {
     let (image, config) = match base_image(sh, i, &base, stage.line) {
         Ok(x) => x,
         Err(e) => {
-            p.error(&e.to_string());
+            p.error(&super::brief(&e));
             return Err(e);
         }
     };
@@ -602,7 +602,7 @@ pub(crate) fn fs_step(
             Ok(())
         }
         Err(e) => {
-            p.error(&e.to_string());
+            p.error(&super::brief(&e));
             Err(match e {
                 Error::Build(b) => Error::Build(b),
                 e => step_err(s.line, e.to_string()),
