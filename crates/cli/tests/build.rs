@@ -142,6 +142,7 @@ CMD ["echo from-cmd"]
         ("MAINTAINER someone@example.com", true),
         ("ENV A=b C=d e", true),
         ("ENV PATH=/bin:/usr/bin", true),
+        ("ARG V=1", true),
         ("LABEL org.x=y sp ace=z", true),
         ("WORKDIR /app", false),
         ("WORKDIR /app/sub", false),
@@ -157,7 +158,10 @@ CMD ["echo from-cmd"]
         assert_eq!(by[k + 1], *text, "history {k}: {by:?}");
         assert_eq!(empty[k + 1], *e, "empty_layer of {text}");
     }
-    assert!(by.iter().any(|b| b.starts_with("HEALTHCHECK ")), "{by:?}");
+    assert!(
+        by.contains(&r#"HEALTHCHECK &{["CMD" "true"] "5s" "2s" "0s" "0s" '\x04'}"#),
+        "BuildKit's text: {by:?}"
+    );
     let hc = &inspect(&env, "built:1")["Config"]["Healthcheck"];
     assert_eq!(hc["Test"], serde_json::json!(["CMD", "true"]));
     assert_eq!(hc["Interval"], 5_000_000_000i64);

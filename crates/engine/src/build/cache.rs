@@ -91,7 +91,6 @@ pub fn prune(e: &Engine) -> Result<(usize, u64)> {
         .map(|c| c.image_id)
         .collect();
     let is_used = |id: &str| used.contains(id);
-    let (_, reclaimed) =
-        store.prune_matching(false, &is_used, &|img| ids.iter().any(|i| *i == img.id))?;
+    let (_, reclaimed) = store.prune_matching(false, &is_used, &|img| ids.contains(&img.id))?;
     Ok((n, reclaimed))
 }

@@ -401,7 +401,14 @@ pub(crate) fn copy_step(
     if let Some(m) = &c.chmod {
         flags.push_str(&format!("--chmod={m} "));
     }
-    let created_by = format!("{name} {flags}{} {dest_raw} # buildkit", srcs.join(" "));
+    if c.parents {
+        flags.push_str("--parents ");
+    }
+    for x in &excludes {
+        flags.push_str(&format!("--exclude={x} "));
+    }
+    // BuildKit's history text leaves the flags out (they are in the cache key).
+    let created_by = format!("{name} {} {dest_raw} # buildkit", srcs.join(" "));
     let all = digests.join(",");
     let extra = format!(
         "{all}|{}|{}",

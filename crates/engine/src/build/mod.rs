@@ -132,6 +132,8 @@ pub(crate) struct StageOut {
 pub(crate) struct Board {
     slots: Mutex<Vec<Option<std::result::Result<StageOut, String>>>>,
     cv: Condvar,
+    /// The stage that failed first (those waiting on it fail after it).
+    first_failed: Mutex<Option<usize>>,
 }
 
 impl Board {
@@ -139,9 +141,13 @@ impl Board {
         Board {
             slots: Mutex::new(vec![None; n]),
             cv: Condvar::new(),
+            first_failed: Mutex::new(None),
         }
     }
     fn publish(&self, i: usize, r: std::result::Result<StageOut, String>) {
+        if r.is_err() {
+            self.first_failed.lock().unwrap().get_or_insert(i);
+        }
         self.slots.lock().unwrap()[i] = Some(r);
         self.cv.notify_all();
     }
@@ -231,9 +237,6 @@ impl Engine {
     }
 
     fn build_inner(&self, req: &BuildRequest, out: Box<dyn Write + Send>) -> Result<BuildResult> {
-        if let Some(p) = &req_platform_err(req) {
-            return Err(Error::InvalidArgument(p.clone()));
-        }
         let progress = progress::Progress::new(out, req.progress);
         let parsed = build::parse(&req.dockerfile)
             .map_err(|e| step_err(e.line, format!("failed to parse Dockerfile: {e}")))?;
@@ -335,7 +338,7 @@ impl Engine {
                 })
                 .collect();
             let mut target_out = None;
-            let mut first_err = None;
+            let mut errs = BTreeMap::new();
             for (h, &i) in handles.into_iter().zip(&needed) {
                 match h
                     .join()
@@ -343,20 +346,21 @@ impl Engine {
                 {
                     Ok(o) if i == target => target_out = Some(o),
                     Ok(_) => {}
-                    // The failure of the stage that failed first, not of those that waited on it.
                     Err(e) => {
-                        let waited = matches!(&e, Error::Other(m) if m.starts_with("stage "));
-                        if first_err.is_none() || !waited {
-                            if !(waited && first_err.is_some()) {
-                                first_err = Some(e);
-                            }
-                        }
+                        errs.insert(i, e);
                     }
                 }
             }
-            match first_err {
+            // The failure of the stage that failed first, not of those that waited on it.
+            let first = *shared.board.first_failed.lock().unwrap();
+            match first
+                .and_then(|i| errs.remove(&i))
+                .or_else(|| errs.into_values().next())
+            {
                 Some(e) => Err(e),
-                None => Ok(target_out.expect("target stage built")),
+                None => {
+                    target_out.ok_or_else(|| Error::Other("the target stage made no image".into()))
+                }
             }
         })?;
         let image_id = stage::finish(&shared, result)?;
@@ -374,10 +378,6 @@ impl Engine {
             unused_args: unused,
         })
     }
-}
-
-fn req_platform_err(_req: &BuildRequest) -> Option<String> {
-    None
 }
 
 /// A context unpacked from a tar (`build -`, a tar file, a URL) into a private directory,

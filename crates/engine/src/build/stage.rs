@@ -347,6 +347,67 @@ fn healthcheck(st: &State, h: &HealthArgs, line: usize) -> Result<serde_json::Va
     Ok(serde_json::Value::Object(m))
 }
 
+/// Go's `time.Duration.String()`.
+fn go_duration(ns: i64) -> String {
+    if ns == 0 {
+        return "0s".into();
+    }
+    if ns < 1_000_000_000 {
+        let (v, u) = if ns < 1_000 {
+            (ns as f64, "ns")
+        } else if ns < 1_000_000 {
+            (ns as f64 / 1e3, "µs")
+        } else {
+            (ns as f64 / 1e6, "ms")
+        };
+        return format!("{}{u}", trim_float(v));
+    }
+    let h = ns / 3_600_000_000_000;
+    let m = (ns / 60_000_000_000) % 60;
+    let s = (ns % 60_000_000_000) as f64 / 1e9;
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if h > 0 || m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    out.push_str(&format!("{}s", trim_float(s)));
+    out
+}
+
+fn trim_float(v: f64) -> String {
+    let s = format!("{v:.9}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// BuildKit's history text, Go's `%q` of the HealthConfig.
+fn healthcheck_text(hc: &serde_json::Value) -> String {
+    let test: Vec<String> = hc["Test"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let d = |k: &str| go_duration(hc[k].as_i64().unwrap_or(0));
+    let r = hc["Retries"].as_i64().unwrap_or(0) as u32;
+    let retries = match char::from_u32(r) {
+        Some(c) if (' '..='~').contains(&c) && c != '\\' && c != '\'' => format!("'{c}'"),
+        _ if r < 0x80 => format!("'\\x{r:02x}'"),
+        _ => format!("'\\u{r:04x}'"),
+    };
+    format!(
+        "HEALTHCHECK &{{{} \"{}\" \"{}\" \"{}\" \"{}\" {retries}}}",
+        go_q(&test),
+        d("Interval"),
+        d("Timeout"),
+        d("StartPeriod"),
+        d("StartInterval")
+    )
+}
+
 fn set_env(cc: &mut ContainerConfig, k: &str, v: &str) {
     let env = cc.env.get_or_insert_with(Vec::new);
     let entry = format!("{k}={v}");
@@ -427,9 +488,8 @@ pub(crate) fn step(sh: &Shared, st: &mut State, s: &Step, title: &str) -> Result
                     None => parts.push(k),
                 }
             }
-            // ARG changes no config; it is not cached apart from its effect on later keys.
-            let _ = parts;
-            return Ok(());
+            // ARG changes no config; BuildKit still records it in the history.
+            created_by = format!("ARG {}", parts.join(" "));
         }
         Instruction::Cmd(c) => {
             let v = command_argv(st, c);
@@ -511,7 +571,7 @@ pub(crate) fn step(sh: &Shared, st: &mut State, s: &Step, title: &str) -> Result
         }
         Instruction::Healthcheck(h) => {
             let hc = healthcheck(st, h, line)?;
-            created_by = format!("HEALTHCHECK {hc}");
+            created_by = healthcheck_text(&hc);
             cc.healthcheck = Some(hc);
         }
         Instruction::Onbuild(t) => {
@@ -728,4 +788,25 @@ pub(crate) fn finish(sh: &Shared, out: StageOut) -> Result<String> {
     p.done();
     let _ = is_proxy_arg;
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_and_healthcheck_text() {
+        assert_eq!(go_duration(90_000_000_000), "1m30s");
+        assert_eq!(go_duration(1_500_000_000), "1.5s");
+        assert_eq!(go_duration(100_000_000), "100ms");
+        assert_eq!(go_duration(3_600_000_000_000), "1h0m0s");
+        assert_eq!(duration_ns("1m30s"), Some(90_000_000_000));
+        assert_eq!(duration_ns("1.5s"), Some(1_500_000_000));
+        assert_eq!(duration_ns("5x"), None);
+        let hc = serde_json::json!({"Test": ["CMD-SHELL", "curl x"], "Interval": 5_000_000_000i64, "Retries": 65});
+        assert_eq!(
+            healthcheck_text(&hc),
+            r#"HEALTHCHECK &{["CMD-SHELL" "curl x"] "5s" "0s" "0s" "0s" 'A'}"#
+        );
+    }
 }
