@@ -92,8 +92,12 @@ fn container_layer_is_durable_unless_volatile_is_asked() {
 /// 4 MiB with `dd conv=fsync`, its layer volatile or not.
 fn fsynced_bytes(env: &Env, volatile: &str) -> String {
     let opt = format!("volatile={volatile}");
-    let script =
-        "dd if=/dev/zero of=/f bs=1M count=4 conv=fsync 2>/dev/null; echo written; sleep 100";
+    // Many small fsync'ed writes: each fsync writes its pages from the container's own context
+    // at once, so the kernel's flusher (which, under cgroup v1, charges the root group) cannot
+    // take them all first on a busy host. With `volatile` every fsync is a no-op.
+    let script = "i=0; while [ $i -lt 64 ]; do \
+                  dd if=/dev/zero of=/f bs=64k count=1 seek=$i conv=fsync,notrunc 2>/dev/null; \
+                  i=$((i+1)); done; echo written; sleep 100";
     env.ok(&[
         "run",
         "-d",

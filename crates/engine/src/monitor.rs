@@ -27,11 +27,12 @@ use crate::record::{self, Paths};
 use crate::{events, Error, HostConfig, Result, WaitResult};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::relay::{self, Client, Io};
 use crate::shim::{self, Log};
 pub use crate::shim::{
     read_frame, write_frame, EXIT, HELLO, RESIZE, STDERR, STDIN, STDIN_EOF, STDOUT,
@@ -220,22 +221,6 @@ fn sanitize_fds(keep: &[RawFd]) {
             }
         }
     }
-}
-
-struct Client {
-    sock: UnixStream,
-    stdin: bool,
-    stdout: bool,
-    stderr: bool,
-    hello: bool,
-}
-
-struct Io {
-    /// stdout (or the pty master), stderr (None with a tty).
-    out: Option<OwnedFd>,
-    err: Option<OwnedFd>,
-    stdin: Option<File>,
-    master: Option<OwnedFd>,
 }
 
 fn pipe2() -> std::io::Result<(OwnedFd, OwnedFd)> {
@@ -547,7 +532,7 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
     let mut clients: Vec<Client> = Vec::new();
     if let Some(c) = s.client {
         clients.push(Client {
-            sock: c.sock,
+            sock: File::from(OwnedFd::from(c.sock)),
             stdin: c.stdin,
             stdout: c.stdout,
             stderr: c.stderr,
@@ -845,14 +830,14 @@ fn serve_then_shrink(
     }
     loop {
         let deadline = idle.map(|_| std::time::Instant::now() + IDLE_GRACE);
-        let served = serve(
+        let served = relay::serve(
             pid,
-            pidfd.as_ref(),
+            pidfd.as_ref().map(|p| p.as_raw_fd()),
             io,
-            &m.listener,
+            m.listener.as_raw_fd(),
             &mut m.clients,
             &mut m.log,
-            deadline,
+            deadline.map_or(relay::Idle::Never, relay::Idle::Until),
         );
         let Some(code) = served else {
             if let (Some(path), Some(pidfd)) = (idle.take(), pidfd.as_ref()) {
@@ -953,7 +938,7 @@ pub fn resume() -> i32 {
             h.clients
                 .iter()
                 .map(|c| Client {
-                    sock: UnixStream::from_raw_fd(c.fd),
+                    sock: File::from_raw_fd(c.fd),
                     stdin: c.stdin,
                     stdout: c.stdout,
                     stderr: c.stderr,
@@ -1067,181 +1052,6 @@ fn finish(
     send_exit(clients, &result);
     let held = mnt_ns.map(OwnedFd::from).into_iter().chain(hold);
     crate::mnt_release::release_detached(held.collect());
-}
-
-/// Relays output to the log and clients until the init exits; returns its exit code. With a
-/// `deadline`, returns None once it passed with the init still running (nothing is lost: no
-/// frame or line is half-read between calls, partial log lines stay in `log`).
-fn serve(
-    pid: i32,
-    pidfd: Option<&OwnedFd>,
-    io: &mut Io,
-    listener: &UnixListener,
-    clients: &mut Vec<Client>,
-    log: &mut Log,
-    deadline: Option<std::time::Instant>,
-) -> Option<i32> {
-    let mut exited: Option<i32> = None;
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        if exited.is_some() && io.out.is_none() && io.err.is_none() {
-            break;
-        }
-        let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
-        if exited.is_none() && left.is_some_and(|l| l.is_zero()) {
-            return None;
-        }
-        let mut fds: Vec<libc::pollfd> = Vec::new();
-        let pfd = |fd: RawFd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        fds.push(pfd(io.out.as_ref().map_or(-1, |f| f.as_raw_fd())));
-        fds.push(pfd(io.err.as_ref().map_or(-1, |f| f.as_raw_fd())));
-        fds.push(pfd(if exited.is_none() {
-            pidfd.map_or(-1, |f| f.as_raw_fd())
-        } else {
-            -1
-        }));
-        fds.push(pfd(listener.as_raw_fd()));
-        for cl in clients.iter() {
-            fds.push(pfd(cl.sock.as_raw_fd()));
-        }
-        // After the init exited, remaining output is drained without blocking on writers that
-        // outlive it (daemons in a --pid host container).
-        let timeout = match (exited, left) {
-            (Some(_), _) => 0,
-            // Rounded up: waking a little late is fine, spinning on 0 ms is not.
-            (None, Some(l)) => l.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32,
-            (None, None) => -1,
-        };
-        // SAFETY: poll over a vector of valid pollfds.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-        if n < 0 {
-            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            break;
-        }
-        if n == 0 && exited.is_some() {
-            break;
-        }
-        for (i, slot) in [(0usize, &mut io.out), (1, &mut io.err)] {
-            if fds[i].revents == 0 {
-                continue;
-            }
-            let Some(f) = slot.as_ref() else { continue };
-            // SAFETY: read into our buffer from an fd we own.
-            let r = unsafe { libc::read(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if r <= 0 {
-                if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                    continue;
-                }
-                *slot = None;
-                continue;
-            }
-            let data = &buf[..r as usize];
-            log.write(i, data);
-            let kind = if i == 0 { STDOUT } else { STDERR };
-            clients.retain_mut(|cl| {
-                if !cl.hello || (kind == STDOUT && !cl.stdout) || (kind == STDERR && !cl.stderr) {
-                    return true;
-                }
-                write_frame(&mut cl.sock, kind, data).is_ok()
-            });
-        }
-        if fds[2].revents != 0 && exited.is_none() {
-            let mut st = 0;
-            // SAFETY: reaping our own child (the init).
-            let r = unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
-            if r == pid {
-                exited = Some(if libc::WIFEXITED(st) {
-                    libc::WEXITSTATUS(st)
-                } else if libc::WIFSIGNALED(st) {
-                    128 + libc::WTERMSIG(st)
-                } else {
-                    255
-                });
-                // Make further reads non-blocking for the drain.
-                for f in [&io.out, &io.err].into_iter().flatten() {
-                    // SAFETY: fcntl on an fd we own.
-                    unsafe {
-                        let fl = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
-                        libc::fcntl(f.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
-                    }
-                }
-                // Reap other children (subreaper orphans) without blocking.
-                shim::reap_orphans(0);
-            } else {
-                // Orphans only: a plain waitpid(-1) here could reap the init itself if it
-                // became waitable just after the waitpid above, and lose its exit status.
-                shim::reap_orphans(pid);
-            }
-        }
-        if fds[3].revents != 0 {
-            while let Ok((sock, _)) = listener.accept() {
-                let _ = sock.set_nonblocking(false);
-                clients.push(Client {
-                    sock,
-                    stdin: false,
-                    stdout: false,
-                    stderr: false,
-                    hello: false,
-                });
-            }
-        }
-        let mut drop_idx = Vec::new();
-        for (k, cl) in clients.iter_mut().enumerate() {
-            let Some(p) = fds.get(4 + k) else { break };
-            if p.revents == 0 {
-                continue;
-            }
-            match read_frame(&mut cl.sock) {
-                Ok(Some((HELLO, d))) => {
-                    cl.hello = true;
-                    cl.stdin = d.first() == Some(&1);
-                    cl.stdout = d.get(1) == Some(&1);
-                    cl.stderr = d.get(2) == Some(&1);
-                }
-                Ok(Some((STDIN, d))) if cl.stdin => {
-                    if let Some(w) = io.stdin.as_mut() {
-                        if w.write_all(&d).is_err() {
-                            io.stdin = None;
-                        }
-                    }
-                }
-                Ok(Some((STDIN_EOF, _))) if cl.stdin => {
-                    // With a tty, EOF is the terminal's ^D; pipes are closed.
-                    if io.master.is_some() {
-                        if let Some(w) = io.stdin.as_mut() {
-                            let _ = w.write_all(&[4]);
-                        }
-                    } else {
-                        io.stdin = None;
-                    }
-                }
-                Ok(Some((RESIZE, d))) if d.len() == 4 => {
-                    if let Some(m) = &io.master {
-                        let ws = libc::winsize {
-                            ws_row: u16::from_be_bytes([d[0], d[1]]),
-                            ws_col: u16::from_be_bytes([d[2], d[3]]),
-                            ws_xpixel: 0,
-                            ws_ypixel: 0,
-                        };
-                        // SAFETY: TIOCSWINSZ on the pty master with a valid winsize.
-                        unsafe { libc::ioctl(m.as_fd().as_raw_fd(), libc::TIOCSWINSZ, &ws) };
-                    }
-                }
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => drop_idx.push(k),
-            }
-        }
-        for k in drop_idx.into_iter().rev() {
-            clients.remove(k);
-        }
-    }
-    Some(exited.unwrap_or(255))
 }
 
 /// Connects to the monitor of `id` with a HELLO; Err when no monitor listens.

@@ -17,7 +17,7 @@
 //!
 //! This file is compiled twice: into the engine (the handoff format, frames and the log writer
 //! are shared with monitor.rs, so both write the same bytes) and into the `berth-monitor`
-//! binary (its [`main`]).
+//! binary (its [`main`]); the serve loop both monitors run is relay.rs, compiled the same way.
 #![allow(dead_code)] // each of the two crates uses a part of it
 
 use std::ffi::{CString, OsStr, OsString};
@@ -25,6 +25,8 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+use crate::relay::{self, Client};
 
 pub const STDIN: u8 = 0;
 pub const STDOUT: u8 = 1;
@@ -586,238 +588,41 @@ impl Shrink {
     }
 }
 
-struct Client {
-    sock: File,
-    c: HandoffClient,
-}
-
 fn own(fd: RawFd) -> Option<OwnedFd> {
     // SAFETY: a handed-over fd number that this image owns from now on.
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn exit_code(st: libc::c_int) -> i32 {
-    if libc::WIFEXITED(st) {
-        libc::WEXITSTATUS(st)
-    } else if libc::WIFSIGNALED(st) {
-        128 + libc::WTERMSIG(st)
-    } else {
-        255
-    }
-}
-
-/// Reaps zombie children other than `init` (orphans reparented to us, the subreaper), without
-/// touching the init's status (WNOWAIT peeks first). Shared with the full monitor.
-pub(crate) fn reap_orphans(init: i32) {
-    loop {
-        // SAFETY: a zeroed siginfo_t is a valid out-parameter for waitid.
-        let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: waitid on our children, non-blocking, without reaping.
-        let r = unsafe {
-            libc::waitid(
-                libc::P_ALL,
-                0,
-                &mut si,
-                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-            )
-        };
-        // SAFETY: si_pid is valid after a successful waitid (0 when none was waitable).
-        let pid = unsafe { si.si_pid() };
-        if r != 0 || pid <= 0 || pid == init {
-            return;
-        }
-        // SAFETY: reaping that zombie child by pid.
-        unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
-    }
-}
-
 /// How long the idle monitor must be quiet before it gives back what its last work used.
 const QUIET_MS: i32 = 2000;
 
-/// The idle monitor's serve loop (the same as the full monitor's `serve`); returns the init's
-/// exit code once it exited and its output is drained.
+/// The idle monitor's serve loop (relay.rs, the full monitor's too); returns the init's exit
+/// code once it exited and its output is drained.
 fn serve(h: &mut Handoff, log: &mut Log, clients: &mut Vec<Client>, shrink: &Shrink) -> i32 {
     let pidfd = own(h.pidfd);
-    let mut out = own(h.out).map(File::from);
-    let mut err = own(h.err).map(File::from);
-    let mut stdin = own(h.stdin).map(File::from);
-    let master = own(h.master);
-    // Kept as a number: it must stay open (and be handed back) after this loop.
-    let listener = h.listener;
-    let mut exited: Option<i32> = None;
-    let mut buf = vec![0u8; 32 * 1024];
-    let mut fds: Vec<libc::pollfd> = Vec::with_capacity(16);
-    // Set after any work: once quiet for QUIET_MS, the memory that work used goes back.
-    let mut busy = false;
-    shrink.apply(&mut buf);
-    let pfd = |fd: RawFd| libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
+    let mut io = relay::Io {
+        out: own(h.out),
+        err: own(h.err),
+        stdin: own(h.stdin).map(File::from),
+        master: own(h.master),
     };
-    loop {
-        if exited.is_some() && out.is_none() && err.is_none() {
-            break;
-        }
-        fds.clear();
-        fds.push(pfd(out.as_ref().map_or(-1, |f| f.as_raw_fd())));
-        fds.push(pfd(err.as_ref().map_or(-1, |f| f.as_raw_fd())));
-        fds.push(pfd(match (&pidfd, exited) {
-            (Some(p), None) => p.as_raw_fd(),
-            _ => -1,
-        }));
-        fds.push(pfd(listener));
-        fds.extend(clients.iter().map(|c| pfd(c.sock.as_raw_fd())));
-        // After the init exited, remaining output is drained without blocking on writers that
-        // outlive it (daemons in a --pid host container).
-        let timeout = match (exited, busy) {
-            (Some(_), _) => 0,
-            (None, true) => QUIET_MS,
-            (None, false) => -1,
-        };
-        // SAFETY: poll over a vector of valid pollfds.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-        if n < 0 {
-            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            break;
-        }
-        if n == 0 && exited.is_some() {
-            break;
-        }
-        if n == 0 {
-            shrink.apply(&mut buf);
-            busy = false;
-            continue;
-        }
-        busy = true;
-        for (i, slot) in [(0usize, &mut out), (1, &mut err)] {
-            if fds[i].revents == 0 {
-                continue;
-            }
-            let Some(f) = slot.as_ref() else { continue };
-            // SAFETY: read into our buffer from an fd we own.
-            let r = unsafe { libc::read(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if r <= 0 {
-                if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                    continue;
-                }
-                *slot = None;
-                continue;
-            }
-            let data = &buf[..r as usize];
-            log.write(i, data);
-            let kind = if i == 0 { STDOUT } else { STDERR };
-            clients.retain_mut(|cl| {
-                let c = &cl.c;
-                if !c.hello || (kind == STDOUT && !c.stdout) || (kind == STDERR && !c.stderr) {
-                    return true;
-                }
-                write_frame(&mut cl.sock, kind, data).is_ok()
-            });
-        }
-        if fds[2].revents != 0 && exited.is_none() {
-            let mut st = 0;
-            // SAFETY: reaping our own child (the init).
-            let r = unsafe { libc::waitpid(h.pid, &mut st, libc::WNOHANG) };
-            if r == h.pid {
-                exited = Some(exit_code(st));
-                // Make further reads non-blocking for the drain.
-                for f in [&out, &err].into_iter().flatten() {
-                    // SAFETY: fcntl on an fd we own.
-                    unsafe {
-                        let fl = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
-                        libc::fcntl(f.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
-                    }
-                }
-            }
-        }
-        // Orphans reparented to us (e.g. `--pid host` daemons) are reaped on every wakeup.
-        reap_orphans(if exited.is_some() { 0 } else { h.pid });
-        if fds[3].revents != 0 {
-            loop {
-                // SAFETY: accept4 on our listener; the new fd is owned right below.
-                let s = unsafe {
-                    libc::accept4(
-                        listener,
-                        std::ptr::null_mut(),
-                        std::ptr::null_mut(),
-                        libc::SOCK_CLOEXEC,
-                    )
-                };
-                if s < 0 {
-                    break;
-                }
-                clients.push(Client {
-                    // SAFETY: a fresh fd from accept4 (blocking, like the full monitor's).
-                    sock: unsafe { File::from_raw_fd(s) },
-                    c: HandoffClient {
-                        fd: s,
-                        stdin: false,
-                        stdout: false,
-                        stderr: false,
-                        hello: false,
-                    },
-                });
-            }
-        }
-        let mut drop_idx = Vec::new();
-        for (k, cl) in clients.iter_mut().enumerate() {
-            let Some(p) = fds.get(4 + k) else { break };
-            if p.revents == 0 {
-                continue;
-            }
-            match read_frame(&mut cl.sock) {
-                Ok(Some((HELLO, d))) => {
-                    cl.c.hello = true;
-                    cl.c.stdin = d.first() == Some(&1);
-                    cl.c.stdout = d.get(1) == Some(&1);
-                    cl.c.stderr = d.get(2) == Some(&1);
-                }
-                Ok(Some((STDIN, d))) if cl.c.stdin => {
-                    if let Some(w) = stdin.as_mut() {
-                        if w.write_all(&d).is_err() {
-                            stdin = None;
-                        }
-                    }
-                }
-                Ok(Some((STDIN_EOF, _))) if cl.c.stdin => {
-                    // With a tty, EOF is the terminal's ^D; pipes are closed.
-                    if master.is_some() {
-                        if let Some(w) = stdin.as_mut() {
-                            let _ = w.write_all(&[4]);
-                        }
-                    } else {
-                        stdin = None;
-                    }
-                }
-                Ok(Some((RESIZE, d))) if d.len() == 4 => {
-                    if let Some(m) = &master {
-                        let ws = libc::winsize {
-                            ws_row: u16::from_be_bytes([d[0], d[1]]),
-                            ws_col: u16::from_be_bytes([d[2], d[3]]),
-                            ws_xpixel: 0,
-                            ws_ypixel: 0,
-                        };
-                        // SAFETY: TIOCSWINSZ on the pty master with a valid winsize.
-                        unsafe { libc::ioctl(m.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
-                    }
-                }
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => drop_idx.push(k),
-            }
-        }
-        for k in drop_idx.into_iter().rev() {
-            clients.remove(k);
-        }
-    }
+    let quiet = |buf: &mut Vec<u8>| shrink.apply(buf);
+    // The listener is kept as a number: it must stay open (and be handed back) after this.
+    let code = relay::serve(
+        h.pid,
+        pidfd.as_ref().map(|p| p.as_raw_fd()),
+        &mut io,
+        h.listener,
+        clients,
+        log,
+        relay::Idle::Quiet(QUIET_MS, &quiet),
+    );
     h.pidfd = -1;
     h.out = -1;
     h.err = -1;
     h.stdin = -1;
     h.master = -1;
-    exited.unwrap_or(255)
+    code.unwrap_or(255)
 }
 
 /// `berth-monitor`'s body: serve until the init exits, then hand back to `berth`.
@@ -847,7 +652,10 @@ pub fn main() -> i32 {
         .map(|c| Client {
             // SAFETY: a handed-over client socket fd, ours from now on.
             sock: unsafe { File::from_raw_fd(c.fd) },
-            c: *c,
+            stdin: c.stdin,
+            stdout: c.stdout,
+            stderr: c.stderr,
+            hello: c.hello,
         })
         .collect();
     let shrink = Shrink::new();
@@ -860,7 +668,10 @@ pub fn main() -> i32 {
         .iter()
         .map(|c| HandoffClient {
             fd: c.sock.as_raw_fd(),
-            ..c.c
+            stdin: c.stdin,
+            stdout: c.stdout,
+            stderr: c.stderr,
+            hello: c.hello,
         })
         .collect();
     h.log = log.file.as_ref().map_or(-1, |f| f.as_raw_fd());

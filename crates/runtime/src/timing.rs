@@ -2,6 +2,11 @@
 //! the environment, every process on the path (CLI, monitor, container init until exec)
 //! appends `<monotonic ns> <pid> <label>` lines to that file. Without it, `mark` is one cached
 //! environment lookup.
+//!
+//! For crash tests, `BERTH_TIMING_STOP=<label>` also makes the process that first reads it stop
+//! itself (SIGSTOP) right after writing that label, so a test's `kill -9` lands exactly there
+//! however busy the host is. The variable is taken out of the environment when read and the
+//! stop applies only to the reading process (not to a forked monitor, which keeps the cache).
 
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -19,11 +24,34 @@ fn identity(fd: i32) -> Option<(u64, u64)> {
     (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
 }
 
+/// (label, pid) of `BERTH_TIMING_STOP`: the process `pid` stops itself at `label`.
+static STOP: OnceLock<Option<(String, u32)>> = OnceLock::new();
+
+fn stop_at() -> &'static Option<(String, u32)> {
+    STOP.get_or_init(|| {
+        let label = std::env::var("BERTH_TIMING_STOP").ok()?;
+        // Only this process stops: children it execs must not inherit the request. (Read at the
+        // first mark, early in main, before any thread that reads the environment exists.)
+        std::env::remove_var("BERTH_TIMING_STOP");
+        Some((label, std::process::id()))
+    })
+}
+
 /// Records that this process reached `label` now.
 pub fn mark(label: &str) {
     let Some(path) = PATH.get_or_init(|| std::env::var_os("BERTH_TIMING")) else {
         return;
     };
+    write_mark(path, label);
+    if let Some((stop, pid)) = stop_at() {
+        if stop == label && *pid == std::process::id() {
+            // SAFETY: raise only signals this process; SIGSTOP stops it until SIGCONT/SIGKILL.
+            unsafe { libc::raise(libc::SIGSTOP) };
+        }
+    }
+}
+
+fn write_mark(path: &std::ffi::OsStr, label: &str) {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -561,7 +561,7 @@ pub(crate) fn step(sh: &Shared, st: &mut State, s: &Step, title: &str) -> Result
         }
         Instruction::StopSignal(sig) => {
             let sig = st.expand(sh, sig, line)?;
-            crate::parse_signal(&sig).map_err(|e| step_err(line, e.to_string()))?;
+            crate::ops::kill::parse_signal(&sig).map_err(|e| step_err(line, e.to_string()))?;
             cc.stop_signal = sig.clone();
             created_by = format!("STOPSIGNAL {sig}");
         }

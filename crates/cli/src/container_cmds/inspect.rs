@@ -1,0 +1,81 @@
+//! `inspect` of containers (and of images, for the top-level `inspect`).
+
+use super::{finish, open_engine};
+use crate::format::Template;
+use crate::{CmdResult, Failure, Global};
+use std::io::Write;
+
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Inspected {
+    Container(Box<engine::types::ContainerJson>),
+    Image(Box<crate::image_cmds::ImageInspect>),
+}
+
+/// `inspect`: containers first, then images (Docker's order); `--type` restricts it.
+pub fn inspect(g: &Global, a: crate::image_cmds::InspectArgs, container_only: bool) -> CmdResult {
+    let kind = if container_only {
+        Some("container".to_string())
+    } else {
+        a.kind.clone()
+    };
+    match kind.as_deref() {
+        None | Some("container") | Some("image") => {}
+        Some(k) => {
+            return Err(Failure::new(
+                format!("\"{k}\" is not a valid value for --type"),
+                1,
+            ))
+        }
+    }
+    if kind.as_deref() == Some("image") {
+        return crate::image_cmds::inspect(g, a, true);
+    }
+    let tmpl = a
+        .format
+        .as_deref()
+        .map(|f| {
+            Template::parse(f).map_err(|e| Failure::new(format!("template parsing error: {e}"), 1))
+        })
+        .transpose()?;
+    let e = open_engine(g)?;
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    for n in &a.names {
+        match e.resolve(n).and_then(|id| e.inspect(&id)) {
+            Ok(c) => {
+                found.push(Inspected::Container(Box::new(c)));
+                continue;
+            }
+            Err(engine::Error::NoSuchContainer(_)) => {}
+            Err(err) => {
+                errors.push(err.to_string());
+                continue;
+            }
+        }
+        if kind.as_deref() == Some("container") {
+            errors.push(format!("No such container: {n}"));
+            continue;
+        }
+        let store = &crate::image_cmds::open_store(g).map_err(|f| Failure::new(f.msg, 125))?;
+        match store.resolve(n).and_then(|id| store.get(&id)) {
+            Ok(img) => found.push(Inspected::Image(Box::new(
+                crate::image_cmds::inspect_image(store, &img),
+            ))),
+            Err(image::Error::NotFound(_)) => errors.push(format!("No such object: {n}")),
+            Err(err) => errors.push(err.to_string()),
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    match &tmpl {
+        Some(t) => {
+            for v in &found {
+                let v = serde_json::to_value(v).expect("serializable");
+                let s = t.execute(&v).map_err(|e| Failure::new(e, 1))?;
+                writeln!(out, "{s}")?;
+            }
+        }
+        None => writeln!(out, "{}", crate::image_cmds::pretty(&found))?,
+    }
+    finish(errors)
+}

@@ -1,0 +1,58 @@
+//! `kill` and signalling a container's init.
+
+use crate::record::Record;
+use crate::{events, Engine, Error, Result};
+
+pub(crate) fn parse_signal(s: &str) -> Result<i32> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(libc::SIGKILL);
+    }
+    if let Ok(n) = s.parse::<i32>() {
+        if n > 0 && n < 65 {
+            return Ok(n);
+        }
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let sig: std::result::Result<nix::sys::signal::Signal, _> = format!("SIG{name}").parse();
+    sig.map(|s| s as i32)
+        .map_err(|_| Error::InvalidArgument(format!("Invalid signal: {s}")))
+}
+
+impl Engine {
+    pub(crate) fn signal_init(&self, rec: &Record, sig: i32) -> Result<()> {
+        if rec.state.pid <= 0 || !rec.monitor_alive() {
+            return Err(Error::Conflict(format!(
+                "Container {} is not running",
+                rec.id
+            )));
+        }
+        // SAFETY: kill(2) on the container's init PID; its monitor (its parent) is alive so the
+        // PID cannot have been reused.
+        if unsafe { libc::kill(rec.state.pid as i32, sig) } != 0 {
+            return Err(Error::io("kill")(std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
+    /// `kill -s SIG` (name like "KILL"/"SIGKILL" or a number; "" = KILL).
+    pub fn kill(&self, id: &str, signal: &str) -> Result<()> {
+        let sig = parse_signal(signal)?;
+        let (_, rec) = self.record(id)?;
+        if rec.effective_status() != "running" && rec.effective_status() != "paused" {
+            return Err(Error::Conflict(format!(
+                "Cannot kill container: {}: Container {} is not running",
+                id, rec.id
+            )));
+        }
+        self.signal_init(&rec, sig)?;
+        events::container_event_with(
+            &self.paths.root,
+            &rec.id,
+            "kill",
+            &[("signal", sig.to_string())],
+        );
+        Ok(())
+    }
+}

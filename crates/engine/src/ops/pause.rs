@@ -1,0 +1,41 @@
+//! `pause` and `unpause`.
+
+use crate::{events, record, Engine, Error, Result};
+
+impl Engine {
+    pub fn pause(&self, id: &str) -> Result<()> {
+        let (id, _) = self.record(id)?;
+        record::update(&self.paths, &id, |r| {
+            match r.effective_status() {
+                "running" => {}
+                "paused" => {
+                    return Err(Error::Conflict(format!("Container {id} is already paused")))
+                }
+                _ => return Err(Error::Conflict(format!("Container {id} is not running"))),
+            }
+            let rt = runtime::state::StateRoot::new(self.paths.runtime_root());
+            runtime::Container::load(&rt, &id)?.pause()?;
+            r.state.status = "paused".into();
+            r.state.paused = true;
+            Ok(())
+        })?;
+        events::container_event(&self.paths.root, &id, "pause");
+        Ok(())
+    }
+
+    pub fn unpause(&self, id: &str) -> Result<()> {
+        let (id, _) = self.record(id)?;
+        record::update(&self.paths, &id, |r| {
+            if r.effective_status() != "paused" {
+                return Err(Error::Conflict(format!("Container {id} is not paused")));
+            }
+            let rt = runtime::state::StateRoot::new(self.paths.runtime_root());
+            runtime::Container::load(&rt, &id)?.resume()?;
+            r.state.status = "running".into();
+            r.state.paused = false;
+            Ok(())
+        })?;
+        events::container_event(&self.paths.root, &id, "unpause");
+        Ok(())
+    }
+}

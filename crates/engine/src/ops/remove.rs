@@ -1,0 +1,61 @@
+//! `rm`.
+
+use crate::teardown::{release_resources, remove_all};
+use crate::{monitor, record, Engine, Error, RemoveOptions, Result};
+
+impl Engine {
+    pub fn remove(&self, id: &str, opts: &RemoveOptions) -> Result<()> {
+        let (id, rec) = self.record_settled(id)?;
+        let running = matches!(rec.effective_status(), "running" | "paused" | "restarting");
+        if running && !opts.force {
+            let what = if rec.effective_status() == "paused" {
+                "paused"
+            } else {
+                "running"
+            };
+            return Err(Error::Conflict(format!(
+                "You cannot remove a {what} container {id}. Stop the container before attempting removal or force remove"
+            )));
+        }
+        // "removing" with its monitor alive: an `rm -f` killed before it stopped the
+        // container (issue 12), or one in progress: stop it again (harmless), never just
+        // wait for a monitor nobody asked to stop.
+        let removing = rec.effective_status() == "removing" && rec.monitor_alive();
+        if running || (removing && opts.force) {
+            let rec = record::update(&self.paths, &id, |r| {
+                r.state.status = "removing".into();
+                Ok(r.clone())
+            })?;
+            let rt = runtime::state::StateRoot::new(self.paths.runtime_root());
+            if let Ok(c) = runtime::Container::load(&rt, &id) {
+                let _ = c.kill(nix::sys::signal::Signal::SIGKILL, true);
+            }
+            let _ = self.signal_init(&rec, libc::SIGKILL);
+            if rec.monitor_alive() {
+                monitor::wait_pid_exit(rec.monitor_pid as i32, -1);
+            }
+        } else if rec.monitor_alive() {
+            // A monitor finishing up (e.g. --rm cleanup): let it.
+            monitor::wait_pid_exit(rec.monitor_pid as i32, -1);
+        }
+        {
+            let _l = record::lock(&self.paths.dir(&id), &id).ok();
+            // A monitor the record doesn't know (its starter was killed before saving it)
+            // would go on creating the container behind our back: stop it first.
+            if !rec.monitor_alive() {
+                monitor::stop_recorded_monitor(&self.paths, &id);
+            }
+            release_resources(&self.paths, &id);
+            if opts.volumes {
+                for m in &rec.mount_points {
+                    if m.kind == "volume" && m.name.len() == 64 {
+                        let _ =
+                            std::fs::remove_dir_all(self.paths.root.join("volumes").join(&m.name));
+                    }
+                }
+            }
+            remove_all(&self.paths, &id);
+        }
+        Ok(())
+    }
+}

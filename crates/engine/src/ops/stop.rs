@@ -1,0 +1,44 @@
+//! `stop`.
+
+use super::kill::parse_signal;
+use crate::{monitor, record, Engine, Result};
+
+impl Engine {
+    /// `stop -t`: StopSignal (default SIGTERM), then SIGKILL after `timeout` seconds (None: the
+    /// container's StopTimeout or 10).
+    pub fn stop(&self, id: &str, timeout: Option<i64>) -> Result<()> {
+        // A container that died with its monitor is settled, not restarted only to be stopped.
+        let (id, _) = self.record_settled(id)?;
+        let rec = record::update(&self.paths, &id, |r| {
+            if r.effective_status() == "running"
+                || r.effective_status() == "paused"
+                || r.effective_status() == "restarting"
+            {
+                r.has_been_manually_stopped = true;
+            }
+            Ok(r.clone())
+        })?;
+        if !rec.monitor_alive() {
+            return Ok(());
+        }
+        let sig = parse_signal(rec.config.stop_signal.as_deref().unwrap_or("SIGTERM"))?;
+        let t = timeout.or(rec.config.stop_timeout).unwrap_or(10);
+        if rec.state.status == "paused" {
+            let rt = runtime::state::StateRoot::new(self.paths.runtime_root());
+            if let Ok(c) = runtime::Container::load(&rt, &id) {
+                let _ = c.resume();
+            }
+        }
+        let mpid = rec.monitor_pid as i32;
+        if t != 0 {
+            let _ = self.signal_init(&rec, sig);
+            let ms = if t < 0 { -1 } else { (t * 1000) as i32 };
+            if monitor::wait_pid_exit(mpid, ms) {
+                return Ok(());
+            }
+        }
+        let _ = self.signal_init(&rec, libc::SIGKILL);
+        monitor::wait_pid_exit(mpid, -1);
+        Ok(())
+    }
+}
