@@ -191,6 +191,12 @@ pub(crate) fn copy_step(
     title: &str,
 ) -> Result<()> {
     let line = s.line;
+    if c.keep_git_dir {
+        return Err(step_err(
+            line,
+            "ADD --keep-git-dir applies to git sources, which berth does not fetch yet",
+        ));
+    }
     let ex = |w: &str| st.expand(sh, w, line);
     let dest_raw = ex(&c.dest)?;
     let wd = st.workdir();
