@@ -292,6 +292,10 @@ RUN cat /a /b > /ab
         "{err}"
     );
     assert_eq!(run_sh(&env, "ms", "cat /ab"), "a\nb\n");
+    let id = inspect(&env, "ms")["Id"].clone();
+    let again = build_ok(&env, &ctx, &["-t", "ms"]);
+    assert_eq!(again.matches("CACHED").count(), 4, "{again}");
+    assert_eq!(inspect(&env, "ms")["Id"], id);
     let err = build_ok(&env, &ctx, &["--target", "b", "-t", "only-b"]);
     assert!(!err.contains("[a ") && !err.contains("[final"), "{err}");
     assert_eq!(

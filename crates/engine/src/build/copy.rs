@@ -240,6 +240,46 @@ pub(crate) fn copy_step(
             },
         }),
     };
+    let mut srcs: Vec<String> = Vec::new();
+    for src in &c.sources {
+        if src.starts_with("<<") {
+            srcs.push(src.clone());
+        } else {
+            srcs.push(ex(src)?);
+        }
+    }
+    let mut flags = String::new();
+    if let Some(f) = &from {
+        flags.push_str(&format!("--from={f} "));
+    }
+    if let Some(o) = &chown {
+        flags.push_str(&format!("--chown={o} "));
+    }
+    if let Some(m) = &c.chmod {
+        flags.push_str(&format!("--chmod={m} "));
+    }
+    if c.parents {
+        flags.push_str("--parents ");
+    }
+    for x in &excludes {
+        flags.push_str(&format!("--exclude={x} "));
+    }
+    // BuildKit's history text leaves the flags out (they are in the cache key).
+    let created_by = format!("{name} {} {dest_raw} # buildkit", srcs.join(" "));
+    // An image is immutable: its ID stands for the content of what is copied from it, so a
+    // hit needs no snapshot.
+    let image_key = from_image.as_ref().map(|id| {
+        let extra = format!("{flags}|{}", chmod.unwrap_or(0));
+        cache::key(st, &created_by, &[extra.as_bytes(), id.as_bytes()])
+    });
+    if let Some(k) = &image_key {
+        if let Some(id) = cache::lookup(sh, st, k, &created_by) {
+            let p = sh.progress.step(title);
+            super::stage::adopt(sh, st, &id)?;
+            p.cached();
+            return Ok(());
+        }
+    }
     let from_snap = match &from_image {
         Some(id) => Some(Snapshot::new(
             store.layers(),
@@ -256,14 +296,6 @@ pub(crate) fn copy_step(
         },
         exclude,
     };
-    let mut srcs: Vec<String> = Vec::new();
-    for src in &c.sources {
-        if src.starts_with("<<") {
-            srcs.push(src.clone());
-        } else {
-            srcs.push(ex(src)?);
-        }
-    }
     let mut resolved: Vec<(String, Vec<Source>)> = Vec::new();
     let mut count = 0;
     for src in &srcs {
@@ -397,38 +429,14 @@ pub(crate) fn copy_step(
             ));
         }
     }
-    let mut flags = String::new();
-    if let Some(f) = &from {
-        flags.push_str(&format!("--from={f} "));
-    }
-    if let Some(o) = &chown {
-        flags.push_str(&format!("--chown={o} "));
-    }
-    if let Some(m) = &c.chmod {
-        flags.push_str(&format!("--chmod={m} "));
-    }
-    if c.parents {
-        flags.push_str("--parents ");
-    }
-    for x in &excludes {
-        flags.push_str(&format!("--exclude={x} "));
-    }
-    // BuildKit's history text leaves the flags out (they are in the cache key).
-    let created_by = format!("{name} {} {dest_raw} # buildkit", srcs.join(" "));
     let all = digests.join(",");
-    let extra = format!(
-        "{all}|{}|{}",
-        chown.clone().unwrap_or_default(),
-        chmod.unwrap_or(0)
-    );
-    let key = cache::key(
-        st,
-        &created_by,
-        &[
-            extra.as_bytes(),
-            from_image.as_deref().unwrap_or("").as_bytes(),
-        ],
-    );
+    let key = match image_key {
+        Some(k) => k,
+        None => {
+            let extra = format!("{all}|{flags}|{}", chmod.unwrap_or(0));
+            cache::key(st, &created_by, &[extra.as_bytes()])
+        }
+    };
     let cfg = st.config.clone();
     fs_step(
         sh,
