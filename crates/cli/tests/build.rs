@@ -678,6 +678,20 @@ fn scratch_labels_iidfile_quiet_and_stdin_contexts() {
     // Unsupported platforms are refused.
     let (code, _, err) = build(&env, &ctx, &["--platform", "linux/arm64"]);
     assert_eq!(code, 125, "{err}");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM --platform=$BUILDPLATFORM busybox\nRUN true\n",
+    )
+    .unwrap();
+    build_ok(&env, &ctx, &[]);
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM --platform=linux/arm64 busybox\nRUN true\n",
+    )
+    .unwrap();
+    let (code, _, err) = build(&env, &ctx, &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("berth builds linux/amd64 only"), "{err}");
 }
 
 #[test]

@@ -192,6 +192,8 @@ impl Shared<'_> {
                 .rev()
                 .find(|(n, _)| n == k)
                 .and_then(|(_, v)| v.clone())
+                // FROM --platform=$BUILDPLATFORM works without an ARG, as in BuildKit.
+                .or_else(|| predefined_arg(k))
         };
         lex.process_word(w, &get).map_err(|e| e.to_string())
     }

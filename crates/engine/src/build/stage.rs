@@ -167,6 +167,20 @@ pub(crate) fn run_stage(sh: &Shared, i: usize) -> Result<StageOut> {
             "base name (${...}) should not be blank",
         ));
     }
+    if let Some(pf) = &stage.platform {
+        let pf = sh.expand_meta(pf).map_err(|e| step_err(stage.line, e))?;
+        let pf = if pf.is_empty() {
+            "linux/amd64".to_string()
+        } else {
+            pf
+        };
+        if !matches!(pf.as_str(), "linux/amd64" | "linux/x86_64" | "amd64") {
+            return Err(step_err(
+                stage.line,
+                format!("FROM --platform={pf}: berth builds linux/amd64 only"),
+            ));
+        }
+    }
     let p = sh.progress.step(&format!("{} FROM {}", prefix(1), base));
     let (image, config) = match base_image(sh, i, &base, stage.line) {
         Ok(x) => x,
