@@ -599,6 +599,9 @@ fn failing_run_leaves_no_image_or_container() {
         "",
         "the failed RUN's container is gone"
     );
+    // Nothing left over: no mounts, snapshots, cgroups or half-made layers.
+    let (out, _) = env.code(&["system", "check"], 0);
+    assert_eq!(out.lines().count(), 1, "{out}");
     // Only the successful first RUN's layer was added (it stays as cache).
     assert_eq!(env.layers("overlay2").len(), layers_before.len() + 1);
     // A bad instruction points at its line.
