@@ -729,3 +729,42 @@ fn context_of_20000_files() {
         "20001\n19/999\n"
     );
 }
+
+#[test]
+fn killed_build_leaves_nothing_after_the_next_build() {
+    let env = Env::new();
+    env.import_busybox();
+    let ctx = context(
+        &env,
+        "ctx",
+        &[("Dockerfile", "FROM busybox\nRUN sleep 60\n")],
+    );
+    let mut child = env
+        .cmd(&["build", "--network", "none", ctx.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Bounded wait for the RUN's container to run.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while env.ok(&["ps", "-q"]).trim().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "RUN container never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        env.ok(&["ps", "-aq"]).lines().count(),
+        1,
+        "the killed build's RUN container"
+    );
+    // The next build removes the dead build's container.
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN true\n").unwrap();
+    build_ok(&env, &ctx, &[]);
+    assert_eq!(env.ok(&["ps", "-aq"]), "");
+    let (out, _) = env.code(&["system", "check"], 0);
+    assert_eq!(out.lines().count(), 1, "{out}");
+}

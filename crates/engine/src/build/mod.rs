@@ -240,6 +240,7 @@ impl Engine {
 
     fn build_inner(&self, req: &BuildRequest, out: Box<dyn Write + Send>) -> Result<BuildResult> {
         let progress = progress::Progress::new(out, req.progress);
+        run::reap_stale(self);
         let parsed = build::parse(&req.dockerfile)
             .map_err(|e| step_err(e.line, format!("failed to parse Dockerfile: {e}")))?;
         let df = build::dockerfile(&parsed).map_err(|e| {

@@ -314,6 +314,9 @@ fn run_container(
         env,
         attach_stdout: true,
         attach_stderr: true,
+        labels: [(OWNER_LABEL.to_string(), owner_value())]
+            .into_iter()
+            .collect(),
         ..Default::default()
     };
     let created = e.create_to_start(CreateRequest {
@@ -387,4 +390,49 @@ fn tempfile_dir(sh: &Shared) -> Result<PathBuf> {
     std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))
         .map_err(Error::io("chmod builder tmp"))?;
     Ok(d)
+}
+
+/// The label that names the build a RUN container belongs to: the builder's PID and start
+/// time (so a reused PID is not mistaken for it).
+const OWNER_LABEL: &str = "berth.build.owner";
+
+/// "PID STARTTIME" of a process (`/proc/PID/stat` field 22), None if it is gone.
+fn proc_identity(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let start = rest.split_whitespace().nth(19)?;
+    Some(format!("{pid} {start}"))
+}
+
+pub(crate) fn owner_value() -> String {
+    proc_identity(std::process::id()).unwrap_or_default()
+}
+
+/// Removes the RUN containers of builds whose builder died (killed mid-RUN): they hold no
+/// state anyone needs.
+pub(crate) fn reap_stale(e: &crate::Engine) {
+    let Ok(list) = e.list(&crate::ListOptions {
+        all: true,
+        filters: vec![("label".into(), OWNER_LABEL.into())],
+        ..Default::default()
+    }) else {
+        return;
+    };
+    for c in list {
+        let Some(owner) = c.labels.get(OWNER_LABEL) else {
+            continue;
+        };
+        let pid: Option<u32> = owner.split_whitespace().next().and_then(|p| p.parse().ok());
+        let alive = pid.and_then(proc_identity).is_some_and(|id| id == *owner);
+        if !alive {
+            let _ = e.remove(
+                &c.id,
+                &RemoveOptions {
+                    force: true,
+                    volumes: true,
+                },
+            );
+        }
+    }
 }
