@@ -420,9 +420,12 @@ pub(crate) fn copy_step(
                 (Some(p), false) => format!("{p}/{fname}"),
                 (None, _) => fname,
             };
+            crate::timing::mark("build:copy:walk");
             tree.entries(so, &fname, &mut entries)
                 .map_err(|e| step_err(line, e.to_string()))?;
+            crate::timing::mark("build:copy:walked");
             digests.push(digest(&entries)?);
+            crate::timing::mark("build:copy:hashed");
             items.push((
                 Item::Files { dir, entries },
                 !so.is_dir && !dest_is_dir && count == 1,
@@ -603,5 +606,8 @@ fn write_entries(
         }
         Ok(())
     });
-    crate::cp::copy_in(root, dir, &mut r).map_err(|e| step_err(line, e.to_string()))
+    crate::timing::mark("build:copy:extract");
+    let res = crate::cp::copy_in(root, dir, &mut r).map_err(|e| step_err(line, e.to_string()));
+    crate::timing::mark("build:copy:extracted");
+    res
 }

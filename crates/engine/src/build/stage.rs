@@ -664,9 +664,12 @@ pub(crate) fn fs_step(
         let layers = store.layers();
         let parent = store.get(&st.image)?.top_layer();
         let snap = Snapshot::new(layers, parent.as_deref())?;
+        crate::timing::mark("build:fs:snapshot");
         f(sh, st, &snap.root)?;
+        crate::timing::mark("build:fs:changed");
         let mut op = store.begin()?;
         let layer = snap.commit(layers, parent.as_deref(), &mut op)?;
+        crate::timing::mark("build:fs:committed");
         commit_layer(sh, st, cfg, created_by, layer, &mut op)
     })();
     match res {
