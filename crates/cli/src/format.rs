@@ -369,8 +369,43 @@ fn parse_block(kw: &str, cond: &str, toks: &[(bool, String)], pos: &mut usize) -
     })
 }
 
+/// Keys starting with this character are not data: [`ALIASES`] and [`METHODS`] tables that
+/// rows carry, invisible to `json`, `%v` and `range`.
+const HIDDEN: char = '\u{0}';
+/// A row's `{"GoName": "jsonKey"}` table: `.Status` of an event reads its `status` (Go's
+/// struct fields and their JSON tags differ there).
+pub const ALIASES: &str = "\u{0}aliases";
+/// A row's methods taking one string key: `{"Label": {"k": "v"}}` makes `{{.Label "k"}}`.
+pub const METHODS: &str = "\u{0}methods";
+
+/// Whether a `--format` is Docker's `json` (>= 23): `inspect` then prints its whole list as one
+/// compact JSON array.
+pub fn is_json(format: Option<&str>) -> bool {
+    format.is_some_and(|f| f.trim() == "json")
+}
+
+/// `v` without its hidden keys (at every depth).
+pub fn visible(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .filter(|(k, _)| !k.starts_with(HIDDEN))
+                .map(|(k, v)| (k.clone(), visible(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(visible).collect()),
+        v => v.clone(),
+    }
+}
+
 impl Template {
     pub fn parse(src: &str) -> Result<Template> {
+        // Docker >= 23: `--format json` is `{{json .}}`.
+        let src = if src.trim() == "json" {
+            "{{json .}}"
+        } else {
+            src
+        };
         let toks = tokenize(src).map_err(|e| format!("template: :1: {e}"))?;
         let mut pos = 0;
         match parse_list(&toks, &mut pos).map_err(|e| format!("template: :1: {e}"))? {
@@ -428,7 +463,7 @@ pub fn to_text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Array(a) => format!("[{}]", a.iter().map(to_text).collect::<Vec<_>>().join(" ")),
         Value::Object(o) => {
-            let sorted: BTreeMap<_, _> = o.iter().collect();
+            let sorted: BTreeMap<_, _> = o.iter().filter(|(k, _)| !k.starts_with(HIDDEN)).collect();
             format!(
                 "map[{}]",
                 sorted
@@ -445,7 +480,19 @@ fn field(v: &Value, chain: &[String]) -> Result<Value> {
     let mut cur = v.clone();
     for f in chain {
         cur = match cur {
-            Value::Object(mut o) => o.remove(f).unwrap_or(Value::Null),
+            Value::Object(mut o) => match o.remove(f) {
+                Some(v) => v,
+                None => {
+                    let alias = o
+                        .get(ALIASES)
+                        .and_then(|a| a.get(f))
+                        .and_then(Value::as_str);
+                    match alias.map(String::from) {
+                        Some(k) => o.remove(&k).unwrap_or(Value::Null),
+                        None => Value::Null,
+                    }
+                }
+            },
             Value::Null => Value::Null,
             other => {
                 return Err(format!(
@@ -506,6 +553,24 @@ fn eval_pipe(p: &Pipe, dot: &Value, vars: &mut Vec<(String, Value)>) -> Result<V
                 }
                 call(f, &args)?
             }
+            Arg::Field(chain) if method(dot, chain).is_some() => {
+                let (table, name) = method(dot, chain).unwrap_or_default();
+                let mut args = Vec::new();
+                for a in &cmd[1..] {
+                    args.push(arg_value(a, dot, vars)?);
+                }
+                args.extend(prev.take());
+                if args.len() != 1 {
+                    return Err(format!(
+                        "executing \"\" at <.{name}>: wrong number of args for {name}: want 1 got {}",
+                        args.len()
+                    ));
+                }
+                table
+                    .get(str_of(&args[0]))
+                    .cloned()
+                    .unwrap_or(Value::String(String::new()))
+            }
             a => {
                 if cmd.len() > 1 || prev.is_some() {
                     return Err(format!("can't give argument to non-function {a:?}"));
@@ -520,6 +585,14 @@ fn eval_pipe(p: &Pipe, dot: &Value, vars: &mut Vec<(String, Value)>) -> Result<V
         vars.push((n.clone(), v.clone()));
     }
     Ok(v)
+}
+
+/// A method `.A.Name` of the row (its [`METHODS`] table) and its name.
+fn method(dot: &Value, chain: &[String]) -> Option<(Value, String)> {
+    let (name, base) = chain.split_last()?;
+    let obj = field(dot, base).ok()?;
+    let t = obj.get(METHODS)?.get(name)?;
+    Some((t.clone(), name.clone()))
 }
 
 fn num(v: &Value) -> Result<f64> {
@@ -623,7 +696,7 @@ fn call(f: &str, a: &[Value]) -> Result<Value> {
     Ok(match f {
         "json" => {
             want(a, 1, f)?;
-            Value::String(serde_json::to_string(&a[0]).map_err(|e| e.to_string())?)
+            Value::String(serde_json::to_string(&visible(&a[0])).map_err(|e| e.to_string())?)
         }
         "join" => {
             want(a, 2, f)?;
@@ -672,7 +745,15 @@ fn call(f: &str, a: &[Value]) -> Result<Value> {
             let mut cur = a[0].clone();
             for k in &a[1..] {
                 cur = match (&cur, k) {
-                    (Value::Object(o), k) => o.get(&str_of(k)).cloned().unwrap_or(Value::Null),
+                    // A missing key gives the zero value of the map's element: "" in the
+                    // string maps (labels, attributes, options) Docker indexes most.
+                    (Value::Object(o), k) => o.get(&str_of(k)).cloned().unwrap_or_else(|| {
+                        if o.values().all(Value::is_string) {
+                            Value::String(String::new())
+                        } else {
+                            Value::Null
+                        }
+                    }),
                     (Value::Array(x), k) => {
                         let i = num(k)? as usize;
                         x.get(i)

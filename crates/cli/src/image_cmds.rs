@@ -230,39 +230,22 @@ fn display_id(id: &str, no_trunc: bool) -> String {
     }
 }
 
-/// `*` glob over a familiar reference, as `reference=` filters use.
-fn glob(pat: &str, s: &str) -> bool {
-    match pat.split_once('*') {
-        None => pat == s,
-        Some((pre, rest)) => {
-            s.starts_with(pre)
-                && (0..=s.len() - pre.len())
-                    .any(|i| s.is_char_boundary(pre.len() + i) && glob(rest, &s[pre.len() + i..]))
-        }
-    }
-}
-
 pub fn images(g: &Global, a: ImagesArgs) -> CmdResult {
     let store = open_store(g)?;
     let mut imgs = store.images()?;
     imgs.sort_by_key(|i| std::cmp::Reverse(i.config.created_unix()));
     let parents: std::collections::HashSet<String> =
         imgs.iter().filter_map(|i| i.parent.clone()).collect();
-    let mut dangling: Option<bool> = None;
-    let mut ref_filters = Vec::new();
-    for f in &a.filter {
-        match f.split_once('=') {
-            Some(("dangling", v)) => {
-                dangling = Some(match v.to_ascii_lowercase().as_str() {
-                    "true" | "1" => true,
-                    "false" | "0" => false,
-                    _ => return Err(Failure::new(format!("Invalid filter 'dangling={v}'"), 1)),
-                })
-            }
-            Some(("reference", v)) => ref_filters.push(v.to_string()),
-            _ => return Err(Failure::new(format!("Invalid filter '{f}'"), 1)),
-        }
-    }
+    let filters = crate::image_filters::ImageFilters::parse(&a.filter, &|r| {
+        let img = store
+            .resolve(r)
+            .and_then(|id| store.get(&id))
+            .map_err(|_| format!("No such image: {r}"))?;
+        Ok(crate::image_filters::created_ns(
+            img.config.created.as_deref(),
+        ))
+    })
+    .map_err(|m| Failure::new(m, 1))?;
     let repo_filter = a
         .repository
         .as_deref()
@@ -274,10 +257,15 @@ pub fn images(g: &Global, a: ImagesArgs) -> CmdResult {
         if !a.all && !has_tags && img.digests.is_empty() && parents.contains(&img.id) {
             continue; // intermediate image
         }
-        if let Some(d) = dangling {
-            if d != img.is_dangling() {
-                continue;
-            }
+        let labels = img
+            .config
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default();
+        let created_ns = crate::image_filters::created_ns(img.config.created.as_deref());
+        if !filters.keep_image(&labels, created_ns, img.is_dangling()) {
+            continue;
         }
         let size = store.size(img);
         let created = img.config.created_unix();
@@ -290,6 +278,7 @@ pub fn images(g: &Global, a: ImagesArgs) -> CmdResult {
             "SharedSize": "N/A",
             "UniqueSize": "N/A",
             "Containers": "N/A",
+            crate::format::METHODS: {"Label": labels},
         });
         let mut pairs: Vec<(String, String, String)> = Vec::new(); // repo, tag, digest
         for t in &img.tags {
@@ -319,11 +308,8 @@ pub fn images(g: &Global, a: ImagesArgs) -> CmdResult {
                     continue;
                 }
             }
-            if !ref_filters.is_empty() {
-                let full = format!("{repo}:{tag}");
-                if !ref_filters.iter().any(|p| glob(p, &repo) || glob(p, &full)) {
-                    continue;
-                }
+            if !filters.keep_ref(&repo, &tag) {
+                continue;
             }
             let mut row = base.clone();
             row["Repository"] = repo.into();
@@ -562,6 +548,11 @@ pub fn inspect(g: &Global, a: InspectArgs, image_only: bool) -> CmdResult {
     }
     let mut out = std::io::stdout().lock();
     match &tmpl {
+        Some(_) if crate::format::is_json(a.format.as_deref()) => writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&found).expect("serializable")
+        )?,
         Some(t) => {
             for v in &found {
                 let v = serde_json::to_value(v).expect("serializable");
@@ -794,9 +785,10 @@ mod tests {
 
     #[test]
     fn globs_and_times() {
-        assert!(glob("busy*", "busybox"));
-        assert!(glob("*box:latest", "busybox:latest"));
-        assert!(!glob("busy", "busybox"));
+        let m = |p, n| crate::image_filters::path_match(p, n).unwrap();
+        assert!(m("busy*", "busybox"));
+        assert!(m("*box:latest", "busybox:latest"));
+        assert!(!m("busy", "busybox"));
         assert_eq!(go_time(0), "1970-01-01 00:00:00 +0000 UTC");
     }
 }

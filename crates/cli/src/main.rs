@@ -9,15 +9,19 @@
 mod build_cmd;
 mod container_cmds;
 mod detach_keys;
+mod df_verbose;
 mod format;
+mod health_opts;
 mod human;
 mod image_cmds;
+mod image_filters;
 mod network_cmds;
 mod prune_filters;
 mod registry_cmds;
 mod run_opts;
 mod system;
 mod system_check;
+mod volume_cmds;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -80,6 +84,9 @@ enum Cmd {
     /// Manage networks
     #[command(subcommand)]
     Network(network_cmds::NetworkCmd),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume_cmds::VolumeCmd),
     /// Download an image from a registry
     Pull(registry_cmds::PullArgs),
     /// Upload an image to a registry
@@ -253,6 +260,11 @@ fn main() {
     if argv0 == "berth-monitor" {
         std::process::exit(engine::monitor_resume());
     }
+    // A healthcheck probe started by a container's monitor.
+    if argv0 == engine::health::sched::PROBE_NAME {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        std::process::exit(engine::health::probe::main(&args));
+    }
     engine::timing::mark("cli:main");
     let cli = match parse_cli() {
         Ok(c) => c,
@@ -293,6 +305,7 @@ fn main() {
             Ok(code) => Err(Failure::new("", code)),
             Err(e) => Err(Failure::new(e.to_string(), 1)),
         },
+        Cmd::Volume(c) => volume_cmds::run(&g, c),
         Cmd::Pull(a) => registry_cmds::pull(&g, a),
         Cmd::Push(a) => registry_cmds::push(&g, a),
         Cmd::Login(a) => registry_cmds::login(&g, a),

@@ -394,6 +394,7 @@ fn ls(
             "Internal": n.internal.to_string(),
             "Labels": labels.join(","),
             "CreatedAt": created_at(&n.created),
+            crate::format::METHODS: {"Label": n.labels},
         }));
     }
     if quiet {
@@ -450,6 +451,11 @@ fn inspect(
         }
     }
     match &tmpl {
+        Some(_) if crate::format::is_json(format.as_deref()) => writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&found).expect("serializable")
+        )?,
         Some(t) => {
             for n in &found {
                 let v = serde_json::to_value(n).expect("serializable");

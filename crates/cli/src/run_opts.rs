@@ -268,6 +268,8 @@ pub struct CreateFlags {
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir", default_value = "")]
     pub workdir: String,
+    #[command(flatten)]
+    pub health: crate::health_opts::HealthFlags,
     /// Print usage
     #[arg(long = "help", action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -682,6 +684,8 @@ pub fn parse_mount(s: &str) -> Res<Mount> {
     let mut propagation = None;
     let mut nonrecursive = false;
     let (mut size, mut mode) = (0i64, 0u32);
+    let mut vo = engine::types::VolumeOptions::default();
+    let mut driver = engine::types::VolumeDriver::default();
     for field in s.split(',') {
         let (k, v) = match field.split_once('=') {
             Some((k, v)) => (k.trim().to_ascii_lowercase(), v.trim()),
@@ -692,6 +696,7 @@ pub fn parse_mount(s: &str) -> Res<Mount> {
                     continue;
                 }
                 if k == "volume-nocopy" {
+                    vo.no_copy = true;
                     continue;
                 }
                 if k == "bind-nonrecursive" {
@@ -722,20 +727,30 @@ pub fn parse_mount(s: &str) -> Res<Mount> {
                     .map_err(|_| flag_err(s, "--mount", format!("invalid value for {k}: {v}")))?
             }
             "bind-nonrecursive" => nonrecursive = parse_bool(v, s)?,
-            "volume-driver" if v == "local" => {}
-            // berth's volumes are local directories without labels or driver options: what it
-            // would drop is refused.
-            "volume-driver" | "volume-label" | "volume-opt" => {
-                return Err(flag_err(
-                    s,
-                    "--mount",
-                    format!(
-                    "{k} is not supported by berth (local volumes only, without labels or options)"
-                ),
-                ))
+            "volume-driver" => driver.name = v.into(),
+            "volume-label" => {
+                let (lk, lv) = v.split_once('=').unwrap_or((v, ""));
+                vo.labels
+                    .get_or_insert_with(Default::default)
+                    .insert(lk.into(), lv.into());
             }
-            // Docker ignores consistency on Linux too; berth's volumes are never pre-filled.
-            "consistency" | "volume-nocopy" => {}
+            "volume-opt" => {
+                let Some((ok, ov)) = v.split_once('=') else {
+                    return Err(flag_err(
+                        s,
+                        "--mount",
+                        format!("invalid value for {k}: {v}"),
+                    ));
+                };
+                driver
+                    .options
+                    .get_or_insert_with(Default::default)
+                    .insert(ok.into(), ov.into());
+            }
+            "volume-nocopy" => vo.no_copy = parse_bool(v, s)?,
+            "volume-subpath" => vo.subpath = v.into(),
+            // Docker ignores consistency on Linux too.
+            "consistency" => {}
             _ => {
                 return Err(flag_err(
                     s,
@@ -747,6 +762,14 @@ pub fn parse_mount(s: &str) -> Res<Mount> {
     }
     if m.target.is_empty() {
         return Err(flag_err(s, "--mount", "target is required"));
+    }
+    let has_vo = vo != engine::types::VolumeOptions::default()
+        || driver != engine::types::VolumeDriver::default();
+    if has_vo && m.kind != "volume" {
+        return Err(format!(
+            "invalid mount config for type \"{}\": field VolumeOptions must not be specified",
+            m.kind
+        ));
     }
     match m.kind.as_str() {
         "bind" => {
@@ -781,6 +804,12 @@ pub fn parse_mount(s: &str) -> Res<Mount> {
                     "invalid mount config for type \"volume\": field BindOptions must not be specified"
                         .into(),
                 );
+            }
+            if driver != engine::types::VolumeDriver::default() {
+                vo.driver_config = Some(driver.clone());
+            }
+            if vo != engine::types::VolumeOptions::default() {
+                m.volume_options = Some(vo.clone());
             }
         }
     }
@@ -993,6 +1022,7 @@ pub fn to_config(f: &CreateFlags, detach: bool) -> Res<Parsed> {
     }
     c.stop_signal = f.stop_signal.clone();
     c.stop_timeout = f.stop_timeout;
+    c.healthcheck = crate::health_opts::to_health(&f.health)?;
     h.init = f.init.then_some(true);
     h.readonly_rootfs = f.read_only;
     h.privileged = f.privileged;

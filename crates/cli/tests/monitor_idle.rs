@@ -465,3 +465,89 @@ fn kill_9_idle_monitor_then_rm_f() {
         "again\n"
     );
 }
+
+/// A container with a healthcheck: the idle monitor starts each probe (a `berth-health`
+/// process) and stays within the 1 MB budget between probes; the probes keep coming through
+/// the handoffs (the health log fills, the status is healthy).
+#[test]
+fn idle_monitor_with_a_healthcheck_stays_small() {
+    let env = setup();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--network",
+        "none",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "250ms",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let id = id_of(&env, "hc");
+    let pid = wait_idle_monitor(&env, &id);
+    let results = || -> usize {
+        let v: serde_json::Value =
+            serde_json::from_str(&env.ok(&["inspect", "-f", "{{json .State.Health}}", "hc"]))
+                .unwrap();
+        v["Log"].as_array().map_or(0, |l| l.len())
+    };
+    // Samples between probes: no probe child of the monitor at that moment.
+    let children = |pid: i32| -> String {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut samples = Vec::new();
+    while samples.len() < 8 {
+        assert!(Instant::now() < deadline, "samples {samples:?}");
+        std::thread::sleep(Duration::from_millis(37));
+        let kids: Vec<i32> = children(pid)
+            .split_whitespace()
+            .filter_map(|c| c.parse().ok())
+            .collect();
+        // Only the container's init is its child between probes.
+        if kids.len() != 1 {
+            continue;
+        }
+        samples.push((status_field(pid, "VmRSS:"), status_field(pid, "RssAnon:")));
+    }
+    eprintln!(
+        "idle monitor with a healthcheck, between probes (VmRSS kB, RssAnon kB): {samples:?}"
+    );
+    let max = samples.iter().map(|s| s.0).max().unwrap();
+    assert!(
+        max < 1024,
+        "idle monitor VmRSS {max} kB between probes: {samples:?}\n{}",
+        std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default()
+    );
+    // Still the idle monitor, and the probes ran (five results kept, healthy).
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert_eq!(
+        exe,
+        Path::new(common::BERTH).with_file_name("berth-monitor")
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while results() < 5 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        env.ok(&["inspect", "-f", "{{.State.Health.Status}}", "hc"]),
+        "healthy\n"
+    );
+    // The monitor's exit path still works with a probe pipe handed over.
+    env.ok(&["stop", "-t", "1", "hc"]);
+    assert!(!alive(pid));
+    assert_eq!(
+        env.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.Health.Status}}",
+            "hc"
+        ]),
+        "exited unhealthy\n"
+    );
+}

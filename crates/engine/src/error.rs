@@ -41,6 +41,8 @@ pub enum Error {
     Image(#[from] image::Error),
     #[error("{0}")]
     Network(String),
+    #[error("{0}")]
+    Volume(#[from] crate::volume::VolumeError),
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -119,6 +119,45 @@ pub fn container_event_of(
     );
 }
 
+/// Docker's `network connect`/`disconnect` events of a container, one per network it is on:
+/// `{"Type": "network", "Action": ..., "Actor": {"ID": <network id>, "Attributes":
+/// {"container", "name", "type"}}}` (no status/id/from).
+pub fn network_events(
+    root: &std::path::Path,
+    container: &str,
+    settings: &crate::types::NetworkSettings,
+    action: &str,
+) {
+    for (name, ep) in &settings.networks {
+        let driver = match name.as_str() {
+            "none" => "null",
+            "host" => "host",
+            _ => "bridge",
+        };
+        let attributes = BTreeMap::from([
+            ("container".to_string(), container.to_string()),
+            ("name".to_string(), name.clone()),
+            ("type".to_string(), driver.to_string()),
+        ]);
+        let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+        append(
+            root,
+            &Event {
+                kind: "network".into(),
+                action: action.into(),
+                actor: Actor {
+                    id: ep.network_id.clone(),
+                    attributes,
+                },
+                scope: "local".into(),
+                time: nanos / 1_000_000_000,
+                time_nano: nanos,
+                ..Default::default()
+            },
+        );
+    }
+}
+
 /// Whether `ev` passes Docker's event filters (same key ORs, different keys AND).
 pub fn matches(ev: &Event, filters: &[(String, String)]) -> bool {
     let mut keys: Vec<&str> = filters.iter().map(|(k, _)| k.as_str()).collect();

@@ -32,6 +32,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::health::sched::{Sched, Timing};
 use crate::relay::{self, Client, Io};
 use crate::shim::{self, Log};
 pub use crate::shim::{
@@ -80,6 +81,8 @@ pub struct Spawn<'a> {
     pub record_lock: RawFd,
     /// The spec just written to the bundle (the monitor, a fork, has it in memory already).
     pub spec: (serde_json::Value, Vec<u8>),
+    /// The healthcheck's timer settings, if the container has a probe.
+    pub health: Option<Timing>,
 }
 
 /// Forks the monitor (one fork + setsid) and returns once the container runs.
@@ -560,6 +563,7 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
         log,
         mnt_ns: None,
         spec: Some(s.spec),
+        health: s.health.map(Sched::new),
     };
     lifecycle(m, Some(status_wr), None)
 }
@@ -581,6 +585,8 @@ struct Monitor<'a> {
     mnt_ns: Option<File>,
     /// The first start's spec (restarts read the bundle's config.json).
     spec: Option<(serde_json::Value, Vec<u8>)>,
+    /// The healthcheck timer (health/sched.rs).
+    health: Option<Sched>,
 }
 
 /// How long a started container must still run before its monitor shrinks into
@@ -668,6 +674,9 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
             let pid = container.pid();
             m.mnt_ns = File::open(format!("/proc/{pid}/ns/mnt")).ok();
             let started_at = now();
+            if let Some(h) = m.health.as_mut() {
+                h.restart();
+            }
             match status_wr.take() {
                 Some(mut w) => {
                     report(
@@ -692,6 +701,10 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                         r.state.restarting = false;
                         r.state.pid = pid as i64;
                         r.state.started_at = started_at.clone();
+                        r.state.health = crate::health::on_start(
+                            r.config.healthcheck.as_ref(),
+                            r.state.health.take(),
+                        );
                         r.restart_count += 1;
                         Ok(())
                     });
@@ -777,6 +790,7 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                 r.state.exit_code = code as i64;
                 r.state.oom_killed = oom;
                 r.state.finished_at = now();
+                crate::health::on_stop(&mut r.state.health);
                 Ok(())
             });
             events::container_event_with(
@@ -830,6 +844,8 @@ fn serve_then_shrink(
     }
     loop {
         let deadline = idle.map(|_| std::time::Instant::now() + IDLE_GRACE);
+        let (paths, id) = (m.paths, m.id.clone());
+        let spawn = |s: &mut Sched| crate::health::spawn_from_monitor(s, paths, &id);
         let served = relay::serve(
             pid,
             pidfd.as_ref().map(|p| p.as_raw_fd()),
@@ -838,6 +854,10 @@ fn serve_then_shrink(
             &mut m.clients,
             &mut m.log,
             deadline.map_or(relay::Idle::Never, relay::Idle::Until),
+            m.health.as_mut().map(|sched| relay::Probes {
+                sched,
+                spawn: &spawn,
+            }),
         );
         let Some(code) = served else {
             if let (Some(path), Some(pidfd)) = (idle.take(), pidfd.as_ref()) {
@@ -898,6 +918,7 @@ fn handoff(
             .collect(),
         partial: m.log.partial.clone(),
         exit: None,
+        health: m.health.clone(),
     };
     runtime::timing::mark("mon:handoff");
     shim::exec_handoff(shim::Program::Path(path), &h)
@@ -963,6 +984,7 @@ pub fn resume() -> i32 {
         },
         mnt_ns: None,
         spec: None,
+        health: h.health,
     };
     lifecycle(m, None, h.exit)
 }
@@ -992,7 +1014,7 @@ fn finish(
 ) {
     let auto_remove = hc.is_some_and(|h| h.auto_remove);
     // With --rm the record is about to go: no point rewriting it (each rewrite frees a block).
-    let _ = (!auto_remove).then(|| {
+    let recorded = (!auto_remove).then(|| {
         record::update(paths, id, |r| {
             r.state.status = "exited".into();
             r.state.running = false;
@@ -1005,9 +1027,10 @@ fn finish(
                 r.state.error = e.clone();
             }
             r.state.finished_at = now();
+            crate::health::on_stop(&mut r.state.health);
             r.monitor_pid = 0;
             r.monitor_start_time = 0;
-            Ok(())
+            Ok(r.clone())
         })
     });
     let _ = std::fs::remove_file(paths.socket(id));
@@ -1018,9 +1041,17 @@ fn finish(
         let _l = record::lock(&paths.dir(id), id).ok();
         let rec = record::load(paths, id).ok();
         events::container_event_of(&paths.root, id, rec.as_ref(), "die", &exit_code);
+        if let Some(r) = &rec {
+            events::network_events(&paths.root, id, &r.network_settings, "disconnect");
+        }
         runtime::timing::mark("mon:remove");
         let hold = crate::mnt_release::hold_rootfs(&paths.root, id);
+        // `--rm` removes the container's anonymous volumes too (Docker).
+        let anonymous = rec.as_ref().map_or_else(Vec::new, |r| {
+            crate::volume::mounts::anonymous_of(paths, &r.mount_points)
+        });
         let left = crate::release_and_remove(paths, id, deleting, hc, rec);
+        crate::volume::mounts::remove_unused(paths, &anonymous);
         runtime::timing::mark("mon:reply");
         // What follows the reply (the mount namespace's teardown, the deletions the removal
         // left for later) runs at the lowest CPU and I/O priority, set before the reply: the
@@ -1042,7 +1073,11 @@ fn finish(
         }
         return;
     }
-    events::container_event_with(&paths.root, id, "die", &exit_code);
+    let rec = recorded.and_then(|r| r.ok());
+    events::container_event_of(&paths.root, id, rec.as_ref(), "die", &exit_code);
+    if let Some(r) = &rec {
+        events::network_events(&paths.root, id, &r.network_settings, "disconnect");
+    }
     if let Some(t) = deleting {
         let _ = t.join();
     }

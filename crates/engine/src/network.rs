@@ -156,9 +156,14 @@ pub fn attach(
             ports: exposed.into_iter().map(|k| (k, None)).collect(),
             ..Default::default()
         };
-        settings
-            .networks
-            .insert(mode.to_string(), EndpointSettings::default());
+        // Docker's inspect names the pre-defined network here too (events use it).
+        settings.networks.insert(
+            mode.to_string(),
+            EndpointSettings {
+                network_id: predefined(mode).id,
+                ..Default::default()
+            },
+        );
         if mode == "host" {
             // The host's own files, like Docker; --dns* and --add-host still apply.
             let mut hosts = std::fs::read_to_string("/etc/hosts")
@@ -428,10 +433,22 @@ pub fn connect(
         }),
         ..Default::default()
     });
-    Ok((
-        ep.network_name.clone(),
-        endpoint_settings(&ep, cfg.as_ref()),
-    ))
+    let settings = endpoint_settings(&ep, cfg.as_ref());
+    one_network_event(paths.root, id, &ep.network_name, &settings, "connect");
+    Ok((ep.network_name.clone(), settings))
+}
+
+/// Docker's network event for one endpoint of the container.
+fn one_network_event(
+    root: &std::path::Path,
+    id: &str,
+    name: &str,
+    ep: &EndpointSettings,
+    action: &str,
+) {
+    let mut s = crate::types::NetworkSettings::default();
+    s.networks.insert(name.to_string(), ep.clone());
+    crate::events::network_events(root, id, &s, action);
 }
 
 /// `network disconnect`: removes the container's endpoint on `network` (veth, ports, IP).
@@ -451,7 +468,13 @@ pub fn disconnect(paths: &NetPaths, id: &str, network: &str) -> Result<(), Error
             n.name
         )));
     }
-    ctl.leave(id, &n.id)
+    ctl.leave(id, &n.id)?;
+    let ep = EndpointSettings {
+        network_id: n.id.clone(),
+        ..Default::default()
+    };
+    one_network_event(paths.root, id, &n.name, &ep, "disconnect");
+    Ok(())
 }
 
 /// inspect's NetworkSettings rebuilt from the live network state (after connect/disconnect).
@@ -483,7 +506,14 @@ pub fn settings(
             .into_iter()
             .find(|m| *m == host.network_mode)
         {
-            s.networks.insert(m.into(), EndpointSettings::default());
+            // Docker's inspect names the pre-defined network here too (events use it).
+            s.networks.insert(
+                m.into(),
+                EndpointSettings {
+                    network_id: predefined(m).id,
+                    ..Default::default()
+                },
+            );
         }
         if host.network_mode == "host" {
             s.sandbox_key.clear();

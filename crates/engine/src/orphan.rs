@@ -83,7 +83,9 @@ pub(crate) fn settle(paths: &Paths, id: &str) -> Option<Settled> {
     let exit_code = [("exitCode", KILLED.to_string())];
     if hc.as_ref().is_some_and(|h| h.auto_remove) {
         events::container_event_of(&paths.root, id, Some(&r), "die", &exit_code);
+        let anonymous = crate::volume::mounts::anonymous_of(paths, &r.mount_points);
         crate::remove_all(paths, id);
+        crate::volume::mounts::remove_unused(paths, &anonymous);
         drop(lock);
         return Some(Settled {
             result,
@@ -98,6 +100,7 @@ pub(crate) fn settle(paths: &Paths, id: &str) -> Option<Settled> {
     r.state.exit_code = KILLED;
     r.state.oom_killed = false;
     r.state.finished_at = runtime::state::now_rfc3339();
+    crate::health::on_stop(&mut r.state.health);
     r.monitor_pid = 0;
     r.monitor_start_time = 0;
     let restart = hc.as_ref().is_some_and(|h| {

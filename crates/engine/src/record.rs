@@ -3,7 +3,8 @@
 //! (`<root>/containers/<id>/.lock`), so many berth processes and the monitor can update them.
 //! Names are reserved with `O_EXCL` files in `<root>/names/` (no global lock).
 
-use crate::types::{Config, ContainerState, HostConfig, MountPoint, NetworkSettings};
+use crate::types::{Config, ContainerState, HostConfig, NetworkSettings};
+use crate::volume::ContainerMount;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
@@ -33,7 +34,7 @@ pub struct Record {
     pub restart_count: i64,
     pub has_been_started_before: bool,
     pub has_been_manually_stopped: bool,
-    pub mount_points: Vec<MountPoint>,
+    pub mount_points: Vec<ContainerMount>,
     pub hostname_path: String,
     pub hosts_path: String,
     pub resolv_conf_path: String,

@@ -1,12 +1,14 @@
 //! The stdio relay of a running container's monitor: output (pipes or the pty master) to the
 //! json-file log and the attached clients, new clients from the attach listener, stdin and
-//! resizes from them to the container, the init's exit from its pidfd.
+//! resizes from them to the container, the init's exit from its pidfd, the healthcheck's
+//! probes when due (health/sched.rs).
 //!
 //! One loop for both forms of the monitor: the full monitor (monitor.rs, for a short grace
 //! after the start and when no idle binary is installed) and the idle `berth-monitor`
 //! (shim.rs). Like shim.rs this file is compiled twice, into the engine and (by `#[path]`)
 //! into the `berth-monitor` binary, so it uses std and libc only.
 
+use crate::health::sched::Sched;
 use crate::shim::{read_frame, write_frame, Log, HELLO, RESIZE, STDERR, STDIN, STDIN_EOF, STDOUT};
 use std::fs::File;
 use std::io::Write;
@@ -58,6 +60,12 @@ pub enum Idle<'a> {
     Quiet(i32, &'a dyn Fn(&mut Vec<u8>)),
 }
 
+/// The container's healthcheck (health/sched.rs): its timer and how to start a probe.
+pub struct Probes<'a> {
+    pub sched: &'a mut Sched,
+    pub spawn: &'a dyn Fn(&mut Sched),
+}
+
 /// Docker's exit code of a wait status: the code, or 128 + the signal.
 pub fn exit_code(st: libc::c_int) -> i32 {
     if libc::WIFEXITED(st) {
@@ -100,6 +108,8 @@ pub fn reap_orphans(init: i32) {
 /// (nothing is lost: no frame or line is half-read between calls, partial log lines stay in
 /// `log`).
 /// `listener` (non-blocking) stays open; the fds of `io` that reached EOF are closed.
+/// With `probes`, the healthcheck's probes are started when due and their ends awaited.
+#[allow(clippy::too_many_arguments)] // the loop's whole state, owned by two different callers
 pub fn serve(
     pid: i32,
     pidfd: Option<RawFd>,
@@ -108,6 +118,7 @@ pub fn serve(
     clients: &mut Vec<Client>,
     log: &mut Log,
     idle: Idle,
+    mut probes: Option<Probes>,
 ) -> Option<i32> {
     let mut exited: Option<i32> = None;
     let mut buf = vec![0u8; 32 * 1024];
@@ -141,6 +152,7 @@ pub fn serve(
             _ => -1,
         }));
         fds.push(pfd(listener));
+        fds.push(pfd(probes.as_ref().map_or(-1, |p| p.sched.poll_fd())));
         fds.extend(clients.iter().map(|c| pfd(c.sock.as_raw_fd())));
         // After the init exited, remaining output is drained without blocking on writers that
         // outlive it (daemons in a --pid host container).
@@ -150,6 +162,10 @@ pub fn serve(
             (None, Some(l), _) => l.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32,
             (None, None, Idle::Quiet(ms, _)) if busy => *ms,
             (None, None, _) => -1,
+        };
+        let timeout = match (&probes, exited) {
+            (Some(p), None) => p.sched.min_timeout(timeout),
+            _ => timeout,
         };
         // SAFETY: poll over a vector of valid pollfds.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
@@ -161,6 +177,25 @@ pub fn serve(
         }
         if n == 0 && exited.is_some() {
             break;
+        }
+        if let Some(p) = probes.as_mut() {
+            if exited.is_none() && p.sched.due() {
+                (p.spawn)(p.sched);
+                if n == 0 {
+                    continue;
+                }
+            }
+            if fds[4].revents != 0 && p.sched.poll_fd() >= 0 && p.sched.on_readable() {
+                // A probe's work is over: what it used goes back at once (with probes more
+                // often than the quiet time, that time would never come).
+                if let Idle::Quiet(_, quiet) = &idle {
+                    quiet(&mut buf);
+                    busy = false;
+                }
+                if n == 1 {
+                    continue;
+                }
+            }
         }
         if n == 0 {
             if let Idle::Quiet(_, quiet) = &idle {
@@ -232,7 +267,7 @@ pub fn serve(
         }
         let mut drop_idx = Vec::new();
         for (k, cl) in clients.iter_mut().enumerate() {
-            let Some(p) = fds.get(4 + k) else { break };
+            let Some(p) = fds.get(5 + k) else { break };
             if p.revents == 0 {
                 continue;
             }

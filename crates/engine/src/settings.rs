@@ -80,9 +80,6 @@ pub fn validate(h: &HostConfig) -> Result<()> {
             h.volume_driver
         )));
     }
-    if h.volumes_from.as_ref().is_some_and(|v| !v.is_empty()) {
-        return Err(refuse("--volumes-from is not supported by berth yet"));
-    }
     if h.kernel_memory != 0 || h.kernel_memory_tcp != 0 {
         return Err(refuse(
             "--kernel-memory: kernel memory limits are not supported (Linux 6.x no longer applies memory.kmem.limit_in_bytes)",
@@ -295,10 +292,6 @@ mod tests {
         check(&|h| h.isolation = "hyperv".into(), "Invalid isolation");
         check(&|h| h.runtime = "kata".into(), "Unknown runtime");
         check(&|h| h.volume_driver = "nfs".into(), "--volume-driver");
-        check(
-            &|h| h.volumes_from = Some(vec!["x".into()]),
-            "--volumes-from",
-        );
         check(&|h| h.kernel_memory = 1 << 20, "--kernel-memory");
         check(
             &|h| {

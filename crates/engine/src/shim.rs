@@ -7,9 +7,10 @@
 //! [`Handoff`] in a memfd named by `$BERTH_MONITOR_HANDOFF`): the init's pid (still our child:
 //! execve keeps children and the subreaper flag) and pidfd, the stdout/stderr pipes or the pty
 //! master, the stdin write end, the attach listener and clients, the json-file log and its
-//! partial lines, and an fd of the `berth` executable. This process then relays output to the
-//! log and the attach clients, accepts new clients, forwards stdin and resizes, exactly like the
-//! full monitor's loop. When the init exits it reaps it, drains the output and execs `berth`
+//! partial lines, an fd of the `berth` executable and the healthcheck timer (health/sched.rs,
+//! with a running probe's pipe). This process then relays output to the log and the attach
+//! clients, accepts new clients, forwards stdin and resizes, and starts the healthcheck's
+//! probes (as `berth-health` processes), exactly like the full monitor's loop. When the init exits it reaps it, drains the output and execs `berth`
 //! again (argv0 `berth-monitor`, which the CLI dispatches to `monitor::resume`) with the exit
 //! code, the listener, the log and the clients: that records the exit and applies `--rm` and
 //! restart policies. Both execs keep argv `berth-monitor <id>`, the pid and its start time, so
@@ -26,6 +27,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
+use crate::health::sched::Sched;
 use crate::relay::{self, Client};
 
 pub const STDIN: u8 = 0;
@@ -210,6 +212,8 @@ pub struct Handoff {
     pub partial: [Vec<u8>; 2],
     /// Set by the idle monitor: the init's exit code.
     pub exit: Option<i32>,
+    /// The healthcheck timer (its running probe's pipe among the fds).
+    pub health: Option<Sched>,
 }
 
 impl Default for Handoff {
@@ -232,6 +236,7 @@ impl Default for Handoff {
             clients: Vec::new(),
             partial: [Vec::new(), Vec::new()],
             exit: None,
+            health: None,
         }
     }
 }
@@ -259,6 +264,7 @@ impl Handoff {
             self.exe,
         ];
         v.extend(self.clients.iter().map(|c| c.fd));
+        v.extend(self.health.as_ref().map(|h| h.probe_fd));
         v.retain(|&fd| fd >= 0);
         v
     }
@@ -268,7 +274,7 @@ impl Handoff {
     pub fn encode(&self) -> Vec<u8> {
         let mut o = Vec::new();
         let num = |n: i64| n.to_string().into_bytes();
-        put(&mut o, "v", b"1");
+        put(&mut o, "v", b"2");
         put(&mut o, "id", self.id.as_bytes());
         put(&mut o, "root", self.root.as_bytes());
         put(&mut o, "runroot", self.runroot.as_bytes());
@@ -304,6 +310,9 @@ impl Handoff {
         if let Some(code) = self.exit {
             put(&mut o, "exit", &num(code as i64));
         }
+        if let Some(h) = &self.health {
+            put(&mut o, "health", h.encode().as_bytes());
+        }
         o
     }
 
@@ -323,7 +332,7 @@ impl Handoff {
             let text = std::str::from_utf8(val).ok();
             let int = || text.and_then(|t| t.parse::<i32>().ok());
             match key {
-                "v" => version = val == b"1",
+                "v" => version = val == b"2",
                 "id" => h.id = text?.to_string(),
                 "root" => h.root = OsStr::from_bytes(val).to_os_string(),
                 "runroot" => h.runroot = OsStr::from_bytes(val).to_os_string(),
@@ -355,6 +364,7 @@ impl Handoff {
                 "partial0" => h.partial[0] = val.to_vec(),
                 "partial1" => h.partial[1] = val.to_vec(),
                 "exit" => h.exit = Some(int()?),
+                "health" => h.health = Some(Sched::decode(text?)?),
                 _ => return None,
             }
         }
@@ -607,6 +617,9 @@ fn serve(h: &mut Handoff, log: &mut Log, clients: &mut Vec<Client>, shrink: &Shr
         master: own(h.master),
     };
     let quiet = |buf: &mut Vec<u8>| shrink.apply(buf);
+    let mut health = h.health.take();
+    let (exe, id, root, runroot) = (h.exe, &h.id, &h.root, &h.runroot);
+    let spawn = |s: &mut Sched| s.spawn(exe, id, root, runroot);
     // The listener is kept as a number: it must stay open (and be handed back) after this.
     let code = relay::serve(
         h.pid,
@@ -616,7 +629,12 @@ fn serve(h: &mut Handoff, log: &mut Log, clients: &mut Vec<Client>, shrink: &Shr
         clients,
         log,
         relay::Idle::Quiet(QUIET_MS, &quiet),
+        health.as_mut().map(|sched| relay::Probes {
+            sched,
+            spawn: &spawn,
+        }),
     );
+    h.health = health;
     h.pidfd = -1;
     h.out = -1;
     h.err = -1;
@@ -729,14 +747,23 @@ mod tests {
             ],
             partial: [b"half a li\n\0ne".to_vec(), Vec::new()],
             exit: Some(137),
+            health: Some({
+                let mut s = Sched::new(crate::health::sched::Timing {
+                    interval_ns: 1,
+                    start_interval_ns: 2,
+                    start_period_ns: 3,
+                });
+                s.probe_fd = 14;
+                s
+            }),
         };
         let d = Handoff::decode(&h.encode()).unwrap();
         assert_eq!(d, h);
-        assert_eq!(d.fds(), vec![5, 6, 7, 8, 9, 10, 11, 12, 13]);
+        assert_eq!(d.fds(), vec![5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
         let mut e = h.encode();
         e.truncate(e.len() - 3);
         assert_eq!(Handoff::decode(&e), None);
-        assert_eq!(Handoff::decode(b"v 1\n2\n"), None);
+        assert_eq!(Handoff::decode(b"v 1\n1\n"), None);
     }
 
     #[test]

@@ -95,8 +95,8 @@ pub struct SpecInput<'a> {
     pub rootfs: &'a Path,
     /// `<root>/containers/<id>` holding hostname, hosts, resolv.conf.
     pub container_dir: &'a Path,
-    /// `<root>/volumes`
-    pub volumes_dir: &'a Path,
+    /// The OCI entries of the container's binds, volumes and `--mount`s.
+    pub mounts: &'a [Value],
     pub net: Ns,
     pub pid: Ns,
     pub ipc: Ns,
@@ -558,108 +558,12 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
             "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}),
         );
     }
+    // The container's binds, volumes and --mount tmpfs, readied by `volume::mounts::prepare`.
     let mut user_dests: Vec<String> = Vec::new();
     let mut user_mounts: Vec<Value> = Vec::new();
-    for b in h.binds.iter().flatten() {
-        let (src, dst, ro, prop, named) = parse_bind(b)?;
-        let src = if src.is_empty() || named {
-            let name = if src.is_empty() {
-                hex::encode(rand::random::<[u8; 32]>())
-            } else {
-                src.clone()
-            };
-            let d = inp.volumes_dir.join(&name).join("_data");
-            // volumes/ and volumes/<name> 0701, _data 0755: Docker's modes (see perms).
-            crate::perms::mkdir(&inp.volumes_dir.join(&name), crate::perms::VOLUMES)
-                .map_err(Error::io(format!("creating volume {name}")))?;
-            std::fs::create_dir_all(&d).map_err(Error::io(format!("creating volume {name}")))?;
-            d.display().to_string()
-        } else {
-            if !Path::new(&src).exists() {
-                // Docker creates a missing bind source as a directory.
-                std::fs::create_dir_all(&src)
-                    .map_err(Error::io(format!("creating bind source {src}")))?;
-            }
-            src
-        };
-        let mut opts = vec![
-            "rbind".to_string(),
-            if ro { "ro" } else { "rw" }.to_string(),
-        ];
-        opts.push(if prop.is_empty() {
-            "rprivate".into()
-        } else {
-            prop
-        });
-        user_dests.push(dst.clone());
-        user_mounts
-            .push(json!({"destination": dst, "type": "bind", "source": src, "options": opts}));
-    }
-    for m in h.mounts.iter().flatten() {
-        let dst = m.target.clone();
-        match m.kind.as_str() {
-            "bind" | "volume" => {
-                let src = if m.kind == "volume" {
-                    let name = if m.source.is_empty() {
-                        hex::encode(rand::random::<[u8; 32]>())
-                    } else {
-                        m.source.clone()
-                    };
-                    let d = inp.volumes_dir.join(&name).join("_data");
-                    std::fs::create_dir_all(&d)
-                        .map_err(Error::io(format!("creating volume {name}")))?;
-                    d.display().to_string()
-                } else {
-                    if !Path::new(&m.source).exists() {
-                        return Err(Error::InvalidArgument(format!(
-                            "invalid mount config for type \"bind\": bind source path does not exist: {}",
-                            m.source
-                        )));
-                    }
-                    m.source.clone()
-                };
-                let prop = m
-                    .bind_options
-                    .as_ref()
-                    .map(|b| b.propagation.clone())
-                    .filter(|p| !p.is_empty())
-                    .unwrap_or_else(|| "rprivate".into());
-                let recursive = !m.bind_options.as_ref().is_some_and(|b| b.non_recursive);
-                let opts = vec![
-                    if recursive { "rbind" } else { "bind" }.to_string(),
-                    if m.read_only { "ro" } else { "rw" }.to_string(),
-                    prop,
-                ];
-                user_mounts.push(
-                    json!({"destination": dst, "type": "bind", "source": src, "options": opts}),
-                );
-            }
-            "tmpfs" => {
-                let mut opts = vec![
-                    "nosuid".to_string(),
-                    "nodev".to_string(),
-                    "noexec".to_string(),
-                ];
-                if let Some(t) = &m.tmpfs_options {
-                    if t.size_bytes > 0 {
-                        opts.push(format!("size={}", t.size_bytes));
-                    }
-                    if t.mode > 0 {
-                        opts.push(format!("mode={:o}", t.mode));
-                    }
-                }
-                if m.read_only {
-                    opts.push("ro".into());
-                }
-                user_mounts.push(json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": opts}));
-            }
-            k => {
-                return Err(Error::InvalidArgument(format!(
-                    "invalid mount config: mount type unknown: \"{k}\""
-                )))
-            }
-        }
-        user_dests.push(m.target.clone());
+    for m in inp.mounts {
+        user_dests.push(m["destination"].as_str().unwrap_or_default().to_string());
+        user_mounts.push(m.clone());
     }
     for (dst, opts) in h.tmpfs.iter().flatten() {
         user_dests.push(dst.clone());
@@ -789,7 +693,7 @@ mod tests {
             host: h,
             rootfs: root,
             container_dir: root,
-            volumes_dir: root,
+            mounts: &[],
             net: Ns::Private,
             pid: Ns::Private,
             ipc: Ns::Private,

@@ -48,7 +48,14 @@ pub(crate) fn status_text(r: &Record) -> String {
     let now = chrono::Utc::now();
     let since = |t: &str| parse_time(t).map(|t| (now - t).num_seconds()).unwrap_or(0);
     match r.effective_status() {
-        "running" => format!("Up {}", human_duration(since(&r.state.started_at))),
+        "running" => match &r.state.health {
+            Some(h) => format!(
+                "Up {} ({})",
+                human_duration(since(&r.state.started_at)),
+                h.summary()
+            ),
+            None => format!("Up {}", human_duration(since(&r.state.started_at))),
+        },
         "paused" => format!("Up {} (Paused)", human_duration(since(&r.state.started_at))),
         "restarting" => format!(
             "Restarting ({}) {} ago",

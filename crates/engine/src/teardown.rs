@@ -49,6 +49,7 @@ fn release_resources_in(paths: &record::Paths, id: &str, store: Option<&storage:
     let _ = network::detach(&np, id);
     ipc::unmount_shm(&paths.run_dir(id));
     let _ = std::fs::remove_dir_all(paths.run_dir(id));
+    crate::volume::release(paths, id);
 }
 
 /// The monitor's `--rm` ending: releases and removes with one storage handle and the
@@ -85,6 +86,7 @@ pub(crate) fn release_and_remove(
             let _ = t.join();
             timing::mark("rm:runtime_joined");
             remove_run_dir(&paths.run_dir(id));
+            crate::volume::release(paths, id);
             left
         }
         None => {

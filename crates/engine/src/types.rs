@@ -26,6 +26,8 @@ pub struct Config {
     pub stdin_once: bool,
     pub env: Vec<String>,
     pub cmd: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::health::HealthConfig>,
     pub image: String,
     pub volumes: Option<Map<Empty>>,
     pub working_dir: String,
@@ -36,6 +38,9 @@ pub struct Config {
     pub stop_signal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<i64>,
+    /// The image's SHELL (runs CMD-SHELL healthchecks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shell: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -104,7 +109,36 @@ pub struct Mount {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bind_options: Option<BindOptions>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_options: Option<VolumeOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tmpfs_options: Option<TmpfsOptions>,
+}
+
+/// `--mount type=volume` options (Docker's `mount.VolumeOptions`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeOptions {
+    /// `volume-nocopy`: the new volume is not populated from the image.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_copy: bool,
+    /// `volume-label`: labels of a volume this mount creates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Map<String>>,
+    /// `volume-subpath`: a directory inside the volume is mounted instead of its root.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub subpath: String,
+    /// `volume-driver`, `volume-opt`: how a volume this mount creates is made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver_config: Option<VolumeDriver>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeDriver {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<Map<String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -311,6 +345,9 @@ pub struct ContainerState {
     /// RFC 3339 with nanoseconds; "0001-01-01T00:00:00Z" when never.
     pub started_at: String,
     pub finished_at: String,
+    /// Only for a container with a healthcheck (Docker's omitempty pointer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::Health>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

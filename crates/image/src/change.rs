@@ -194,6 +194,9 @@ pub fn apply_change(cfg: &mut ContainerConfig, change: &str) -> Result<()> {
                 .get_or_insert_with(Vec::new)
                 .push(rest.trim().to_string());
         }
+        "HEALTHCHECK" => {
+            cfg.healthcheck = Some(crate::healthcheck::parse(rest)?);
+        }
         "SHELL" => {
             let v: Vec<String> = serde_json::from_str(rest.trim())
                 .map_err(|_| bad("SHELL requires the arguments to be in JSON form"))?;
@@ -202,7 +205,7 @@ pub fn apply_change(cfg: &mut ContainerConfig, change: &str) -> Result<()> {
         "" => return Err(bad("empty change instruction")),
         _ => {
             return Err(bad(format!(
-                "{instr} is not a valid change command (supported: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, SHELL, STOPSIGNAL, USER, VOLUME, WORKDIR)"
+                "{instr} is not a valid change command (supported: CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, SHELL, STOPSIGNAL, USER, VOLUME, WORKDIR)"
             )))
         }
     }

@@ -41,7 +41,7 @@ pub struct ContainerConfig {
     #[serde(default)]
     pub cmd: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub healthcheck: Option<Value>,
+    pub healthcheck: Option<crate::healthcheck::Healthcheck>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub args_escaped: bool,
     #[serde(default)]

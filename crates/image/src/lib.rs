@@ -10,6 +10,7 @@
 pub mod archive;
 pub mod change;
 pub mod config;
+pub mod healthcheck;
 pub mod import;
 pub mod reference;
 pub mod store;

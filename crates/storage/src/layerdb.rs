@@ -203,6 +203,21 @@ impl LayerDb {
     }
 
     /// Containers whose parent is `chain_id`: (id, holds a legacy counted reference).
+    /// Whether some layer entry names `chain_id` as its parent. A layer with children is never
+    /// deleted, whatever its count says: a process killed between stacking a layer on a parent
+    /// (which hands the caller's reference on the parent to the child) and journaling that
+    /// leaves a journal that still claims the parent, and its recovery must not pull the
+    /// parent out from under the child. Reads every entry's `parent`: only asked when a count
+    /// reaches zero.
+    pub fn has_children(&self, chain_id: &str) -> bool {
+        self.list().iter().any(|c| {
+            self.entry(c)
+                .ok()
+                .and_then(|d| read(&d.join("parent")).ok())
+                .is_some_and(|p| p == chain_id)
+        })
+    }
+
     pub fn mount_users(&self, chain_id: &str) -> Vec<(String, bool)> {
         self.mounts()
             .into_iter()

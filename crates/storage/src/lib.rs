@@ -763,8 +763,9 @@ impl Store {
                 break;
             }
             // The last counted reference. Containers hold none; their mount entries say whether
-            // one still stands on this layer, and its removal then collects the layer.
-            if !self.db.mount_users(&c).is_empty() {
+            // one still stands on this layer, and its removal then collects the layer. A child
+            // layer's removal collects it likewise (see `has_children`).
+            if !self.db.mount_users(&c).is_empty() || self.db.has_children(&c) {
                 if refs != 0 {
                     self.db.set_refs(&c, 0)?;
                 }

@@ -264,3 +264,27 @@ fn ordered_parallel_keeps_order_and_stops_at_the_first_error() {
         assert_eq!(calls, 4);
     }
 }
+
+/// A parent released once too often (the journal of a process killed between a store change
+/// and its journal line claims a reference the parent no longer holds for it) is not deleted
+/// under its child: the child still mounts on it. The child's removal collects both.
+#[test]
+fn a_layer_with_children_outlives_a_stale_release() {
+    let t = TestRoot::new("stale");
+    let s = t.store(Some("overlay2"));
+    let tars = chain_tars();
+    let base = s.register(&mut &tars[0][..], None, None).unwrap();
+    let top = s
+        .register(&mut &tars[1][..], Some(&base.chain_id), None)
+        .unwrap();
+    s.release(&base.chain_id).unwrap(); // the caller's own reference
+    s.release(&base.chain_id).unwrap(); // the stale claim
+    assert!(
+        s.get(&base.chain_id).is_ok(),
+        "parent deleted under its child"
+    );
+    assert!(s.layer_dir(&base.chain_id).unwrap().is_dir());
+    s.release(&top.chain_id).unwrap();
+    assert!(s.layers().unwrap().is_empty());
+    assert_eq!(entries(&t.dir.join("root/overlay2")), ["l"]);
+}

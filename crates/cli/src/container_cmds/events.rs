@@ -51,6 +51,31 @@ pub fn event_line(ev: &engine::Event) -> String {
     s
 }
 
+/// An event as templates see it: its JSON (what `{{json .}}` prints) where Go's field names
+/// (`.Status`, `.ID`, `.From`, `.Scope`, `.Time`, `.TimeNano`) read the JSON-tagged keys.
+fn event_value(ev: &engine::Event) -> serde_json::Value {
+    let mut v = serde_json::to_value(ev).unwrap_or_default();
+    if let serde_json::Value::Object(o) = &mut v {
+        // Go's empty string fields (network events have no status/id/from) print as "".
+        const EMPTY: &str = "\u{0}empty";
+        o.insert(EMPTY.into(), "".into());
+        let mut aliases = serde_json::Map::new();
+        for (go, key) in [
+            ("Status", "status"),
+            ("ID", "id"),
+            ("From", "from"),
+            ("Scope", "scope"),
+            ("Time", "time"),
+            ("TimeNano", "timeNano"),
+        ] {
+            let to = if o.contains_key(key) { key } else { EMPTY };
+            aliases.insert(go.into(), to.into());
+        }
+        o.insert(crate::format::ALIASES.into(), aliases.into());
+    }
+    v
+}
+
 pub fn events(g: &Global, a: EventsArgs) -> CmdResult {
     let now = now_ns();
     let t = |v: &Option<String>| -> Result<Option<f64>, Failure> {
@@ -77,7 +102,7 @@ pub fn events(g: &Global, a: EventsArgs) -> CmdResult {
     let mut err = None;
     e.events(&opts, &mut |ev| {
         let line = match &tmpl {
-            Some(t) => match t.execute(&serde_json::to_value(ev).unwrap_or_default()) {
+            Some(t) => match t.execute(&event_value(ev)) {
                 Ok(s) => s,
                 Err(m) => {
                     err = Some(m);

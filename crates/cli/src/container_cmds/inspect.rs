@@ -68,6 +68,11 @@ pub fn inspect(g: &Global, a: crate::image_cmds::InspectArgs, container_only: bo
     }
     let mut out = std::io::stdout().lock();
     match &tmpl {
+        Some(_) if crate::format::is_json(a.format.as_deref()) => writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&found).expect("serializable")
+        )?,
         Some(t) => {
             for v in &found {
                 let v = serde_json::to_value(v).expect("serializable");

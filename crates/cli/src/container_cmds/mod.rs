@@ -48,7 +48,7 @@ use kill::KillArgs;
 use logs::LogsArgs;
 use port::PortArgs;
 pub use prune::{container_prune, system_prune, ContainerPruneArgs, SystemPruneArgs};
-pub use ps::{ps, PsArgs};
+pub use ps::{ps, ps_row, PsArgs, PS_HEADERS};
 use rename::RenameArgs;
 use rm::RmArgs;
 use run::RunArgs;

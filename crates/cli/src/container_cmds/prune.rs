@@ -49,7 +49,7 @@ pub struct SystemPruneArgs {
     /// Do not prompt for confirmation
     #[arg(short = 'f', long)]
     pub force: bool,
-    /// Prune volumes (accepted; berth keeps no unused volumes yet)
+    /// Prune anonymous volumes
     #[arg(long)]
     pub volumes: bool,
     /// Provide filter values (e.g. 'label=<key>=<value>')
@@ -58,6 +58,10 @@ pub struct SystemPruneArgs {
 }
 
 pub fn system_prune(g: &Global, a: SystemPruneArgs) -> CmdResult {
+    let volumes = a
+        .volumes
+        .then(|| crate::volume_cmds::system_prune_request(&a.filter))
+        .transpose()?;
     if !a.force {
         let images = if a.all {
             "all images without at least one container associated to them"
@@ -66,7 +70,7 @@ pub fn system_prune(g: &Global, a: SystemPruneArgs) -> CmdResult {
         };
         let mut w = String::from("WARNING! This will remove:\n  - all stopped containers\n");
         if a.volumes {
-            w.push_str("  - all volumes not used by at least one container\n");
+            w.push_str("  - all anonymous volumes not used by at least one container\n");
         }
         w.push_str(&format!("  - {images}\n"));
         if !confirm(&w)? {
@@ -78,6 +82,9 @@ pub fn system_prune(g: &Global, a: SystemPruneArgs) -> CmdResult {
         crate::prune_filters::PruneFilters::parse(&a.filter, crate::prune_filters::CONTAINER_KEYS)?;
     let e = open_engine(g)?;
     let mut space = prune_containers(&e, &f)?;
+    if let Some(req) = &volumes {
+        space += crate::volume_cmds::prune_and_print(&e, req)?;
+    }
     let store = &crate::image_cmds::open_store(g).map_err(|f| Failure::new(f.msg, 125))?;
     let root = g.root.clone();
     let used = move |id: &str| crate::image_cmds::container_uses(&root, id);

@@ -222,6 +222,7 @@ pub fn ps_row(c: &engine::ContainerSummary, trunc: bool, size: bool) -> Value {
         "Mounts": mounts.join(","),
         "Networks": c.network_settings.networks.keys().cloned().collect::<Vec<_>>().join(","),
         "LocalVolumes": c.mounts.iter().filter(|m| m.kind == "volume").count().to_string(),
+        crate::format::METHODS: {"Label": c.labels},
     })
 }
 

@@ -6,6 +6,9 @@ use clap::Args;
 
 #[derive(Args)]
 pub struct StopArgs {
+    /// Signal to send to the container
+    #[arg(short = 's', long = "signal")]
+    pub signal: Option<String>,
     /// Seconds to wait for stop before killing it
     #[arg(short = 't', long = "time", alias = "timeout")]
     pub time: Option<i64>,
@@ -16,9 +19,9 @@ pub struct StopArgs {
 pub(super) fn stop(g: &Global, a: StopArgs, restart: bool) -> CmdResult {
     each(g, &a.containers, |e, id| {
         if restart {
-            e.restart(id, a.time)
+            e.restart_with(id, a.time, a.signal.as_deref())
         } else {
-            e.stop(id, a.time)
+            e.stop_with(id, a.time, a.signal.as_deref())
         }
     })
 }

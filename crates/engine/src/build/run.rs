@@ -314,6 +314,11 @@ fn run_container(
         env,
         attach_stdout: true,
         attach_stderr: true,
+        // A RUN is no service: the image's HEALTHCHECK does not probe it (as BuildKit).
+        healthcheck: Some(crate::health::HealthConfig {
+            test: vec!["NONE".into()],
+            ..Default::default()
+        }),
         labels: [(OWNER_LABEL.to_string(), owner_value())]
             .into_iter()
             .collect(),

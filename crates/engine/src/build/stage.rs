@@ -586,7 +586,8 @@ pub(crate) fn step(sh: &Shared, st: &mut State, s: &Step, title: &str) -> Result
         Instruction::Healthcheck(h) => {
             let hc = healthcheck(st, h, line)?;
             created_by = healthcheck_text(&hc);
-            cc.healthcheck = Some(hc);
+            cc.healthcheck =
+                Some(serde_json::from_value(hc).map_err(|e| step_err(line, e.to_string()))?);
         }
         Instruction::Onbuild(t) => {
             cc.on_build.get_or_insert_with(Vec::new).push(t.clone());

@@ -48,6 +48,12 @@ fn owner(root: &Path, runroot: &Path, m: &Path) -> Option<String> {
     if let Some(c) = comps(runroot) {
         return match c.as_slice() {
             [d, id, ..] if d == "containers" && is_id(id) => Some(id.clone()),
+            // A volume subpath staged for a container (`<id>-<n>`, see volume::subpath).
+            [d, s] if d == "subpaths" => s
+                .split_once('-')
+                .map(|(id, _)| id)
+                .filter(|id| is_id(id))
+                .map(String::from),
             _ => None,
         };
     }
@@ -132,6 +138,8 @@ mod tests {
         assert_eq!(o(&format!("/run/b/netns/{id}")), None);
         assert_eq!(o("/run/b"), None);
         assert_eq!(o("/r/volumes/x/_data"), None);
+        assert_eq!(o(&format!("/run/b/subpaths/{id}-3")), Some(id.clone()));
+        assert_eq!(o("/run/b/subpaths/x-3"), None);
         assert_eq!(unescape("/a\\040b"), "/a b");
     }
 }

@@ -5,7 +5,7 @@ use super::kill::parse_signal;
 use super::start::{cgroup_v2_only, default_hosts};
 use crate::record::{self, Record};
 use crate::status::now_rfc3339;
-use crate::types::{self, Config, HostConfig};
+use crate::types::{self, Config};
 use crate::{
     blkio, events, names, network, perms, settings, spec, storage_opts, timing, CreateRequest,
     CreateResponse, Engine, Error, Result,
@@ -54,6 +54,10 @@ fn merge_image_config(c: &mut Config, img: &image::config::ContainerConfig) {
     }
     if c.on_build.is_none() {
         c.on_build = img.on_build.clone();
+    }
+    crate::health::merge(&mut c.healthcheck, img.healthcheck.as_ref());
+    if c.shell.is_none() {
+        c.shell = img.shell.clone().filter(|s| !s.is_empty());
     }
 }
 
@@ -129,6 +133,9 @@ impl Engine {
         }
         blkio::validate(&host)?;
         settings::validate(&host)?;
+        if let Some(h) = &config.healthcheck {
+            h.validate().map_err(Error::InvalidArgument)?;
+        }
         for d in &host.devices {
             if std::fs::metadata(&d.path_on_host).is_err() {
                 return Err(Error::InvalidArgument(format!(
@@ -206,6 +213,19 @@ impl Engine {
         };
         timing::mark("eng:c_named");
         let dir = self.paths.dir(&id);
+        // Volumes made or used here stay locked against removal until the record names them.
+        let vols = match crate::volume::mounts::resolve(&self.paths, &config, &host, &|c| {
+            Ok(self.record(c)?.1.mount_points)
+        }) {
+            Ok(v) => v,
+            Err(e) => {
+                record::release_name(&self.paths, &name, &id);
+                return Err(e);
+            }
+        };
+        let mounts = vols.mounts.clone();
+        let mut vols = Some(vols);
+        let mut created_vols = Vec::new();
         let res = (|| -> Result<Record> {
             perms::mkdir(&dir, perms::CONTAINER_DIR)
                 .map_err(Error::io(format!("creating {}", dir.display())))?;
@@ -230,7 +250,7 @@ impl Engine {
                 },
                 name: format!("/{name}"),
                 driver: store.driver_name().to_string(),
-                mount_points: mount_points(&host, &self.paths.root.join("volumes")),
+                mount_points: mounts.clone(),
                 hostname_path: dir.join("hostname").display().to_string(),
                 hosts_path: dir.join("hosts").display().to_string(),
                 resolv_conf_path: dir.join("resolv.conf").display().to_string(),
@@ -252,6 +272,9 @@ impl Engine {
             record::save_host_config(&self.paths, &id, &host)?;
             record::save(&self.paths, &rec)?;
             drop(name_guard);
+            if let Some(v) = vols.take() {
+                created_vols = v.done(&self.paths);
+            }
             timing::mark("eng:c_saved");
             if prefetch {
                 let np = network::NetPaths {
@@ -288,74 +311,14 @@ impl Engine {
                 let _ = images.layers().remove(&id);
                 let _ = std::fs::remove_dir_all(&dir);
                 record::release_name(&self.paths, &name, &id);
+                match vols.take() {
+                    Some(v) => v.abort(&self.paths),
+                    None => crate::volume::mounts::remove_unused(&self.paths, &created_vols),
+                }
                 return Err(e);
             }
         };
         events::container_event_rec(&self.paths.root, &rec, "create");
         Ok(CreateResponse { id, warnings })
     }
-}
-
-/// inspect's Mounts for the binds/volumes/tmpfs of a HostConfig.
-fn mount_points(h: &HostConfig, volumes: &std::path::Path) -> Vec<types::MountPoint> {
-    let mut out = Vec::new();
-    for b in h.binds.iter().flatten() {
-        if let Ok((src, dst, ro, prop, named)) = spec::parse_bind(b) {
-            if named || src.is_empty() {
-                out.push(types::MountPoint {
-                    kind: "volume".into(),
-                    name: src.clone(),
-                    source: volumes.join(&src).join("_data").display().to_string(),
-                    destination: dst,
-                    driver: "local".into(),
-                    mode: if ro { "ro".into() } else { "z".into() },
-                    rw: !ro,
-                    propagation: String::new(),
-                });
-            } else {
-                out.push(types::MountPoint {
-                    kind: "bind".into(),
-                    source: src,
-                    destination: dst,
-                    mode: if ro { "ro".into() } else { String::new() },
-                    rw: !ro,
-                    propagation: if prop.is_empty() {
-                        "rprivate".into()
-                    } else {
-                        prop
-                    },
-                    ..Default::default()
-                });
-            }
-        }
-    }
-    for m in h.mounts.iter().flatten() {
-        out.push(types::MountPoint {
-            kind: m.kind.clone(),
-            name: if m.kind == "volume" {
-                m.source.clone()
-            } else {
-                String::new()
-            },
-            source: if m.kind == "tmpfs" {
-                String::new()
-            } else {
-                m.source.clone()
-            },
-            destination: m.target.clone(),
-            driver: if m.kind == "volume" {
-                "local".into()
-            } else {
-                String::new()
-            },
-            mode: String::new(),
-            rw: !m.read_only,
-            propagation: if m.kind == "bind" {
-                "rprivate".into()
-            } else {
-                String::new()
-            },
-        });
-    }
-    out
 }

@@ -48,7 +48,7 @@ impl Engine {
             exec_ids: None,
             host_config: host,
             graph_driver: gd,
-            mounts: r.mount_points.clone(),
+            mounts: r.mount_points.iter().map(|m| m.to_mount_point()).collect(),
             config: r.config.clone(),
             network_settings: r.network_settings.clone(),
         })

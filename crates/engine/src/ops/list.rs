@@ -4,7 +4,7 @@ use crate::record::{self, Record};
 use crate::status::{parse_time, status_text};
 use crate::types::HostConfig;
 use crate::{
-    orphan, ContainerSummary, Engine, ListOptions, PortSummary, Result, SummaryHostConfig,
+    orphan, ContainerSummary, Engine, Error, ListOptions, PortSummary, Result, SummaryHostConfig,
     SummaryNetworkSettings,
 };
 
@@ -71,7 +71,7 @@ impl Engine {
             network_settings: SummaryNetworkSettings {
                 networks: r.network_settings.networks.clone(),
             },
-            mounts: r.mount_points.clone(),
+            mounts: r.mount_points.iter().map(|m| m.to_mount_point()).collect(),
         }
     }
 
@@ -101,6 +101,7 @@ impl Engine {
     }
 
     pub fn list(&self, opts: &ListOptions) -> Result<Vec<ContainerSummary>> {
+        crate::ps_filter::validate(&opts.filters)?;
         let mut recs = self.all_records();
         let all = opts.all || opts.limit > 0 || opts.latest;
         let f = &opts.filters;
@@ -112,7 +113,13 @@ impl Engine {
         let get = |k: &'static str| get(f, k);
         // before/since are relative to the creation order.
         let pos = |q: &str, recs: &[Record]| -> Result<usize> {
-            let id = self.resolve(q)?;
+            // The daemon's wording for these filters.
+            let id = self.resolve(q).map_err(|e| match e {
+                Error::NoSuchContainer(_) => {
+                    Error::InvalidArgument(format!("no such container {q}"))
+                }
+                e => e,
+            })?;
             Ok(recs.iter().position(|r| r.id == id).unwrap_or(0))
         };
         if let Some(b) = get("before").next() {
@@ -123,10 +130,6 @@ impl Engine {
             let p = pos(s, &recs)?;
             recs.truncate(p);
         }
-        let any_or = |k: &'static str, pred: &dyn Fn(&str) -> bool| {
-            let mut it = get(k).peekable();
-            it.peek().is_none() || it.any(pred)
-        };
         let mut out = Vec::new();
         for r in &recs {
             let st = r.effective_status();
@@ -138,15 +141,12 @@ impl Engine {
             if !all && !explicit_status && !up {
                 continue;
             }
-            let ok = any_or("id", &|v| r.id.starts_with(v))
-                && any_or("name", &|v| {
-                    r.short_name().contains(v.trim_start_matches('/'))
-                })
-                && any_or("status", &|v| v == st)
-                && any_or("exited", &|v| {
-                    st == "exited" && v.parse() == Ok(r.state.exit_code)
-                })
-                && any_or("ancestor", &|v| {
+            let ok = crate::ps_filter::matches(
+                r,
+                st,
+                f,
+                &|| record::load_host_config(&self.paths, &r.id).ok(),
+                &|v| {
                     r.config.image == v
                         || r.image == v
                         || r.image.trim_start_matches("sha256:").starts_with(v)
@@ -155,17 +155,8 @@ impl Engine {
                             .ok()
                             .and_then(|i| i.resolve(v).ok())
                             .is_some_and(|id| id == r.image)
-                })
-                && get("label").all(|v| match v.split_once('=') {
-                    Some((k, val)) => r.config.labels.get(k).is_some_and(|x| x == val),
-                    None => r.config.labels.contains_key(v),
-                })
-                && any_or("network", &|v| r.network_settings.networks.contains_key(v))
-                && any_or("volume", &|v| {
-                    r.mount_points
-                        .iter()
-                        .any(|m| m.name == v || m.destination == v || m.source == v)
-                });
+                },
+            );
             if !ok {
                 continue;
             }

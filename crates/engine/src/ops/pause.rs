@@ -17,6 +17,9 @@ impl Engine {
             runtime::Container::load(&rt, &id)?.pause()?;
             r.state.status = "paused".into();
             r.state.paused = true;
+            // dockerd 20.10: a paused container reads unhealthy and is not probed (no event);
+            // probes go on after unpause.
+            crate::health::on_stop(&mut r.state.health);
             Ok(())
         })?;
         events::container_event(&self.paths.root, &id, "pause");

@@ -46,15 +46,13 @@ impl Engine {
                 monitor::stop_recorded_monitor(&self.paths, &id);
             }
             release_resources(&self.paths, &id);
-            if opts.volumes {
-                for m in &rec.mount_points {
-                    if m.kind == "volume" && m.name.len() == 64 {
-                        let _ =
-                            std::fs::remove_dir_all(self.paths.root.join("volumes").join(&m.name));
-                    }
-                }
-            }
+            let anonymous = if opts.volumes {
+                crate::volume::mounts::anonymous_of(&self.paths, &rec.mount_points)
+            } else {
+                Vec::new()
+            };
             remove_all(&self.paths, &id);
+            crate::volume::mounts::remove_unused(&self.paths, &anonymous);
         }
         Ok(())
     }

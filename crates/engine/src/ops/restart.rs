@@ -4,7 +4,12 @@ use crate::{events, monitor, record, Engine, Result};
 
 impl Engine {
     pub fn restart(&self, id: &str, timeout: Option<i64>) -> Result<()> {
-        self.stop(id, timeout)?;
+        self.restart_with(id, timeout, None)
+    }
+
+    /// `restart -s SIG`.
+    pub fn restart_with(&self, id: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+        self.stop_with(id, timeout, signal)?;
         let (id, _) = self.record(id)?;
         // The monitor may still be finishing its records: wait for it.
         let rec = record::load(&self.paths, &id)?;

@@ -196,6 +196,7 @@ impl Engine {
                 (ns, a.hosts, a.resolv_conf, a.settings)
             };
             rec.network_settings = settings;
+            events::network_events(&self.paths.root, id, &rec.network_settings, "connect");
             timing::mark("eng:ps_net");
             record::write_fresh(&dir.join("hosts"), hosts.as_bytes())?;
             record::write_fresh(&dir.join("resolv.conf"), resolv.as_bytes())?;
@@ -235,7 +236,12 @@ impl Engine {
                 host,
                 rootfs: &rootfs,
                 container_dir: &dir,
-                volumes_dir: &self.paths.root.join("volumes"),
+                mounts: &crate::volume::mounts::prepare(
+                    &self.paths,
+                    id,
+                    &rec.mount_points,
+                    &rootfs,
+                )?,
                 net,
                 pid,
                 ipc,
@@ -288,6 +294,10 @@ impl Engine {
             }
             _ => {}
         }
+        if client.is_some() {
+            // Docker's CLI attaches before it starts: its `attach` event comes first.
+            events::container_event_rec(&self.paths.root, &rec, "attach");
+        }
         // A monitor that died (kill -9) left resources behind.
         if rec.state.status == "running" || rec.state.status == "paused" {
             release_resources(&self.paths, &id);
@@ -325,6 +335,7 @@ impl Engine {
             dns: network::may_have_dns(&rec.network_settings),
             record_lock: lock.fd(),
             spec,
+            health: crate::health::timing_of(rec.config.healthcheck.as_ref()),
         });
         match started {
             Ok(s) => {
@@ -339,6 +350,10 @@ impl Engine {
                 rec.state.pid = s.pid as i64;
                 rec.state.started_at = s.started_at;
                 rec.state.finished_at = record::NEVER.into();
+                rec.state.health = crate::health::on_start(
+                    rec.config.healthcheck.as_ref(),
+                    rec.state.health.take(),
+                );
                 rec.has_been_started_before = true;
                 rec.has_been_manually_stopped = false;
                 rec.monitor_pid = s.monitor_pid as i64;
