@@ -671,7 +671,9 @@ pub(crate) fn fs_step(
         let mut op = store.begin()?;
         let layer = snap.commit(layers, parent.as_deref(), &mut op)?;
         crate::timing::mark("build:fs:committed");
-        commit_layer(sh, st, cfg, created_by, layer, &mut op)
+        let r = commit_layer(sh, st, cfg, created_by, layer, &mut op);
+        crate::timing::mark("build:fs:image");
+        r
     })();
     match res {
         Ok(id) => {
@@ -771,8 +773,16 @@ pub(crate) fn diff_layer(
 
 impl Drop for Snapshot<'_> {
     fn drop(&mut self) {
+        crate::timing::mark("build:snapshot:drop");
         let _ = self.layers.unmount(&self.id);
-        let _ = self.layers.remove(&self.id);
+        crate::timing::mark("build:snapshot:unmounted");
+        // The store forgets the snapshot now; deleting its files (slow for big COPYs) goes on
+        // in the background, and what a finished build leaves behind the tombstone purge
+        // deletes later.
+        if let Ok(r) = self.layers.remove_deferred(&self.id) {
+            std::thread::spawn(move || r.finish());
+        }
+        crate::timing::mark("build:snapshot:removed");
     }
 }
 
