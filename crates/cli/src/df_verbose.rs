@@ -4,8 +4,9 @@
 
 use crate::format::format_rows;
 use crate::human::{human_size, human_size_prec, since};
-use crate::image_cmds::open_store;
+use crate::image_cmds::{image_failure, open_store};
 use crate::{CmdResult, Failure, Global};
+use engine::images::ImageListOptions;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::Write;
@@ -15,34 +16,23 @@ const CONTAINERS: &str = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolum
 const VOLUMES: &str = "table {{.Name}}\t{{.Links}}\t{{.Size}}";
 
 fn image_rows(g: &Global, uses: &HashMap<String, usize>) -> Result<Vec<Value>, Failure> {
-    let store = open_store(g)?;
-    let mut imgs = store.images()?;
-    imgs.sort_by_key(|i| std::cmp::Reverse(i.config.created_unix()));
-    // How many images hold each layer: a layer of two or more is shared.
-    let chains: Vec<Vec<String>> = imgs
-        .iter()
-        .map(|i| image::config::chain_ids(i.config.diff_ids()))
-        .collect();
-    let mut holders: HashMap<&str, usize> = HashMap::new();
-    for c in &chains {
-        for l in c {
-            *holders.entry(l.as_str()).or_default() += 1;
-        }
-    }
+    let e = open_store(g)?;
+    let imgs = e
+        .image_list(&ImageListOptions {
+            all: true,
+            shared_size: true,
+        })
+        .map_err(image_failure)?;
     let mut rows = Vec::new();
-    for (img, chain) in imgs.iter().zip(&chains) {
-        let size = store.size(img);
-        let shared: u64 = chain
-            .iter()
-            .filter(|l| holders.get(l.as_str()).is_some_and(|n| *n > 1))
-            .map(|l| store.layers().get(l).map(|x| x.size).unwrap_or(0))
-            .sum();
+    for img in &imgs {
+        let size = img.size;
+        let shared = img.shared_size.unwrap_or(0);
         // Docker shows the first tag only.
         let (repo, tag) = match img.tags.first() {
-            Some(t) => (t.familiar_name(), t.tag.clone().unwrap_or_default()),
+            Some(t) => (t.repository.clone(), t.tag.clone().unwrap_or_default()),
             None => ("<none>".into(), "<none>".into()),
         };
-        let created = img.config.created_unix();
+        let created = img.created;
         rows.push(json!({
             "Containers": uses.get(&img.id).copied().unwrap_or(0).to_string(),
             "CreatedAt": chrono::DateTime::from_timestamp(created, 0)
@@ -50,7 +40,7 @@ fn image_rows(g: &Global, uses: &HashMap<String, usize>) -> Result<Vec<Value>, F
                 .unwrap_or_default(),
             "CreatedSince": since(created),
             "Digest": "",
-            "ID": image::short_id(&img.id),
+            "ID": engine::images::short_id(&img.id),
             "Repository": repo,
             "SharedSize": human_size(shared),
             "Size": human_size_prec(size as f64, 3),

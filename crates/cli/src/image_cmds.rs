@@ -4,36 +4,25 @@ use crate::format::{format_rows, Template};
 use crate::human::{human_size, human_size_prec, since};
 use crate::{CmdResult, Failure, Global};
 use clap::Args;
-use image::{DeleteItem, Image, ImageStore, Reference};
-use serde_json::{json, Value};
+use engine::images::{ImageDeleteItem, ImageListOptions, ImportRequest};
+use engine::{Engine, ErrorKind};
+use serde_json::json;
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
-pub fn open_store(g: &Global) -> Result<ImageStore, Failure> {
-    let s = ImageStore::open(&g.root, g.storage_driver.as_deref())?;
-    // A root an earlier version left open to other users is tightened here too.
-    engine::perms::check_dirs(&g.root, &g.runroot);
-    Ok(s)
+/// The engine, for the image commands.
+pub fn open_store(g: &Global) -> Result<Engine, Failure> {
+    crate::container_cmds::open_engine(g)
 }
 
-/// Whether a container uses image `id` (its `config.v2.json` names it).
-pub fn container_uses(root: &Path, id: &str) -> bool {
-    let Ok(rd) = std::fs::read_dir(root.join("containers")) else {
-        return false;
+/// An engine error at an image or registry command: 125 when the engine itself failed (I/O,
+/// the store), else 1 (Docker's CLI).
+pub fn image_failure(e: engine::Error) -> Failure {
+    let code = match e.kind() {
+        ErrorKind::Internal => 125,
+        _ => 1,
     };
-    // Only record dirs (named by a 64-hex id): a removed container's dir is renamed to
-    // `.removed-<id>` before the removal replies and deleted after it; it holds no image.
-    rd.flatten().any(|e| {
-        let n = e.file_name();
-        let n = n.as_encoded_bytes();
-        if n.len() != 64 || !n.iter().all(u8::is_ascii_hexdigit) {
-            return false;
-        }
-        std::fs::read(e.path().join("config.v2.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .is_some_and(|v| v["Image"] == id)
-    })
+    Failure::new(e.to_string(), code)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -56,7 +45,9 @@ pub struct ImportArgs {
 }
 
 pub fn import(g: &Global, a: ImportArgs) -> CmdResult {
-    let reference = a.reference.as_deref().map(Reference::parse).transpose()?;
+    if let Some(r) = &a.reference {
+        engine::parse_reference(r).map_err(image_failure)?;
+    }
     if a.source.starts_with("http://") || a.source.starts_with("https://") {
         return Err(Failure::new(
             format!(
@@ -86,15 +77,14 @@ pub fn import(g: &Global, a: ImportArgs) -> CmdResult {
                 .map_err(|e| Failure::new(format!("open {}: {e}", a.source), 1))?,
         )
     };
-    let store = open_store(g)?;
-    let opts = image::import::ImportOptions {
+    let e = open_store(g)?;
+    let req = ImportRequest {
+        reference: a.reference,
         changes: a.change,
         message: a.message,
-        source: "-".into(),
-        reference,
         architecture,
     };
-    let id = image::import::import(&store, &mut input, &opts)?;
+    let id = e.image_import(&mut input, &req).map_err(image_failure)?;
     println!("{id}");
     Ok(())
 }
@@ -111,7 +101,7 @@ pub struct SaveArgs {
 }
 
 pub fn save(g: &Global, a: SaveArgs) -> CmdResult {
-    let store = open_store(g)?;
+    let e = open_store(g)?;
     match &a.output {
         None => {
             if std::io::stdout().is_terminal() {
@@ -122,7 +112,7 @@ pub fn save(g: &Global, a: SaveArgs) -> CmdResult {
             }
             let out = std::io::stdout();
             let mut w = std::io::BufWriter::with_capacity(1 << 20, out.lock());
-            image::archive::save(&store, &a.images, &mut w)?;
+            e.image_save(&a.images, &mut w).map_err(image_failure)?;
             w.flush()?;
         }
         Some(path) => {
@@ -143,7 +133,7 @@ pub fn save(g: &Global, a: SaveArgs) -> CmdResult {
                     Failure::new(format!("failed to save image: {}: {e}", path.display()), 1)
                 })?;
                 let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-                image::archive::save(&store, &a.images, &mut w)?;
+                e.image_save(&a.images, &mut w).map_err(image_failure)?;
                 w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
                 std::fs::rename(&tmp, path)?;
                 Ok(())
@@ -168,9 +158,9 @@ pub struct LoadArgs {
 }
 
 pub fn load(g: &Global, a: LoadArgs) -> CmdResult {
-    let store = open_store(g)?;
+    let e = open_store(g)?;
     let lines = match &a.input {
-        Some(p) if p.as_os_str() != "-" => image::archive::load_path(&store, p)?,
+        Some(p) if p.as_os_str() != "-" => e.image_load_path(p).map_err(image_failure)?,
         _ => {
             if std::io::stdin().is_terminal() {
                 return Err(Failure::new(
@@ -178,7 +168,8 @@ pub fn load(g: &Global, a: LoadArgs) -> CmdResult {
                     1,
                 ));
             }
-            image::archive::load_stream(&store, &mut std::io::stdin().lock())?
+            e.image_load(&mut std::io::stdin().lock())
+                .map_err(image_failure)?
         }
     };
     // Like Docker: -q only hides progress; the result lines are printed either way.
@@ -226,49 +217,40 @@ fn display_id(id: &str, no_trunc: bool) -> String {
     if no_trunc {
         id.to_string()
     } else {
-        image::short_id(id)
+        engine::images::short_id(id)
     }
 }
 
 pub fn images(g: &Global, a: ImagesArgs) -> CmdResult {
-    let store = open_store(g)?;
-    let mut imgs = store.images()?;
-    imgs.sort_by_key(|i| std::cmp::Reverse(i.config.created_unix()));
-    let parents: std::collections::HashSet<String> =
-        imgs.iter().filter_map(|i| i.parent.clone()).collect();
+    let e = open_store(g)?;
+    let imgs = e
+        .image_list(&ImageListOptions {
+            all: a.all,
+            ..Default::default()
+        })
+        .map_err(image_failure)?;
     let filters = crate::image_filters::ImageFilters::parse(&a.filter, &|r| {
-        let img = store
-            .resolve(r)
-            .and_then(|id| store.get(&id))
+        let img = e
+            .image_inspect(r)
             .map_err(|_| format!("No such image: {r}"))?;
-        Ok(crate::image_filters::created_ns(
-            img.config.created.as_deref(),
-        ))
+        Ok(crate::image_filters::created_ns(Some(&img.created)))
     })
     .map_err(|m| Failure::new(m, 1))?;
     let repo_filter = a
         .repository
         .as_deref()
-        .map(Reference::parse_normalized)
-        .transpose()?;
+        .map(engine::parse_reference_normalized)
+        .transpose()
+        .map_err(image_failure)?;
     let mut rows = Vec::new();
     for img in &imgs {
-        let has_tags = !img.tags.is_empty();
-        if !a.all && !has_tags && img.digests.is_empty() && parents.contains(&img.id) {
-            continue; // intermediate image
-        }
-        let labels = img
-            .config
-            .config
-            .as_ref()
-            .and_then(|c| c.labels.clone())
-            .unwrap_or_default();
-        let created_ns = crate::image_filters::created_ns(img.config.created.as_deref());
-        if !filters.keep_image(&labels, created_ns, img.is_dangling()) {
+        let labels = &img.labels;
+        let created_ns = crate::image_filters::created_ns(img.created_at.as_deref());
+        if !filters.keep_image(labels, created_ns, img.dangling) {
             continue;
         }
-        let size = store.size(img);
-        let created = img.config.created_unix();
+        let size = img.size;
+        let created = img.created;
         let base = json!({
             "ID": display_id(&img.id, a.no_trunc),
             "CreatedSince": since(created),
@@ -285,15 +267,19 @@ pub fn images(g: &Global, a: ImagesArgs) -> CmdResult {
             let digest = img
                 .digests
                 .iter()
-                .find(|d| d.name() == t.name())
+                .find(|d| d.name == t.name)
                 .and_then(|d| d.digest.clone())
                 .unwrap_or_else(|| "<none>".into());
-            pairs.push((t.familiar_name(), t.tag.clone().unwrap_or_default(), digest));
+            pairs.push((
+                t.repository.clone(),
+                t.tag.clone().unwrap_or_default(),
+                digest,
+            ));
         }
         for d in &img.digests {
-            if !img.tags.iter().any(|t| t.name() == d.name()) {
+            if !img.tags.iter().any(|t| t.name == d.name) {
                 pairs.push((
-                    d.familiar_name(),
+                    d.repository.clone(),
                     "<none>".into(),
                     d.digest.clone().unwrap_or_default(),
                 ));
@@ -304,7 +290,7 @@ pub fn images(g: &Global, a: ImagesArgs) -> CmdResult {
         }
         for (repo, tag, digest) in pairs {
             if let Some(r) = &repo_filter {
-                if repo != r.familiar_name() || r.tag.as_ref().is_some_and(|t| *t != tag) {
+                if repo != r.repository || r.tag.as_ref().is_some_and(|t| *t != tag) {
                     continue;
                 }
             }
@@ -380,131 +366,6 @@ impl From<ImageInspectArgs> for InspectArgs {
     }
 }
 
-/// Docker's image inspect object; a struct so that JSON output keeps Docker's field order.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ImageInspect {
-    id: String,
-    repo_tags: Vec<String>,
-    repo_digests: Vec<String>,
-    parent: String,
-    comment: String,
-    created: String,
-    container: String,
-    container_config: image::ContainerConfig,
-    docker_version: String,
-    author: String,
-    config: Option<image::ContainerConfig>,
-    architecture: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    variant: String,
-    os: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    os_version: Option<Value>,
-    size: u64,
-    virtual_size: u64,
-    graph_driver: GraphDriver,
-    #[serde(rename = "RootFS")]
-    root_fs: RootFsInspect,
-    metadata: MetadataInspect,
-}
-
-#[derive(serde::Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct GraphDriver {
-    data: Option<OverlayData>,
-    name: String,
-}
-
-#[derive(serde::Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct OverlayData {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lower_dir: Option<String>,
-    merged_dir: String,
-    upper_dir: String,
-    work_dir: String,
-}
-
-#[derive(serde::Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct RootFsInspect {
-    #[serde(rename = "Type")]
-    kind: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    layers: Vec<String>,
-}
-
-#[derive(serde::Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct MetadataInspect {
-    last_tag_time: String,
-}
-
-pub fn inspect_image(store: &ImageStore, img: &Image) -> ImageInspect {
-    let c = &img.config;
-    let size = store.size(img);
-    let chains = image::config::chain_ids(c.diff_ids());
-    let data = match (store.driver(), chains.last()) {
-        ("overlay2", Some(top)) => {
-            let dir = |ch: &str| store.layers().layer_dir(ch).ok();
-            let upper = dir(top).unwrap_or_default();
-            let base = upper.parent().map(Path::to_path_buf).unwrap_or_default();
-            let lowers: Vec<String> = chains[..chains.len() - 1]
-                .iter()
-                .rev()
-                .filter_map(|ch| dir(ch))
-                .map(|p| p.display().to_string())
-                .collect();
-            Some(OverlayData {
-                lower_dir: (!lowers.is_empty()).then(|| lowers.join(":")),
-                merged_dir: base.join("merged").display().to_string(),
-                upper_dir: upper.display().to_string(),
-                work_dir: base.join("work").display().to_string(),
-            })
-        }
-        _ => None,
-    };
-    const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
-    ImageInspect {
-        id: img.id.clone(),
-        repo_tags: img.tags.iter().map(|t| t.familiar_string()).collect(),
-        repo_digests: img.digests.iter().map(|t| t.familiar_string()).collect(),
-        parent: img.parent.clone().unwrap_or_default(),
-        comment: c.comment.clone(),
-        created: c.created.clone().unwrap_or_else(|| ZERO_TIME.into()),
-        container: c.container.clone(),
-        container_config: c.container_config.clone().unwrap_or_default(),
-        docker_version: c.docker_version.clone(),
-        author: c.author.clone(),
-        config: c.config.clone(),
-        architecture: c.architecture.clone(),
-        variant: c.variant.clone(),
-        os: c.os.clone(),
-        os_version: c.extra.get("os.version").cloned(),
-        size,
-        virtual_size: size,
-        graph_driver: GraphDriver {
-            data,
-            name: store.driver().to_string(),
-        },
-        root_fs: RootFsInspect {
-            kind: c
-                .rootfs
-                .as_ref()
-                .map(|r| r.kind.clone())
-                .unwrap_or_else(|| "layers".into()),
-            layers: c.diff_ids().to_vec(),
-        },
-        metadata: MetadataInspect {
-            last_tag_time: img
-                .last_tag_time
-                .clone()
-                .unwrap_or_else(|| ZERO_TIME.into()),
-        },
-    }
-}
-
 /// Docker's `json.MarshalIndent(v, "", "    ")`.
 pub fn pretty<T: serde::Serialize>(v: &T) -> String {
     let mut buf = Vec::new();
@@ -525,7 +386,7 @@ pub fn inspect(g: &Global, a: InspectArgs, image_only: bool) -> CmdResult {
             ));
         }
     }
-    let store = open_store(g)?;
+    let e = open_store(g)?;
     let tmpl = a
         .format
         .as_deref()
@@ -536,14 +397,14 @@ pub fn inspect(g: &Global, a: InspectArgs, image_only: bool) -> CmdResult {
     let mut found = Vec::new();
     let mut errors = Vec::new();
     for n in &a.names {
-        match store.resolve(n).and_then(|id| store.get(&id)) {
-            Ok(img) => found.push(inspect_image(&store, &img)),
-            Err(image::Error::NotFound(_)) => errors.push(if image_only {
+        match e.image_inspect(n) {
+            Ok(img) => found.push(img),
+            Err(err) if err.kind() == ErrorKind::NotFound => errors.push(if image_only {
                 format!("No such image: {n}")
             } else {
                 format!("No such object: {n}")
             }),
-            Err(e) => errors.push(e.to_string()),
+            Err(err) => errors.push(err.to_string()),
         }
     }
     let mut out = std::io::stdout().lock();
@@ -594,26 +455,12 @@ pub struct HistoryArgs {
 }
 
 pub fn history(g: &Global, a: HistoryArgs) -> CmdResult {
-    let store = open_store(g)?;
-    let id = store.resolve(&a.image)?;
-    let img = store.get(&id)?;
-    let sizes = store.layer_sizes(&img);
-    let mut layer = 0;
+    let e = open_store(g)?;
+    let img = e.image_history(&a.image).map_err(image_failure)?;
     let mut rows = Vec::new();
-    let n = img.config.history.len();
-    for (i, h) in img.config.history.iter().enumerate() {
-        let size = if h.empty_layer {
-            0
-        } else {
-            layer += 1;
-            sizes.get(layer - 1).copied().unwrap_or(0)
-        };
-        let created = h
-            .created
-            .as_deref()
-            .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-            .map(|t| t.timestamp())
-            .unwrap_or(0);
+    let n = img.items.len();
+    for (i, h) in img.items.iter().enumerate() {
+        let (size, created) = (h.size, h.created);
         let mut created_by = h.created_by.replace('\t', " ");
         if !a.no_trunc && created_by.chars().count() > 45 {
             created_by = created_by.chars().take(44).collect::<String>() + "…";
@@ -666,16 +513,16 @@ pub struct TagArgs {
 }
 
 pub fn tag(g: &Global, a: TagArgs) -> CmdResult {
-    let target = Reference::parse(&a.target)?;
+    // The target is checked before the store is opened (a bad one never touches it).
+    let target = engine::parse_reference(&a.target).map_err(image_failure)?;
     if target.digest.is_some() {
         return Err(Failure::new(
             "refusing to create a tag with a digest reference",
             1,
         ));
     }
-    let store = open_store(g)?;
-    let id = store.resolve(&a.source)?;
-    store.tag(&id, &target)?;
+    let e = open_store(g)?;
+    e.image_tag(&a.source, &a.target).map_err(image_failure)?;
     Ok(())
 }
 
@@ -691,30 +538,28 @@ pub struct RmiArgs {
     pub images: Vec<String>,
 }
 
-pub fn print_items(items: &[DeleteItem], lower: bool) {
+pub fn print_items(items: &[ImageDeleteItem], lower: bool) {
     for it in items {
         match (it, lower) {
-            (DeleteItem::Untagged(r), false) => println!("Untagged: {r}"),
-            (DeleteItem::Deleted(d), false) => println!("Deleted: {d}"),
-            (DeleteItem::Untagged(r), true) => println!("untagged: {r}"),
-            (DeleteItem::Deleted(d), true) => println!("deleted: {d}"),
+            (ImageDeleteItem::Untagged(r), false) => println!("Untagged: {r}"),
+            (ImageDeleteItem::Deleted(d), false) => println!("Deleted: {d}"),
+            (ImageDeleteItem::Untagged(r), true) => println!("untagged: {r}"),
+            (ImageDeleteItem::Deleted(d), true) => println!("deleted: {d}"),
         }
     }
 }
 
 pub fn rmi(g: &Global, a: RmiArgs) -> CmdResult {
-    let store = open_store(g)?;
-    let root = g.root.clone();
-    let used = move |id: &str| container_uses(&root, id);
+    let e = open_store(g)?;
     let mut last: Option<Failure> = None;
     for name in &a.images {
-        match store.remove(name, a.force, &used) {
+        match e.image_remove(name, a.force) {
             Ok(items) => print_items(&items, false),
-            Err(e) => {
+            Err(err) => {
                 if let Some(f) = last.take() {
                     eprintln!("Error: {}", f.msg);
                 }
-                last = Some(e.into());
+                last = Some(image_failure(err));
             }
         }
     }
@@ -737,17 +582,6 @@ pub struct PruneArgs {
     pub filter: Vec<String>,
 }
 
-/// Whether `image prune --filter` selects `img` (its labels and creation time).
-pub fn prune_selects(f: &crate::prune_filters::PruneFilters, img: &Image) -> bool {
-    let labels = img
-        .config
-        .config
-        .as_ref()
-        .and_then(|c| c.labels.clone())
-        .unwrap_or_default();
-    f.matches(&labels, img.config.created_unix())
-}
-
 pub fn prune(g: &Global, a: PruneArgs) -> CmdResult {
     let f = crate::prune_filters::PruneFilters::parse(&a.filter, crate::prune_filters::IMAGE_KEYS)?;
     // Docker's CLI sends -a as dangling=false; an explicit dangling filter decides otherwise.
@@ -766,16 +600,16 @@ pub fn prune(g: &Global, a: PruneArgs) -> CmdResult {
             return Ok(());
         }
     }
-    let store = open_store(g)?;
-    let root = g.root.clone();
-    let used = move |id: &str| container_uses(&root, id);
-    let (items, reclaimed) = store.prune_matching(all, &used, &|img| prune_selects(&f, img))?;
-    if !items.is_empty() {
+    let e = open_store(g)?;
+    let rep = e
+        .image_prune(all, &|labels, created| f.matches(labels, created))
+        .map_err(image_failure)?;
+    if !rep.deleted.is_empty() {
         println!("Deleted Images:");
-        print_items(&items, true);
+        print_items(&rep.deleted, true);
         println!();
     }
-    println!("Total reclaimed space: {}", human_size(reclaimed));
+    println!("Total reclaimed space: {}", human_size(rep.space_reclaimed));
     Ok(())
 }
 

@@ -16,6 +16,7 @@ mod human;
 mod image_cmds;
 mod image_filters;
 mod network_cmds;
+mod progress;
 mod prune_filters;
 mod registry_cmds;
 mod run_opts;
@@ -202,22 +203,6 @@ impl Failure {
             msg: msg.into(),
             code,
         }
-    }
-}
-
-impl From<image::Error> for Failure {
-    fn from(e: image::Error) -> Failure {
-        let code = match e {
-            image::Error::Storage(_) | image::Error::Io { .. } => 125,
-            _ => 1,
-        };
-        Failure::new(e.to_string(), code)
-    }
-}
-
-impl From<storage::Error> for Failure {
-    fn from(e: storage::Error) -> Failure {
-        Failure::new(e.to_string(), 125)
     }
 }
 

@@ -1,12 +1,12 @@
 //! `berth network create|ls|inspect|rm|prune|connect|disconnect`, with Docker's flags, output
 //! and exit codes (1 for command errors; clap's usage errors are 125 in main). The work is done
-//! by `engine::network` (bridge networks from the `network` crate plus the pre-defined `host`
-//! and `none`).
+//! by the engine's network operations (bridge networks plus the pre-defined `host` and `none`).
 
 use crate::format::{format_rows, Template};
 use clap::Subcommand;
-use engine::network::{self as enet, net, NetPaths};
-use serde_json::{json, Value};
+use engine::networks::{NetworkCreateRequest, NetworkResource};
+use engine::{Engine, EngineOptions};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::net::Ipv4Addr;
@@ -111,7 +111,6 @@ pub enum NetworkCmd {
 
 /// Runs a network command, printing to stdout/stderr; returns the exit code.
 pub fn run(cmd: NetworkCmd, root: &Path, runroot: &Path) -> anyhow::Result<i32> {
-    engine::runroot::prepare(runroot)?;
     let stdin = std::io::stdin();
     let mut stdin = stdin.lock();
     Ok(run_with(
@@ -127,12 +126,9 @@ pub fn run(cmd: NetworkCmd, root: &Path, runroot: &Path) -> anyhow::Result<i32> 
 /// A command failure: Docker prints `Error: <msg>` and exits 1.
 struct Fail(String);
 
-impl From<net::Error> for Fail {
-    fn from(e: net::Error) -> Fail {
-        Fail(match e {
-            net::Error::NotFound(n) => format!("No such network: {n}"),
-            e => e.to_string(),
-        })
+impl From<engine::Error> for Fail {
+    fn from(e: engine::Error) -> Fail {
+        Fail(e.to_string())
     }
 }
 
@@ -155,7 +151,18 @@ pub fn run_with(
     err: &mut dyn Write,
     input: &mut dyn BufRead,
 ) -> i32 {
-    let paths = NetPaths { root, runroot };
+    let opened = Engine::open(EngineOptions {
+        root: root.to_path_buf(),
+        runroot: runroot.to_path_buf(),
+        storage_driver: None,
+    });
+    let paths = match opened {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = writeln!(err, "Error: {e}");
+            return 1;
+        }
+    };
     let r = match cmd {
         NetworkCmd::Create {
             driver,
@@ -249,52 +256,29 @@ fn kv(list: &[String], what: &str) -> Result<BTreeMap<String, String>, Fail> {
         .collect()
 }
 
-fn create(paths: &NetPaths, a: CreateArgs, out: &mut dyn Write) -> Result<(), Fail> {
-    let subnet = one(&a.subnet, "--subnet")?
-        .map(|s| s.parse::<net::Ipv4Net>())
-        .transpose()
-        .map_err(|e| Fail(format!("invalid --subnet: {e}")))?;
-    let gateway = one(&a.gateway, "--gateway")?
-        .map(|g| {
-            g.parse::<Ipv4Addr>()
-                .map_err(|_| Fail(format!("invalid --gateway {g:?}: expected an IPv4 address")))
-        })
-        .transpose()?;
-    let ip_range = one(&a.ip_range, "--ip-range")?
-        .map(|s| s.parse::<net::Ipv4Net>())
-        .transpose()
-        .map_err(|e| Fail(format!("invalid --ip-range: {e}")))?;
-    if subnet.is_none() && (gateway.is_some() || ip_range.is_some()) {
-        return Err(Fail(
-            "--gateway and --ip-range need a --subnet (the pool they belong to)".into(),
-        ));
-    }
+fn create(paths: &Engine, a: CreateArgs, out: &mut dyn Write) -> Result<(), Fail> {
+    let subnet = one(&a.subnet, "--subnet")?.map(String::from);
+    let gateway = one(&a.gateway, "--gateway")?.map(String::from);
+    let ip_range = one(&a.ip_range, "--ip-range")?.map(String::from);
     let options = kv(&a.opt, "option")?;
-    let n = paths.controller()?.create_network(
-        &a.name,
-        net::NetworkOptions {
-            driver: Some(a.driver),
-            subnet,
-            gateway,
-            ip_range,
-            bridge_name: None,
-            internal: a.internal,
-            attachable: a.attachable,
-            labels: kv(&a.label, "label")?,
-            options,
-            ipv6: a.ipv6,
-        },
-    )?;
-    writeln!(out, "{}", n.id)?;
+    let id = paths.network_create(&NetworkCreateRequest {
+        name: a.name,
+        driver: Some(a.driver),
+        subnet,
+        gateway,
+        ip_range,
+        internal: a.internal,
+        attachable: a.attachable,
+        labels: kv(&a.label, "label")?,
+        options,
+        ipv6: a.ipv6,
+    })?;
+    writeln!(out, "{id}")?;
     Ok(())
 }
 
-fn is_builtin(n: &net::Network) -> bool {
-    ["bridge", "host", "none"].contains(&n.name.as_str())
-}
-
 /// Docker's `network ls` filters: driver, id, label, name, scope, type, dangling.
-fn matches(n: &net::Network, filters: &[(String, String)]) -> Result<bool, Fail> {
+fn matches(n: &NetworkResource, filters: &[(String, String)]) -> Result<bool, Fail> {
     let mut by_key: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (k, v) in filters {
         by_key.entry(k.as_str()).or_default().push(v.as_str());
@@ -306,9 +290,9 @@ fn matches(n: &net::Network, filters: &[(String, String)]) -> Result<bool, Fail>
             "id" => n.id.starts_with(v),
             "name" => n.name.contains(v),
             "scope" => n.scope == *v,
-            "type" => (*v == "builtin") == is_builtin(n),
+            "type" => (*v == "builtin") == n.is_builtin(),
             "dangling" => {
-                (*v == "true" || *v == "1") == (n.containers.is_empty() && !is_builtin(n))
+                (*v == "true" || *v == "1") == (n.containers.is_empty() && !n.is_builtin())
             }
             "label" => match v.split_once('=') {
                 Some((lk, lv)) => n.labels.get(lk).is_some_and(|x| x == lv),
@@ -359,7 +343,7 @@ fn created_at(rfc3339: &str) -> String {
 }
 
 fn ls(
-    paths: &NetPaths,
+    paths: &Engine,
     quiet: bool,
     format: Option<String>,
     no_trunc: bool,
@@ -367,7 +351,7 @@ fn ls(
     out: &mut dyn Write,
 ) -> Result<(), Fail> {
     let filters = parse_filters(filter)?;
-    let mut nets = enet::list(paths)?;
+    let mut nets = paths.network_list()?;
     // Docker's CLI sorts by name.
     nets.sort_by(|a, b| a.name.cmp(&b.name));
     let mut rows = Vec::new();
@@ -431,7 +415,7 @@ fn pretty<T: serde::Serialize>(v: &T) -> String {
 }
 
 fn inspect(
-    paths: &NetPaths,
+    paths: &Engine,
     format: Option<String>,
     names: &[String],
     out: &mut dyn Write,
@@ -445,7 +429,7 @@ fn inspect(
     let mut found = Vec::new();
     let mut errors = Vec::new();
     for n in names {
-        match enet::inspect(paths, n) {
+        match paths.network_inspect(n) {
             Ok(net) => found.push(net),
             Err(e) => errors.push(Fail::from(e).0),
         }
@@ -477,14 +461,14 @@ fn inspect(
 }
 
 fn rm(
-    paths: &NetPaths,
+    paths: &Engine,
     names: &[String],
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), Fail> {
     let mut failed = false;
     for n in names {
-        match enet::remove(paths, n) {
+        match paths.network_remove(n) {
             // Docker echoes the argument as given.
             Ok(_) => writeln!(out, "{n}")?,
             Err(e) => {
@@ -501,7 +485,7 @@ fn rm(
 }
 
 fn prune(
-    paths: &NetPaths,
+    paths: &Engine,
     force: bool,
     out: &mut dyn Write,
     input: &mut dyn BufRead,
@@ -518,7 +502,7 @@ fn prune(
             return Ok(());
         }
     }
-    let removed = paths.controller()?.prune()?;
+    let removed = paths.network_prune()?;
     if !removed.is_empty() {
         writeln!(out, "Deleted Networks:")?;
         for n in removed {
@@ -529,48 +513,8 @@ fn prune(
     Ok(())
 }
 
-/// Resolves a container by full id, name (with or without '/'), or unique id prefix from the
-/// engine's records (`<root>/containers/<id>/config.v2.json`).
-fn resolve_container(root: &Path, key: &str) -> Result<String, Fail> {
-    let no_such = || Fail(format!("No such container: {key}"));
-    let rd = match std::fs::read_dir(root.join("containers")) {
-        Ok(rd) => rd,
-        Err(_) => return Err(no_such()),
-    };
-    let mut prefixed = Vec::new();
-    for e in rd.flatten() {
-        let id = e.file_name().to_string_lossy().into_owned();
-        // Only record dirs (a 64-hex id): a removed container's `.removed-<id>` dir is gone
-        // from the user's view before its deletion finishes.
-        if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            continue;
-        }
-        if id == key {
-            return Ok(id);
-        }
-        let name = std::fs::read(e.path().join("config.v2.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .and_then(|v| v["Name"].as_str().map(String::from))
-            .unwrap_or_default();
-        if !name.is_empty() && name.trim_start_matches('/') == key.trim_start_matches('/') {
-            return Ok(id);
-        }
-        if !key.is_empty() && id.starts_with(key) {
-            prefixed.push(id);
-        }
-    }
-    match prefixed.len() {
-        1 => Ok(prefixed.pop().unwrap()),
-        0 => Err(no_such()),
-        _ => Err(Fail(format!(
-            "Multiple IDs found with provided prefix: {key}"
-        ))),
-    }
-}
-
 fn connect(
-    paths: &NetPaths,
+    paths: &Engine,
     network: &str,
     container: &str,
     aliases: &[String],
@@ -583,22 +527,13 @@ fn connect(
                 .map_err(|_| Fail(format!("invalid IPv4 address: {s}")))
         })
         .transpose()?;
-    // The network first: its error is the more useful one when both are wrong.
-    enet::inspect(paths, network)?;
-    let id = resolve_container(paths.root, container)?;
-    enet::connect(paths, &id, network, aliases, ip)?;
+    paths.network_connect(network, container, aliases, ip)?;
     Ok(())
 }
 
-fn disconnect(paths: &NetPaths, network: &str, container: &str, force: bool) -> Result<(), Fail> {
-    enet::inspect(paths, network)?;
-    let id = match resolve_container(paths.root, container) {
-        Ok(id) => id,
-        // -f: the container may be gone; clean its endpoint by the id given.
-        Err(_) if force => container.to_string(),
-        Err(e) => return Err(e),
-    };
-    enet::disconnect(paths, &id, network)?;
+fn disconnect(paths: &Engine, network: &str, container: &str, force: bool) -> Result<(), Fail> {
+    // -f: the container may be gone; its endpoint is cleaned by the id given.
+    paths.network_disconnect(network, container, force)?;
     Ok(())
 }
 
@@ -607,6 +542,10 @@ mod tests {
     //! Real-kernel tests (root) through `run_with`, on throw-away roots and 10.213.x.0/24.
     use super::*;
     use clap::Parser;
+    // Test scaffolding only (as the integration tests): a container endpoint without a
+    // container record, and the cleanup of what a failed test left.
+    use engine::network::net as network;
+    use serde_json::Value;
 
     #[derive(Parser)]
     struct T {
@@ -677,7 +616,7 @@ mod tests {
 
     impl Drop for Env {
         fn drop(&mut self) {
-            if let Ok(ctl) = net::NetworkController::open(&self.root, &self.runroot) {
+            if let Ok(ctl) = network::NetworkController::open(&self.root, &self.runroot) {
                 for n in ctl.list().unwrap_or_default() {
                     let _ = ctl.remove_network(&n.id);
                 }
@@ -823,7 +762,7 @@ mod tests {
         let (_, _, b1) = env.create("p1", &[]);
         let (_, _, b2) = env.create("p2", &[]);
         // p2 has a (fake) container endpoint: prune keeps it.
-        let ctl = net::NetworkController::open(&env.root, &env.runroot).unwrap();
+        let ctl = network::NetworkController::open(&env.root, &env.runroot).unwrap();
         let cid = format!("prune{}x{}", std::process::id(), seq());
         let sb = ctl.create_sandbox(&cid).unwrap();
         ctl.join(&sb, "p2", Default::default()).unwrap();

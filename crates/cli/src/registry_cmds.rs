@@ -1,25 +1,20 @@
-//! Registry commands: pull, push, login, logout (over the `registry` crate).
+//! Registry commands: pull, push, login, logout (engine operations; progress rendered by
+//! progress.rs).
 //!
 //! Insecure (plain HTTP) registries come from the global `--insecure-registry` flags plus the
 //! `"insecure-registries"` list of `/etc/berth/daemon.json` (Docker's daemon.json key), or of the
 //! file named by `$BERTH_DAEMON_CONFIG`.
 
+use crate::image_cmds::image_failure;
+use crate::progress::Renderer;
 use crate::{CmdResult, Failure, Global};
 use clap::Args;
+use engine::images::{LoginRequest, PullRequest, PushRequest, RegistrySettings};
+use engine::Engine;
 use std::io::{IsTerminal, Read};
 
-impl From<registry::Error> for Failure {
-    fn from(e: registry::Error) -> Failure {
-        let code = match e {
-            registry::Error::Storage(_) | registry::Error::Io { .. } => 125,
-            _ => 1,
-        };
-        Failure::new(e.to_string(), code)
-    }
-}
-
 /// Registry settings from the flags and the daemon.json file.
-pub fn registry_options(g: &Global) -> registry::RegistryOptions {
+pub fn registry_options(g: &Global) -> RegistrySettings {
     let mut insecure = g.insecure_registry.clone();
     let path = std::env::var("BERTH_DAEMON_CONFIG")
         .unwrap_or_else(|_| "/etc/berth/daemon.json".to_string());
@@ -33,9 +28,8 @@ pub fn registry_options(g: &Global) -> registry::RegistryOptions {
             Err(e) => eprintln!("WARNING: ignoring {path}: {e}"),
         }
     }
-    registry::RegistryOptions {
+    RegistrySettings {
         insecure_registries: insecure,
-        docker_config: None,
     }
 }
 
@@ -58,36 +52,37 @@ pub struct PullArgs {
 }
 
 pub fn pull(g: &Global, a: PullArgs) -> CmdResult {
-    let store = crate::image_cmds::open_store(g)?;
-    let opts = registry::PullOptions {
+    let e = crate::image_cmds::open_store(g)?;
+    let req = PullRequest {
         reference: a.name,
         platform: a.platform,
         all_tags: a.all_tags,
+        quiet: a.quiet,
         registry: registry_options(g),
-        max_concurrent_downloads: 0,
     };
-    registry::pull(&store, &opts, &registry::Progress::stdout(a.quiet))?;
+    let mut out = Renderer::new(std::io::stdout(), std::io::stdout().is_terminal(), a.quiet);
+    e.pull(&req, &mut |ev| out.event(ev))
+        .map_err(image_failure)?;
     Ok(())
 }
 
 /// Pulls `reference` for `run`/`create`, with progress on stderr (stdout is the container's).
 pub fn pull_for_run(
     g: &Global,
-    store: &image::ImageStore,
+    e: &Engine,
     reference: &str,
     platform: Option<String>,
 ) -> Result<String, Failure> {
-    let opts = registry::PullOptions {
+    let req = PullRequest {
         reference: reference.to_string(),
         platform,
-        all_tags: false,
         registry: registry_options(g),
-        max_concurrent_downloads: 0,
+        ..Default::default()
     };
-    let tty = std::io::stderr().is_terminal();
-    let progress = registry::Progress::new(Box::new(std::io::stderr()), tty, false);
-    let res =
-        registry::pull(store, &opts, &progress).map_err(|e| Failure::new(e.to_string(), 125))?;
+    let mut out = Renderer::new(std::io::stderr(), std::io::stderr().is_terminal(), false);
+    let res = e
+        .pull(&req, &mut |ev| out.event(ev))
+        .map_err(|e| Failure::new(e.to_string(), 125))?;
     Ok(res.first().map(|r| r.image_id.clone()).unwrap_or_default())
 }
 
@@ -107,39 +102,16 @@ pub struct PushArgs {
 }
 
 pub fn push(g: &Global, a: PushArgs) -> CmdResult {
-    let store = crate::image_cmds::open_store(g)?;
-    let mut refs = vec![a.name.clone()];
-    if a.all_tags {
-        let r = image::Reference::parse_normalized(&a.name)?;
-        if r.tag.is_some() || r.digest.is_some() {
-            return Err(Failure::new("tag can't be used with --all-tags/-a", 1));
-        }
-        let name = r.familiar_name();
-        refs = store
-            .images()?
-            .iter()
-            .flat_map(|img| img.tags.iter())
-            .filter(|t| t.familiar_name() == name)
-            .map(|t| t.familiar_string())
-            .collect();
-        refs.sort();
-        if refs.is_empty() {
-            return Err(Failure::new(
-                format!("An image does not exist locally with the tag: {name}"),
-                1,
-            ));
-        }
-    }
-    let progress = registry::Progress::stdout(a.quiet);
-    for reference in refs {
-        let opts = registry::PushOptions {
-            reference,
-            registry: registry_options(g),
-            max_concurrent_uploads: 0,
-            chunk_size: 0,
-        };
-        registry::push(&store, &opts, &progress)?;
-    }
+    let e = crate::image_cmds::open_store(g)?;
+    let req = PushRequest {
+        reference: a.name,
+        all_tags: a.all_tags,
+        quiet: a.quiet,
+        registry: registry_options(g),
+    };
+    let mut out = Renderer::new(std::io::stdout(), std::io::stdout().is_terminal(), a.quiet);
+    e.push(&req, &mut |ev| out.event(ev))
+        .map_err(image_failure)?;
     Ok(())
 }
 
@@ -208,16 +180,14 @@ pub fn login(g: &Global, a: LoginArgs) -> CmdResult {
     if password.is_empty() {
         password = prompt("Password", true)?;
     }
-    let opts = registry::LoginOptions {
+    let req = LoginRequest {
         server: a.server,
         username,
         password,
         registry: registry_options(g),
     };
-    let msg = registry::login(&opts).map_err(|e| {
-        let m = e.to_string();
-        Failure::new(m.strip_prefix("Error: ").unwrap_or(&m).to_string(), 1)
-    })?;
+    // Docker's CLI: any login failure exits 1.
+    let msg = engine::login(&req).map_err(|e| Failure::new(e.to_string(), 1))?;
     println!("{msg}");
     Ok(())
 }
@@ -229,7 +199,7 @@ pub struct LogoutArgs {
 }
 
 pub fn logout(g: &Global, a: LogoutArgs) -> CmdResult {
-    let msg = registry::logout(a.server.as_deref(), &registry_options(g))?;
+    let msg = engine::logout(a.server.as_deref(), &registry_options(g)).map_err(image_failure)?;
     println!("{msg}");
     Ok(())
 }

@@ -2,11 +2,10 @@
 
 use crate::format::{format_rows, Template};
 use crate::human::human_size;
-use crate::image_cmds::{container_uses, open_store};
+use crate::image_cmds::image_failure;
 use crate::{CmdResult, Failure, Global};
 use clap::Args;
 use serde_json::{json, Value};
-use std::collections::HashSet;
 use std::io::Write;
 
 pub const API_VERSION: &str = "1.41";
@@ -112,11 +111,12 @@ fn count_containers(g: &Global) -> (usize, usize, usize, usize) {
 }
 
 pub fn info(g: &Global, a: InfoArgs) -> CmdResult {
-    let store = open_store(g)?;
-    let images = store.ids()?.len();
+    let e = crate::container_cmds::open_engine(g)?;
+    let storage = e.storage_info().map_err(image_failure)?;
+    let images = storage.images;
     let (containers, running, paused, stopped) = count_containers(g);
     let (kernel, arch, host) = uname();
-    let status: Vec<(String, String)> = store.layers().driver_status();
+    let status: Vec<(String, String)> = storage.driver_status;
     let ncpu = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -128,7 +128,7 @@ pub fn info(g: &Global, a: InfoArgs) -> CmdResult {
         "ContainersPaused": paused,
         "ContainersStopped": stopped,
         "Images": images,
-        "Driver": store.driver(),
+        "Driver": storage.driver,
         "DriverStatus": status.iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect::<Vec<_>>(),
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
@@ -162,7 +162,7 @@ pub fn info(g: &Global, a: InfoArgs) -> CmdResult {
     ));
     o.push_str(&format!(" Images: {images}\n"));
     o.push_str(&format!(" Server Version: {}\n", env!("CARGO_PKG_VERSION")));
-    o.push_str(&format!(" Storage Driver: {}\n", store.driver()));
+    o.push_str(&format!(" Storage Driver: {}\n", storage.driver));
     for (k, v) in &status {
         o.push_str(&format!("  {k}: {v}\n"));
     }
@@ -185,24 +185,9 @@ pub fn df(g: &Global, a: DfArgs) -> CmdResult {
     if a.verbose {
         return crate::df_verbose::print(g, a.format.as_deref());
     }
-    let store = open_store(g)?;
-    let imgs = store.images()?;
-    let mut seen = HashSet::new();
-    let (mut total, mut reclaimable) = (0u64, 0u64);
-    let mut active = 0;
-    for img in &imgs {
-        let used = container_uses(&g.root, &img.id);
-        active += used as usize;
-        for chain in image::config::chain_ids(img.config.diff_ids()) {
-            if seen.insert(chain.clone()) {
-                let s = store.layers().get(&chain).map(|l| l.size).unwrap_or(0);
-                total += s;
-                if !used {
-                    reclaimable += s;
-                }
-            }
-        }
-    }
+    let e = crate::container_cmds::open_engine(g)?;
+    let du = e.image_disk_usage().map_err(image_failure)?;
+    let (total, reclaimable, active) = (du.size, du.reclaimable, du.active);
     let pct = (100 * reclaimable).checked_div(total).unwrap_or(0);
     let (containers, running, _, _) = count_containers(g);
     let vols = crate::container_cmds::open_engine(g)?
@@ -211,7 +196,7 @@ pub fn df(g: &Global, a: DfArgs) -> CmdResult {
     let (vn, va, vs, vr) = crate::volume_cmds::df_totals(&vols);
     let vpct = (100 * vr).checked_div(vs).unwrap_or(0);
     let rows = vec![
-        json!({"Type": "Images", "TotalCount": imgs.len(), "Active": active, "Size": human_size(total),
+        json!({"Type": "Images", "TotalCount": du.total_count, "Active": active, "Size": human_size(total),
                "Reclaimable": format!("{} ({pct}%)", human_size(reclaimable))}),
         json!({"Type": "Containers", "TotalCount": containers, "Active": running, "Size": "0B", "Reclaimable": "0B"}),
         json!({"Type": "Local Volumes", "TotalCount": vn, "Active": va, "Size": human_size(vs),
@@ -232,7 +217,7 @@ pub fn df(g: &Global, a: DfArgs) -> CmdResult {
 }
 
 pub fn version(_g: &Global, a: VersionArgs) -> CmdResult {
-    let arch = image::import::host_architecture();
+    let arch = engine::images::host_architecture();
     let v: Value = json!({
         "Client": {"Platform": {"Name": "berth"}, "Version": env!("CARGO_PKG_VERSION"), "ApiVersion": API_VERSION,
                    "Os": "linux", "Arch": arch},

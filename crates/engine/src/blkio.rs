@@ -5,7 +5,9 @@
 
 use crate::types::{HostConfig, ThrottleDevice};
 use crate::{Error, Result};
-use serde_json::{json, Value};
+use oci_spec::runtime::{
+    LinuxBlockIo, LinuxThrottleDevice, LinuxThrottleDeviceBuilder, LinuxWeightDeviceBuilder,
+};
 use std::path::Path;
 
 /// (major, minor) of the block device at `path`; `flag` names the setting in errors.
@@ -30,57 +32,58 @@ fn block_device(path: &str, flag: &str) -> Result<(u64, u64)> {
     Ok((libc::major(md.rdev()) as u64, libc::minor(md.rdev()) as u64))
 }
 
-fn throttle(list: &[ThrottleDevice], flag: &str) -> Result<Vec<Value>> {
+fn throttle(list: &[ThrottleDevice], flag: &str) -> Result<Vec<LinuxThrottleDevice>> {
     list.iter()
         .map(|t| {
             let (major, minor) = block_device(&t.path, flag)?;
-            Ok(json!({"major": major, "minor": minor, "rate": t.rate}))
+            LinuxThrottleDeviceBuilder::default()
+                .major(major as i64)
+                .minor(minor as i64)
+                .rate(t.rate)
+                .build()
+                .map_err(|e| Error::Other(format!("blockIO: {e}")))
         })
         .collect()
 }
 
 /// The `blockIO` object of the spec, or None when no block I/O setting is given.
-pub fn block_io(h: &HostConfig) -> Result<Option<Value>> {
-    let mut io = serde_json::Map::new();
+pub fn block_io(h: &HostConfig) -> Result<Option<LinuxBlockIo>> {
+    let mut io = LinuxBlockIo::default();
     if h.blkio_weight > 0 {
-        io.insert("weight".into(), json!(h.blkio_weight));
+        io.set_weight(Some(h.blkio_weight));
     }
     let mut weights = Vec::new();
     for w in &h.blkio_weight_device {
         let (major, minor) = block_device(&w.path, "--blkio-weight-device")?;
-        weights.push(json!({"major": major, "minor": minor, "weight": w.weight}));
+        let d = LinuxWeightDeviceBuilder::default()
+            .major(major as i64)
+            .minor(minor as i64)
+            .weight(w.weight)
+            .build()
+            .map_err(|e| Error::Other(format!("blockIO: {e}")))?;
+        weights.push(d);
     }
     if !weights.is_empty() {
-        io.insert("weightDevice".into(), Value::Array(weights));
+        io.set_weight_device(Some(weights));
     }
-    for (list, flag, key) in [
-        (
-            &h.blkio_device_read_bps,
-            "--device-read-bps",
-            "throttleReadBpsDevice",
-        ),
-        (
-            &h.blkio_device_write_bps,
-            "--device-write-bps",
-            "throttleWriteBpsDevice",
-        ),
-        (
-            &h.blkio_device_read_iops,
-            "--device-read-iops",
-            "throttleReadIOPSDevice",
-        ),
-        (
-            &h.blkio_device_write_iops,
-            "--device-write-iops",
-            "throttleWriteIOPSDevice",
-        ),
-    ] {
-        let v = throttle(list, flag)?;
-        if !v.is_empty() {
-            io.insert(key.into(), Value::Array(v));
-        }
-    }
-    Ok((!io.is_empty()).then_some(Value::Object(io)))
+    let some = |v: Vec<LinuxThrottleDevice>| (!v.is_empty()).then_some(v);
+    io.set_throttle_read_bps_device(some(throttle(
+        &h.blkio_device_read_bps,
+        "--device-read-bps",
+    )?));
+    io.set_throttle_write_bps_device(some(throttle(
+        &h.blkio_device_write_bps,
+        "--device-write-bps",
+    )?));
+    io.set_throttle_read_iops_device(some(throttle(
+        &h.blkio_device_read_iops,
+        "--device-read-iops",
+    )?));
+    io.set_throttle_write_iops_device(some(throttle(
+        &h.blkio_device_write_iops,
+        "--device-write-iops",
+    )?));
+    Ok((io != LinuxBlockIo::default()).then_some(io))
 }
 
 /// Whether this host's cgroups can weigh block I/O. Docker's daemon warns and drops the

@@ -24,6 +24,7 @@ mod blkio;
 pub mod build;
 mod check;
 mod commit;
+mod commit_pause;
 mod cp;
 pub mod detach;
 mod error;
@@ -32,6 +33,7 @@ pub mod health;
 pub use attach_io::Pumped;
 mod exec;
 mod fork_heap;
+pub mod images;
 pub mod init;
 mod ipc;
 mod logs;
@@ -39,6 +41,7 @@ mod mnt_release;
 mod monitor;
 pub mod names;
 pub mod network;
+pub mod networks;
 mod ops;
 mod orphan;
 pub mod perms;
@@ -46,12 +49,14 @@ mod ps_filter;
 pub mod pty_relay;
 mod record;
 mod relay;
+mod removed;
 mod requests;
 pub mod runroot;
 mod seccomp;
 pub mod settings;
 mod shim;
 pub mod spec;
+mod start_record;
 mod status;
 mod stdio_relay;
 pub mod storage_opts;
@@ -65,7 +70,10 @@ pub use monitor::resume as monitor_resume;
 pub use record::Record;
 pub use runtime::timing;
 
-pub use error::Error;
+pub use error::{Error, ErrorKind};
+pub use ops::image_list::{parse_reference, parse_reference_normalized};
+pub use ops::registry::{login, logout};
+pub use ops::storage_info::ImageDiskUsage;
 pub use requests::{
     AttachOptions, Attachment, Change, CommitOptions, ContainerSummary, CreateRequest,
     CreateResponse, EngineOptions, EventsOptions, ExecConfig, Info, ListOptions, LogsOptions,
@@ -132,8 +140,9 @@ impl Engine {
         &self.opts
     }
 
-    /// The image store (for `images`, `rmi`, `pull` into the same root), opened on first use.
-    pub fn images(&self) -> Result<&image::store::ImageStore> {
+    /// The image store, opened on first use. Crate-private: front ends use the image
+    /// operations (ops/image_*.rs), never the store.
+    pub(crate) fn images(&self) -> Result<&image::store::ImageStore> {
         if let Some(s) = self.images.get() {
             return Ok(s);
         }

@@ -3,6 +3,7 @@
 
 use crate::events::{self, Event};
 use crate::record::{self, Paths};
+use crate::types::ContainerStatus;
 use crate::{Error, EventsOptions, LogsOptions, Result};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use std::io::{BufRead, BufReader, Seek, Write};
@@ -96,7 +97,14 @@ pub fn read(
     let mut pending = String::new();
     loop {
         let running = record::load(paths, id)
-            .map(|r| matches!(r.effective_status(), "running" | "paused" | "restarting"))
+            .map(|r| {
+                matches!(
+                    r.effective_status(),
+                    ContainerStatus::Running
+                        | ContainerStatus::Paused
+                        | ContainerStatus::Restarting
+                )
+            })
             .unwrap_or(false);
         // Read what was appended.
         loop {

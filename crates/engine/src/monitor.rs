@@ -1,6 +1,7 @@
 //! The per-container monitor: a process forked (twice, then `setsid`) from the CLI whose argv
 //! reads `berth-monitor <id>`. It creates and starts the container through the runtime library
-//! (so it is the init's parent and reaps it), owns its stdio (pipes, or the pty master for
+//! (so it is the init's parent and reaps it), records the start before it replies to its
+//! starter (start_record.rs), owns its stdio (pipes, or the pty master for
 //! `-t`), writes the json-file log, serves attach/wait on `<runroot>/containers/<id>/attach.sock`,
 //! records the exit (code, OOMKilled, FinishedAt), applies restart policies and `--rm`, writes
 //! events, then exits. Lifecycle waits use a pidfd and poll(2), never sleeps.
@@ -24,6 +25,7 @@
 //! STDERR, EXIT (JSON `{"StatusCode", "OOMKilled", "Error"}`) then close.
 
 use crate::record::{self, Paths};
+use crate::types::ContainerStatus;
 use crate::{events, Error, HostConfig, Result, WaitResult};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -38,6 +40,7 @@ use crate::shim::{self, Log};
 pub use crate::shim::{
     read_frame, write_frame, EXIT, HELLO, RESIZE, STDERR, STDIN, STDIN_EOF, STDOUT,
 };
+use crate::start_record::Starter;
 
 /// What the monitor tells the CLI once the container runs (or failed to).
 #[derive(serde::Serialize, serde::Deserialize, Debug)]
@@ -76,9 +79,12 @@ pub struct Spawn<'a> {
     /// The container may be on a network with the embedded DNS (a user network): only then
     /// does the monitor look its endpoints up.
     pub dns: bool,
-    /// The starter's record lock: the monitor holds it too until its pid file is written, so
-    /// an `rm -f` after the starter's death (it takes the lock) always finds the monitor.
+    /// The starter's record lock: the monitor holds it too until it recorded the start (see
+    /// start_record.rs), so a reader that takes the lock after the starter's death finds the
+    /// record final, and an `rm -f` finds the monitor (its pid file is written first).
     pub record_lock: RawFd,
+    /// The record as the starter prepared it: the monitor records the start in it.
+    pub record: &'a crate::record::Record,
     /// The spec just written to the bundle (the monitor, a fork, has it in memory already).
     pub spec: (serde_json::Value, Vec<u8>),
     /// The healthcheck's timer settings, if the container has a probe.
@@ -90,12 +96,34 @@ pub struct Spawn<'a> {
 /// No double fork: the monitor stays our child only while this short-lived CLI lives (it
 /// waits for the monitor's reply and, attached, for the container's exit, by which time the
 /// monitor is ending too); when we exit it is reparented to init or the nearest subreaper.
-pub fn spawn(s: Spawn) -> Result<Started> {
-    let (mut rd, wr) = std::io::pipe().map_err(Error::io("pipe"))?;
+/// Why [`spawn`] failed; `recorded`: the monitor recorded the failure and released what the
+/// start made (else the starter must).
+pub struct SpawnError {
+    pub error: Error,
+    pub recorded: bool,
+}
+
+pub fn spawn(s: Spawn) -> std::result::Result<Started, SpawnError> {
+    let unrecorded = |error| SpawnError {
+        error,
+        recorded: false,
+    };
+    spawn_inner(s).map_err(|e| match e {
+        Ok(error) => SpawnError {
+            error,
+            recorded: true,
+        },
+        Err(e) => unrecorded(e),
+    })
+}
+
+/// [`spawn`]; errors: Ok(the monitor's, recorded by it), Err(ours).
+fn spawn_inner(s: Spawn) -> std::result::Result<Started, Result<Error>> {
+    let (mut rd, wr) = std::io::pipe().map_err(|e| Err(Error::io("pipe")(e)))?;
     // SAFETY: fork; the child only runs our code and leaves with _exit.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(Error::io("fork")(std::io::Error::last_os_error()));
+        return Err(Err(Error::io("fork")(std::io::Error::last_os_error())));
     }
     if pid == 0 {
         crate::fork_heap::enter();
@@ -117,14 +145,14 @@ pub fn spawn(s: Spawn) -> Result<Started> {
             Ok(0) => break,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io("reading monitor status")(e)),
+            Err(e) => return Err(Err(Error::io("reading monitor status")(e))),
         }
     }
     runtime::timing::mark("eng:status");
     let status: Status = serde_json::from_slice(&buf)
-        .map_err(|_| Error::Other("container monitor died during start".into()))?;
+        .map_err(|_| Err(Error::Other("container monitor died during start".into())))?;
     if !status.ok {
-        return Err(classify(&status.error));
+        return Err(Ok(classify(&status.error)));
     }
     Ok(Started {
         pid: status.pid,
@@ -499,8 +527,12 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
     // the record lock (the starter still holds it until it recorded the start).
     let stat = runtime::state::read_proc_stat("/proc/self/stat");
     write_monitor_pid(paths, &id, stat.as_deref());
-    // SAFETY: our copy of the inherited lock fd, kept just for this; nothing else uses it.
-    unsafe { libc::close(s.record_lock) };
+    // Our copy of the record lock, held until the start is recorded (start_record.rs).
+    let starter = Starter {
+        record: s.record.clone(),
+        // SAFETY: our copy of the inherited lock fd; nothing else in this process owns it.
+        lock: unsafe { OwnedFd::from_raw_fd(s.record_lock) },
+    };
     runtime::timing::mark("mon:pidfile");
     // The cache dir fd inherited from the CLI was closed with the rest.
     let _ = runtime::security::set_seccomp_cache_dir(&paths.runroot.join("seccomp"));
@@ -516,6 +548,8 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
     let listener = match short_path(&sock_path, |p| UnixListener::bind(p)) {
         Ok(l) => l,
         Err(e) => {
+            let error = format!("attach socket {}: {e}", sock_path.display());
+            starter.failed(paths, &classify(&error));
             report(
                 &mut status_wr,
                 &Status {
@@ -524,7 +558,7 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
                     monitor: 0,
                     monitor_start: 0,
                     started_at: String::new(),
-                    error: format!("attach socket {}: {e}", sock_path.display()),
+                    error,
                 },
             );
             return 1;
@@ -565,7 +599,7 @@ fn run(s: Spawn, status_wr: OwnedFd) -> i32 {
         spec: Some(s.spec),
         health: s.health.map(Sched::new),
     };
-    lifecycle(m, Some(status_wr), None)
+    lifecycle(m, Some((status_wr, starter)), None)
 }
 
 /// What a monitor holds between container runs.
@@ -602,7 +636,11 @@ fn idle_monitor_path() -> Option<std::path::PathBuf> {
 /// Starts the container (again, for restarts) and serves it until it stops for good. With
 /// `resumed` the container's run already ended under `berth-monitor` with that exit code: its
 /// ending (log, runtime state, restart policy, `--rm`) is done here.
-fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i32>) -> i32 {
+fn lifecycle(
+    mut m: Monitor,
+    mut status_wr: Option<(File, Starter)>,
+    mut resumed: Option<i32>,
+) -> i32 {
     let paths = m.paths;
     let id = m.id.clone();
     let monitor_pid = std::process::id() as i32;
@@ -637,7 +675,9 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                 Ok(x) => x,
                 Err(e) => {
                     let msg = e.to_string();
-                    if let Some(mut w) = status_wr.take() {
+                    if let Some((mut w, starter)) = status_wr.take() {
+                        // Recorded before the reply: the starter may be dead already.
+                        starter.failed(paths, &classify(&msg));
                         report(
                             &mut w,
                             &Status {
@@ -649,7 +689,6 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                                 error: msg,
                             },
                         );
-                        // The CLI records the failure and cleans up.
                         return 1;
                     }
                     // A restart failed: record it and stop.
@@ -678,7 +717,32 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                 h.restart();
             }
             match status_wr.take() {
-                Some(mut w) => {
+                Some((mut w, starter)) => {
+                    // Recorded before the reply, so a starter killed around it leaves the
+                    // truth (start_record.rs).
+                    let start = MONITOR_START.load(Ordering::Relaxed);
+                    let recorded = starter.started(paths, pid, &started_at, monitor_pid, start);
+                    if let Err(e) = recorded {
+                        // Not recorded: not running either (the release's cgroup kill ends
+                        // what the kill here missed).
+                        let msg = format!("recording the start: {e}");
+                        let _ = container.kill(nix::sys::signal::Signal::SIGKILL, true);
+                        starter.failed(paths, &Error::Other(msg.clone()));
+                        report(
+                            &mut w,
+                            &Status {
+                                ok: false,
+                                pid: 0,
+                                monitor: monitor_pid,
+                                monitor_start: start,
+                                started_at: String::new(),
+                                error: msg,
+                            },
+                        );
+                        return 1;
+                    }
+                    // The record is final: the lock goes (the starter still holds its copy).
+                    drop(starter);
                     report(
                         &mut w,
                         &Status {
@@ -696,7 +760,7 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                 None => {
                     // A restart: the monitor owns the record now.
                     let _ = record::update(paths, &id, |r| {
-                        r.state.status = "running".into();
+                        r.state.status = ContainerStatus::Running;
                         r.state.running = true;
                         r.state.restarting = false;
                         r.state.pid = pid as i64;
@@ -764,7 +828,7 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
             (Some(h), Some(r))
                 if !h.auto_remove
                     && !r.has_been_manually_stopped
-                    && r.state.status != "removing" =>
+                    && r.state.status != ContainerStatus::Removing =>
             {
                 let p = &h.restart_policy;
                 match p.name.as_str() {
@@ -784,7 +848,7 @@ fn lifecycle(mut m: Monitor, mut status_wr: Option<File>, mut resumed: Option<i3
                 let _ = t.join();
             }
             let _ = record::update(paths, &id, |r| {
-                r.state.status = "restarting".into();
+                r.state.status = ContainerStatus::Restarting;
                 r.state.restarting = true;
                 r.state.running = true;
                 r.state.exit_code = code as i64;
@@ -1016,7 +1080,7 @@ fn finish(
     // With --rm the record is about to go: no point rewriting it (each rewrite frees a block).
     let recorded = (!auto_remove).then(|| {
         record::update(paths, id, |r| {
-            r.state.status = "exited".into();
+            r.state.status = ContainerStatus::Exited;
             r.state.running = false;
             r.state.paused = false;
             r.state.restarting = false;

@@ -19,8 +19,8 @@
 pub use ::network as net;
 
 use crate::types::{
-    Config, EndpointIpamConfig, EndpointSettings, HostConfig, NetworkSettings, NetworkingConfig,
-    PortBinding,
+    Config, EndpointIpamConfig, EndpointSettings, HostConfig, NetworkMode, NetworkSettings,
+    NetworkingConfig, PortBinding,
 };
 use net::{files, Endpoint, EndpointOptions, Error, NetworkController, Proto};
 use sha2::Digest;
@@ -64,7 +64,15 @@ fn sandbox(
 ) -> Result<net::Sandbox, Error> {
     match prefetched {
         Some(p) if p.id() == id => Ok(p.wait()?),
-        _ => Ok(ctl.create_sandbox(id)?),
+        _ => {
+            // A sandbox of a container that does not run (the caller, its starter, holds the
+            // record lock): left by a start killed after it made it (issue 12). Its endpoints,
+            // addresses and namespace go first, else the bind fails with "File exists".
+            if ctl.sandbox_path(id).exists() {
+                ctl.release_sandbox(id)?;
+            }
+            Ok(ctl.create_sandbox(id)?)
+        }
     }
 }
 
@@ -72,7 +80,10 @@ fn sandbox(
 /// the background, so that kernel work overlaps the rest of create (None for modes that make
 /// no namespace of their own: host, container:).
 pub fn begin_netns(mode: &str) -> Option<net::netns::Unbound> {
-    if mode == "host" || mode.starts_with("container:") {
+    if matches!(
+        NetworkMode::parse(mode),
+        NetworkMode::Host | NetworkMode::Container(_)
+    ) {
         return None;
     }
     net::netns::Unbound::start().ok()
@@ -98,12 +109,7 @@ pub fn may_have_dns(settings: &crate::types::NetworkSettings) -> bool {
 
 /// The network a NetworkMode refers to: None for host/none/container modes.
 fn network_of_mode(mode: &str) -> Option<&str> {
-    match mode {
-        "" | "default" | "bridge" => Some(net::DEFAULT_NETWORK),
-        "host" | "none" => None,
-        m if m.starts_with("container:") => None,
-        m => Some(m),
-    }
+    NetworkMode::parse(mode).network(net::DEFAULT_NETWORK)
 }
 
 /// Where the sandbox of container `id` is (or would be) bind-mounted; `container:<id>` joins it.
@@ -126,7 +132,7 @@ pub fn attach(
     prefetched: Option<net::PendingSandbox>,
 ) -> Result<NetAttachment, Error> {
     let mode = host.network_mode.as_str();
-    if mode.starts_with("container:") {
+    if let NetworkMode::Container(_) = host.network_mode() {
         return Err(Error::Invalid(format!(
             "network mode {mode} is resolved by the engine, not attached"
         )));
@@ -164,7 +170,7 @@ pub fn attach(
                 ..Default::default()
             },
         );
-        if mode == "host" {
+        if host.network_mode() == NetworkMode::Host {
             // The host's own files, like Docker; --dns* and --add-host still apply.
             let mut hosts = std::fs::read_to_string("/etc/hosts")
                 .unwrap_or_else(|_| files::hosts(&full_hostname, None, &[], &[]));
@@ -515,7 +521,7 @@ pub fn settings(
                 },
             );
         }
-        if host.network_mode == "host" {
+        if host.network_mode() == NetworkMode::Host {
             s.sandbox_key.clear();
         }
     }

@@ -38,14 +38,20 @@
 //! write ([`record::load`] reads again), so its own ending is never overwritten.
 
 use crate::record::{self, Paths, Record};
+use crate::types::ContainerStatus;
 use crate::{events, WaitResult};
 
 /// The exit code recorded for a container that died with its monitor (SIGKILL).
 pub const KILLED: i64 = 128 + libc::SIGKILL as i64;
 
-/// A record that says the container runs, but whose monitor is gone.
+/// A record that says the container runs, but whose monitor is gone; or paused by a commit
+/// that died (commit_pause.rs).
 pub(crate) fn orphaned(r: &Record) -> bool {
-    matches!(r.state.status.as_str(), "running" | "paused" | "restarting") && !r.monitor_alive()
+    matches!(
+        r.state.status,
+        ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Restarting
+    ) && !r.monitor_alive()
+        || crate::commit_pause::owner_dead(r)
 }
 
 /// What [`settle`] did.
@@ -64,11 +70,16 @@ pub(crate) fn settle(paths: &Paths, id: &str) -> Option<Settled> {
     if !orphaned(&r) {
         return None;
     }
+    if r.monitor_alive() {
+        // Only the pause is orphaned: the container runs on.
+        crate::commit_pause::undo_orphaned(paths, &mut r);
+        return None;
+    }
     let hc = record::load_host_config(paths, id).ok();
     // A paused container's processes are frozen and cannot die (cgroup v1): thaw them.
     let rt = runtime::state::StateRoot::new(paths.runtime_root());
     if let Ok(c) = runtime::Container::load(&rt, id) {
-        if r.state.status == "paused" {
+        if r.state.status == ContainerStatus::Paused {
             let _ = c.resume();
         }
     }
@@ -92,7 +103,7 @@ pub(crate) fn settle(paths: &Paths, id: &str) -> Option<Settled> {
             restart: false,
         });
     }
-    r.state.status = "exited".into();
+    r.state.status = ContainerStatus::Exited;
     r.state.running = false;
     r.state.paused = false;
     r.state.restarting = false;
@@ -103,6 +114,8 @@ pub(crate) fn settle(paths: &Paths, id: &str) -> Option<Settled> {
     crate::health::on_stop(&mut r.state.health);
     r.monitor_pid = 0;
     r.monitor_start_time = 0;
+    r.pause_owner_pid = 0;
+    r.pause_owner_start_time = 0;
     let restart = hc.as_ref().is_some_and(|h| {
         if r.has_been_manually_stopped {
             return false;

@@ -3,7 +3,7 @@
 //! (`<root>/containers/<id>/.lock`), so many berth processes and the monitor can update them.
 //! Names are reserved with `O_EXCL` files in `<root>/names/` (no global lock).
 
-use crate::types::{Config, ContainerState, HostConfig, NetworkSettings};
+use crate::types::{Config, ContainerState, ContainerStatus, HostConfig, NetworkSettings};
 use crate::volume::ContainerMount;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -44,6 +44,16 @@ pub struct Record {
     pub monitor_start_time: u64,
     /// The joined network namespace for `container:` mode ("" otherwise).
     pub net_ns_path: String,
+    /// The process whose `commit` paused the container, with its start time (0 when paused
+    /// by `pause`, or not paused): a pause whose owner died is undone (commit_pause.rs).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pause_owner_pid: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pause_owner_start_time: u64,
+}
+
+fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 impl Record {
@@ -60,9 +70,9 @@ impl Record {
 
     /// The state as it really is: a record saying running whose monitor died is "exited"
     /// (status 137 unknown; Docker would show the last known state until the daemon restarts).
-    pub fn effective_status(&self) -> &str {
-        match self.state.status.as_str() {
-            "running" | "paused" | "restarting" if !self.monitor_alive() => "exited",
+    pub fn effective_status(&self) -> ContainerStatus {
+        match self.state.status {
+            s if s.is_up() && !self.monitor_alive() => ContainerStatus::Exited,
             s => s,
         }
     }
@@ -189,7 +199,10 @@ pub fn load(paths: &Paths, id: &str) -> Result<Record> {
     // The monitor records the end and then exits: a record saying running whose monitor is
     // gone may have been read just before that last write. Read again: what is there now is
     // final (still "running" only if the monitor died without recording).
-    if matches!(r.state.status.as_str(), "running" | "paused" | "restarting") && !r.monitor_alive()
+    if matches!(
+        r.state.status,
+        ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Restarting
+    ) && !r.monitor_alive()
     {
         return read(paths, id);
     }
@@ -371,7 +384,7 @@ pub fn name_owner(paths: &Paths, name: &str) -> Option<String> {
 
 pub fn new_state() -> ContainerState {
     ContainerState {
-        status: "created".into(),
+        status: ContainerStatus::Created,
         started_at: NEVER.into(),
         finished_at: NEVER.into(),
         ..Default::default()

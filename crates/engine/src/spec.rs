@@ -5,6 +5,7 @@
 
 use crate::types::{Config, HostConfig};
 use crate::{Error, Result};
+use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxPids, LinuxResources};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -401,66 +402,66 @@ fn device_entry(host_path: &str, ctr_path: &str, perms: &str) -> Result<(Value, 
 
 /// The Linux resources of a HostConfig (Docker's rules: --cpus → quota over a 100 ms period,
 /// swap 2×memory when unset, -1 unlimited).
-pub fn resources(host: &HostConfig) -> Result<Value> {
-    let mut r = serde_json::Map::new();
-    let mut mem = serde_json::Map::new();
+pub fn resources(host: &HostConfig) -> Result<LinuxResources> {
+    let mut r = LinuxResources::default();
+    let mut mem = LinuxMemory::default();
     if host.memory > 0 {
-        mem.insert("limit".into(), json!(host.memory));
+        mem.set_limit(Some(host.memory));
         let swap = match host.memory_swap {
             0 => host.memory * 2,
             -1 => -1,
             s => s,
         };
-        mem.insert("swap".into(), json!(swap));
+        mem.set_swap(Some(swap));
     }
     if host.memory_reservation > 0 {
-        mem.insert("reservation".into(), json!(host.memory_reservation));
+        mem.set_reservation(Some(host.memory_reservation));
     }
     if let Some(s) = host.memory_swappiness.filter(|s| *s >= 0) {
-        mem.insert("swappiness".into(), json!(s));
+        mem.set_swappiness(Some(s as u64));
     }
     if let Some(d) = host.oom_kill_disable {
-        mem.insert("disableOOMKiller".into(), json!(d));
+        mem.set_disable_oom_killer(Some(d));
     }
-    if !mem.is_empty() {
-        r.insert("memory".into(), Value::Object(mem));
+    if mem != LinuxMemory::default() {
+        r.set_memory(Some(mem));
     }
-    let mut cpu = serde_json::Map::new();
+    let mut cpu = LinuxCpu::default();
     if host.nano_cpus > 0 {
-        cpu.insert("period".into(), json!(100_000u64));
-        cpu.insert("quota".into(), json!(host.nano_cpus / 10_000));
+        cpu.set_period(Some(100_000));
+        cpu.set_quota(Some(host.nano_cpus / 10_000));
     }
     if host.cpu_period > 0 {
-        cpu.insert("period".into(), json!(host.cpu_period));
+        cpu.set_period(Some(host.cpu_period as u64));
     }
     if host.cpu_quota != 0 {
-        cpu.insert("quota".into(), json!(host.cpu_quota));
+        cpu.set_quota(Some(host.cpu_quota));
     }
     if host.cpu_shares > 0 {
-        cpu.insert("shares".into(), json!(host.cpu_shares));
+        cpu.set_shares(Some(host.cpu_shares as u64));
     }
     if !host.cpuset_cpus.is_empty() {
-        cpu.insert("cpus".into(), json!(host.cpuset_cpus));
+        cpu.set_cpus(Some(host.cpuset_cpus.clone()));
     }
     if !host.cpuset_mems.is_empty() {
-        cpu.insert("mems".into(), json!(host.cpuset_mems));
+        cpu.set_mems(Some(host.cpuset_mems.clone()));
     }
     if host.cpu_realtime_period > 0 {
-        cpu.insert("realtimePeriod".into(), json!(host.cpu_realtime_period));
+        cpu.set_realtime_period(Some(host.cpu_realtime_period as u64));
     }
     if host.cpu_realtime_runtime > 0 {
-        cpu.insert("realtimeRuntime".into(), json!(host.cpu_realtime_runtime));
+        cpu.set_realtime_runtime(Some(host.cpu_realtime_runtime));
     }
-    if !cpu.is_empty() {
-        r.insert("cpu".into(), Value::Object(cpu));
+    if cpu != LinuxCpu::default() {
+        r.set_cpu(Some(cpu));
     }
     if let Some(p) = host.pids_limit.filter(|p| *p != 0) {
-        r.insert("pids".into(), json!({"limit": if p < 0 { -1 } else { p }}));
+        let mut pids = LinuxPids::default();
+        pids.set_limit(if p < 0 { -1 } else { p });
+        r.set_pids(Some(pids));
     }
-    if let Some(io) = crate::blkio::block_io(host)? {
-        r.insert("blockIO".into(), io);
-    }
-    Ok(Value::Object(r))
+    r.set_block_io(crate::blkio::block_io(host)?);
+    Ok(r)
 }
 
 fn ns_entry(kind: &str, ns: &Ns) -> Option<Value> {
@@ -626,7 +627,9 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
     for r in h.device_cgroup_rules.iter().flatten() {
         dev_rules.push(crate::settings::device_cgroup_rule(r)?);
     }
-    let mut res = resources(h)?;
+    // The typed resources, as JSON for the rest of this (still untyped) spec.
+    let mut res =
+        serde_json::to_value(resources(h)?).map_err(|e| Error::Other(format!("resources: {e}")))?;
     res["devices"] = Value::Array(dev_rules);
 
     let mut linux = json!({
@@ -790,7 +793,7 @@ mod tests {
             }]),
             ..Default::default()
         };
-        let r = resources(&h).unwrap();
+        let r = serde_json::to_value(resources(&h).unwrap()).unwrap();
         assert_eq!(r["cpu"]["quota"], 150000);
         assert_eq!(r["cpu"]["period"], 100000);
         assert_eq!(r["memory"]["swap"], 128 << 20);

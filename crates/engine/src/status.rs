@@ -1,6 +1,7 @@
 //! Times and the `ps` STATUS text.
 
 use crate::record::{self, Record};
+use crate::types::ContainerStatus;
 
 pub(crate) fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
@@ -48,7 +49,7 @@ pub(crate) fn status_text(r: &Record) -> String {
     let now = chrono::Utc::now();
     let since = |t: &str| parse_time(t).map(|t| (now - t).num_seconds()).unwrap_or(0);
     match r.effective_status() {
-        "running" => match &r.state.health {
+        ContainerStatus::Running => match &r.state.health {
             Some(h) => format!(
                 "Up {} ({})",
                 human_duration(since(&r.state.started_at)),
@@ -56,15 +57,17 @@ pub(crate) fn status_text(r: &Record) -> String {
             ),
             None => format!("Up {}", human_duration(since(&r.state.started_at))),
         },
-        "paused" => format!("Up {} (Paused)", human_duration(since(&r.state.started_at))),
-        "restarting" => format!(
+        ContainerStatus::Paused => {
+            format!("Up {} (Paused)", human_duration(since(&r.state.started_at)))
+        }
+        ContainerStatus::Restarting => format!(
             "Restarting ({}) {} ago",
             r.state.exit_code,
             human_duration(since(&r.state.finished_at))
         ),
-        "created" => "Created".into(),
-        "removing" => "Removal In Progress".into(),
-        "dead" => "Dead".into(),
+        ContainerStatus::Created => "Created".into(),
+        ContainerStatus::Removing => "Removal In Progress".into(),
+        ContainerStatus::Dead => "Dead".into(),
         _ if r.state.finished_at == record::NEVER || parse_time(&r.state.finished_at).is_none() => {
             if r.has_been_started_before {
                 format!("Exited ({})", r.state.exit_code)

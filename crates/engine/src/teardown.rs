@@ -2,7 +2,7 @@
 //! failures and `system check --repair`).
 
 use crate::record::{self, Record};
-use crate::types::HostConfig;
+use crate::types::{HostConfig, NetworkMode};
 use crate::{events, ipc, network, spec, timing, Error};
 
 /// The exit code a start error leaves in the record (Docker's 125/126/127).
@@ -74,7 +74,7 @@ pub(crate) fn release_and_remove(
                 root: &paths.root,
                 runroot: &paths.runroot,
             };
-            let none = host.is_some_and(|h| h.network_mode == "none");
+            let none = host.is_some_and(|h| h.network_mode() == NetworkMode::None);
             let _ = if none {
                 network::detach_none(&np, id)
             } else {
@@ -116,6 +116,7 @@ pub(crate) const REMOVED_PREFIX: &str = ".removed-";
 /// What a container's removal left to delete: its layers' files and its old record dir.
 #[must_use = "call finish() to delete the files"]
 pub(crate) struct Leftovers {
+    id: String,
     layers: Option<storage::Removed>,
     paths: record::Paths,
 }
@@ -125,17 +126,14 @@ impl Leftovers {
         if let Some(l) = self.layers {
             l.finish();
         }
-        // Also those of removals whose finish never ran (a monitor killed meanwhile).
-        for e in std::fs::read_dir(self.paths.containers())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if e.file_name().to_string_lossy().starts_with(REMOVED_PREFIX) {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
+        let _ = std::fs::remove_dir_all(removed_dir(&self.paths, &self.id));
+        // Also what removals and creates killed midway left (removed.rs).
+        crate::removed::sweep(&self.paths);
     }
+}
+
+fn removed_dir(paths: &record::Paths, id: &str) -> std::path::PathBuf {
+    paths.containers().join(format!("{REMOVED_PREFIX}{id}"))
 }
 
 /// Removes a stopped container entirely: layers, records, name. Idempotent.
@@ -144,24 +142,29 @@ pub(crate) fn remove_all(paths: &record::Paths, id: &str) {
     remove_all_in(paths, id, open_storage(paths).as_ref(), rec).finish();
 }
 
+/// The record goes first (renamed away in one step), then the layers: a removal killed in
+/// between leaves no record (no command shows the container, its name is free) but layers
+/// that the renamed record dir names, which the next removal's [`Leftovers::finish`] removes
+/// (removed.rs). The other order left, killed in between, a record whose layers were gone:
+/// listed, but `start` failed ("layer ... not found").
 fn remove_all_in(
     paths: &record::Paths,
     id: &str,
     store: Option<&storage::Store>,
     rec: Option<Record>,
 ) -> Leftovers {
-    let layers = store.and_then(|st| st.remove_deferred(id).ok());
     let dir = paths.dir(id);
     if let Some(r) = &rec {
         // The name file goes into the record dir, to be deleted with it.
         record::release_name_into(paths, r.short_name(), id, &dir.join(".name"));
         events::container_event_rec(&paths.root, r, "destroy");
     }
-    let trash = paths.containers().join(format!("{REMOVED_PREFIX}{id}"));
-    if std::fs::rename(&dir, &trash).is_err() {
+    if std::fs::rename(&dir, removed_dir(paths, id)).is_err() {
         let _ = std::fs::remove_dir_all(&dir);
     }
+    let layers = store.and_then(|st| st.remove_deferred(id).ok());
     Leftovers {
+        id: id.to_string(),
         layers,
         paths: paths.clone(),
     }

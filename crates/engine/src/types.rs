@@ -327,12 +327,121 @@ pub struct NetworkSettings {
     pub networks: Map<EndpointSettings>,
 }
 
+/// A container's status (inspect's `State.Status`, `ps`'s STATE), as Docker's lowercase words.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerStatus {
+    #[default]
+    #[serde(alias = "")]
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+impl ContainerStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainerStatus::Created => "created",
+            ContainerStatus::Running => "running",
+            ContainerStatus::Paused => "paused",
+            ContainerStatus::Restarting => "restarting",
+            ContainerStatus::Removing => "removing",
+            ContainerStatus::Exited => "exited",
+            ContainerStatus::Dead => "dead",
+        }
+    }
+
+    /// Running, paused or restarting: a process (or its monitor) is there.
+    pub fn is_up(self) -> bool {
+        matches!(
+            self,
+            ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Restarting
+        )
+    }
+
+    /// Running or paused: the container's processes exist.
+    pub fn is_running_or_paused(self) -> bool {
+        matches!(self, ContainerStatus::Running | ContainerStatus::Paused)
+    }
+}
+
+impl std::fmt::Display for ContainerStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for ContainerStatus {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ContainerStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// A container's network mode: the typed view of `HostConfig.NetworkMode` (which stays
+/// Docker's string in the JSON and on disk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkMode<'a> {
+    /// `""` or `default`: the default bridge network.
+    Default,
+    /// `bridge`: the default bridge network, named.
+    Bridge,
+    /// `host`: the host's network namespace.
+    Host,
+    /// `none`: a namespace with only `lo`.
+    None,
+    /// `container:<name|id>`: another container's namespace.
+    Container(&'a str),
+    /// A user-defined network's name or ID.
+    Network(&'a str),
+}
+
+impl<'a> NetworkMode<'a> {
+    pub fn parse(s: &'a str) -> NetworkMode<'a> {
+        match s {
+            "" | "default" => NetworkMode::Default,
+            "bridge" => NetworkMode::Bridge,
+            "host" => NetworkMode::Host,
+            "none" => NetworkMode::None,
+            s => match s.strip_prefix("container:") {
+                Some(c) => NetworkMode::Container(c),
+                None => NetworkMode::Network(s),
+            },
+        }
+    }
+
+    /// The network a container in this mode joins (`default_network` for the default
+    /// modes); None for host, none and container modes.
+    pub fn network(self, default_network: &'a str) -> Option<&'a str> {
+        match self {
+            NetworkMode::Default | NetworkMode::Bridge => Some(default_network),
+            NetworkMode::Network(n) => Some(n),
+            NetworkMode::Host | NetworkMode::None | NetworkMode::Container(_) => None,
+        }
+    }
+}
+
+impl HostConfig {
+    /// The typed network mode.
+    pub fn network_mode(&self) -> NetworkMode<'_> {
+        NetworkMode::parse(&self.network_mode)
+    }
+}
+
 /// inspect's State.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ContainerState {
-    /// "created", "running", "paused", "restarting", "removing", "exited", "dead".
-    pub status: String,
+    pub status: ContainerStatus,
     pub running: bool,
     pub paused: bool,
     pub restarting: bool,

@@ -48,17 +48,16 @@ impl Env {
         })
         .unwrap();
         let mut f = std::fs::File::open(busybox_tar()).unwrap();
-        image::import::import(
-            engine.images().unwrap(),
-            &mut f,
-            &image::import::ImportOptions {
-                changes: vec!["ENV PATH=/bin".into()],
-                source: "-".into(),
-                reference: Some(image::Reference::parse_normalized("busybox:latest").unwrap()),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        engine
+            .image_import(
+                &mut f,
+                &engine::images::ImportRequest {
+                    changes: vec!["ENV PATH=/bin".into()],
+                    reference: Some("busybox:latest".into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
         Env { engine, dir }
     }
 

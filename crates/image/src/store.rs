@@ -572,7 +572,12 @@ impl ImageStore {
     }
 
     /// Starts an operation that takes layer references (journaled until it ends).
+    ///
+    /// Layers half-unpacked by a pull, load or commit that was killed (staging dirs whose
+    /// flock is free) are removed first: the retry of a killed load whose layers all got
+    /// registered unpacks nothing, so without this they stayed until `system check --repair`.
     pub fn begin(&self) -> Result<Op<'_>> {
+        self.layers.sweep_staging();
         Op::new(self)
     }
 

@@ -215,11 +215,11 @@ pub struct LoginOptions {
 pub fn login(opts: &LoginOptions) -> Result<String> {
     if opts.username.is_empty() {
         return Err(Error::Invalid(
-            "Error: Cannot perform an interactive login from a non TTY device".into(),
+            "Cannot perform an interactive login from a non TTY device".into(),
         ));
     }
     if opts.password.is_empty() {
-        return Err(Error::Invalid("Error: Password Required".into()));
+        return Err(Error::Invalid("Password Required".into()));
     }
     let server = opts
         .server

@@ -37,7 +37,7 @@ pub mod push;
 pub use auth::{login, logout, LoginOptions};
 pub use client::{Client, RegistryOptions};
 pub use manifest::Platform;
-pub use progress::Progress;
+pub use progress::{Event, Progress};
 pub use pull::{pull, PullOptions, PullResult};
 pub use push::{push, PushOptions, PushResult};
 

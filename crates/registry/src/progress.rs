@@ -10,30 +10,82 @@ enum Mode {
     Tty,
     Plain,
     Quiet,
+    /// Every call goes to the sink as an [`Event`] (the front end renders them).
+    Events {
+        quiet: bool,
+    },
 }
 
-struct Inner {
+/// What a pull or push reports, for a front end to render (see [`Progress::events`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A line such as "latest: Pulling from library/busybox" (hidden by `-q`).
+    Message(String),
+    /// The command's result (shown with `-q` too).
+    Result(String),
+    /// A layer's status change: "Pulling fs layer", "Download complete", "Pull complete"...
+    Status { id: String, status: String },
+    /// Transfer progress of a layer.
+    Bytes {
+        id: String,
+        action: String,
+        current: u64,
+        total: Option<u64>,
+    },
+}
+
+type Sink<'a> = Box<dyn FnMut(Event) + Send + 'a>;
+
+struct Inner<'a> {
     mode: Mode,
-    out: Box<dyn Write + Send>,
+    out: Box<dyn Write + Send + 'a>,
+    sink: Option<Sink<'a>>,
     /// Layer ids in the order their lines were printed (TTY redraw positions).
     rows: Vec<String>,
     last: HashMap<String, String>,
 }
 
-/// Thread-safe progress sink shared by the download/upload threads.
-pub struct Progress {
-    inner: Mutex<Inner>,
+/// Thread-safe progress sink shared by the download/upload threads: typed [`Event`]s for a
+/// front end ([`Progress::events`]), or Docker's text written here (the crate's examples and
+/// tests).
+pub struct Progress<'a> {
+    inner: Mutex<Inner<'a>>,
 }
 
-impl Progress {
+impl<'a> Progress<'a> {
+    /// Every report goes to `sink` as an [`Event`]; `quiet` is `-q` (push then reports the
+    /// pushed reference as its result).
+    pub fn events(quiet: bool, sink: impl FnMut(Event) + Send + 'a) -> Progress<'a> {
+        Progress {
+            inner: Mutex::new(Inner {
+                mode: Mode::Events { quiet },
+                out: Box::new(std::io::sink()),
+                sink: Some(Box::new(sink)),
+                rows: Vec::new(),
+                last: HashMap::new(),
+            }),
+        }
+    }
+
+    fn emit(&self, ev: impl FnOnce() -> Event) -> bool {
+        let mut g = self.inner.lock().unwrap();
+        match g.sink.as_mut() {
+            Some(s) => {
+                s(ev());
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Standard output, redrawn in place when it is a terminal; `quiet` prints results only.
-    pub fn stdout(quiet: bool) -> Progress {
+    pub fn stdout(quiet: bool) -> Progress<'a> {
         // SAFETY: isatty only inspects the descriptor.
         let tty = unsafe { libc::isatty(1) } == 1;
         Progress::new(Box::new(std::io::stdout()), tty, quiet)
     }
 
-    pub fn new(out: Box<dyn Write + Send>, tty: bool, quiet: bool) -> Progress {
+    pub fn new(out: Box<dyn Write + Send + 'a>, tty: bool, quiet: bool) -> Progress<'a> {
         let mode = match (quiet, tty) {
             (true, _) => Mode::Quiet,
             (false, true) => Mode::Tty,
@@ -43,6 +95,7 @@ impl Progress {
             inner: Mutex::new(Inner {
                 mode,
                 out,
+                sink: None,
                 rows: Vec::new(),
                 last: HashMap::new(),
             }),
@@ -50,12 +103,15 @@ impl Progress {
     }
 
     /// Prints nothing at all.
-    pub fn silent() -> Progress {
+    pub fn silent() -> Progress<'a> {
         Progress::new(Box::new(std::io::sink()), false, true)
     }
 
     /// A line such as "latest: Pulling from library/busybox" (not in quiet mode).
     pub fn message(&self, line: &str) {
+        if self.emit(|| Event::Message(line.to_string())) {
+            return;
+        }
         let mut g = self.inner.lock().unwrap();
         if g.mode == Mode::Quiet {
             return;
@@ -67,11 +123,17 @@ impl Progress {
 
     /// True with `-q`.
     pub fn is_quiet(&self) -> bool {
-        self.inner.lock().unwrap().mode == Mode::Quiet
+        matches!(
+            self.inner.lock().unwrap().mode,
+            Mode::Quiet | Mode::Events { quiet: true }
+        )
     }
 
     /// The command's result (printed in quiet mode too).
     pub fn result(&self, line: &str) {
+        if self.emit(|| Event::Result(line.to_string())) {
+            return;
+        }
         let mut g = self.inner.lock().unwrap();
         let _ = writeln!(g.out, "{line}");
         let _ = g.out.flush();
@@ -79,12 +141,28 @@ impl Progress {
 
     /// A layer's status change: "Pulling fs layer", "Download complete", "Pull complete"...
     pub fn status(&self, id: &str, status: &str) {
+        let ev = || Event::Status {
+            id: id.to_string(),
+            status: status.to_string(),
+        };
+        if self.emit(ev) {
+            return;
+        }
         let line = format!("{id}: {status}");
         self.draw(id, line, true);
     }
 
     /// Transfer progress of a layer (terminal only), e.g. "Downloading [==>  ]  1.2MB/4.5MB".
     pub fn bytes(&self, id: &str, action: &str, current: u64, total: Option<u64>) {
+        let ev = || Event::Bytes {
+            id: id.to_string(),
+            action: action.to_string(),
+            current,
+            total,
+        };
+        if self.emit(ev) {
+            return;
+        }
         if self.inner.lock().unwrap().mode != Mode::Tty {
             return;
         }
@@ -104,6 +182,7 @@ impl Progress {
                 return;
             }
             Mode::Tty => {}
+            Mode::Events { .. } => return,
         }
         if g.last.get(id) == Some(&line) {
             return;
@@ -190,6 +269,36 @@ mod tests {
         assert_eq!(human(1_500), "1.50kB");
         assert!(bar(5, Some(10)).starts_with("[=========================>"));
         assert!(bar(10, Some(10)).ends_with("10B/10B"));
+    }
+
+    #[test]
+    fn events_reach_the_sink() {
+        let got = Mutex::new(Vec::new());
+        {
+            let p = Progress::events(true, |e| got.lock().unwrap().push(e));
+            assert!(p.is_quiet());
+            p.message("m");
+            p.status("a", "Waiting");
+            p.bytes("a", "Downloading", 1, Some(2));
+            p.result("r");
+        }
+        assert_eq!(
+            got.into_inner().unwrap(),
+            vec![
+                Event::Message("m".into()),
+                Event::Status {
+                    id: "a".into(),
+                    status: "Waiting".into()
+                },
+                Event::Bytes {
+                    id: "a".into(),
+                    action: "Downloading".into(),
+                    current: 1,
+                    total: Some(2)
+                },
+                Event::Result("r".into()),
+            ]
+        );
     }
 
     #[test]

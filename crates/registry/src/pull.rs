@@ -392,15 +392,15 @@ fn is_gzip(media_type: &str) -> bool {
 }
 
 /// Counts bytes for the progress bar.
-struct Counting<'a, R> {
+struct Counting<'a, 'p, R> {
     inner: R,
     n: u64,
     total: u64,
     id: &'a str,
-    progress: &'a Progress,
+    progress: &'a Progress<'p>,
 }
 
-impl<R: Read> Read for Counting<'_, R> {
+impl<R: Read> Read for Counting<'_, '_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.n += n as u64;

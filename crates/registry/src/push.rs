@@ -147,12 +147,12 @@ pub fn push(store: &ImageStore, opts: &PushOptions, progress: &Progress) -> Resu
     })
 }
 
-struct LayerCtx<'a> {
+struct LayerCtx<'a, 'p> {
     store: &'a ImageStore,
     client: &'a Client,
     r: &'a Reference,
     spool: &'a Path,
-    progress: &'a Progress,
+    progress: &'a Progress<'p>,
     chunk: u64,
 }
 

@@ -443,6 +443,12 @@ impl Store {
         Ok(store)
     }
 
+    /// Removes the staging dirs of layer builders that died (their flock is free); live ones
+    /// are left alone. Safe at any time, without the store lock (as [`Store::register`]).
+    pub fn sweep_staging(&self) {
+        self.driver.sweep_staging();
+    }
+
     /// Removes what interrupted operations left behind (done by itself when one died holding
     /// the store lock). Safe at any time: takes the store lock.
     pub fn repair(&self) -> Result<()> {
@@ -1181,6 +1187,13 @@ impl Store {
         check_id(id)?;
         let parent = match self.db.mount_parent(id) {
             Ok(p) => p,
+            // An entry without its `parent` (which goes last but for the dir): a removal
+            // killed in `remove_mount`; its layers were retired before. Finish it.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound && self.db.mount_dir(id).exists() =>
+            {
+                None
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::LayerNotFound(format!("container layer {id}")))
             }

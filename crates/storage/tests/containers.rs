@@ -181,6 +181,44 @@ fn prepare_leftovers_are_swept_and_live_layers_kept() {
     assert_eq!(overlay_entries(&t), ["l"]);
 }
 
+/// Killed removals and prepares (issue 12): a removal killed inside the entry's removal
+/// (its `parent` gone, the entry dir left) is finished by the next `remove`, which once
+/// failed with "layer container layer ... not found" (so `system check --repair` could not
+/// remove it); and a prepare killed after it made its layer dir in the tombstones does not
+/// make the next prepare of that container, in the same second, fail with "File exists".
+#[test]
+fn killed_removal_and_prepare_are_finished_by_the_next() {
+    let t = TestRoot::new("killedrm");
+    let s = t.store(Some("overlay2"));
+    let base = tar_of(&[E::File("f", b"x")]);
+    let l = s.register(&mut &base[..], None, None).unwrap();
+    let root = t.dir.join("root");
+    // Every name a prepare of `again` could give its new dirs this second (no spares yet: it
+    // makes new ones), already taken.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let graves = root.join("image/overlay2/tombstones");
+    for sec in [now, now + 1] {
+        for n in ["again", "again-init"] {
+            std::fs::create_dir_all(graves.join(format!("{sec}-new-{n}"))).unwrap();
+        }
+    }
+    s.prepare("again", Some(&l.chain_id), &init_spec()).unwrap();
+    s.prepare("half", Some(&l.chain_id), &init_spec()).unwrap();
+    let entry = root.join("image/overlay2/layerdb/mounts/half");
+    for f in ["mount-id", "init-id", "parent"] {
+        std::fs::remove_file(entry.join(f)).unwrap();
+    }
+    s.remove("half").unwrap();
+    assert!(!entry.exists());
+    assert!(!root.join("overlay2/half").exists());
+    assert!(matches!(s.remove("half"), Err(Error::LayerNotFound(_))));
+    s.remove("again").unwrap();
+    s.release(&l.chain_id).unwrap();
+}
+
 fn graves(t: &TestRoot) -> Vec<String> {
     entries(&t.dir.join("root/image/overlay2/tombstones"))
 }

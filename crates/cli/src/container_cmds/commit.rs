@@ -26,7 +26,7 @@ pub struct CommitArgs {
 
 pub(super) fn commit(g: &Global, a: CommitArgs) -> CmdResult {
     if let Some(r) = &a.reference {
-        image::Reference::parse(r)?;
+        engine::parse_reference(r).map_err(crate::image_cmds::image_failure)?;
     }
     let e = open_engine(g)?;
     let id = e.resolve(&a.container)?;

@@ -16,15 +16,9 @@ pub struct CreateArgs {
 /// Makes sure the image is present, pulling it like Docker when missing (or `--pull always`).
 fn ensure_image(g: &Global, e: &Engine, f: &CreateFlags) -> Result<(), Failure> {
     let name = &f.args[0];
-    // The engine's store: opened once per command.
-    let store = e
-        .images()
+    let have = e
+        .image_exists(name)
         .map_err(|err| Failure::new(err.to_string(), 125))?;
-    let have = match store.resolve(name) {
-        Ok(_) => true,
-        Err(image::Error::NotFound(_)) => false,
-        Err(err) => return Err(Failure::new(err.to_string(), 125)),
-    };
     if have && f.pull != "always" {
         return Ok(());
     }
@@ -32,13 +26,13 @@ fn ensure_image(g: &Global, e: &Engine, f: &CreateFlags) -> Result<(), Failure> 
     if !have && (f.pull == "never" || name.starts_with("sha256:")) {
         return Err(Failure::new(format!("No such image: {name}"), 125));
     }
-    let familiar = image::Reference::parse(name)
-        .map(|r| r.familiar_string())
+    let familiar = engine::parse_reference(name)
+        .map(|r| r.familiar)
         .map_err(|err| Failure::new(err.to_string(), 125))?;
     if !have {
         eprintln!("Unable to find image '{familiar}' locally");
     }
-    crate::registry_cmds::pull_for_run(g, store, name, f.platform.clone())?;
+    crate::registry_cmds::pull_for_run(g, e, name, f.platform.clone())?;
     Ok(())
 }
 

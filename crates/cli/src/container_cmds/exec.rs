@@ -4,6 +4,7 @@ use super::session::{check_tty, window_size, TermGuard};
 use super::{open_engine, run_failure};
 use crate::{detach_keys, run_opts, CmdResult, Failure, Global};
 use clap::Args;
+use engine::ErrorKind;
 use std::io::IsTerminal;
 
 #[derive(Args)]
@@ -82,24 +83,15 @@ pub(super) fn exec(g: &Global, a: ExecArgs) -> CmdResult {
         .flatten();
     let res = e.exec(&id, &cfg);
     drop(_raw);
-    let code = res.map_err(|err| match err {
+    let code = res.map_err(|err| match err.kind() {
         // Docker's CLI: the message on stderr (the terminal restored first), exit 1.
-        engine::Error::Detached => {
+        ErrorKind::Detached => {
             eprintln!("read escape sequence");
             Failure::new("", 1)
         }
-        engine::Error::CommandNotFound(_) | engine::Error::CannotInvoke(_) => run_failure(err),
-        err => Failure::new(
-            err.to_string(),
-            if matches!(
-                err,
-                engine::Error::NoSuchContainer(_) | engine::Error::Conflict(_)
-            ) {
-                1
-            } else {
-                126
-            },
-        ),
+        ErrorKind::CommandNotFound | ErrorKind::NotExecutable => run_failure(err),
+        ErrorKind::NotFound | ErrorKind::Conflict => Failure::new(err.to_string(), 1),
+        _ => Failure::new(err.to_string(), 126),
     })?;
     if code != 0 {
         return Err(Failure::new("", code as i32));

@@ -9,7 +9,7 @@ use std::io::Write;
 #[serde(untagged)]
 enum Inspected {
     Container(Box<engine::types::ContainerJson>),
-    Image(Box<crate::image_cmds::ImageInspect>),
+    Image(Box<engine::images::ImageInspect>),
 }
 
 /// `inspect`: containers first, then images (Docker's order); `--type` restricts it.
@@ -47,7 +47,7 @@ pub fn inspect(g: &Global, a: crate::image_cmds::InspectArgs, container_only: bo
                 found.push(Inspected::Container(Box::new(c)));
                 continue;
             }
-            Err(engine::Error::NoSuchContainer(_)) => {}
+            Err(err) if err.kind() == engine::ErrorKind::NotFound => {}
             Err(err) => {
                 errors.push(err.to_string());
                 continue;
@@ -57,12 +57,11 @@ pub fn inspect(g: &Global, a: crate::image_cmds::InspectArgs, container_only: bo
             errors.push(format!("No such container: {n}"));
             continue;
         }
-        let store = &crate::image_cmds::open_store(g).map_err(|f| Failure::new(f.msg, 125))?;
-        match store.resolve(n).and_then(|id| store.get(&id)) {
-            Ok(img) => found.push(Inspected::Image(Box::new(
-                crate::image_cmds::inspect_image(store, &img),
-            ))),
-            Err(image::Error::NotFound(_)) => errors.push(format!("No such object: {n}")),
+        match e.image_inspect(n) {
+            Ok(img) => found.push(Inspected::Image(Box::new(img))),
+            Err(err) if err.kind() == engine::ErrorKind::NotFound => {
+                errors.push(format!("No such object: {n}"))
+            }
             Err(err) => errors.push(err.to_string()),
         }
     }

@@ -66,9 +66,14 @@ impl From<engine::Error> for Failure {
     }
 }
 
-/// An engine error at run/create/start/exec: Docker's 125/126/127.
+/// An engine error at run/create/start/exec: Docker's 127 (command not found), 126 (cannot
+/// invoke) or 125 (any other engine failure).
 fn run_failure(e: engine::Error) -> Failure {
-    let code = e.exit_code();
+    let code = match e.kind() {
+        engine::ErrorKind::CommandNotFound => 127,
+        engine::ErrorKind::NotExecutable => 126,
+        _ => 125,
+    };
     Failure::new(e.to_string(), code)
 }
 

@@ -85,18 +85,15 @@ pub fn system_prune(g: &Global, a: SystemPruneArgs) -> CmdResult {
     if let Some(req) = &volumes {
         space += crate::volume_cmds::prune_and_print(&e, req)?;
     }
-    let store = &crate::image_cmds::open_store(g).map_err(|f| Failure::new(f.msg, 125))?;
-    let root = g.root.clone();
-    let used = move |id: &str| crate::image_cmds::container_uses(&root, id);
-    let (items, reclaimed) = store.prune_matching(a.all, &used, &|img| {
-        crate::image_cmds::prune_selects(&f, img)
-    })?;
-    if !items.is_empty() {
+    let rep = e
+        .image_prune(a.all, &|labels, created| f.matches(labels, created))
+        .map_err(crate::image_cmds::image_failure)?;
+    if !rep.deleted.is_empty() {
         println!("Deleted Images:");
-        crate::image_cmds::print_items(&items, true);
+        crate::image_cmds::print_items(&rep.deleted, true);
         println!();
     }
-    space += reclaimed;
+    space += rep.space_reclaimed;
     println!("Total reclaimed space: {}", human_size(space));
     Ok(())
 }

@@ -159,12 +159,12 @@ fn go_local_time(unix: i64) -> String {
 /// The values `ps --format` sees for one container (Docker's ContainerContext).
 pub fn ps_row(c: &engine::ContainerSummary, trunc: bool, size: bool) -> Value {
     let id = if trunc {
-        image::short_id(&c.id)
+        engine::images::short_id(&c.id)
     } else {
         c.id.clone()
     };
     let image = if trunc && c.image.starts_with("sha256:") {
-        image::short_id(&c.image)
+        engine::images::short_id(&c.image)
     } else {
         c.image.clone()
     };
@@ -258,7 +258,7 @@ pub fn ps(g: &Global, a: PsArgs) -> CmdResult {
     if a.quiet {
         for c in &list {
             let id = if trunc {
-                image::short_id(&c.id)
+                engine::images::short_id(&c.id)
             } else {
                 c.id.clone()
             };

@@ -54,7 +54,7 @@ pub fn stats_row(
         )
     };
     json!({
-        "ID": if trunc { image::short_id(&cur.id) } else { cur.id.clone() },
+        "ID": if trunc { engine::images::short_id(&cur.id) } else { cur.id.clone() },
         "Container": shown_as,
         "Name": cur.name.trim_start_matches('/'),
         "CPUPerc": format!("{cpu:.2}%"),
@@ -80,7 +80,7 @@ pub(super) fn stats(g: &Global, a: StatsArgs) -> CmdResult {
                 if a.no_trunc {
                     id.clone()
                 } else {
-                    image::short_id(&id)
+                    engine::images::short_id(&id)
                 },
                 id,
             )

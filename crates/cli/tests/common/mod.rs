@@ -146,6 +146,14 @@ impl Drop for Env {
         if !self.root().join("containers").exists() {
             return;
         }
+        // Everything of this root on the host: containers, and the networks' bridges, nft
+        // elements and addresses (deleting the temp dir alone left a bridge per root behind).
+        let reset = self.cmd(&["system", "reset", "-f"]).output();
+        if reset.is_ok_and(|o| o.status.success()) {
+            let dir = self.dir.path().to_path_buf();
+            settled(|| processes_using(&dir, &dir.to_string_lossy()));
+            return;
+        }
         if let Ok(o) = self.cmd(&["ps", "-aq", "--no-trunc"]).output() {
             let ids = String::from_utf8_lossy(&o.stdout).to_string();
             let ids: Vec<&str> = ids.split_whitespace().collect();

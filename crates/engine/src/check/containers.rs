@@ -4,6 +4,7 @@
 
 use super::{claim, container_ids, flock_held, process_alive, short, Ctx, Finding};
 use crate::record::{self, Record};
+use crate::types::ContainerStatus;
 
 pub(super) fn check(cx: &mut Ctx) {
     removed_dirs(cx);
@@ -27,8 +28,8 @@ pub(super) fn check(cx: &mut Ctx) {
             Err(_) => continue, // unreadable: not ours to judge
         };
         let says_running = matches!(
-            rec.state.status.as_str(),
-            "running" | "paused" | "restarting"
+            rec.state.status,
+            ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Restarting
         );
         if rec.monitor_alive() || super::pid_file_monitor_alive(cx.paths, &id) {
             continue;
@@ -128,7 +129,7 @@ fn stop_recorded(cx: &Ctx, id: &str, code: i64) -> Result<(), String> {
         return Err("its processes survived SIGKILL".into());
     }
     let mut r = r;
-    r.state.status = "exited".into();
+    r.state.status = ContainerStatus::Exited;
     r.state.running = false;
     r.state.paused = false;
     r.state.restarting = false;

@@ -27,6 +27,7 @@ mod reset;
 mod storage;
 
 use crate::record::{self, Paths};
+use crate::types::ContainerStatus;
 use crate::{Engine, Result};
 use serde::Serialize;
 use std::fs::File;
@@ -162,7 +163,7 @@ pub(crate) fn owned(paths: &Paths, id: &str) -> bool {
 /// A `run` makes its container's network namespace and layers before it starts the monitor:
 /// a container created in the last [`YOUNG_SECS`] and never started may be one of those.
 fn just_created(r: &record::Record) -> bool {
-    r.state.status == "created"
+    r.state.status == ContainerStatus::Created
         && crate::parse_time(&r.created)
             .is_some_and(|t| (chrono::Utc::now() - t).num_seconds() < YOUNG_SECS)
 }

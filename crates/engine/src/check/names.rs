@@ -1,7 +1,8 @@
 //! Name reservations (`<root>/names/<name>`: the owner's ID, flocked by its creator until the
 //! record is saved) left by a process that died: unlocked, and their container has no record.
-//! `create --name` takes such a name over by itself; until then `ps` shows no container of
-//! that name while `rename` to it fails, and the check lists the reservation as a dead lock.
+//! `create --name` takes such a name over by itself, and every removal's cleanup removes such
+//! reservations with what their creates left (removed.rs); until then the check lists the
+//! reservation as a dead lock.
 
 use super::{short, try_flock, Ctx, Finding};
 

@@ -147,7 +147,7 @@ pub(super) fn check(cx: &mut Ctx) {
         let r = if cx.repair {
             Some(store_repair(cx, &l).map(|()| {
                 for f in &sweep {
-                    // `.new-` dirs are not the sweep's (born locked, renamed at once).
+                    // Left by the sweep only if their maker held them meanwhile.
                     let p = Path::new(&f.object);
                     if p.exists()
                         && p.file_name()

@@ -1,5 +1,6 @@
 //! `attach`: a stream to a running container's monitor.
 
+use crate::types::ContainerStatus;
 use crate::{attach_io, monitor, AttachOptions, Attachment, Engine, Error, Result, WaitResult};
 use std::io::{Read, Write};
 
@@ -8,8 +9,8 @@ impl Engine {
     pub fn attach(&self, id: &str, opts: &AttachOptions) -> Result<Attachment> {
         let (id, rec) = self.record(id)?;
         match rec.effective_status() {
-            "running" | "restarting" => {}
-            "paused" => {
+            ContainerStatus::Running | ContainerStatus::Restarting => {}
+            ContainerStatus::Paused => {
                 return Err(Error::Conflict(
                     "You cannot attach to a paused container, unpause it first".into(),
                 ))

@@ -1,5 +1,6 @@
 //! `cp`: stat, copy out, copy in (the path-safe work is crate::cp).
 
+use crate::types::ContainerStatus;
 use crate::{cp, record, Engine, PathStat, Result};
 use std::io::{Read, Write};
 
@@ -9,7 +10,10 @@ impl Engine {
         let st = self.images()?.layers();
         let _l = record::lock(&self.paths.dir(&id), &id)?;
         let rec = record::load(&self.paths, &id)?;
-        let running = matches!(rec.effective_status(), "running" | "paused");
+        let running = matches!(
+            rec.effective_status(),
+            ContainerStatus::Running | ContainerStatus::Paused
+        );
         let merged = if running {
             st.merged_dir(&id)
         } else {

@@ -5,7 +5,7 @@ use super::kill::parse_signal;
 use super::start::{cgroup_v2_only, default_hosts};
 use crate::record::{self, Record};
 use crate::status::now_rfc3339;
-use crate::types::{self, Config};
+use crate::types::{self, Config, NetworkMode};
 use crate::{
     blkio, events, names, network, perms, settings, spec, storage_opts, timing, CreateRequest,
     CreateResponse, Engine, Error, Result,
@@ -178,7 +178,7 @@ impl Engine {
         }
         let id = hex::encode(rand::random::<[u8; 32]>());
         if config.hostname.is_empty() {
-            config.hostname = if host.network_mode == "host" {
+            config.hostname = if host.network_mode() == NetworkMode::Host {
                 nix::unistd::gethostname()
                     .ok()
                     .and_then(|h| h.into_string().ok())

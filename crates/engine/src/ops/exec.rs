@@ -1,5 +1,6 @@
 //! `exec` (the process and its relay are crate::exec).
 
+use crate::types::ContainerStatus;
 use crate::{exec, Engine, Error, ExecConfig, Result};
 
 impl Engine {
@@ -8,8 +9,8 @@ impl Engine {
     pub fn exec(&self, id: &str, cfg: &ExecConfig) -> Result<i64> {
         let (id, rec) = self.record(id)?;
         match rec.effective_status() {
-            "running" => {}
-            "paused" => {
+            ContainerStatus::Running => {}
+            ContainerStatus::Paused => {
                 return Err(Error::Conflict(format!(
                     "Container {id} is paused, unpause the container before exec"
                 )))

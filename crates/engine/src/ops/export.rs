@@ -1,5 +1,6 @@
 //! `export`.
 
+use crate::types::ContainerStatus;
 use crate::{commit, events, record, Engine, Result};
 use std::io::Write;
 
@@ -10,7 +11,10 @@ impl Engine {
         let st = self.images()?.layers();
         let _l = record::lock(&self.paths.dir(&id), &id)?;
         let rec = record::load(&self.paths, &id)?;
-        let mounted_by_us = !matches!(rec.effective_status(), "running" | "paused");
+        let mounted_by_us = !matches!(
+            rec.effective_status(),
+            ContainerStatus::Running | ContainerStatus::Paused
+        );
         let merged = st.mount(&id)?;
         let res = commit::tar_dir(&merged, w);
         if mounted_by_us {

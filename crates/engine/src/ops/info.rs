@@ -1,5 +1,6 @@
 //! `info`'s container counts.
 
+use crate::types::ContainerStatus;
 use crate::{Engine, Info, Result};
 
 impl Engine {
@@ -8,8 +9,8 @@ impl Engine {
         for r in self.all_records() {
             i.containers += 1;
             match r.effective_status() {
-                "running" | "restarting" => i.running += 1,
-                "paused" => i.paused += 1,
+                ContainerStatus::Running | ContainerStatus::Restarting => i.running += 1,
+                ContainerStatus::Paused => i.paused += 1,
                 _ => i.stopped += 1,
             }
         }

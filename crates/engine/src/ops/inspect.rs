@@ -10,7 +10,7 @@ impl Engine {
         let (id, r) = self.record(id)?;
         let host = record::load_host_config(&self.paths, &id)?;
         let mut state = r.state.clone();
-        let st = r.effective_status().to_string();
+        let st = r.effective_status();
         if st != state.status {
             state.running = false;
             state.paused = false;

@@ -1,6 +1,7 @@
 //! `kill` and signalling a container's init.
 
 use crate::record::Record;
+use crate::types::ContainerStatus;
 use crate::{events, Engine, Error, Result};
 
 pub(crate) fn parse_signal(s: &str) -> Result<i32> {
@@ -33,6 +34,17 @@ impl Engine {
         if unsafe { libc::kill(rec.state.pid as i32, sig) } != 0 {
             return Err(Error::io("kill")(std::io::Error::last_os_error()));
         }
+        if sig == libc::SIGKILL {
+            // A frozen process cannot die: thaw it (Docker resumes a paused container it
+            // SIGKILLs). Also undoes a freeze an `rm -f` killed inside its kill-all left
+            // (issue 12): `stop` then waited forever for a container that could not exit.
+            let rt = runtime::state::StateRoot::new(self.paths.runtime_root());
+            if let Ok(c) = runtime::Container::load(&rt, &rec.id) {
+                if c.status() == runtime::state::Status::Paused {
+                    let _ = c.resume();
+                }
+            }
+        }
         Ok(())
     }
 
@@ -40,7 +52,9 @@ impl Engine {
     pub fn kill(&self, id: &str, signal: &str) -> Result<()> {
         let sig = parse_signal(signal)?;
         let (_, rec) = self.record(id)?;
-        if rec.effective_status() != "running" && rec.effective_status() != "paused" {
+        if rec.effective_status() != ContainerStatus::Running
+            && rec.effective_status() != ContainerStatus::Paused
+        {
             return Err(Error::Conflict(format!(
                 "Cannot kill container: {}: Container {} is not running",
                 id, rec.id

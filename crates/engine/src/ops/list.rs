@@ -2,6 +2,7 @@
 
 use crate::record::{self, Record};
 use crate::status::{parse_time, status_text};
+use crate::types::ContainerStatus;
 use crate::types::HostConfig;
 use crate::{
     orphan, ContainerSummary, Engine, Error, ListOptions, PortSummary, Result, SummaryHostConfig,
@@ -15,7 +16,7 @@ impl Engine {
             let (port, proto) = k.split_once('/').unwrap_or((k, "tcp"));
             let pp = port.parse().unwrap_or(0);
             match v {
-                Some(bs) if !bs.is_empty() && r.effective_status() == "running" => {
+                Some(bs) if !bs.is_empty() && r.effective_status() == ContainerStatus::Running => {
                     for b in bs {
                         ports.push(PortSummary {
                             ip: b.host_ip.clone(),
@@ -63,7 +64,7 @@ impl Engine {
             size_rw,
             size_root_fs: size_root,
             labels: r.config.labels.clone(),
-            state: r.effective_status().to_string(),
+            state: r.effective_status().as_str().to_string(),
             status: status_text(r),
             host_config: SummaryHostConfig {
                 network_mode: host.map(|h| h.network_mode.clone()).unwrap_or_default(),
@@ -136,14 +137,16 @@ impl Engine {
             let explicit_status = get("status").next().is_some();
             // A removal in progress (or whose `rm -f` was killed) of a container still running
             // is listed, as Docker lists it (its `State.Running`).
-            let up = matches!(st, "running" | "paused" | "restarting")
-                || (st == "removing" && r.state.running && r.monitor_alive());
+            let up = matches!(
+                st,
+                ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Restarting
+            ) || (st == ContainerStatus::Removing && r.state.running && r.monitor_alive());
             if !all && !explicit_status && !up {
                 continue;
             }
             let ok = crate::ps_filter::matches(
                 r,
-                st,
+                st.as_str(),
                 f,
                 &|| record::load_host_config(&self.paths, &r.id).ok(),
                 &|v| {

@@ -1,6 +1,7 @@
 //! `container prune`.
 
 use crate::status::parse_time;
+use crate::types::ContainerStatus;
 use crate::{types, Engine, PruneReport, RemoveOptions, Result};
 
 impl Engine {
@@ -9,7 +10,10 @@ impl Engine {
     pub fn prune(&self, select: &dyn Fn(&types::Map<String>, i64) -> bool) -> Result<PruneReport> {
         let mut rep = PruneReport::default();
         for r in self.all_records() {
-            if matches!(r.effective_status(), "running" | "paused" | "restarting") {
+            if matches!(
+                r.effective_status(),
+                ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Restarting
+            ) {
                 continue;
             }
             let created = parse_time(&r.created).map_or(0, |t| t.timestamp());

@@ -1,14 +1,18 @@
 //! `rm`.
 
 use crate::teardown::{release_resources, remove_all};
+use crate::types::ContainerStatus;
 use crate::{monitor, record, Engine, Error, RemoveOptions, Result};
 
 impl Engine {
     pub fn remove(&self, id: &str, opts: &RemoveOptions) -> Result<()> {
         let (id, rec) = self.record_settled(id)?;
-        let running = matches!(rec.effective_status(), "running" | "paused" | "restarting");
+        let running = matches!(
+            rec.effective_status(),
+            ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Restarting
+        );
         if running && !opts.force {
-            let what = if rec.effective_status() == "paused" {
+            let what = if rec.effective_status() == ContainerStatus::Paused {
                 "paused"
             } else {
                 "running"
@@ -20,10 +24,10 @@ impl Engine {
         // "removing" with its monitor alive: an `rm -f` killed before it stopped the
         // container (issue 12), or one in progress: stop it again (harmless), never just
         // wait for a monitor nobody asked to stop.
-        let removing = rec.effective_status() == "removing" && rec.monitor_alive();
+        let removing = rec.effective_status() == ContainerStatus::Removing && rec.monitor_alive();
         if running || (removing && opts.force) {
             let rec = record::update(&self.paths, &id, |r| {
-                r.state.status = "removing".into();
+                r.state.status = ContainerStatus::Removing;
                 Ok(r.clone())
             })?;
             let rt = runtime::state::StateRoot::new(self.paths.runtime_root());

@@ -2,11 +2,11 @@
 //! the monitor.
 
 use crate::record::{self, Record};
-use crate::teardown::{exit_code_of, release_resources};
-use crate::types::{self, HostConfig};
+use crate::teardown::release_resources;
+use crate::types::{self, ContainerStatus, HostConfig, NetworkMode};
 use crate::{
-    events, init, ipc, monitor, network, orphan, spec, storage_opts, timing, AttachOptions,
-    Attachment, Engine, Error, Result,
+    events, init, ipc, monitor, network, orphan, spec, start_record, storage_opts, timing,
+    AttachOptions, Attachment, Engine, Error, Result,
 };
 use std::os::unix::net::UnixStream;
 
@@ -78,7 +78,9 @@ impl Engine {
         }
         if let Some(other) = mode.strip_prefix("container:") {
             let (oid, r) = self.record(other)?;
-            if r.effective_status() != "running" && r.effective_status() != "paused" {
+            if r.effective_status() != ContainerStatus::Running
+                && r.effective_status() != ContainerStatus::Paused
+            {
                 return Err(Error::Conflict(format!(
                     "cannot join namespace of a non running container: container {oid} is not running"
                 )));
@@ -132,69 +134,71 @@ impl Engine {
                 .unwrap_or_else(|e| e.into_inner())
                 .take()
                 .filter(|p| p.id() == id);
-            let (net, hosts, resolv, settings) = if mode == "none" && prefetched.is_none() {
-                (
-                    spec::Ns::Private,
-                    default_hosts(&rec.config.hostname, ""),
-                    container_resolv_conf(host),
-                    types::NetworkSettings {
-                        networks: [("none".to_string(), types::EndpointSettings::default())]
-                            .into_iter()
+            let net_mode = host.network_mode();
+            let (net, hosts, resolv, settings) =
+                if net_mode == NetworkMode::None && prefetched.is_none() {
+                    (
+                        spec::Ns::Private,
+                        default_hosts(&rec.config.hostname, ""),
+                        container_resolv_conf(host),
+                        types::NetworkSettings {
+                            networks: [("none".to_string(), types::EndpointSettings::default())]
+                                .into_iter()
+                                .collect(),
+                            ..Default::default()
+                        },
+                    )
+                } else if let NetworkMode::Container(other) = net_mode {
+                    let (oid, _) = self.record(other)?;
+                    let ns = self.join_ns(mode, "net")?;
+                    let od = self.paths.dir(&oid);
+                    (
+                        ns,
+                        std::fs::read_to_string(od.join("hosts")).unwrap_or_default(),
+                        std::fs::read_to_string(od.join("resolv.conf")).unwrap_or_default(),
+                        types::NetworkSettings::default(),
+                    )
+                } else {
+                    let np = network::NetPaths {
+                        root: &self.paths.root,
+                        runroot: &self.paths.runroot,
+                    };
+                    // Requested endpoint settings only: live ones (with an EndpointID) are the
+                    // previous run's and get re-created.
+                    let requested = types::NetworkingConfig {
+                        endpoints_config: rec
+                            .network_settings
+                            .networks
+                            .iter()
+                            .map(|(k, v)| {
+                                let mut v = v.clone();
+                                if !v.endpoint_id.is_empty() {
+                                    v = types::EndpointSettings {
+                                        aliases: v.aliases.clone(),
+                                        ipam_config: v.ipam_config.clone(),
+                                        ..Default::default()
+                                    };
+                                }
+                                (k.clone(), v)
+                            })
                             .collect(),
-                        ..Default::default()
-                    },
-                )
-            } else if let Some(other) = mode.strip_prefix("container:") {
-                let (oid, _) = self.record(other)?;
-                let ns = self.join_ns(mode, "net")?;
-                let od = self.paths.dir(&oid);
-                (
-                    ns,
-                    std::fs::read_to_string(od.join("hosts")).unwrap_or_default(),
-                    std::fs::read_to_string(od.join("resolv.conf")).unwrap_or_default(),
-                    types::NetworkSettings::default(),
-                )
-            } else {
-                let np = network::NetPaths {
-                    root: &self.paths.root,
-                    runroot: &self.paths.runroot,
+                    };
+                    let a = network::attach(
+                        &np,
+                        id,
+                        rec.short_name(),
+                        &rec.config.hostname,
+                        &rec.config,
+                        host,
+                        &requested,
+                        prefetched,
+                    )?;
+                    let ns = match a.netns {
+                        Some(p) => spec::Ns::Join(p),
+                        None => spec::Ns::Host,
+                    };
+                    (ns, a.hosts, a.resolv_conf, a.settings)
                 };
-                // Requested endpoint settings only: live ones (with an EndpointID) are the
-                // previous run's and get re-created.
-                let requested = types::NetworkingConfig {
-                    endpoints_config: rec
-                        .network_settings
-                        .networks
-                        .iter()
-                        .map(|(k, v)| {
-                            let mut v = v.clone();
-                            if !v.endpoint_id.is_empty() {
-                                v = types::EndpointSettings {
-                                    aliases: v.aliases.clone(),
-                                    ipam_config: v.ipam_config.clone(),
-                                    ..Default::default()
-                                };
-                            }
-                            (k.clone(), v)
-                        })
-                        .collect(),
-                };
-                let a = network::attach(
-                    &np,
-                    id,
-                    rec.short_name(),
-                    &rec.config.hostname,
-                    &rec.config,
-                    host,
-                    &requested,
-                    prefetched,
-                )?;
-                let ns = match a.netns {
-                    Some(p) => spec::Ns::Join(p),
-                    None => spec::Ns::Host,
-                };
-                (ns, a.hosts, a.resolv_conf, a.settings)
-            };
             rec.network_settings = settings;
             events::network_events(&self.paths.root, id, &rec.network_settings, "connect");
             timing::mark("eng:ps_net");
@@ -216,7 +220,10 @@ impl Engine {
                     Some(other) => {
                         let (oid, r) = self.record(other)?;
                         let oh = record::load_host_config(&self.paths, &oid)?;
-                        let running = matches!(r.effective_status(), "running" | "paused");
+                        let running = matches!(
+                            r.effective_status(),
+                            ContainerStatus::Running | ContainerStatus::Paused
+                        );
                         let (ns, shm) =
                             ipc::donor(&oid, r.state.pid, running, &oh, &self.paths.run_dir(&oid))?;
                         (ns, Some(shm))
@@ -281,13 +288,13 @@ impl Engine {
         let mut rec = record::load(&self.paths, &id)?;
         let host = record::load_host_config(&self.paths, &id)?;
         match rec.effective_status() {
-            "running" | "restarting" => return Ok(None),
-            "paused" => {
+            ContainerStatus::Running | ContainerStatus::Restarting => return Ok(None),
+            ContainerStatus::Paused => {
                 return Err(Error::Conflict(
                     "cannot start a paused container, try unpause instead".into(),
                 ))
             }
-            "removing" | "dead" => {
+            ContainerStatus::Removing | ContainerStatus::Dead => {
                 return Err(Error::Conflict(
                     "container is marked for removal and cannot be started".into(),
                 ))
@@ -299,7 +306,9 @@ impl Engine {
             events::container_event_rec(&self.paths.root, &rec, "attach");
         }
         // A monitor that died (kill -9) left resources behind.
-        if rec.state.status == "running" || rec.state.status == "paused" {
+        if rec.state.status == ContainerStatus::Running
+            || rec.state.status == ContainerStatus::Paused
+        {
             release_resources(&self.paths, &id);
         }
         // Creating cgroup directories is slow kernel work (~0.5 ms for a v1 host's nine
@@ -334,54 +343,33 @@ impl Engine {
             client,
             dns: network::may_have_dns(&rec.network_settings),
             record_lock: lock.fd(),
+            record: &rec,
             spec,
             health: crate::health::timing_of(rec.config.healthcheck.as_ref()),
         });
+        // The monitor recorded the start (or its failure) before its reply: our copy just
+        // mirrors it (start_record.rs).
         match started {
             Ok(s) => {
-                rec.state.status = "running".into();
-                rec.state.running = true;
-                rec.state.paused = false;
-                rec.state.restarting = false;
-                rec.state.oom_killed = false;
-                rec.state.dead = false;
-                rec.state.error.clear();
-                rec.state.exit_code = 0;
-                rec.state.pid = s.pid as i64;
-                rec.state.started_at = s.started_at;
-                rec.state.finished_at = record::NEVER.into();
-                rec.state.health = crate::health::on_start(
-                    rec.config.healthcheck.as_ref(),
-                    rec.state.health.take(),
+                start_record::mark_started(
+                    &mut rec,
+                    s.pid,
+                    &s.started_at,
+                    s.monitor_pid,
+                    s.monitor_start_time,
                 );
-                rec.has_been_started_before = true;
-                rec.has_been_manually_stopped = false;
-                rec.monitor_pid = s.monitor_pid as i64;
-                rec.monitor_start_time = match s.monitor_start_time {
-                    0 => runtime::state::pid_start_time(s.monitor_pid).unwrap_or(0),
-                    t => t,
-                };
                 timing::mark("eng:running");
-                record::save(&self.paths, &rec)?;
-                events::container_event_rec(&self.paths.root, &rec, "start");
                 timing::mark("eng:saved");
                 Ok(Some(rec))
             }
-            Err(e) => {
-                release_resources(&self.paths, &id);
-                rec.state.status = if rec.has_been_started_before {
-                    "exited"
-                } else {
-                    "created"
+            Err(monitor::SpawnError { error, recorded }) => {
+                if !recorded {
+                    // No monitor (fork failed) or one that died before it could tell.
+                    release_resources(&self.paths, &id);
+                    start_record::mark_failed(&mut rec, &error);
+                    let _ = record::save(&self.paths, &rec);
                 }
-                .into();
-                rec.state.running = false;
-                rec.state.pid = 0;
-                rec.state.exit_code = exit_code_of(&e);
-                rec.state.error = e.to_string();
-                rec.monitor_pid = 0;
-                let _ = record::save(&self.paths, &rec);
-                Err(e)
+                Err(error)
             }
         }
     }

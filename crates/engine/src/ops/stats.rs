@@ -1,5 +1,6 @@
 //! `stats`.
 
+use crate::types::ContainerStatus;
 use crate::{Engine, Result, StatsSample};
 
 impl Engine {
@@ -25,7 +26,9 @@ impl Engine {
                 s.system_cpu_ns = ticks * 10_000_000;
             }
         }
-        if rec.effective_status() != "running" && rec.effective_status() != "paused" {
+        if rec.effective_status() != ContainerStatus::Running
+            && rec.effective_status() != ContainerStatus::Paused
+        {
             return Ok(s);
         }
         let rt = runtime::state::StateRoot::new(self.paths.runtime_root());

@@ -1,6 +1,7 @@
 //! `stop`.
 
 use super::kill::parse_signal;
+use crate::types::ContainerStatus;
 use crate::{events, monitor, record, Engine, Result};
 
 impl Engine {
@@ -17,9 +18,9 @@ impl Engine {
         // A container that died with its monitor is settled, not restarted only to be stopped.
         let (id, _) = self.record_settled(id)?;
         let rec = record::update(&self.paths, &id, |r| {
-            if r.effective_status() == "running"
-                || r.effective_status() == "paused"
-                || r.effective_status() == "restarting"
+            if r.effective_status() == ContainerStatus::Running
+                || r.effective_status() == ContainerStatus::Paused
+                || r.effective_status() == ContainerStatus::Restarting
             {
                 r.has_been_manually_stopped = true;
             }
@@ -33,7 +34,7 @@ impl Engine {
             None => parse_signal(rec.config.stop_signal.as_deref().unwrap_or("SIGTERM"))?,
         };
         let t = timeout.or(rec.config.stop_timeout).unwrap_or(10);
-        if rec.state.status == "paused" {
+        if rec.state.status == ContainerStatus::Paused {
             let rt = runtime::state::StateRoot::new(self.paths.runtime_root());
             if let Ok(c) = runtime::Container::load(&rt, &id) {
                 let _ = c.resume();

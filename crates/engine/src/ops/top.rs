@@ -1,12 +1,15 @@
 //! `top`.
 
+use crate::types::ContainerStatus;
 use crate::{Engine, Error, Result, TopResult};
 
 impl Engine {
     /// `top [ps OPTIONS]` (default "-ef").
     pub fn top(&self, id: &str, ps_args: &[String]) -> Result<TopResult> {
         let (id, rec) = self.record(id)?;
-        if rec.effective_status() != "running" && rec.effective_status() != "paused" {
+        if rec.effective_status() != ContainerStatus::Running
+            && rec.effective_status() != ContainerStatus::Paused
+        {
             return Err(Error::Conflict(format!("Container {id} is not running")));
         }
         let rt = runtime::state::StateRoot::new(self.paths.runtime_root());

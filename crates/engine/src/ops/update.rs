@@ -1,5 +1,6 @@
 //! `update`.
 
+use crate::types::ContainerStatus;
 use crate::{blkio, events, record, spec, Engine, Error, Result, UpdateConfig};
 
 impl Engine {
@@ -49,15 +50,16 @@ impl Engine {
         if cfg.blkio_weight.is_some_and(|w| w != 0) {
             blkio::validate(&h)?;
         }
-        if matches!(rec.effective_status(), "running" | "paused") {
+        if matches!(
+            rec.effective_status(),
+            ContainerStatus::Running | ContainerStatus::Paused
+        ) {
             let mut h2 = h.clone();
             // Swap follows memory only when the user gave memory without swap.
             if cfg.memory.is_some() && cfg.memory_swap.is_none() && h.memory_swap == 0 {
                 h2.memory_swap = 0;
             }
-            let res: oci_spec::runtime::LinuxResources =
-                serde_json::from_value(spec::resources(&h2)?)
-                    .map_err(|e| Error::Other(format!("resources: {e}")))?;
+            let res = spec::resources(&h2)?;
             let rt = runtime::state::StateRoot::new(self.paths.runtime_root());
             runtime::Container::load(&rt, &id)?.update(&res)?;
         }

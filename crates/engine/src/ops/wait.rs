@@ -1,11 +1,15 @@
 //! `wait`.
 
+use crate::types::ContainerStatus;
 use crate::{monitor, record, Engine, Result, WaitCondition, WaitResult};
 
 impl Engine {
     pub fn wait(&self, id: &str, cond: WaitCondition) -> Result<WaitResult> {
         let (id, rec) = self.record(id)?;
-        let running = matches!(rec.effective_status(), "running" | "paused" | "restarting");
+        let running = matches!(
+            rec.effective_status(),
+            ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Restarting
+        );
         if cond == WaitCondition::NotRunning && !running {
             return Ok(WaitResult {
                 status_code: rec.state.exit_code,

@@ -515,7 +515,7 @@ impl Captured {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).to_string()
     }
-    pub fn progress(&self) -> registry::Progress {
+    pub fn progress(&self) -> registry::Progress<'static> {
         registry::Progress::new(Box::new(self.clone()), false, false)
     }
 }

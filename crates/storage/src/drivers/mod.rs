@@ -113,14 +113,23 @@ impl Driver {
     /// Creates a staging layer on top of `parent` (a cache id).
     pub fn stage(&self, parent: Option<&str>) -> Result<Staging> {
         // Born locked: made and flocked under another name, then renamed, so a sweeper never
-        // sees an unlocked `.tmp-` dir that is still in use.
-        let rand = crate::random_hex(16);
-        let dir = self.layers_dir().join(format!(".tmp-{rand}"));
-        let newborn = self.layers_dir().join(format!(".new-{rand}"));
-        fsutil::mkdir_one(&newborn, fsutil::LAYERS_MODE)?;
-        let lock = fsutil::open_dir(&newborn)?;
-        flock(&lock, FlockOperation::LockExclusive)?;
-        std::fs::rename(&newborn, &dir)?;
+        // sees an unlocked `.tmp-` dir that is still in use. A sweeper may take a `.new-` dir
+        // between its mkdir and our flock (it cannot tell ours from one whose maker was killed
+        // right there): then the rename finds it gone and we make another.
+        let mut tries = 0;
+        let (dir, lock) = loop {
+            let rand = crate::random_hex(16);
+            let dir = self.layers_dir().join(format!(".tmp-{rand}"));
+            let newborn = self.layers_dir().join(format!(".new-{rand}"));
+            fsutil::mkdir_one(&newborn, fsutil::LAYERS_MODE)?;
+            let lock = fsutil::open_dir(&newborn)?;
+            flock(&lock, FlockOperation::LockExclusive)?;
+            match std::fs::rename(&newborn, &dir) {
+                Ok(()) => break (dir, lock),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 3 => tries += 1,
+                Err(e) => return Err(e.into()),
+            }
+        };
         let st = Staging {
             root: self.content_dir(&dir),
             split: dir.join("tar-split"),
@@ -375,9 +384,12 @@ impl Driver {
         &self,
         name: &str,
     ) -> std::io::Result<(PathBuf, impl Fn(&Path) -> std::io::Result<()>)> {
-        let tmp = self
-            .tombstones()
-            .join(format!("{}-new-{name}", crate::unix_now()));
+        // Random too: a builder killed in the same second left its dir under the same name.
+        let tmp = self.tombstones().join(format!(
+            "{}-new-{name}-{}",
+            crate::unix_now(),
+            crate::random_hex(4)
+        ));
         fsutil::mkdir_one(&tmp, fsutil::LAYERS_MODE)?;
         let dst = self.layers_dir().join(name);
         let place = move |tmp: &Path| -> std::io::Result<()> {
@@ -478,13 +490,17 @@ impl Driver {
         true
     }
 
-    /// Removes staging dirs whose builder died (their flock is free). Call with the store lock held.
+    /// Removes staging dirs whose builder died (their flock is free), also `.new-` ones (a
+    /// builder killed between their mkdir and its flock; a live one that loses its `.new-`
+    /// dir here makes another, see [`Driver::stage`]). Safe without the store lock.
     pub fn sweep_staging(&self) {
         let Ok(rd) = std::fs::read_dir(self.layers_dir()) else {
             return;
         };
         for e in rd.flatten() {
-            if !e.file_name().to_string_lossy().starts_with(".tmp-") {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            if !(n.starts_with(".tmp-") || n.starts_with(".new-")) {
                 continue;
             }
             let Ok(fd) = fsutil::open_dir(&e.path()) else {
