@@ -2,6 +2,8 @@
 //! and exit codes (1 for command errors; clap's usage errors are 125 in main). The work is done
 //! by the engine's network operations (bridge networks plus the pre-defined `host` and `none`).
 
+mod v6;
+
 use crate::format::{format_rows, Template};
 use clap::Subcommand;
 use engine::networks::{NetworkCreateRequest, NetworkResource};
@@ -96,6 +98,9 @@ pub enum NetworkCmd {
         /// IPv4 address (e.g., 172.30.100.104)
         #[arg(long)]
         ip: Option<String>,
+        /// IPv6 address (e.g., 2001:db8::33)
+        #[arg(long)]
+        ip6: Option<String>,
         network: String,
         container: String,
     },
@@ -203,9 +208,17 @@ pub fn run_with(
         NetworkCmd::Connect {
             alias,
             ip,
+            ip6,
             network,
             container,
-        } => connect(&paths, &network, &container, &alias, ip.as_deref()),
+        } => connect(
+            &paths,
+            &network,
+            &container,
+            &alias,
+            ip.as_deref(),
+            ip6.as_deref(),
+        ),
         NetworkCmd::Disconnect {
             force,
             network,
@@ -256,7 +269,9 @@ fn kv(list: &[String], what: &str) -> Result<BTreeMap<String, String>, Fail> {
         .collect()
 }
 
-fn create(paths: &Engine, a: CreateArgs, out: &mut dyn Write) -> Result<(), Fail> {
+fn create(paths: &Engine, mut a: CreateArgs, out: &mut dyn Write) -> Result<(), Fail> {
+    // A dual-stack network takes one v4 and one v6 --subnet (and --gateway).
+    let (subnet6, gateway6) = v6::split_v6(&mut a.subnet, &mut a.gateway)?;
     let subnet = one(&a.subnet, "--subnet")?.map(String::from);
     let gateway = one(&a.gateway, "--gateway")?.map(String::from);
     let ip_range = one(&a.ip_range, "--ip-range")?.map(String::from);
@@ -272,6 +287,8 @@ fn create(paths: &Engine, a: CreateArgs, out: &mut dyn Write) -> Result<(), Fail
         labels: kv(&a.label, "label")?,
         options,
         ipv6: a.ipv6,
+        subnet6,
+        gateway6,
     })?;
     writeln!(out, "{id}")?;
     Ok(())
@@ -519,7 +536,15 @@ fn connect(
     container: &str,
     aliases: &[String],
     ip: Option<&str>,
+    ip6: Option<&str>,
 ) -> Result<(), Fail> {
+    let ip6 = ip6
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| Fail(format!("invalid IPv6 address: {s}")))
+        })
+        .transpose()?;
     let ip = ip
         .filter(|s| !s.is_empty())
         .map(|s| {
@@ -527,7 +552,7 @@ fn connect(
                 .map_err(|_| Fail(format!("invalid IPv4 address: {s}")))
         })
         .transpose()?;
-    paths.network_connect(network, container, aliases, ip)?;
+    paths.network_connect(network, container, aliases, ip, ip6)?;
     Ok(())
 }
 
@@ -744,7 +769,10 @@ mod tests {
                 "need a --subnet",
             ),
             (vec!["create", "-d", "overlay", "x"], "not supported"),
-            (vec!["create", "--ipv6", "x"], "IPv6"),
+            (
+                vec!["create", "--ipv6", "x"],
+                "could not find an available, non-overlapping IPv6 address pool",
+            ),
             (vec!["create", "bad/name"], "invalid network name"),
             (vec!["create", "host"], "pre-defined"),
         ] {

@@ -414,7 +414,11 @@ fn settings_berth_cannot_apply_are_refused() {
             &["--isolation", "hyperv"][..],
             "Invalid isolation: \"hyperv\" - linux only supports 'default'",
         ),
-        (&["--ip6", "fd00::5"][..], "--ip6"),
+        // --ip6 is applied on dual-stack networks (cli ipv6 tests); not on `none` (Docker's error).
+        (
+            &["--ip6", "fd00::5"][..],
+            "user specified IP address is supported on user defined networks only",
+        ),
         (&["--stop-signal", "SIGFOO"][..], "Invalid signal: SIGFOO"),
         (
             &["--mac-address", "02:42:ac:11:00:02"][..],

@@ -25,7 +25,7 @@ use crate::types::{
 use net::{files, Endpoint, EndpointOptions, Error, NetworkController, Proto};
 use sha2::Digest;
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -101,10 +101,18 @@ pub fn prefetch_sandbox(
 /// Whether a container with these settings may be on a network with the embedded DNS (user
 /// networks have it; the default bridge, none and host don't).
 pub fn may_have_dns(settings: &crate::types::NetworkSettings) -> bool {
-    settings
-        .networks
-        .keys()
-        .any(|n| !matches!(n.as_str(), "bridge" | "none" | "host" | "default"))
+    // A port on [::1] needs the monitor's userland proxy, on any network.
+    let loopback6 = settings
+        .ports
+        .values()
+        .flatten()
+        .flatten()
+        .any(|b| b.host_ip == "::1");
+    loopback6
+        || settings
+            .networks
+            .keys()
+            .any(|n| !matches!(n.as_str(), "bridge" | "none" | "host" | "default"))
 }
 
 /// The network a NetworkMode refers to: None for host/none/container modes.
@@ -222,7 +230,7 @@ pub fn attach(
         .get(mode)
         .or_else(|| netcfg.endpoints_config.get(&network.name))
         .or_else(|| netcfg.endpoints_config.get(&network.id));
-    let (ip, aliases) = endpoint_request(epcfg, user_net)?;
+    let (ip, aliases, ip6) = endpoint_request(epcfg, user_net)?;
     let gateway: Option<Ipv4Addr> = network
         .ipam
         .config
@@ -240,6 +248,7 @@ pub fn attach(
         EndpointOptions {
             name: name.trim_start_matches('/').to_string(),
             ip,
+            ip6,
             aliases: aliases.clone(),
             port_bindings: bindings,
             ..Default::default()
@@ -274,7 +283,12 @@ pub fn attach(
     Ok(NetAttachment {
         netns: Some(sandbox_key),
         settings,
-        hosts: files::hosts(&full_hostname, Some(ep.ipv4), &short_alias, &extra),
+        hosts: with_v6_host_line(
+            files::hosts(&full_hostname, Some(ep.ipv4), &short_alias, &extra),
+            &ep,
+            &full_hostname,
+            &short_alias,
+        ),
         resolv_conf: files::resolv_conf(
             &host_resolv,
             ep.dns,
@@ -317,18 +331,32 @@ pub fn detach(paths: &NetPaths, id: &str) -> Result<(), Error> {
 ///
 /// Upstream servers are the container's `--dns` (from `<root>/containers/<id>/hostconfig.json`)
 /// or the host's resolvers, queried from the monitor's (host) namespace.
-pub fn monitor_started(paths: &NetPaths, id: &str, pid: i32) -> Option<net::dns::DnsServer> {
+///
+/// It also starts the userland proxy of the container's `[::1]` published ports
+/// ([`net::proxy6`]: the kernel cannot DNAT the v6 loopback).
+pub fn monitor_started(paths: &NetPaths, id: &str, pid: i32) -> Option<MonitorNet> {
     let _ = pid; // the sandbox path names the namespace; pid kept for the agreed interface
     let ctl = paths.controller().ok()?;
     let eps = ctl.endpoints(id).ok()?;
+    let pairs: Vec<_> = eps.iter().flat_map(net::proxy6::pairs).collect();
+    let proxy = (!pairs.is_empty())
+        .then(|| {
+            net::proxy6::Proxy6::start(&pairs)
+                .map_err(|e| eprintln!("berth: [::1] port proxy for container {id}: {e}"))
+                .ok()
+        })
+        .flatten();
     if !eps.iter().any(|e| e.dns) {
-        return None;
+        return proxy.map(|p| MonitorNet {
+            _dns: None,
+            _proxy: Some(p),
+        });
     }
     let upstreams = upstreams_for(paths.root, id);
     let ctl = Arc::new(ctl);
-    let id = id.to_string();
-    let lookup: net::dns::Lookup = Arc::new(move |name: &str| lookup_name(&ctl, &id, name));
-    net::dns::DnsServer::start(
+    let owned_id = id.to_string();
+    let lookup: net::dns::Lookup = Arc::new(move |name: &str| lookup_name(&ctl, &owned_id, name));
+    let dns = net::dns::DnsServer::start(
         &sandbox_path(paths, &eps[0].container_id),
         upstreams,
         lookup,
@@ -339,13 +367,24 @@ pub fn monitor_started(paths: &NetPaths, id: &str, pid: i32) -> Option<net::dns:
             eps[0].container_id
         )
     })
-    .ok()
+    .ok();
+    (dns.is_some() || proxy.is_some()).then_some(MonitorNet {
+        _dns: dns,
+        _proxy: proxy,
+    })
+}
+
+/// What a container's monitor serves for its network while the container runs: the embedded
+/// DNS server and the `[::1]` port proxy. Both stop when it is dropped.
+pub struct MonitorNet {
+    _dns: Option<net::dns::DnsServer>,
+    _proxy: Option<net::proxy6::Proxy6>,
 }
 
 /// Names visible to a container: those of every DNS-enabled network it is on right now.
-fn lookup_name(ctl: &NetworkController, id: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
+fn lookup_name(ctl: &NetworkController, id: &str, name: &str) -> Option<Vec<IpAddr>> {
     let name = name.trim_end_matches('.');
-    let mut out: Vec<Ipv4Addr> = Vec::new();
+    let mut out: Vec<IpAddr> = Vec::new();
     for ep in ctl.endpoints(id).ok()? {
         if !ep.dns {
             continue;
@@ -389,6 +428,18 @@ pub fn connect(
     aliases: &[String],
     ip: Option<Ipv4Addr>,
 ) -> Result<(String, EndpointSettings), Error> {
+    connect_dual(paths, id, network, aliases, ip, None)
+}
+
+/// [`connect`] with `--ip6` too (dual-stack networks).
+pub fn connect_dual(
+    paths: &NetPaths,
+    id: &str,
+    network: &str,
+    aliases: &[String],
+    ip: Option<Ipv4Addr>,
+    ip6: Option<Ipv6Addr>,
+) -> Result<(String, EndpointSettings), Error> {
     let ctl = paths.controller()?;
     let (name, mode) = container_record(paths.root, id);
     match mode.as_str() {
@@ -411,7 +462,9 @@ pub fn connect(
     } else {
         ctl.inspect(network)?
     };
-    if network.name == net::DEFAULT_NETWORK && (ip.is_some() || !aliases.is_empty()) {
+    if network.name == net::DEFAULT_NETWORK
+        && (ip.is_some() || ip6.is_some() || !aliases.is_empty())
+    {
         return Err(Error::Invalid(
             "network-scoped aliases and user specified IP addresses are supported only on user defined networks".into(),
         ));
@@ -428,14 +481,15 @@ pub fn connect(
         EndpointOptions {
             name: name.clone(),
             ip,
+            ip6,
             aliases: aliases.to_vec(),
             ..Default::default()
         },
     )?;
-    let cfg = ip.map(|ip| EndpointSettings {
+    let cfg = (ip.is_some() || ip6.is_some()).then(|| EndpointSettings {
         ipam_config: Some(EndpointIpamConfig {
-            ipv4_address: ip.to_string(),
-            ..Default::default()
+            ipv4_address: ip.map(|a| a.to_string()).unwrap_or_default(),
+            ipv6_address: ip6.map(|a| a.to_string()).unwrap_or_default(),
         }),
         ..Default::default()
     });
@@ -740,12 +794,23 @@ fn to_net_bindings(ports: &[(String, Vec<PortBinding>)]) -> Result<Vec<net::Port
         for b in list {
             let host_ip = match b.host_ip.as_str() {
                 "" | "0.0.0.0" => None,
-                ip => Some(ip.parse::<Ipv4Addr>().map_err(|_| {
-                    Error::Invalid(format!(
-                        "invalid host IP {ip:?} for published port {key} (IPv6 is not supported)"
-                    ))
-                })?),
+                ip => Some(
+                    ip.trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<IpAddr>()
+                        .map_err(|_| {
+                            Error::Invalid(format!(
+                                "invalid host IP {ip:?} for published port {key}"
+                            ))
+                        })?,
+                ),
             };
+            if matches!(host_ip, Some(IpAddr::V6(a)) if a.is_loopback()) && proto == Proto::Udp {
+                // [::1] is served by a userland TCP proxy (the kernel cannot DNAT it).
+                return Err(Error::Invalid(format!(
+                    "publishing UDP port {key} on [::1] is not supported by berth (TCP only on the IPv6 loopback)"
+                )));
+            }
             let host_port = host_port(&b.host_port, host_ip, proto, key)?;
             out.push(net::PortBinding {
                 host_ip,
@@ -759,7 +824,7 @@ fn to_net_bindings(ports: &[(String, Vec<PortBinding>)]) -> Result<Vec<net::Port
 }
 
 /// HostPort: "" or "0" = random; "N"; or a range "A-B" = the first free port in it.
-fn host_port(s: &str, host_ip: Option<Ipv4Addr>, proto: Proto, key: &str) -> Result<u16, Error> {
+fn host_port(s: &str, host_ip: Option<IpAddr>, proto: Proto, key: &str) -> Result<u16, Error> {
     let bad = || Error::Invalid(format!("invalid host port {s:?} for published port {key}"));
     if s.is_empty() {
         return Ok(0);
@@ -782,20 +847,35 @@ fn host_port(s: &str, host_ip: Option<Ipv4Addr>, proto: Proto, key: &str) -> Res
             .is_ok()
         })
         .ok_or_else(|| {
+            let ip = host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            let ip = if ip.is_ipv6() {
+                format!("[{ip}]")
+            } else {
+                ip.to_string()
+            };
             Error::Conflict(format!(
-                "Bind for {}:{s} failed: every port in the range is already allocated",
-                host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED)
+                "Bind for {ip}:{s} failed: every port in the range is already allocated"
             ))
         })
 }
+
+/// What `endpoint_request` found: `--ip`, `--network-alias`es, `--ip6`.
+type EndpointRequest = (Option<Ipv4Addr>, Vec<String>, Option<Ipv6Addr>);
 
 /// `--ip` and `--network-alias` from NetworkingConfig; Docker allows both only on user networks.
 fn endpoint_request(
     epcfg: Option<&EndpointSettings>,
     user_net: bool,
-) -> Result<(Option<Ipv4Addr>, Vec<String>), Error> {
+) -> Result<EndpointRequest, Error> {
     let Some(c) = epcfg else {
-        return Ok((None, vec![]));
+        return Ok((None, vec![], None));
+    };
+    let ip6 = match c.ipam_config.as_ref().map(|i| i.ipv6_address.as_str()) {
+        None | Some("") => None,
+        Some(s) => Some(
+            s.parse::<Ipv6Addr>()
+                .map_err(|_| Error::Invalid(format!("invalid IPv6 address {s:?} (--ip6)")))?,
+        ),
     };
     let ip = match c.ipam_config.as_ref().map(|i| i.ipv4_address.as_str()) {
         None | Some("") => None,
@@ -805,7 +885,7 @@ fn endpoint_request(
         ),
     };
     let aliases = c.aliases.clone().unwrap_or_default();
-    if !user_net && ip.is_some() {
+    if !user_net && (ip.is_some() || ip6.is_some()) {
         return Err(Error::Invalid(
             "user specified IP address is supported on user defined networks only".into(),
         ));
@@ -815,7 +895,7 @@ fn endpoint_request(
             "network-scoped alias is supported only for containers in user defined networks".into(),
         ));
     }
-    Ok((ip, aliases))
+    Ok((ip, aliases, ip6))
 }
 
 /// Network id → bridge device, for NetworkSettings.Bridge.
@@ -849,9 +929,34 @@ fn endpoint_settings(ep: &Endpoint, cfg: Option<&EndpointSettings>) -> EndpointS
         gateway: ep.gateway.to_string(),
         ip_address: ep.ipv4.to_string(),
         ip_prefix_len: ep.prefix_len,
+        ipv6_gateway: ep.ipv6_gateway.map(|g| g.to_string()).unwrap_or_default(),
+        global_ipv6_address: ep.ipv6.map(|a| a.to_string()).unwrap_or_default(),
+        global_ipv6_prefix_len: if ep.ipv6.is_some() {
+            ep.ipv6_prefix_len
+        } else {
+            0
+        },
         mac_address: ep.mac.clone(),
         ..Default::default()
     }
+}
+
+/// Docker's /etc/hosts has the container's v6 address too on a dual-stack network.
+fn with_v6_host_line(
+    mut hosts: String,
+    ep: &Endpoint,
+    hostname: &str,
+    aliases: &[String],
+) -> String {
+    if let Some(a) = ep.ipv6 {
+        hosts.push_str(&format!("{a}\t{hostname}"));
+        for x in aliases.iter().filter(|x| x.as_str() != hostname) {
+            hosts.push(' ');
+            hosts.push_str(x);
+        }
+        hosts.push('\n');
+    }
+    hosts
 }
 
 fn build_settings(
@@ -872,15 +977,22 @@ fn build_settings(
     }
     for ep in eps {
         for p in &ep.ports {
-            let b = PortBinding {
-                host_ip: p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED).to_string(),
-                host_port: p.host_port.to_string(),
-            };
-            s.ports
-                .entry(format!("{}/{}", p.container_port, p.proto))
-                .or_insert(None)
-                .get_or_insert_with(Vec::new)
-                .push(b);
+            let mut ips = vec![p.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))];
+            // A dual-stack endpoint also answers on every v6 host address: Docker's `::` row.
+            if p.host_ip.is_none() && ep.ipv6.is_some() {
+                ips.push(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+            }
+            for ip in ips {
+                let b = PortBinding {
+                    host_ip: ip.to_string(),
+                    host_port: p.host_port.to_string(),
+                };
+                s.ports
+                    .entry(format!("{}/{}", p.container_port, p.proto))
+                    .or_insert(None)
+                    .get_or_insert_with(Vec::new)
+                    .push(b);
+            }
         }
         // Docker fills the top-level fields from the default bridge's endpoint only.
         if ep.network_name == net::DEFAULT_NETWORK {
@@ -890,6 +1002,11 @@ fn build_settings(
             s.ip_address = ep.ipv4.to_string();
             s.ip_prefix_len = ep.prefix_len;
             s.mac_address = ep.mac.clone();
+            if let Some(a) = ep.ipv6 {
+                s.global_ipv6_address = a.to_string();
+                s.global_ipv6_prefix_len = ep.ipv6_prefix_len;
+                s.ipv6_gateway = ep.ipv6_gateway.map(|g| g.to_string()).unwrap_or_default();
+            }
         }
         s.networks
             .insert(ep.network_name.clone(), endpoint_settings(ep, epcfg));
@@ -936,7 +1053,7 @@ mod tests {
         let tcp = b.iter().find(|b| b.proto == Proto::Tcp).unwrap();
         assert_eq!(
             (tcp.container_port, tcp.host_port, tcp.host_ip),
-            (80, 18080, Some(Ipv4Addr::LOCALHOST))
+            (80, 18080, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)))
         );
         assert_eq!(exposed_keys(&config, &host), vec!["53/udp", "80/tcp"]);
     }
@@ -955,7 +1072,20 @@ mod tests {
         };
         assert!(bad("80/sctp", "", "1").contains("protocol"));
         assert!(bad("x/tcp", "", "1").contains("container port"));
-        assert!(bad("80/tcp", "::1", "1").contains("IPv6"));
+        assert!(bad("80/tcp", "fd39::zz", "1").contains("invalid host IP"));
+        // [::1] is served by the monitor's TCP proxy: UDP there is refused, TCP accepted.
+        assert!(bad("53/udp", "::1", "53").contains("UDP port 53/udp on [::1]"));
+        let v = vec![(
+            "80/tcp".to_string(),
+            vec![PortBinding {
+                host_ip: "::1".into(),
+                host_port: "8080".into(),
+            }],
+        )];
+        assert_eq!(
+            to_net_bindings(&v).unwrap()[0].host_ip,
+            Some("::1".parse().unwrap())
+        );
         assert!(bad("80/tcp", "", "9-8").contains("host port"));
     }
 

@@ -128,4 +128,7 @@ pub struct NetworkCreateRequest {
     /// `-o` driver options (e.g. com.docker.network.bridge.name).
     pub options: BTreeMap<String, String>,
     pub ipv6: bool,
+    /// With `ipv6`: the IPv6 `--subnet` CIDR and `--gateway` (default: the subnet's `::1`).
+    pub subnet6: Option<String>,
+    pub gateway6: Option<String>,
 }

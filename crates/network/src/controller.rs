@@ -10,12 +10,13 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 mod audit;
+mod v6;
 pub use audit::{drop_table_if_unused, Leak};
 
 /// Name of the default network and its bridge device.
@@ -104,8 +105,11 @@ pub struct NetworkOptions {
     pub attachable: bool,
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
-    /// IPv6 is not implemented: `true` is rejected with a clear error.
+    /// `--ipv6`: dual stack; needs `subnet6` (there is no default v6 pool, as in dockerd 20.10).
     pub ipv6: bool,
+    /// The IPv6 `--subnet` and `--gateway` (default: the subnet's `::1`).
+    pub subnet6: Option<crate::ipam6::Ipv6Net>,
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 /// Per-endpoint options of `run`/`network connect`.
@@ -115,6 +119,8 @@ pub struct EndpointOptions {
     pub name: String,
     /// `--ip`.
     pub ip: Option<Ipv4Addr>,
+    /// `--ip6` (dual-stack networks only).
+    pub ip6: Option<Ipv6Addr>,
     /// `--network-alias` / `--alias`.
     pub aliases: Vec<String>,
     /// `--mac-address` ("aa:bb:..."); default 02:42 followed by the IPv4 address, like Docker.
@@ -142,6 +148,13 @@ pub struct Endpoint {
     pub ipv4: Ipv4Addr,
     pub prefix_len: u8,
     pub gateway: Ipv4Addr,
+    /// On dual-stack networks: the v6 address, its prefix length and the v6 gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Ipv6Addr>,
+    #[serde(default)]
+    pub ipv6_prefix_len: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_gateway: Option<Ipv6Addr>,
     /// Resolved bindings: random host ports are filled in.
     pub ports: Vec<PortBinding>,
     /// Whether the network has embedded DNS (user-defined networks).
@@ -212,6 +225,9 @@ struct NetState {
     /// [`nft::REV`] of the rules this network was registered under (0: before isolation).
     #[serde(default)]
     nft_rev: u32,
+    /// Dual stack (`--ipv6`): the v6 subnet, gateway and pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    v6: Option<v6::V6>,
 }
 
 impl NetState {
@@ -222,15 +238,21 @@ impl NetState {
             created: self.created.clone(),
             scope: "local".into(),
             driver: self.driver.clone(),
-            enable_ipv6: false,
+            enable_ipv6: self.v6.is_some(),
             ipam: Ipam {
                 driver: "default".into(),
                 options: BTreeMap::new(),
-                config: vec![IpamConfig {
+                config: std::iter::once(IpamConfig {
                     subnet: self.subnet.to_string(),
                     gateway: self.gateway.to_string(),
                     ip_range: self.ip_range.map(|r| r.to_string()),
-                }],
+                })
+                .chain(self.v6.as_ref().map(|v| IpamConfig {
+                    subnet: v.subnet.to_string(),
+                    gateway: v.gateway.to_string(),
+                    ip_range: None,
+                }))
+                .collect(),
             },
             internal: self.internal,
             attachable: self.attachable,
@@ -246,7 +268,10 @@ impl NetState {
                             endpoint_id: e.id.clone(),
                             mac_address: e.mac.clone(),
                             ipv4_address: format!("{}/{}", e.ipv4, e.prefix_len),
-                            ipv6_address: String::new(),
+                            ipv6_address: e
+                                .ipv6
+                                .map(|a| format!("{a}/{}", e.ipv6_prefix_len))
+                                .unwrap_or_default(),
                         },
                     )
                 })
@@ -259,15 +284,18 @@ impl NetState {
     fn records(&self) -> Records {
         let mut r = Records::new();
         for e in self.endpoints.values() {
+            let ips: Vec<IpAddr> = std::iter::once(IpAddr::V4(e.ipv4))
+                .chain(e.ipv6.map(IpAddr::V6))
+                .collect();
             let names = std::iter::once(&e.name).chain(e.aliases.iter());
             for n in names.filter(|n| !n.is_empty()) {
-                r.entry(n.to_ascii_lowercase()).or_default().push(e.ipv4);
+                r.entry(n.to_ascii_lowercase()).or_default().extend(&ips);
             }
             // Docker also resolves the short container id.
             if e.container_id.len() >= 12 {
                 r.entry(e.container_id[..12].to_ascii_lowercase())
                     .or_default()
-                    .push(e.ipv4);
+                    .extend(&ips);
             }
         }
         r
@@ -405,6 +433,10 @@ impl NetworkController {
         if add && missing {
             nft::ensure_table().map_err(Error::Kernel)?;
             let mut all = nft::bridge_elems(st.internal, &st.bridge);
+            if st.v6.is_some() {
+                crate::nft6::ensure_table6().map_err(Error::Kernel)?;
+                all.extend(crate::nft6::bridge_elems6(st.internal, &st.bridge));
+            }
             all.extend(
                 elems
                     .iter()
@@ -528,9 +560,6 @@ impl NetworkController {
                 "network driver {driver:?} is not supported: only \"bridge\" networks can be created"
             )));
         }
-        if opts.ipv6 {
-            return Err(Error::Invalid("IPv6 networks are not supported yet".into()));
-        }
         check_driver_options(&opts.options)?;
         let _l = self.lock()?;
         let all = self.load_all()?;
@@ -577,6 +606,14 @@ impl NetworkController {
                 "a network device named {bridge} already exists on the host; choose another -o {BRIDGE_NAME_OPT}="
             )));
         }
+        let v6 = if opts.ipv6 || opts.subnet6.is_some() || opts.gateway6.is_some() {
+            let r6 = self.with_rt(|nl| {
+                crate::netlink6::ipv6_routes(nl).map_err(kernel("listing host IPv6 routes"))
+            })?;
+            v6::plan(&opts, &all, &r6)?
+        } else {
+            None
+        };
         let in_use: Vec<Ipv4Net> = all.iter().map(|n| n.subnet).collect();
         let routes = self.host_routes()?;
         let subnet = match opts.subnet {
@@ -650,10 +687,11 @@ impl NetworkController {
             pool,
             endpoints: BTreeMap::new(),
             nft_rev: nft::REV,
+            v6,
         };
         if let Err(e) = self.setup_bridge(&st) {
             let _ = self.del_link(&bridge);
-            let _ = self.nft_apply(false, &st, &nft::bridge_elems(st.internal, &bridge));
+            let _ = self.nft_apply(false, &st, &self.bridge_registration(&st));
             return Err(e);
         }
         if let Err(e) = self.save(&st) {
@@ -686,12 +724,46 @@ impl NetworkController {
         if !st.internal {
             sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
         }
-        self.nft_apply(true, st, &nft::bridge_elems(st.internal, &st.bridge))
+        if let Some(v) = &st.v6 {
+            self.setup_bridge6(st, v, idx)?;
+        }
+        self.nft_apply(true, st, &self.bridge_registration(st))
+    }
+
+    /// The v6 side of a dual-stack bridge: IPv6 on, the v6 gateway address (no DAD, usable at
+    /// once), forwarding on (as dockerd does for IPv6 networks: note the kernel then ignores
+    /// router advertisements on interfaces with accept_ra=1), and the v6 table's rules.
+    fn setup_bridge6(&self, st: &NetState, v: &v6::V6, idx: u32) -> Result<()> {
+        sysctl(
+            &format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", st.bridge),
+            "0",
+        )?;
+        self.with_rt(|nl| {
+            nl.exec(&mut [crate::netlink6::new_addr6(
+                idx,
+                v.gateway,
+                v.subnet.prefix(),
+            )])
+            .map_err(kernel(format!("adding {} to {}", v.gateway, st.bridge)))
+        })?;
+        if !st.internal {
+            sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1")?;
+        }
+        crate::nft6::ensure_table6().map_err(Error::Kernel)
+    }
+
+    /// A network's bridge elements: in the v4 table, and in the v6 table when dual-stack.
+    fn bridge_registration(&self, st: &NetState) -> Vec<Elem> {
+        let mut v = nft::bridge_elems(st.internal, &st.bridge);
+        if st.v6.is_some() {
+            v.extend(crate::nft6::bridge_elems6(st.internal, &st.bridge));
+        }
+        v
     }
 
     fn teardown_bridge(&self, st: &NetState) -> Result<()> {
         self.del_link(&st.bridge)?;
-        self.nft_apply(false, st, &nft::bridge_elems(st.internal, &st.bridge))
+        self.nft_apply(false, st, &self.bridge_registration(st))
     }
 
     /// The default `bridge` network (device berth0), created on first use with the first
@@ -837,6 +909,7 @@ impl NetworkController {
                 st.name
             )));
         }
+        v6::check_bindings(&st, &opts.port_bindings)?;
         if st.nft_rev < nft::REV {
             self.upgrade_nft(&all)?;
             st.nft_rev = nft::REV;
@@ -849,7 +922,7 @@ impl NetworkController {
                 .unwrap()
         });
         // Published ports: our own mappings first (the kernel check below only sees sockets).
-        let used: BTreeSet<(Option<Ipv4Addr>, u16, ports::Proto)> = all
+        let used: BTreeSet<(Option<IpAddr>, u16, ports::Proto)> = all
             .iter()
             .flat_map(|n| n.endpoints.values())
             .flat_map(|e| e.ports.iter().map(|p| (p.host_ip, p.host_port, p.proto)))
@@ -870,10 +943,12 @@ impl NetworkController {
                         .iter()
                         .any(|p: &PortBinding| p.host_port == b.host_port && p.proto == b.proto))
             {
+                let addr = std::net::SocketAddr::new(
+                    b.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+                    b.host_port,
+                );
                 return Err(Error::Conflict(format!(
-                    "Bind for {}:{} failed: port is already allocated",
-                    b.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
-                    b.host_port
+                    "Bind for {addr} failed: port is already allocated"
                 )));
             }
             r.host_port = (0..64)
@@ -883,10 +958,33 @@ impl NetworkController {
                 .map_err(Error::Conflict)?;
             ports.push(r);
         }
-        let ipv4 = st
+        v6::check_loopback6(&st, &ports)?;
+        if opts.ip6.is_some() && st.v6.is_none() {
+            return Err(Error::Invalid(format!(
+                "--ip6 needs a network with IPv6 enabled: network {} was created without --ipv6",
+                st.name
+            )));
+        }
+        let ipv6 = match st.v6.as_mut() {
+            Some(v) => Some(
+                v.pool
+                    .allocate(&v.subnet, v.gateway, opts.ip6)
+                    .map_err(|e| Error::Conflict(format!("network {}: {e}", st.name)))?,
+            ),
+            None => None,
+        };
+        let ipv4 = match st
             .pool
             .allocate(&st.subnet, st.ip_range.as_ref(), st.gateway, opts.ip)
-            .map_err(|e| Error::Conflict(format!("network {}: {e}", st.name)))?;
+        {
+            Ok(ip) => ip,
+            Err(e) => {
+                if let (Some(v), Some(a)) = (st.v6.as_mut(), ipv6) {
+                    v.pool.release(a);
+                }
+                return Err(Error::Conflict(format!("network {}: {e}", st.name)));
+            }
+        };
         let mac = match &opts.mac {
             Some(m) => parse_mac(m)?,
             None => {
@@ -908,6 +1006,9 @@ impl NetworkController {
             ipv4,
             prefix_len: st.subnet.prefix(),
             gateway: st.gateway,
+            ipv6,
+            ipv6_prefix_len: st.v6.as_ref().map_or(0, |v| v.subnet.prefix()),
+            ipv6_gateway: st.v6.as_ref().map(|v| v.gateway),
             ports,
             dns: st.dns,
         };
@@ -918,6 +1019,9 @@ impl NetworkController {
             let _ = self.unplumb(&st, &ep, true);
             st.endpoints.remove(&sb.id);
             st.pool.release(ipv4);
+            if let (Some(v), Some(a)) = (st.v6.as_mut(), ipv6) {
+                v.pool.release(a);
+            }
             let _ = self.save(&st);
             return Err(e);
         }
@@ -930,7 +1034,7 @@ impl NetworkController {
     fn upgrade_nft(&self, all: &[NetState]) -> Result<()> {
         nft::ensure_table().map_err(Error::Kernel)?;
         for n in all.iter().filter(|n| n.nft_rev < nft::REV) {
-            self.nft_apply(true, n, &nft::bridge_elems(n.internal, &n.bridge))?;
+            self.nft_apply(true, n, &self.bridge_registration(n))?;
             let mut n = n.clone();
             n.nft_rev = nft::REV;
             self.save(&n)?;
@@ -942,19 +1046,19 @@ impl NetworkController {
         let mut v: Vec<Elem> = ep
             .ports
             .iter()
-            .map(|p| {
-                nft::port_elem(
-                    p.host_ip,
-                    p.proto.number(),
-                    p.host_port,
-                    ep.ipv4,
-                    p.container_port,
-                )
+            .filter_map(|p| match p.host_ip {
+                None => Some((None, p)),
+                Some(IpAddr::V4(h)) => Some((Some(h), p)),
+                Some(IpAddr::V6(_)) => None,
+            })
+            .map(|(h, p)| {
+                nft::port_elem(h, p.proto.number(), p.host_port, ep.ipv4, p.container_port)
             })
             .collect();
         if !v.is_empty() {
             v.push(nft::hairpin_elem(ep.ipv4));
         }
+        v.extend(v6::port_elems6(ep));
         v
     }
 
@@ -1020,6 +1124,12 @@ impl NetworkController {
         if default_route && !st.internal {
             msgs.push(netlink::new_default_route(ep.gateway, idx));
         }
+        if let Some(a) = ep.ipv6 {
+            msgs.push(crate::netlink6::new_addr6(idx, a, ep.ipv6_prefix_len));
+            if let (true, false, Some(g)) = (default_route, st.internal, ep.ipv6_gateway) {
+                msgs.push(crate::netlink6::new_default_route6(g, idx));
+            }
+        }
         nl.exec(&mut msgs)
             .map_err(kernel(format!("configuring {} in the sandbox", ep.ifname)))?;
         drop(g);
@@ -1057,6 +1167,9 @@ impl NetworkController {
         self.unplumb(st, &ep, delete_link)?;
         st.endpoints.remove(container_id);
         st.pool.release(ep.ipv4);
+        if let (Some(v), Some(a)) = (st.v6.as_mut(), ep.ipv6) {
+            v.pool.release(a);
+        }
         self.save(st)
     }
 

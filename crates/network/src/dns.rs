@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::Arc;
@@ -17,14 +17,15 @@ use std::time::Duration;
 pub const EMBEDDED_DNS: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
 
 const TYPE_A: u16 = 1;
+const TYPE_AAAA: u16 = 28;
 const TYPE_ANY: u16 = 255;
 const TTL: u32 = 600;
 
 /// Name → addresses, names lower-case without a trailing dot.
-pub type Records = HashMap<String, Vec<Ipv4Addr>>;
+pub type Records = HashMap<String, Vec<IpAddr>>;
 
 /// A shareable name lookup for [`DnsServer`].
-pub type Lookup = Arc<dyn Fn(&str) -> Option<Vec<Ipv4Addr>> + Send + Sync>;
+pub type Lookup = Arc<dyn Fn(&str) -> Option<Vec<IpAddr>> + Send + Sync>;
 
 /// Parses the single question of a query: (lower-case name, qtype, end offset of the question).
 fn question(q: &[u8]) -> Option<(String, u16, usize)> {
@@ -53,17 +54,20 @@ fn question(q: &[u8]) -> Option<(String, u16, usize)> {
     Some((labels.join("."), qtype, i + 4))
 }
 
-/// Answers `query` if `lookup` knows the name: A records for A/ANY queries, an empty NOERROR
-/// answer for other types (AAAA...) so clients do not wait on upstream for a local name.
-/// Returns `None` for names to forward and for anything that is not a plain one-question query.
-pub fn answer(query: &[u8], lookup: impl Fn(&str) -> Option<Vec<Ipv4Addr>>) -> Option<Vec<u8>> {
+/// Answers `query` if `lookup` knows the name: A records for A queries, AAAA records (the
+/// v6 addresses on dual-stack networks) for AAAA queries, both for ANY, an empty NOERROR
+/// answer for other types (or AAAA of a v4-only name) so clients do not wait on upstream for
+/// a local name. Returns `None` for names to forward and for anything that is not a plain
+/// one-question query.
+pub fn answer(query: &[u8], lookup: impl Fn(&str) -> Option<Vec<IpAddr>>) -> Option<Vec<u8>> {
     let (name, qtype, end) = question(query)?;
-    let ips = lookup(&name)?;
-    let ips = if qtype == TYPE_A || qtype == TYPE_ANY {
-        ips
-    } else {
-        Vec::new()
-    };
+    let ips: Vec<IpAddr> = lookup(&name)?
+        .into_iter()
+        .filter(|ip| match ip {
+            IpAddr::V4(_) => qtype == TYPE_A || qtype == TYPE_ANY,
+            IpAddr::V6(_) => qtype == TYPE_AAAA || qtype == TYPE_ANY,
+        })
+        .collect();
     let mut r = Vec::with_capacity(end + ips.len() * 16);
     r.extend_from_slice(&query[0..2]); // id
     let rd = query[2] & 0x01;
@@ -74,12 +78,16 @@ pub fn answer(query: &[u8], lookup: impl Fn(&str) -> Option<Vec<Ipv4Addr>>) -> O
     r.extend_from_slice(&[0, 0, 0, 0]);
     r.extend_from_slice(&query[12..end]);
     for ip in ips {
+        let (ty, data) = match ip {
+            IpAddr::V4(a) => (TYPE_A, a.octets().to_vec()),
+            IpAddr::V6(a) => (TYPE_AAAA, a.octets().to_vec()),
+        };
         r.extend_from_slice(&[0xc0, 12]); // pointer to the question's name
-        r.extend_from_slice(&TYPE_A.to_be_bytes());
+        r.extend_from_slice(&ty.to_be_bytes());
         r.extend_from_slice(&1u16.to_be_bytes());
         r.extend_from_slice(&TTL.to_be_bytes());
-        r.extend_from_slice(&4u16.to_be_bytes());
-        r.extend_from_slice(&ip.octets());
+        r.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        r.extend_from_slice(&data);
     }
     Some(r)
 }
@@ -102,9 +110,15 @@ pub fn build_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
 /// Extracts the A records of a reply (assumes the answer names are compressed pointers, as
 /// [`answer`] and most servers write them). Returns (rcode, addresses).
 pub fn parse_reply(r: &[u8]) -> Option<(u8, Vec<Ipv4Addr>)> {
+    parse_reply_all(r).map(|(rc, v4, _)| (rc, v4))
+}
+
+/// Like [`parse_reply`], with the AAAA records too: (rcode, A addresses, AAAA addresses).
+pub fn parse_reply_all(r: &[u8]) -> Option<(u8, Vec<Ipv4Addr>, Vec<Ipv6Addr>)> {
     let (_, _, mut i) = question_any(r)?;
     let an = u16::from_be_bytes([r[6], r[7]]);
     let mut out = Vec::new();
+    let mut v6 = Vec::new();
     for _ in 0..an {
         // skip name (pointer or labels)
         loop {
@@ -124,9 +138,12 @@ pub fn parse_reply(r: &[u8]) -> Option<(u8, Vec<Ipv4Addr>)> {
         if ty == TYPE_A && len == 4 {
             out.push(Ipv4Addr::new(data[0], data[1], data[2], data[3]));
         }
+        if ty == TYPE_AAAA && len == 16 {
+            v6.push(Ipv6Addr::from(<[u8; 16]>::try_from(data).unwrap()));
+        }
         i += 10 + len;
     }
-    Some((r[3] & 0x0f, out))
+    Some((r[3] & 0x0f, out, v6))
 }
 
 fn question_any(r: &[u8]) -> Option<(String, u16, usize)> {
@@ -153,7 +170,7 @@ pub fn serve(
     listen: &UdpSocket,
     forward: Option<&UdpSocket>,
     upstream: &[SocketAddr],
-    lookup: impl Fn(&str) -> Option<Vec<Ipv4Addr>>,
+    lookup: impl Fn(&str) -> Option<Vec<IpAddr>>,
     stop_fd: i32,
 ) -> io::Result<()> {
     if let Some(f) = forward {
@@ -273,11 +290,32 @@ impl Drop for DnsServer {
 mod tests {
     use super::*;
 
-    fn lookup(n: &str) -> Option<Vec<Ipv4Addr>> {
+    fn lookup(n: &str) -> Option<Vec<IpAddr>> {
         match n {
-            "web" | "www-alias" => Some(vec![Ipv4Addr::new(10, 0, 0, 2)]),
+            "web" | "www-alias" => Some(vec![Ipv4Addr::new(10, 0, 0, 2).into()]),
+            "dual" => Some(vec![
+                Ipv4Addr::new(10, 0, 0, 3).into(),
+                "fd39::3".parse::<Ipv6Addr>().unwrap().into(),
+            ]),
             _ => None,
         }
+    }
+
+    #[test]
+    fn aaaa_answers_the_v6_addresses_of_dual_stack_names() {
+        let v6: Ipv6Addr = "fd39::3".parse().unwrap();
+        let r = answer(&build_query(3, "dual", TYPE_AAAA), lookup).unwrap();
+        assert_eq!(parse_reply_all(&r), Some((0, vec![], vec![v6])));
+        let r = answer(&build_query(3, "dual", TYPE_A), lookup).unwrap();
+        assert_eq!(
+            parse_reply_all(&r),
+            Some((0, vec![Ipv4Addr::new(10, 0, 0, 3)], vec![]))
+        );
+        let r = answer(&build_query(3, "dual", TYPE_ANY), lookup).unwrap();
+        assert_eq!(
+            parse_reply_all(&r),
+            Some((0, vec![Ipv4Addr::new(10, 0, 0, 3)], vec![v6]))
+        );
     }
 
     #[test]

@@ -80,16 +80,26 @@
 //! so any number of berth processes can join concurrently. An endpoint is recorded *before*
 //! the kernel objects are made, so `destroy_sandbox` can clean up after a crash at any point.
 //!
-//! Not implemented: IPv6 (rejected with a clear error), `--link`, macvlan/overlay drivers.
+//! ## IPv6
+//! `--ipv6` networks are dual stack: a v6 subnet next to the v4 one ([`ipam6`]), the bridge
+//! holds both gateways, endpoints get both addresses and both default routes, the embedded
+//! DNS answers AAAA, and `table ip6 berth` ([`nft6`]) does NAT66, v6 published ports and v6
+//! isolation. `[::1]` bindings cannot be DNAT'd by the kernel; [`proxy6`] serves them.
+//!
+//! Not implemented: `--link`, macvlan/overlay drivers.
 
 mod controller;
 pub mod dns;
 pub mod files;
 pub mod ipam;
+pub mod ipam6;
 pub mod netlink;
+pub mod netlink6;
 pub mod netns;
 pub mod nft;
+pub mod nft6;
 pub mod ports;
+pub mod proxy6;
 
 pub use controller::{
     default_bridge_for, drop_table_if_unused, Endpoint, EndpointOptions, Ipam, IpamConfig, Leak,
@@ -97,6 +107,7 @@ pub use controller::{
     DEFAULT_BRIDGE, DEFAULT_NETWORK,
 };
 pub use ipam::Ipv4Net;
+pub use ipam6::Ipv6Net;
 pub use ports::{parse_publish, PortBinding, Proto};
 
 /// Errors of the network crate; messages are meant to be shown to users as they are.

@@ -50,7 +50,7 @@ const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
 const NFNL_MSG_BATCH_END: u16 = 0x11;
 const NFT_MSG_NEWSETELEM: u16 = 12;
 const NFT_MSG_DELSETELEM: u16 = 14;
-const NFPROTO_IPV4: u8 = 2;
+pub(crate) const NFPROTO_IPV4: u8 = 2;
 
 const SCRIPT: &str = r#"
 add table ip berth
@@ -138,7 +138,11 @@ pub(crate) fn valid_ifname(n: &str) -> bool {
 
 /// Installs (or repairs, or upgrades) the table and its rules with one `nft -f -`.
 pub fn ensure_table() -> Result<(), String> {
-    let script = format!("{SCRIPT}{}", migration());
+    run_script(&format!("{SCRIPT}{}", migration()), "ip")
+}
+
+/// Runs one `nft -f -` script (one transaction) installing `table FAMILY berth`.
+pub(crate) fn run_script(script: &str, family: &str) -> Result<(), String> {
     let mut child = Command::new("nft")
         .args(["-f", "-"])
         .stdin(Stdio::piped())
@@ -155,7 +159,7 @@ pub fn ensure_table() -> Result<(), String> {
     let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "nft failed to install table ip {TABLE}: {}",
+            "nft failed to install table {family} {TABLE}: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
@@ -165,13 +169,15 @@ pub fn ensure_table() -> Result<(), String> {
 /// One set/map element: which set, its key and (for maps) its data, already encoded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Elem {
+    /// NFPROTO_IPV4 (`table ip berth`) or NFPROTO_IPV6 (`table ip6 berth`, see `nft6`).
+    pub family: u8,
     pub set: &'static str,
     pub key: Vec<u8>,
     pub data: Option<Vec<u8>>,
 }
 
 /// Concatenated set keys put every field in a 4-byte-aligned register slot.
-fn pad4(v: &mut Vec<u8>, field: &[u8]) {
+pub(crate) fn pad4(v: &mut Vec<u8>, field: &[u8]) {
     v.extend_from_slice(field);
     while !v.len().is_multiple_of(4) {
         v.push(0);
@@ -190,11 +196,13 @@ pub fn bridge_elems(internal: bool, ifname: &str) -> Vec<Elem> {
     pair.extend_from_slice(&name);
     vec![
         Elem {
+            family: NFPROTO_IPV4,
             set: if internal { "internal" } else { "bridges" },
             key: name,
             data: None,
         },
         Elem {
+            family: NFPROTO_IPV4,
             set: "same",
             key: pair,
             data: None,
@@ -220,6 +228,7 @@ pub fn port_elem(
     pad4(&mut data, &cip.octets());
     pad4(&mut data, &cport.to_be_bytes());
     Elem {
+        family: NFPROTO_IPV4,
         set: if host_ip.is_some() {
             "ports_ip"
         } else {
@@ -235,6 +244,7 @@ pub fn hairpin_elem(cip: Ipv4Addr) -> Elem {
     let mut key = cip.octets().to_vec();
     key.extend_from_slice(&cip.octets());
     Elem {
+        family: NFPROTO_IPV4,
         set: "hairpin",
         key,
         data: None,
@@ -253,7 +263,7 @@ fn elem_msg(add: bool, e: &Elem) -> Msg {
         (NFT_MSG_DELSETELEM, NLM_F_ACK)
     };
     let mut m = Msg::new((NFNL_SUBSYS_NFTABLES << 8) | ty, flags);
-    m.raw(&nfgen(NFPROTO_IPV4, 0))
+    m.raw(&nfgen(e.family, 0))
         .attr_str(1, TABLE) // NFTA_SET_ELEM_LIST_TABLE
         .attr_str(2, e.set) // NFTA_SET_ELEM_LIST_SET
         .nest(3) // NFTA_SET_ELEM_LIST_ELEMENTS

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -31,10 +31,12 @@ impl fmt::Display for Proto {
 }
 
 /// One `-p` mapping. `host_port == 0` asks for a free port chosen at join time; `host_ip`
-/// None means every host address (Docker's `0.0.0.0`).
+/// None means every host address (Docker's `0.0.0.0`, and its `::` on dual-stack networks);
+/// `::` every v6 host address; a v6 address needs a dual-stack network, except `::1` (served
+/// by the userland proxy, see [`crate::proxy6`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortBinding {
-    pub host_ip: Option<Ipv4Addr>,
+    pub host_ip: Option<IpAddr>,
     pub host_port: u16,
     pub container_port: u16,
     pub proto: Proto,
@@ -43,14 +45,9 @@ pub struct PortBinding {
 impl fmt::Display for PortBinding {
     /// `berth port` style: `80/tcp -> 0.0.0.0:8080`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}/{} -> {}:{}",
-            self.container_port,
-            self.proto,
-            self.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
-            self.host_port
-        )
+        let ip = self.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let addr = SocketAddr::new(ip, self.host_port);
+        write!(f, "{}/{} -> {addr}", self.container_port, self.proto)
     }
 }
 
@@ -81,18 +78,27 @@ pub fn parse_publish(spec: &str) -> Result<Vec<PortBinding>, String> {
         }
         None => (spec, Proto::Tcp),
     };
+    // Docker's splitParts: the container port after the last ':', the host port before it,
+    // and everything before that is the IP (`[::1]` or a bare v6 address).
     let parts: Vec<&str> = rest.split(':').collect();
-    let (ip, host, cont) = match parts.as_slice() {
-        [c] => (None, "", *c),
-        [h, c] => (None, *h, *c),
-        [i, h, c] => (Some(*i), *h, *c),
-        _ => return Err(format!("invalid port spec {spec:?}")),
+    let n = parts.len();
+    let (ip, host, cont) = match n {
+        1 => (None, "", parts[0]),
+        2 => (None, parts[0], parts[1]),
+        _ => (Some(parts[..n - 2].join(":")), parts[n - 2], parts[n - 1]),
     };
-    let host_ip = match ip {
+    let host_ip = match ip.as_deref() {
         None | Some("") | Some("0.0.0.0") => None,
-        Some(i) => Some(i.parse::<Ipv4Addr>().map_err(|_| {
-            format!("invalid host IP {i:?} in port spec {spec:?} (IPv6 is not supported)")
-        })?),
+        Some(i) => {
+            let bare = i
+                .strip_prefix('[')
+                .and_then(|x| x.strip_suffix(']'))
+                .unwrap_or(i);
+            Some(
+                bare.parse::<IpAddr>()
+                    .map_err(|_| format!("invalid host IP {i:?} in port spec {spec:?}"))?,
+            )
+        }
     };
     let (c0, c1) = parse_range(cont, "container port", spec)?;
     let hosts = if host.is_empty() {
@@ -124,7 +130,10 @@ pub fn parse_publish(spec: &str) -> Result<Vec<PortBinding>, String> {
 /// Fails with a clear error if something on the host already uses the port; with port 0,
 /// asks the kernel for a free one and returns it.
 pub fn reserve_host_port(b: &PortBinding) -> Result<u16, String> {
-    let addr = SocketAddrV4::new(b.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED), b.host_port);
+    let addr = SocketAddr::new(
+        b.host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        b.host_port,
+    );
     let port = match b.proto {
         Proto::Tcp => TcpListener::bind(addr).and_then(|l| l.local_addr()),
         Proto::Udp => UdpSocket::bind(addr).and_then(|s| s.local_addr()),
@@ -149,7 +158,7 @@ mod tests {
 
     fn pb(ip: Option<[u8; 4]>, h: u16, c: u16, p: Proto) -> PortBinding {
         PortBinding {
-            host_ip: ip.map(Ipv4Addr::from),
+            host_ip: ip.map(|a| IpAddr::V4(Ipv4Addr::from(a))),
             host_port: h,
             container_port: c,
             proto: p,
@@ -189,6 +198,31 @@ mod tests {
     }
 
     #[test]
+    fn parses_v6_host_addresses_like_docker() {
+        let v6 = |ip: &str, h, c| PortBinding {
+            host_ip: Some(ip.parse().unwrap()),
+            host_port: h,
+            container_port: c,
+            proto: Proto::Tcp,
+        };
+        assert_eq!(
+            parse_publish("[::1]:8080:80").unwrap(),
+            vec![v6("::1", 8080, 80)]
+        );
+        // Docker's splitParts: all before the last two ':' is the address, brackets or not.
+        assert_eq!(
+            parse_publish("::1:8080:80").unwrap(),
+            vec![v6("::1", 8080, 80)]
+        );
+        assert_eq!(
+            parse_publish("[fd39::1]::80").unwrap(),
+            vec![v6("fd39::1", 0, 80)]
+        );
+        assert_eq!(v6("::1", 8080, 80).to_string(), "80/tcp -> [::1]:8080");
+        assert!(parse_publish("[fd39::zz]:80:80").is_err());
+    }
+
+    #[test]
     fn rejects_bad_specs() {
         for s in [
             "",
@@ -198,7 +232,6 @@ mod tests {
             "0",
             "70000",
             "8000-8002:80-81",
-            "::1:80:80",
             "90-80",
         ] {
             assert!(parse_publish(s).is_err(), "{s} should be rejected");

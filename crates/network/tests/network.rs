@@ -423,7 +423,10 @@ fn embedded_dns_answers_names_and_aliases_and_forwards() {
     let upstream = std::thread::spawn(move || {
         let mut buf = [0u8; 512];
         let (n, from) = up.recv_from(&mut buf).unwrap();
-        let r = dns::answer(&buf[..n], |_| Some(vec![Ipv4Addr::new(192, 0, 2, 99)])).unwrap();
+        let r = dns::answer(&buf[..n], |_| {
+            Some(vec![Ipv4Addr::new(192, 0, 2, 99).into()])
+        })
+        .unwrap();
         up.send_to(&r, from).unwrap();
     });
 
@@ -473,7 +476,7 @@ fn dns_serve_on_loopback() {
             &l,
             None,
             &[],
-            |n| (n == "web").then(|| vec![Ipv4Addr::new(10, 213, 0, 5)]),
+            |n| (n == "web").then(|| vec![Ipv4Addr::new(10, 213, 0, 5).into()]),
             stop_r,
         )
     });

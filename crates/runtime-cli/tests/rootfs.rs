@@ -70,10 +70,10 @@ fn tmpfs_bind_ro_bind_and_rbind_mounts() {
         m.push(json!({"destination": "/etc/hostfile", "type": "bind",
                       "source": format!("{src}/hello"), "options": ["rbind", "ro"]}));
         // The host's cgroup tree has a mount per controller: rbind brings them along, and
-        // "ro" must hold for every one of them.
+        // "rro" makes every one of them read-only ("ro" alone: the top one, as runc).
         m.push(
             json!({"destination": "/hostcg", "type": "bind", "source": "/sys/fs/cgroup",
-                      "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]}),
+                      "options": ["rbind", "ro", "rro", "nosuid", "nodev", "noexec"]}),
         );
     });
     let out = run_ok(&rt, &b, "mounts");

@@ -227,7 +227,7 @@ fn seccomp_denies_mkdir_with_default_and_custom_errno() {
 }
 
 #[test]
-fn seccomp_notify_is_a_clear_error() {
+fn seccomp_notify_without_listener_is_a_clear_error() {
     let (_, o) = run_script(
         |s| {
             s["linux"]["seccomp"] = json!({
@@ -239,7 +239,7 @@ fn seccomp_notify_is_a_clear_error() {
     );
     assert!(!o.status.success());
     assert!(
-        err(&o).contains("SCMP_ACT_NOTIFY is not supported"),
+        err(&o).contains("SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath"),
         "{}",
         err(&o)
     );

@@ -75,8 +75,13 @@ pub fn load_spec(bundle: &Path) -> Result<(Spec, Vec<u8>)> {
     }
     let mut raw: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| Error::Spec(format!("{}: {e}", path.display())))?;
-    for cap in crate::security::strip_unknown_capabilities(&mut raw) {
-        eprintln!("berth-runtime: warning: unknown capability {cap} ignored");
+    let unknown = crate::security::strip_unknown_capabilities(&mut raw);
+    if !unknown.is_empty() {
+        // runc's words (the conformance suite looks for them).
+        eprintln!(
+            "berth-runtime: warning: ignoring unknown or unavailable capabilities: [{}]",
+            unknown.join(" ")
+        );
     }
     let bytes = serde_json::to_vec(&raw).map_err(|e| Error::Spec(e.to_string()))?;
     let spec: Spec =
@@ -84,7 +89,22 @@ pub fn load_spec(bundle: &Path) -> Result<(Spec, Vec<u8>)> {
     Ok((spec, bytes))
 }
 
+/// `ociVersion` must be a SemVer 1.x.y (with an optional pre-release or build suffix): a
+/// spec of another major version means something else (youki's check; runc skips it).
+fn validate_oci_version(v: &str) -> Result<()> {
+    let core = v.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    let numeric = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if parts.len() != 3 || !parts.iter().all(numeric) || parts[0] != "1" {
+        return Err(Error::Spec(format!(
+            "unsupported ociVersion {v:?}: berth-runtime runs specs of version 1.x.y"
+        )));
+    }
+    Ok(())
+}
+
 fn validate(spec: &Spec, rootfs: &Path) -> Result<()> {
+    validate_oci_version(spec.version())?;
     if let Some(linux) = spec.linux() {
         if let Some(sysctl) = linux.sysctl() {
             crate::security::validate_sysctls(
@@ -138,7 +158,14 @@ fn validate(spec: &Spec, rootfs: &Path) -> Result<()> {
     }
     let nss = linux.namespaces().clone().unwrap_or_default();
     if !nss.iter().any(|n| n.typ() == LinuxNamespaceType::Mount) {
-        return Err(Error::Spec("a mount namespace is required".into()));
+        // Allowed (the container then shares the caller's mounts; see rootfs), but masks and
+        // read-only paths need a mount namespace (runc's check and words).
+        let restricts = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+        if restricts(linux.masked_paths()) || restricts(linux.readonly_paths()) {
+            return Err(Error::Spec(
+                "unable to restrict sys entries without a private MNT namespace".into(),
+            ));
+        }
     }
     let user = nss.iter().any(|n| n.typ() == LinuxNamespaceType::User);
     if user && linux.uid_mappings().as_ref().is_none_or(|m| m.is_empty()) {
@@ -304,6 +331,36 @@ fn clone_joined(flags: CloneFlags, join: &cgroups::Join, sync: &SyncPipe) -> Res
     Ok((pid, fallback))
 }
 
+/// Waits for the init's READY; a seccomp notify fd it sends first goes to the spec's agent.
+fn wait_ready(sync: &SyncPipe, spec: &Spec, state_json: &[u8]) -> Result<()> {
+    loop {
+        match sync.recv_with_fd()? {
+            Some((sync::READY, _, _)) => return Ok(()),
+            Some((sync::SECCOMP_FD, _, Some(fd))) => {
+                let seccomp = spec
+                    .linux()
+                    .as_ref()
+                    .and_then(|l| l.seccomp().as_ref())
+                    .ok_or_else(|| Error::other("seccomp notify fd without a seccomp profile"))?;
+                let state: serde_json::Value =
+                    serde_json::from_slice(state_json).map_err(|e| Error::other(e.to_string()))?;
+                crate::seccomp_notify::forward_to_agent(seccomp, &state, &fd)?;
+            }
+            Some((sync::ERROR, msg, _)) => {
+                return Err(Error::Other(String::from_utf8_lossy(&msg).into_owned()))
+            }
+            Some((t, _, _)) => {
+                return Err(Error::other(format!(
+                    "sync: expected {:?}, got {:?}",
+                    sync::READY as char,
+                    t as char
+                )))
+            }
+            None => return Err(Error::other("container init exited before it was ready")),
+        }
+    }
+}
+
 /// fork-like clone with namespace flags. Returns 0 in the child.
 fn clone_process(flags: CloneFlags) -> Result<i32> {
     // SAFETY: clone without CLONE_VM and without a new stack behaves like fork(): the child gets
@@ -425,6 +482,14 @@ impl Container {
             .map(|r| r.path().clone())
             .unwrap_or_else(|| PathBuf::from("rootfs"));
         let rootfs = bundle.join(root_path);
+        // runc refuses a root that is a symlink ("invalid rootfs"): where it points is not
+        // what the bundle says.
+        if fs::symlink_metadata(&rootfs).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::Spec(format!(
+                "invalid rootfs {}: not an absolute path, or a symlink",
+                rootfs.display()
+            )));
+        }
         validate(spec, &rootfs)?;
         let rootfs = fs::canonicalize(&rootfs)?;
         let process = spec.process().as_ref().unwrap();
@@ -466,6 +531,9 @@ impl Container {
             let p = dir.join(state::EXEC_FIFO);
             nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o622))
                 .ctx(|| "mkfifo exec.fifo".into())?;
+            // 0622 whatever the umask: the init opens it for writing after it became the
+            // spec's user (as runc, which makes it 0622 for the same reason).
+            fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o622))?;
             Some(
                 fs::OpenOptions::new()
                     .read(true)
@@ -625,7 +693,7 @@ impl Container {
             }
             parent_sync.send(sync::HOOKS_DONE, &[])?;
         }
-        parent_sync.expect(sync::READY)?;
+        wait_ready(&parent_sync, spec, &state_json)?;
         crate::timing::mark("rt:ready");
 
         // `run` saves once, as Running, in create_and_start.
@@ -883,8 +951,19 @@ impl Container {
     /// Starts `opts.process` inside the running container. Returns its host PID; the caller is
     /// its parent.
     pub fn exec(&self, opts: &ExecOptions) -> Result<i32> {
+        self.exec_checked(opts, false)
+    }
+
+    /// `exec --ignore-paused`: like [`Container::exec`], also into a paused container (the
+    /// process starts frozen with the others and runs once the container is resumed).
+    pub fn exec_ignoring_pause(&self, opts: &ExecOptions) -> Result<i32> {
+        self.exec_checked(opts, true)
+    }
+
+    fn exec_checked(&self, opts: &ExecOptions, ignore_paused: bool) -> Result<i32> {
         let status = self.status();
-        if status != Status::Running && status != Status::Created {
+        let paused_ok = ignore_paused && status == Status::Paused;
+        if status != Status::Running && status != Status::Created && !paused_ok {
             return Err(Error::other(format!("cannot exec in a {status} container")));
         }
         let spec = self.spec()?;
@@ -944,6 +1023,7 @@ impl Container {
                     process,
                     console.as_ref(),
                     filter_spec.as_ref(),
+                    spec.linux().as_ref(),
                     opts,
                 )
             }));
@@ -1027,9 +1107,25 @@ fn exec_stage1(
     process: &Process,
     console: Option<&std::os::unix::net::UnixStream>,
     seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    linux: Option<&oci_spec::runtime::Linux>,
     opts: &ExecOptions,
 ) -> Result<()> {
     sync.expect(sync::GO)?;
+    // Kept across the clones and execs into the container: the spec's personality and memory
+    // policy (as the init has them), the process's initial CPU affinity.
+    if let Some(p) = linux.and_then(|l| l.personality().as_ref()) {
+        security::set_personality(p)?;
+    }
+    if let Some(mp) = linux.and_then(|l| l.memory_policy().as_ref()) {
+        crate::process_attrs::set_memory_policy(mp)?;
+    }
+    if let Some(cpus) = process
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.initial().as_deref())
+    {
+        crate::process_attrs::set_cpu_affinity(cpus)?;
+    }
     if let Some(fds) = opts.stdio {
         for (target, fd) in fds.into_iter().enumerate() {
             // SAFETY: dup2 within this forked child's own fd table.

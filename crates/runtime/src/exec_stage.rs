@@ -485,6 +485,13 @@ fn final_process(
     }
     let (path, argv, envp) = init::prepare_exec(process)?;
     init::chdir_cwd(process)?;
+    if let Some(cpus) = process
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.cpu_affinity_final().as_deref())
+    {
+        crate::process_attrs::set_cpu_affinity(cpus)?;
+    }
     security::finalize_process(process, seccomp)?;
     crate::timing::mark("rt:exec-final");
     init::exec(&path, &argv, &envp, preserve_fds)

@@ -20,7 +20,21 @@ const OUTPUT_LIMIT: usize = 8 * 1024;
 /// Runs `hooks` in order; the first failure (non-zero exit, timeout, spawn error) stops them.
 pub fn run_hooks(hooks: &[Hook], state_json: &[u8]) -> Result<()> {
     for hook in hooks {
-        run_hook(hook, state_json)?;
+        run_hook(hook, state_json, &[])?;
+    }
+    Ok(())
+}
+
+/// Like [`run_hooks`], for the startContainer hooks: a hook without an `env` of its own gets
+/// the container process's environment (`process_env`), as runc and youki run them (they are
+/// executed in the container, just before its process).
+pub fn run_hooks_inheriting_env(
+    hooks: &[Hook],
+    state_json: &[u8],
+    process_env: &[String],
+) -> Result<()> {
+    for hook in hooks {
+        run_hook(hook, state_json, process_env)?;
     }
     Ok(())
 }
@@ -80,7 +94,7 @@ fn tail(buf: &[u8]) -> String {
     String::from_utf8_lossy(&buf[start..]).trim().to_string()
 }
 
-fn run_hook(hook: &Hook, state_json: &[u8]) -> Result<()> {
+fn run_hook(hook: &Hook, state_json: &[u8], default_env: &[String]) -> Result<()> {
     let path = hook.path();
     let name = path.display().to_string();
     let mut cmd = Command::new(path);
@@ -92,7 +106,7 @@ fn run_hook(hook: &Hook, state_json: &[u8]) -> Result<()> {
         }
     }
     cmd.env_clear();
-    for kv in hook.env().iter().flatten() {
+    for kv in hook.env().as_deref().unwrap_or(default_env) {
         match kv.split_once('=') {
             Some((k, v)) => cmd.env(k, v),
             None => cmd.env(kv, ""),

@@ -1,5 +1,5 @@
 //! The container's init, running in the cloned child: it finishes the namespaces, builds the
-//! rootfs, hands the console out, waits for `start` on exec.fifo, drops privileges and execs
+//! rootfs, hands the console out, drops privileges, waits for `start` on exec.fifo and execs
 //! the user's program. Every failure before `READY` goes back to the runtime over the sync
 //! socket; the child never returns into the caller's code (it `_exit`s).
 
@@ -44,10 +44,18 @@ pub(crate) fn run(a: InitArgs) -> ! {
         Err(_) => "container init panicked".to_string(),
         Ok(Ok(())) => unreachable!("init returns only on error"),
     };
+    if READY_SENT.load(std::sync::atomic::Ordering::Relaxed) {
+        // Nobody reads the sync socket after READY: the container's stderr is where the
+        // caller of `create` (or `run`) sees it.
+        eprintln!("berth-runtime: error: {msg}");
+    }
     let _ = sync.send(sync::ERROR, msg.as_bytes());
     // SAFETY: terminating the child without running the parent's destructors.
     unsafe { libc::_exit(1) }
 }
+
+/// The init reported READY: from then on its failures go to stderr.
+static READY_SENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn init(a: &InitArgs) -> Result<()> {
     let spec = a.spec;
@@ -148,38 +156,55 @@ fn init(a: &InitArgs) -> Result<()> {
 
     let (path, argv, envp) = prepare_exec(process)?;
     chdir_cwd(process)?;
-    let filter = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+    let mut filter = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(security::compile_seccomp(s)?),
         None => None,
     };
     security::close_seccomp_cache_dir();
+    // Limits (and a memory policy) the kernel refuses fail `create` itself, as in runc.
+    security::set_rlimits(process.rlimits().as_deref().unwrap_or_default())?;
+    if let Some(mp) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.memory_policy().as_ref())
+    {
+        crate::process_attrs::set_memory_policy(mp)?;
+    }
+    if filter.as_ref().is_some_and(|f| f.has_listener()) {
+        // A seccomp agent learns about the container at create (see seccomp_notify).
+        let f = filter.take().unwrap();
+        if let Some(fd) = f.load_with_listener()? {
+            crate::seccomp_notify::send_to_runtime(a.sync, fd)?;
+        }
+    }
+    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        security::set_personality(p)?;
+    }
+    // Capabilities, user, no_new_privs and seccomp before READY, as runc does: what the
+    // kernel refuses (a capability outside the bounding set, an unmapped user) fails
+    // `create`, not a `start` that would report success. Only the startContainer hooks and
+    // the exec of the program come after `start`.
+    security::finalize_process(process, filter)?;
     crate::timing::mark("init:ready");
     // From here the container stands on its own (`create` exits after READY): no more death
-    // signal from the creator, unless it supervises the container for its whole life.
-    if !a.die_with_parent {
-        // SAFETY: prctl on ourselves.
-        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
-    }
+    // signal from the creator, unless it supervises the container for its whole life. A
+    // change of uid or gid (the spec's user) has cleared it anyway: arm it again then. (If
+    // seccomp refuses prctl, or the creator died in between, berth's readers still find and
+    // kill what runs in the container's cgroup without a monitor.)
+    let deathsig = if a.die_with_parent { libc::SIGKILL } else { 0 };
+    // SAFETY: prctl on ourselves.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, deathsig, 0, 0, 0) };
     a.sync.send(sync::READY, &[])?;
+    READY_SENT.store(true, std::sync::atomic::Ordering::Relaxed);
 
     if let Some(fd) = a.fifo_fd {
         wait_for_start(fd)?;
     }
     if let Some(h) = hooks.and_then(|h| h.start_container().as_ref()) {
-        hooks::run_hooks(h, &state_json)?;
-    }
-    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
-        security::set_personality(p)?;
+        let env = process.env().as_deref().unwrap_or_default();
+        hooks::run_hooks_inheriting_env(h, &state_json, env)?;
     }
     crate::timing::mark("init:exec");
-    security::finalize_process(process, filter)?;
-    if a.die_with_parent {
-        // A change of uid or gid (the spec's user) cleared the death signal: arm it again.
-        // (If seccomp refuses prctl, or the creator died in between, berth's readers still
-        // find and kill what runs in the container's cgroup without a monitor.)
-        // SAFETY: prctl on ourselves.
-        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
-    }
     exec(&path, &argv, &envp, a.preserve_fds)
 }
 

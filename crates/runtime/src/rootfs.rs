@@ -59,11 +59,31 @@ pub fn setup_rootfs(
         _ => None,
     };
 
-    // 1. Nothing we mount from here on may propagate back to the host.
-    let root_prop = propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-    sys_mount(None::<&str>, "/", None, root_prop, None)
-        .ctx(|| format!("set mount propagation {root_prop:?} on /"))?;
-    if root_prop.contains(MsFlags::MS_SHARED) {
+    // Without a mount namespace of its own (allowed by the runtime-spec) the container's
+    // mounts are made in the caller's namespace, under the rootfs only, and its root is a
+    // chroot, as runc and youki do: nothing of the caller's / is touched.
+    let own_mount_ns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Mount));
+    if !own_mount_ns && propagation.is_some() {
+        return Err(Error::Spec(
+            "linux.rootfsPropagation needs a mount namespace of the container's own".into(),
+        ));
+    }
+
+    // 1. Nothing we mount from here on may propagate back to the host. An unbindable /
+    //    could not give the rootfs bind below: slave first, unbindable after the pivot (8.).
+    let root_prop = match propagation {
+        Some(p) if !p.contains(MsFlags::MS_UNBINDABLE) => p,
+        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    };
+    if own_mount_ns {
+        sys_mount(None::<&str>, "/", None, root_prop, None)
+            .ctx(|| format!("set mount propagation {root_prop:?} on /"))?;
+    }
+    if own_mount_ns && root_prop.contains(MsFlags::MS_SHARED) {
         // pivot_root refuses a shared parent mount, and the bind below must not show up in
         // the host's peers.
         make_parent_private(rootfs)?;
@@ -96,6 +116,10 @@ pub fn setup_rootfs(
     before_pivot()?;
 
     // 7. Switch the root.
+    if !own_mount_ns {
+        unistd::chroot(rootfs).ctx(|| format!("chroot into {}", rootfs.display()))?;
+        return unistd::chdir("/").ctx(|| "chdir /".into());
+    }
     if opts.no_pivot {
         move_root(rootfs)?;
     } else {
@@ -869,6 +893,39 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// proc and sysfs go only onto a real directory (or where nothing is yet): a symlink in
+    /// the image's place of /proc or /sys is refused, not followed (runc's check and words;
+    /// mounted through a symlink they could land where the masks do not apply).
+    fn check_ordinary_dir(&self, dest: &Path, typ: &str) -> Result<()> {
+        let rel = relative(dest);
+        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+            return Ok(());
+        };
+        let parent_fd = match self.root.resolve(&Path::new("/").join(parent), Create::No) {
+            Ok(fd) => fd,
+            // A missing parent is created (as directories) by the mount that follows.
+            Err(Error::Sys {
+                source: Errno::ENOENT,
+                ..
+            }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        match stat::fstatat(
+            parent_fd.as_fd(),
+            name,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) {
+            Ok(st) if SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) != SFlag::S_IFDIR => {
+                Err(Error::Spec(format!(
+                    "filesystem {typ:?} must be mounted on ordinary directory ({} is not one)",
+                    dest.display()
+                )))
+            }
+            Ok(_) | Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(e).ctx(|| format!("stat {}", dest.display())),
+        }
+    }
+
     /// Fails if the resolved target lies on a procfs where the spec path said otherwise
     /// (a symlink like rootfs/x -> /proc/sys must not let a mount shadow /proc files).
     fn check_proc_target(&self, fd: BorrowedFd, dest: &Path, typ: &str) -> Result<()> {
@@ -893,6 +950,9 @@ impl<'a> Ctx<'a> {
         if dest == Path::new("/dev") {
             // Devices are created in it next; finish_rootfs makes it read-only afterwards.
             flags -= MsFlags::MS_RDONLY;
+        }
+        if typ == "proc" || typ == "sysfs" {
+            self.check_ordinary_dir(dest, typ)?;
         }
         let fd = self.root.resolve(dest, Create::Dir)?;
         self.check_proc_target(fd.as_fd(), dest, typ)?;
@@ -1020,22 +1080,10 @@ impl<'a> Ctx<'a> {
         let fd = self.root.resolve(dest, Create::No)?;
         let target = fd_path(fd.as_fd());
         if !extra.is_empty() {
-            let recursive = opts.flags.contains(MsFlags::MS_REC);
-            let (set, clr) = ms_to_attr(extra, opts.cleared);
-            // rbind: the flags (ro above all) must hold for every submount too.
-            let done = recursive
-                && match mount_setattr(fd.as_fd(), true, set, clr) {
-                    Ok(()) => true,
-                    Err(Errno::ENOSYS) => false,
-                    Err(e) => {
-                        return Err(e)
-                            .ctx(|| format!("set {extra:?} recursively on {}", dest.display()))
-                    }
-                };
-            if !done {
-                remount_bind(&target, extra)
-                    .ctx(|| format!("remount {} with {extra:?}", dest.display()))?;
-            }
+            // The bind's own mount only, also for rbind (runc and youki): flags for every
+            // submount are asked for with the recursive options ("rro", "rnosuid", ...).
+            remount_bind(&target, extra)
+                .ctx(|| format!("remount {} with {extra:?}", dest.display()))?;
         }
         if rec_attrs {
             mount_setattr(fd.as_fd(), true, opts.rec_set, opts.rec_clr)
@@ -2041,7 +2089,7 @@ mod tests {
             );
             mounts.push(
                 json!({"destination": "/data", "type": "bind", "source": host_dir,
-                "options": ["rbind", "ro"]}),
+                "options": ["rbind", "ro", "rro"]}),
             );
             mounts.push(json!({"destination": "/etc/hostfile", "type": "bind",
                 "source": format!("{host_dir}/hello"), "options": ["bind"]}));
@@ -2203,7 +2251,7 @@ mod tests {
                 "/mnt/tmp size"
             );
             fs::write("/mnt/tmp/f", "x").map_err(|e| format!("/mnt/tmp: {e}"))?;
-            // binds: recursive read-only, file bind
+            // binds: recursive read-only ("rro"), file bind
             let hello = fs::read_to_string("/data/hello").map_err(|e| e.to_string())?;
             ensure!(hello == "from host\n", "/data/hello = {hello:?}");
             write_fails_erofs("/data/new")?;

@@ -167,7 +167,19 @@ impl SeccompFilter {
     }
 
     /// Installs the filter on the calling thread. Needs no_new_privs or CAP_SYS_ADMIN.
+    /// A notifying filter's listener fd is closed (its notified syscalls then fail with
+    /// ENOSYS): the init hands it to the agent with [`SeccompFilter::load_with_listener`].
     pub fn load(self) -> Result<()> {
+        self.load_with_listener().map(drop)
+    }
+
+    /// Whether loading returns a notify fd (the profile has SCMP_ACT_NOTIFY rules).
+    pub(crate) fn has_listener(&self) -> bool {
+        self.flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER != 0
+    }
+
+    /// Installs the filter; returns the notify fd when the profile notifies.
+    pub(crate) fn load_with_listener(self) -> Result<Option<std::os::fd::OwnedFd>> {
         let prog = libc::sock_fprog {
             len: (self.bpf.len() / BPF_INSN) as libc::c_ushort,
             filter: self.bpf.as_ptr() as *mut libc::sock_filter,
@@ -185,13 +197,18 @@ impl SeccompFilter {
             let e = std::io::Error::last_os_error();
             return Err(Error::other(format!("loading the seccomp filter: {e}")));
         }
+        if self.has_listener() {
+            use std::os::fd::FromRawFd;
+            // SAFETY: with NEW_LISTENER the kernel returns a new fd, ours.
+            return Ok(Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(r as i32) }));
+        }
         if r > 0 {
             // With TSYNC the kernel returns the ID of a thread it could not synchronise.
             return Err(Error::other(format!(
                 "loading the seccomp filter: thread {r} could not be synchronised"
             )));
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Syscall names of the profile that libseccomp does not know (skipped, like runc does).
@@ -460,6 +477,16 @@ fn filter_flags(seccomp: &LinuxSeccomp) -> libc::c_ulong {
             LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 0,
         };
     }
+    let notify = seccomp.default_action() == LinuxSeccompAction::ScmpActNotify
+        || seccomp
+            .syscalls()
+            .iter()
+            .flatten()
+            .any(|s| s.action() == LinuxSeccompAction::ScmpActNotify);
+    if notify {
+        // The kernel returns the notify fd for the agent (see seccomp_notify).
+        flags |= libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
+    }
     flags
 }
 
@@ -536,11 +563,8 @@ fn seccomp_action(action: LinuxSeccompAction, errno_ret: Option<u32>) -> Result<
         LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(data("errnoRet (trace)")? as u16),
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
-        LinuxSeccompAction::ScmpActNotify => {
-            return Err(Error::Spec(
-                "seccomp: SCMP_ACT_NOTIFY is not supported yet by berth-runtime".into(),
-            ))
-        }
+        // Handed to the seccomp agent at listenerPath (see seccomp_notify).
+        LinuxSeccompAction::ScmpActNotify => ScmpAction::Notify,
     })
 }
 
@@ -585,6 +609,15 @@ fn seccomp_arch(arch: &oci_spec::runtime::Arch) -> Result<ScmpArch> {
 
 /// Builds the libseccomp filter for a profile; also returns the syscall names it skipped.
 fn build_context(seccomp: &LinuxSeccomp) -> Result<(ScmpFilterContext, Vec<String>)> {
+    if filter_flags(seccomp) & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER != 0
+        && !crate::seccomp_notify::wants_listener(seccomp)
+    {
+        return Err(Error::Spec(
+            "seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath (the seccomp agent's \
+             socket)"
+                .into(),
+        ));
+    }
     let default_action = seccomp_action(seccomp.default_action(), seccomp.default_errno_ret())?;
     let mut ctx =
         ScmpFilterContext::new(default_action).map_err(seccomp_err("creating the filter"))?;
@@ -763,7 +796,10 @@ pub fn rlimit_resource(name: &str) -> Option<libc::c_int> {
         .map(rlimit_type_resource)
 }
 
-fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
+/// Sets the process's rlimits. The init does it before it reports READY (as runc sets them
+/// before `create` returns), so a limit the kernel refuses fails `create`; `finalize_process`
+/// sets them again (same values) for exec'd processes.
+pub(crate) fn set_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
     for rl in rlimits {
         let name = rl.typ().to_string();
         let resource = rlimit_type_resource(rl.typ());
@@ -1133,7 +1169,12 @@ fn capset(sets: &CapSets) -> Result<()> {
     Ok(())
 }
 
-fn raise_ambient(ambient: u64) -> Result<()> {
+/// Raises the ambient capabilities that are also permitted and inheritable; the others cannot
+/// be ambient (the kernel refuses them) and are left out without a word, as youki does (specs
+/// such as oci-spec's default list ambient capabilities that are not inheritable, and a
+/// warning on every create and exec, onto the container's terminal too, helps nobody).
+fn raise_ambient(sets: &CapSets) -> Result<()> {
+    let ambient = sets.ambient & sets.permitted & sets.inheritable;
     prctl(
         libc::PR_CAP_AMBIENT,
         libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
@@ -1153,11 +1194,9 @@ fn raise_ambient(ambient: u64) -> Result<()> {
                 0,
             )
         };
-        // Like runc: an ambient capability must also be permitted and inheritable; if the
-        // spec does not make it so, the kernel refuses and we only warn.
         if r != 0 {
             warn(&format!(
-                "cannot raise ambient capability {} (it must be in permitted and inheritable): {}",
+                "cannot raise ambient capability {}: {}",
                 CAPABILITY_NAMES.get(n as usize).unwrap_or(&"?"),
                 Errno::last()
             ));
@@ -1235,7 +1274,7 @@ pub fn finalize_process(process: &Process, seccomp: Option<SeccompFilter>) -> Re
         "prctl(PR_SET_KEEPCAPS, 0)".into()
     })?;
     capset(&caps)?;
-    raise_ambient(caps.ambient)?;
+    raise_ambient(&caps)?;
 
     if let Some(mask) = process.user().umask() {
         // SAFETY: umask cannot fail.
@@ -1489,7 +1528,7 @@ mod tests {
     }
 
     #[test]
-    fn seccomp_notify_is_refused_clearly() {
+    fn seccomp_notify_without_listener_is_refused_clearly() {
         let err = compile_seccomp(&seccomp(json!({
             "defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
@@ -1497,7 +1536,14 @@ mod tests {
         .err()
         .unwrap()
         .to_string();
-        assert!(err.contains("SCMP_ACT_NOTIFY is not supported"), "{err}");
+        assert!(err.contains("SCMP_ACT_NOTIFY needs"), "{err}");
+        let f = compile_seccomp(&seccomp(json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": "/run/agent.sock",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+        })))
+        .unwrap();
+        assert!(f.has_listener());
     }
 
     // ---- effects on a real process (root)

@@ -19,6 +19,12 @@ pub const ERROR: u8 = b'E';
 pub const STAGE_GO: u8 = b'S';
 /// exec stage -> caller: the host pid (i32, native endian) of the process it forked.
 pub const PID: u8 = b'P';
+/// child -> parent: the seccomp notify fd (SCM_RIGHTS) of the filter the init loaded, for the
+/// runtime to hand to the spec's `listenerPath` (see seccomp_notify).
+pub const SECCOMP_FD: u8 = b'N';
+
+/// A received message: tag, payload and the fd it carried, if any.
+pub type Message = (u8, Vec<u8>, Option<OwnedFd>);
 
 pub struct SyncPipe {
     fd: OwnedFd,
@@ -78,6 +84,69 @@ impl SyncPipe {
             buf.truncate(n as usize);
             let tag = buf.remove(0);
             return Ok(Some((tag, buf)));
+        }
+    }
+
+    /// Sends one message carrying `fd` (SCM_RIGHTS) with it.
+    pub fn send_fd(&self, tag: u8, fd: std::os::fd::BorrowedFd) -> Result<()> {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+        let fds = [fd.as_raw_fd()];
+        let iov = [std::io::IoSlice::new(std::slice::from_ref(&tag))];
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &iov,
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::empty(),
+            None,
+        )
+        .map_err(|e| Error::Sys {
+            context: "send an fd over the sync socket".into(),
+            source: e,
+        })?;
+        Ok(())
+    }
+
+    /// Like [`SyncPipe::recv`], also returning an fd the message carried (close-on-exec).
+    pub fn recv_with_fd(&self) -> Result<Option<Message>> {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+        use std::os::fd::FromRawFd;
+        let mut buf = vec![0u8; 65536];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        loop {
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            let msg = match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => {
+                    return Err(Error::Sys {
+                        context: "receive on the sync socket".into(),
+                        source: e,
+                    })
+                }
+                Ok(m) => m,
+            };
+            let mut fd = None;
+            for c in msg.cmsgs().into_iter().flatten() {
+                if let ControlMessageOwned::ScmRights(fds) = c {
+                    for f in fds {
+                        // SAFETY: the kernel just installed this fd in our table; ours now
+                        // (extra ones are closed when dropped).
+                        let owned = unsafe { OwnedFd::from_raw_fd(f) };
+                        fd.get_or_insert(owned);
+                    }
+                }
+            }
+            let n = msg.bytes;
+            if n == 0 {
+                return Ok(None);
+            }
+            let mut data = buf[..n].to_vec();
+            let tag = data.remove(0);
+            return Ok(Some((tag, data, fd)));
         }
     }
 

@@ -436,13 +436,6 @@ pub fn to_config(f: &CreateFlags, detach: bool) -> Res<Parsed> {
             format!("{} is not an ip address", f.ip),
         ));
     }
-    if !f.ip6.is_empty() && f.ip6.parse::<std::net::Ipv6Addr>().is_ok() {
-        // berth's networks have no IPv6 yet: the address would be dropped.
-        return Err(format!(
-            "--ip6 {}: IPv6 addresses are not supported by berth's networks yet",
-            f.ip6
-        ));
-    }
     if !f.ip6.is_empty() && f.ip6.parse::<std::net::Ipv6Addr>().is_err() {
         return Err(flag_err(
             &f.ip6,

@@ -4,7 +4,7 @@
 use crate::network::{self, net, NetPaths};
 use crate::networks::{NetworkCreateRequest, NetworkResource};
 use crate::{Engine, Error, Result};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// A network error with Docker's "No such network" wording for a missing one.
 fn net_err(e: net::Error) -> Error {
@@ -52,6 +52,28 @@ impl Engine {
                 "--gateway and --ip-range need a --subnet (the pool they belong to)".into(),
             ));
         }
+        let subnet6 = req
+            .subnet6
+            .as_deref()
+            .map(|s| s.parse::<net::Ipv6Net>())
+            .transpose()
+            .map_err(|e| Error::InvalidArgument(format!("invalid --subnet: {e}")))?;
+        let gateway6 = req
+            .gateway6
+            .as_deref()
+            .map(|g| {
+                g.parse::<Ipv6Addr>().map_err(|_| {
+                    Error::InvalidArgument(format!(
+                        "invalid --gateway {g:?}: expected an IPv6 address"
+                    ))
+                })
+            })
+            .transpose()?;
+        if subnet6.is_none() && gateway6.is_some() {
+            return Err(Error::InvalidArgument(
+                "an IPv6 --gateway needs an IPv6 --subnet (the pool it belongs to)".into(),
+            ));
+        }
         let n = self
             .net_paths()
             .controller()
@@ -69,6 +91,8 @@ impl Engine {
                         labels: req.labels.clone(),
                         options: req.options.clone(),
                         ipv6: req.ipv6,
+                        subnet6,
+                        gateway6,
                     },
                 )
             })
@@ -109,12 +133,13 @@ impl Engine {
         container: &str,
         aliases: &[String],
         ip: Option<Ipv4Addr>,
+        ip6: Option<Ipv6Addr>,
     ) -> Result<()> {
         let paths = self.net_paths();
         // The network first: its error is the more useful one when both are wrong.
         network::inspect(&paths, network).map_err(net_err)?;
         let id = self.resolve(container)?;
-        network::connect(&paths, &id, network, aliases, ip).map_err(net_err)?;
+        network::connect_dual(&paths, &id, network, aliases, ip, ip6).map_err(net_err)?;
         Ok(())
     }
 

@@ -424,8 +424,13 @@ pub(crate) fn prepare(
                 } else {
                     super::subpath::stage(paths, id, n, &data, m.subpath())?
                 };
+                let mut opts = vec!["rbind", ro, "rprivate"];
+                if !m.rw {
+                    // Read-only down to the submounts (Docker >= 25 asks runc for "rro" too).
+                    opts.push("rro");
+                }
                 out.push(json!({"destination": m.destination, "type": "bind",
-                    "source": src, "options": ["rbind", ro, "rprivate"]}));
+                    "source": src, "options": opts}));
             }
             "bind" => {
                 let spec = m.spec.as_ref();
@@ -448,9 +453,13 @@ pub(crate) fn prepare(
                 } else {
                     m.propagation.as_str()
                 };
+                let mut opts = vec![if recursive { "rbind" } else { "bind" }, ro, prop];
+                if recursive && !m.rw {
+                    // Read-only down to the submounts (Docker >= 25 asks runc for "rro").
+                    opts.push("rro");
+                }
                 out.push(json!({"destination": m.destination, "type": "bind",
-                    "source": m.source,
-                    "options": [if recursive { "rbind" } else { "bind" }, ro, prop]}));
+                    "source": m.source, "options": opts}));
             }
             "tmpfs" => {
                 let mut opts: Vec<String> = vec!["nosuid".into(), "nodev".into(), "noexec".into()];

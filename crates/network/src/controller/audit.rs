@@ -45,11 +45,13 @@ fn short(id: &str) -> &str {
 
 /// An element of a per-container set or map of the shared table, as `nft` spells its key.
 struct NftElem {
+    /// "ip" or "ip6" (`table ip6 berth` of dual-stack networks, see [`crate::nft6`]).
+    family: &'static str,
     set: &'static str,
     /// The key in `nft` syntax (`a . b . c`).
     key: String,
     /// The container address it points to.
-    cip: Ipv4Addr,
+    cip: IpAddr,
 }
 
 fn json_atom(v: &serde_json::Value) -> Option<String> {
@@ -71,13 +73,15 @@ fn concat(v: &serde_json::Value) -> Vec<String> {
 /// hot path, and parsing nf_tables' element dumps by hand is not worth it here).
 fn container_elems() -> Vec<NftElem> {
     let mut out = Vec::new();
-    for (kind, set) in [
-        ("set", "hairpin"),
-        ("map", "ports_any"),
-        ("map", "ports_ip"),
-    ] {
+    for (family, kind, set) in FAMILIES.into_iter().flat_map(|f| {
+        [
+            (f, "set", "hairpin"),
+            (f, "map", "ports_any"),
+            (f, "map", "ports_ip"),
+        ]
+    }) {
         let Ok(o) = Command::new("nft")
-            .args(["-j", "list", kind, "ip", nft::TABLE, set])
+            .args(["-j", "list", kind, family, nft::TABLE, set])
             .stderr(Stdio::null())
             .output()
         else {
@@ -101,6 +105,7 @@ fn container_elems() -> Vec<NftElem> {
                     continue;
                 };
                 out.push(NftElem {
+                    family,
                     set,
                     key: key.join(" . "),
                     cip,
@@ -112,11 +117,18 @@ fn container_elems() -> Vec<NftElem> {
 }
 
 /// Interfaces registered in the bridge sets (`bridges`, `internal`; `same` holds `X . X`).
-fn bridge_elems() -> Vec<(&'static str, String, String)> {
+/// The two tables of berth: `ip berth` and `ip6 berth`.
+const FAMILIES: [&str; 2] = ["ip", "ip6"];
+
+/// Bridge registrations of both tables: (family, set, interface, key in `nft` syntax).
+fn bridge_elems() -> Vec<(&'static str, &'static str, String, String)> {
     let mut out = Vec::new();
-    for set in nft::BRIDGE_SETS {
+    for (family, set) in FAMILIES
+        .into_iter()
+        .flat_map(|f| nft::BRIDGE_SETS.map(|s| (f, s)))
+    {
         let Ok(o) = Command::new("nft")
-            .args(["-j", "list", "set", "ip", nft::TABLE, set])
+            .args(["-j", "list", "set", family, nft::TABLE, set])
             .stderr(Stdio::null())
             .output()
         else {
@@ -139,7 +151,7 @@ fn bridge_elems() -> Vec<(&'static str, String, String)> {
                     .map(|n| format!("\"{n}\""))
                     .collect::<Vec<_>>()
                     .join(" . ");
-                out.push((set, first, key));
+                out.push((family, set, first, key));
             }
         }
     }
@@ -150,12 +162,12 @@ fn link_exists(name: &str) -> bool {
     Path::new("/sys/class/net").join(name).exists()
 }
 
-fn nft_delete(set: &str, key: &str) -> std::result::Result<(), String> {
+fn nft_delete(family: &str, set: &str, key: &str) -> std::result::Result<(), String> {
     let o = Command::new("nft")
         .args([
             "delete",
             "element",
-            "ip",
+            family,
             nft::TABLE,
             set,
             &format!("{{ {key} }}"),
@@ -232,6 +244,30 @@ impl NetworkController {
                 }
                 out.push(l);
             }
+            // The same for the v6 pool of a dual-stack network.
+            let used6: BTreeSet<Ipv6Addr> = st.endpoints.values().filter_map(|e| e.ipv6).collect();
+            let stray6: Vec<Ipv6Addr> = st
+                .v6
+                .iter()
+                .flat_map(|v| v.pool.allocated.iter().filter(|a| **a != v.gateway))
+                .filter(|a| !used6.contains(a))
+                .copied()
+                .collect();
+            for ip in stray6 {
+                let mut l = Leak::new(
+                    "ipam",
+                    format!("{}/{ip}", st.name),
+                    "address allocated with no endpoint".into(),
+                    "release",
+                );
+                if repair {
+                    if let Some(v) = st.v6.as_mut() {
+                        v.pool.release(ip);
+                    }
+                    l.fix(self.save(st));
+                }
+                out.push(l);
+            }
         }
         for st in &all {
             let known: BTreeSet<&str> = st
@@ -265,29 +301,33 @@ impl NetworkController {
                 out.push(l);
             }
         }
-        let ours: Vec<(&NetState, BTreeSet<Ipv4Addr>)> = all
+        let ours: Vec<(&NetState, BTreeSet<IpAddr>)> = all
             .iter()
             .map(|st| {
                 let ips = st
                     .endpoints
                     .values()
                     .filter(|e| !e.ports.is_empty())
-                    .map(|e| e.ipv4)
+                    .flat_map(|e| std::iter::once(IpAddr::V4(e.ipv4)).chain(e.ipv6.map(IpAddr::V6)))
                     .collect();
                 (st, ips)
             })
             .collect();
+        let in_subnet = |st: &NetState, ip: IpAddr| match ip {
+            IpAddr::V4(a) => st.subnet.contains(a),
+            IpAddr::V6(a) => st.v6.as_ref().is_some_and(|v| v.subnet.contains(a)),
+        };
         if !ours.is_empty() {
             for e in container_elems() {
                 let Some((st, _)) = ours
                     .iter()
-                    .find(|(st, ips)| st.subnet.contains(e.cip) && !ips.contains(&e.cip))
+                    .find(|(st, ips)| in_subnet(st, e.cip) && !ips.contains(&e.cip))
                 else {
                     continue;
                 };
                 let mut l = Leak::new(
                     "nft",
-                    format!("{} {{ {} }}", e.set, e.key),
+                    format!("{} {} {{ {} }}", e.family, e.set, e.key),
                     format!(
                         "element for {} on {} ({}) with no endpoint",
                         e.cip, st.name, st.bridge
@@ -295,7 +335,7 @@ impl NetworkController {
                     "delete",
                 );
                 if repair {
-                    l.fix(nft_delete(e.set, &e.key));
+                    l.fix(nft_delete(e.family, e.set, &e.key));
                 }
                 out.push(l);
             }
@@ -305,22 +345,25 @@ impl NetworkController {
         // inert). A network being made or removed right now gets a moment to finish.
         let mut gone: Vec<_> = bridge_elems()
             .into_iter()
-            .filter(|(_, n, _)| !link_exists(n))
+            .filter(|(_, _, n, _)| !link_exists(n))
             .collect();
         if !gone.is_empty() {
             std::thread::sleep(std::time::Duration::from_millis(300));
-            let now: BTreeSet<String> = bridge_elems().into_iter().map(|(_, _, k)| k).collect();
-            gone.retain(|(_, n, k)| !link_exists(n) && now.contains(k));
+            let now: BTreeSet<(&str, String)> = bridge_elems()
+                .into_iter()
+                .map(|(f, _, _, k)| (f, k))
+                .collect();
+            gone.retain(|(f, _, n, k)| !link_exists(n) && now.contains(&(*f, k.clone())));
         }
-        for (set, name, key) in gone {
+        for (family, set, name, key) in gone {
             let mut l = Leak::new(
                 "nft",
-                format!("{set} {{ {key} }}"),
+                format!("{family} {set} {{ {key} }}"),
                 format!("registers bridge {name}, which does not exist"),
                 "delete",
             );
             if repair {
-                l.fix(nft_delete(set, &key));
+                l.fix(nft_delete(family, set, &key));
             }
             out.push(l);
         }
@@ -390,8 +433,14 @@ impl NetworkController {
 /// Deletes `table ip berth` when no root has a bridge registered in it any more (its rules are
 /// inert then). Another root creating a network meanwhile reinstalls it (`ensure_table`).
 pub fn drop_table_if_unused() -> std::result::Result<(), String> {
+    // `ip6 berth` first (only dual-stack bridges register there), then `ip berth`.
+    drop_if_unused("ip6")?;
+    drop_if_unused("ip")
+}
+
+fn drop_if_unused(family: &str) -> std::result::Result<(), String> {
     let Ok(o) = Command::new("nft")
-        .args(["-j", "list", "table", "ip", nft::TABLE])
+        .args(["-j", "list", "table", family, nft::TABLE])
         .stderr(Stdio::null())
         .output()
     else {
@@ -411,7 +460,7 @@ pub fn drop_table_if_unused() -> std::result::Result<(), String> {
         return Ok(());
     }
     let o = Command::new("nft")
-        .args(["delete", "table", "ip", nft::TABLE])
+        .args(["delete", "table", family, nft::TABLE])
         .output()
         .map_err(|e| format!("running nft: {e}"))?;
     if o.status.success() {
