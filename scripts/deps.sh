@@ -2,7 +2,8 @@
 # Installs the system packages berth's build and tests need (Debian 12). Idempotent.
 set -euo pipefail
 PKGS=(busybox-static libseccomp-dev pkg-config build-essential nftables iproute2 btrfs-progs
-      docker.io runc skopeo docker-registry hyperfine python3 curl ca-certificates openssl procps)
+      docker.io runc skopeo docker-registry hyperfine python3 curl ca-certificates openssl procps
+      xz-utils bzip2)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -7,7 +7,7 @@ use clap::Args;
 use engine::images::{ImageDeleteItem, ImageListOptions, ImportRequest};
 use engine::{Engine, ErrorKind};
 use serde_json::json;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 /// The engine, for the image commands.
@@ -48,15 +48,6 @@ pub fn import(g: &Global, a: ImportArgs) -> CmdResult {
     if let Some(r) = &a.reference {
         engine::parse_reference(r).map_err(image_failure)?;
     }
-    if a.source.starts_with("http://") || a.source.starts_with("https://") {
-        return Err(Failure::new(
-            format!(
-                "importing from a URL is not supported by berth yet: download it first (curl -fLo rootfs.tar {}) and import the file",
-                a.source
-            ),
-            1,
-        ));
-    }
     let architecture = match a.platform.as_deref() {
         None => None,
         Some(p) => match p.split('/').collect::<Vec<_>>()[..] {
@@ -69,14 +60,16 @@ pub fn import(g: &Global, a: ImportArgs) -> CmdResult {
             }
         },
     };
-    let mut input: Box<dyn Read> = if a.source == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(
-            std::fs::File::open(&a.source)
-                .map_err(|e| Failure::new(format!("open {}: {e}", a.source), 1))?,
-        )
-    };
+    // A file, "-" or an http(s) URL; xz/bzip2 undone here, gzip/zstd by the unpacker.
+    let mut input = engine::import_source::open(&a.source).map_err(|e| match e {
+        // Docker's CLI prints a file it cannot open without a prefix.
+        engine::Error::InvalidArgument(m) => Failure {
+            msg: m,
+            code: 1,
+            bare: true,
+        },
+        e => Failure::new(e.to_string(), 1),
+    })?;
     let e = open_store(g)?;
     let req = ImportRequest {
         reference: a.reference,
@@ -390,9 +383,7 @@ pub fn inspect(g: &Global, a: InspectArgs, image_only: bool) -> CmdResult {
     let tmpl = a
         .format
         .as_deref()
-        .map(|f| {
-            Template::parse(f).map_err(|e| Failure::new(format!("template parsing error: {e}"), 1))
-        })
+        .map(|f| Template::parse(f).map_err(Failure::template_parse))
         .transpose()?;
     let mut found = Vec::new();
     let mut errors = Vec::new();

@@ -195,6 +195,8 @@ enum SystemCmd {
 pub struct Failure {
     pub msg: String,
     pub code: i32,
+    /// Printed as is, without the `Error: ` prefix (Docker's status errors).
+    pub bare: bool,
 }
 
 impl Failure {
@@ -202,6 +204,16 @@ impl Failure {
         Failure {
             msg: msg.into(),
             code,
+            bare: false,
+        }
+    }
+
+    /// `inspect --format` that does not parse: Docker's CLI prints the message alone, exit 64.
+    pub fn template_parse(e: impl std::fmt::Display) -> Failure {
+        Failure {
+            msg: format!("template parsing error: {e}"),
+            code: 64,
+            bare: true,
         }
     }
 }
@@ -253,6 +265,19 @@ fn main() {
     engine::timing::mark("cli:main");
     let cli = match parse_cli() {
         Ok(c) => c,
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
+            // Docker CLI: `docker: unknown command: docker NAME`, exit 1.
+            let prog = std::path::Path::new(&argv0)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "berth".into());
+            let name = e
+                .get(clap::error::ContextKind::InvalidSubcommand)
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            eprintln!("{prog}: unknown command: {prog} {name}\n\nRun '{prog} --help' for more information");
+            std::process::exit(1);
+        }
         Err(e) => {
             let code = match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
@@ -327,7 +352,9 @@ fn main() {
         Cmd::Version(a) => system::version(&g, a),
     };
     if let Err(f) = res {
-        if !f.msg.is_empty() {
+        if f.bare {
+            eprintln!("{}", f.msg);
+        } else if !f.msg.is_empty() {
             eprintln!("Error: {}", f.msg);
         }
         std::process::exit(f.code);

@@ -145,6 +145,7 @@ pub fn info(g: &Global, a: InfoArgs) -> CmdResult {
         "Name": host,
         "ServerVersion": env!("CARGO_PKG_VERSION"),
         "Debug": g.debug,
+        "Procfs": engine::procfs_serve::engine_setting(),
     });
     if let Some(f) = &a.format {
         let t = Template::parse(f)
@@ -177,6 +178,10 @@ pub fn info(g: &Global, a: InfoArgs) -> CmdResult {
     o.push_str(&format!(" Name: {host}\n"));
     o.push_str(&format!(" Docker Root Dir: {}\n", g.root.display()));
     o.push_str(&format!(" Debug Mode: {}\n", g.debug));
+    o.push_str(&format!(
+        " Procfs: {}\n",
+        engine::procfs_serve::engine_setting()
+    ));
     std::io::stdout().write_all(o.as_bytes())?;
     Ok(())
 }
@@ -218,9 +223,11 @@ pub fn df(g: &Global, a: DfArgs) -> CmdResult {
 
 pub fn version(_g: &Global, a: VersionArgs) -> CmdResult {
     let arch = engine::images::host_architecture();
+    // The Go field is `APIVersion` (JSON key `ApiVersion`): templates may use either.
     let v: Value = json!({
         "Client": {"Platform": {"Name": "berth"}, "Version": env!("CARGO_PKG_VERSION"), "ApiVersion": API_VERSION,
-                   "Os": "linux", "Arch": arch},
+                   "Os": "linux", "Arch": arch,
+                   crate::format::ALIASES: {"APIVersion": "ApiVersion"}},
         "Server": {"Version": env!("CARGO_PKG_VERSION"), "ApiVersion": API_VERSION, "MinAPIVersion": "1.12",
                    "Os": "linux", "Arch": arch, "KernelVersion": uname().0},
     });

@@ -34,9 +34,7 @@ pub fn commit(e: &Engine, id: &str, rec: &Record, opts: &CommitOptions) -> Resul
     cc.tty = c.tty;
     cc.open_stdin = c.open_stdin;
     cc.image = rec.image.clone();
-    for ch in &opts.changes {
-        image::change::apply_change(&mut cc, ch)?;
-    }
+    image::change::apply_changes(&mut cc, &opts.changes)?;
     let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
     cfg.config = Some(cc);
     cfg.container = id.to_string();

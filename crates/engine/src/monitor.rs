@@ -284,6 +284,21 @@ fn start_container(
         let _ = c.delete(true);
     }
     let run_dir = paths.run_dir(id);
+    // The container's /proc files: served from a thread while the init mounts them (a
+    // restart's spec is the bundle's), then by the relay loop.
+    let bundle_spec: serde_json::Value;
+    let spec_ref = match &spec {
+        Some((v, _)) => v,
+        None => {
+            bundle_spec = std::fs::read(run_dir.join("config.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            &bundle_spec
+        }
+    };
+    let procfs = crate::procfs_serve::Running::start(spec_ref, id)
+        .map_err(|e| Error::Other(format!("the container's /proc files: {e}")))?;
     let mut opts = runtime::CreateOptions {
         id: id.to_string(),
         bundle: run_dir.clone(),
@@ -294,14 +309,11 @@ fn start_container(
         }),
         // A dead monitor means a dead container (see orphan.rs).
         die_with_parent: true,
+        procfs_fd: procfs.as_ref().and_then(|p| p.context_fd()),
+        procfs_sysinfo: procfs.as_ref().and_then(|p| p.sysinfo_sock()),
         ..Default::default()
     };
-    let mut io = Io {
-        out: None,
-        err: None,
-        stdin: None,
-        master: None,
-    };
+    let mut io = Io::default();
     // The runtime connects to the console socket from this process: a short
     // /proc/self/fd path keeps it under the sun_path limit.
     let _dir_fd;
@@ -334,6 +346,7 @@ fn start_container(
         keep.push(ew);
     }
     let res = runtime::Container::create_and_start(&root, &opts);
+    io.procfs = procfs.map(|p| p.into_relay());
     // The container has its copies; the monitor's standard fds go back to /dev/null.
     sanitize_std();
     drop(keep);
@@ -982,6 +995,17 @@ fn handoff(
             .collect(),
         partial: m.log.partial.clone(),
         exit: None,
+        procfs_fd: io.procfs.as_ref().map_or(-1, |p| p.fuse.as_raw_fd()),
+        sysinfo_fd: io
+            .procfs
+            .as_ref()
+            .and_then(|p| p.sysinfo.as_ref())
+            .map_or(-1, |n| n.listener.as_raw_fd()),
+        procfs: io
+            .procfs
+            .as_ref()
+            .map(|p| p.server.config().encode())
+            .unwrap_or_default(),
         health: m.health.clone(),
     };
     runtime::timing::mark("mon:handoff");
@@ -1004,7 +1028,16 @@ pub fn resume() -> i32 {
     };
     // Not for whatever this monitor starts later (a restarted container's hooks).
     std::env::remove_var(shim::HANDOFF_ENV);
-    for fd in [h.pidfd, h.out, h.err, h.stdin, h.master, h.exe] {
+    for fd in [
+        h.pidfd,
+        h.out,
+        h.err,
+        h.stdin,
+        h.master,
+        h.exe,
+        h.procfs_fd,
+        h.sysinfo_fd,
+    ] {
         if fd >= 0 {
             // SAFETY: a handed-over fd nothing here uses: close it.
             unsafe { libc::close(fd) };

@@ -46,6 +46,40 @@ pub struct Io {
     pub stdin: Option<File>,
     /// The pty master (for resizes and ^D), with a tty.
     pub master: Option<OwnedFd>,
+    /// The container's /proc files and sysinfo(2), when it has them.
+    pub procfs: Option<Procfs>,
+}
+
+/// The server of a container's /proc files (crates/procfs; see procfs_serve.rs): its FUSE
+/// connection and, once the init sent it, the listener of its sysinfo(2) filter. Requests are
+/// answered between the other work of the loop, one per wakeup and source.
+pub struct Procfs {
+    pub fuse: OwnedFd,
+    pub server: procfs::fuse::Server,
+    pub sysinfo: Option<procfs::sysinfo::Notifier>,
+}
+
+impl Procfs {
+    fn fds(&self) -> [RawFd; 2] {
+        [
+            self.fuse.as_raw_fd(),
+            self.sysinfo.as_ref().map_or(-1, |n| n.listener.as_raw_fd()),
+        ]
+    }
+
+    /// Answers what `revents` (of [`Procfs::fds`]) say is waiting. False once the
+    /// filesystem is gone (the container's mount namespace ended).
+    fn serve(&mut self, revents: [i16; 2], buf: &mut [u8]) -> bool {
+        use procfs::fuse::Handled;
+        if revents[1] != 0 {
+            if let Some(n) = &self.sysinfo {
+                if n.handle(self.server.renderer()) == Handled::Gone {
+                    self.sysinfo = None;
+                }
+            }
+        }
+        revents[0] == 0 || self.server.handle(self.fuse.as_raw_fd(), buf) != Handled::Gone
+    }
 }
 
 /// What the loop does while nothing happens.
@@ -153,6 +187,8 @@ pub fn serve(
         }));
         fds.push(pfd(listener));
         fds.push(pfd(probes.as_ref().map_or(-1, |p| p.sched.poll_fd())));
+        let pf = io.procfs.as_ref().map_or([-1, -1], |p| p.fds());
+        fds.extend(pf.map(pfd));
         fds.extend(clients.iter().map(|c| pfd(c.sock.as_raw_fd())));
         // After the init exited, remaining output is drained without blocking on writers that
         // outlive it (daemons in a --pid host container).
@@ -265,9 +301,14 @@ pub fn serve(
                 clients.push(Client::new(unsafe { File::from_raw_fd(s) }));
             }
         }
+        if let Some(p) = io.procfs.as_mut() {
+            if !p.serve([fds[5].revents, fds[6].revents], &mut buf) {
+                io.procfs = None;
+            }
+        }
         let mut drop_idx = Vec::new();
         for (k, cl) in clients.iter_mut().enumerate() {
-            let Some(p) = fds.get(5 + k) else { break };
+            let Some(p) = fds.get(7 + k) else { break };
             if p.revents == 0 {
                 continue;
             }

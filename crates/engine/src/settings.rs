@@ -184,6 +184,13 @@ pub fn security_opts(h: &HostConfig, caps: &[String]) -> Result<SecurityOpts> {
                 })?;
                 profile = Some(prof);
             }
+            "procfs" if crate::procfs_serve::Mode::parse(v).is_some() => {}
+            "procfs" => {
+                return Err(Error::InvalidArgument(format!(
+                    "--security-opt {o}: procfs must be \"container\" (the container's own \
+                     /proc files) or \"host\""
+                )))
+            }
             "systempaths" if v == "unconfined" => out.unconfined_paths = true,
             "systempaths" => return Err(bad(2, o)),
             "label" if v == "disable" => {}

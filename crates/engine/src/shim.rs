@@ -212,6 +212,11 @@ pub struct Handoff {
     pub partial: [Vec<u8>; 2],
     /// Set by the idle monitor: the init's exit code.
     pub exit: Option<i32>,
+    /// The `/dev/fuse` connection of the container's /proc files (-1: none), the listener of
+    /// its sysinfo(2) filter (-1: none) and their `procfs::Config` text (procfs_serve.rs).
+    pub procfs_fd: RawFd,
+    pub sysinfo_fd: RawFd,
+    pub procfs: String,
     /// The healthcheck timer (its running probe's pipe among the fds).
     pub health: Option<Sched>,
 }
@@ -236,6 +241,9 @@ impl Default for Handoff {
             clients: Vec::new(),
             partial: [Vec::new(), Vec::new()],
             exit: None,
+            procfs_fd: -1,
+            sysinfo_fd: -1,
+            procfs: String::new(),
             health: None,
         }
     }
@@ -262,6 +270,8 @@ impl Handoff {
             self.listener,
             self.log,
             self.exe,
+            self.procfs_fd,
+            self.sysinfo_fd,
         ];
         v.extend(self.clients.iter().map(|c| c.fd));
         v.extend(self.health.as_ref().map(|h| h.probe_fd));
@@ -309,6 +319,11 @@ impl Handoff {
         put(&mut o, "partial1", &self.partial[1]);
         if let Some(code) = self.exit {
             put(&mut o, "exit", &num(code as i64));
+        }
+        if self.procfs_fd >= 0 {
+            put(&mut o, "procfs_fd", &num(self.procfs_fd as i64));
+            put(&mut o, "sysinfo_fd", &num(self.sysinfo_fd as i64));
+            put(&mut o, "procfs", self.procfs.as_bytes());
         }
         if let Some(h) = &self.health {
             put(&mut o, "health", h.encode().as_bytes());
@@ -364,6 +379,9 @@ impl Handoff {
                 "partial0" => h.partial[0] = val.to_vec(),
                 "partial1" => h.partial[1] = val.to_vec(),
                 "exit" => h.exit = Some(int()?),
+                "procfs_fd" => h.procfs_fd = int()?,
+                "sysinfo_fd" => h.sysinfo_fd = int()?,
+                "procfs" => h.procfs = text?.to_string(),
                 "health" => h.health = Some(Sched::decode(text?)?),
                 _ => return None,
             }
@@ -615,7 +633,16 @@ fn serve(h: &mut Handoff, log: &mut Log, clients: &mut Vec<Client>, shrink: &Shr
         err: own(h.err),
         stdin: own(h.stdin).map(File::from),
         master: own(h.master),
+        procfs: None,
     };
+    let sysinfo = own(h.sysinfo_fd).map(|listener| procfs::sysinfo::Notifier { listener });
+    if let (Some(fuse), Some(cfg)) = (own(h.procfs_fd), procfs::Config::decode(&h.procfs)) {
+        io.procfs = Some(relay::Procfs {
+            fuse,
+            server: procfs::fuse::Server::new(cfg),
+            sysinfo,
+        });
+    }
     let quiet = |buf: &mut Vec<u8>| shrink.apply(buf);
     let mut health = h.health.take();
     let (exe, id, root, runroot) = (h.exe, &h.id, &h.root, &h.runroot);
@@ -640,6 +667,10 @@ fn serve(h: &mut Handoff, log: &mut Log, clients: &mut Vec<Client>, shrink: &Shr
     h.err = -1;
     h.stdin = -1;
     h.master = -1;
+    // The container is gone: its /proc files with it.
+    h.procfs_fd = -1;
+    h.sysinfo_fd = -1;
+    drop(io);
     code.unwrap_or(255)
 }
 
@@ -747,6 +778,9 @@ mod tests {
             ],
             partial: [b"half a li\n\0ne".to_vec(), Vec::new()],
             exit: Some(137),
+            procfs_fd: 15,
+            sysinfo_fd: -1,
+            procfs: "memory /sys/fs/cgroup/memory/berth/abc\nstart 5\n".into(),
             health: Some({
                 let mut s = Sched::new(crate::health::sched::Timing {
                     interval_ns: 1,
@@ -759,7 +793,14 @@ mod tests {
         };
         let d = Handoff::decode(&h.encode()).unwrap();
         assert_eq!(d, h);
-        assert_eq!(d.fds(), vec![5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+        assert_eq!(d.fds(), vec![5, 6, 7, 8, 9, 10, 11, 15, 12, 13, 14]);
+        // Without the /proc files, nothing of them is written.
+        let plain = Handoff {
+            procfs_fd: -1,
+            procfs: String::new(),
+            ..h.clone()
+        };
+        assert!(!String::from_utf8_lossy(&plain.encode()).contains("procfs"));
         let mut e = h.encode();
         e.truncate(e.len() - 3);
         assert_eq!(Handoff::decode(&e), None);

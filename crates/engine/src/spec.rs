@@ -150,6 +150,27 @@ pub fn environment(config: &Config) -> Vec<String> {
     env
 }
 
+/// Adds `HOME` as Docker does when the environment has none: the user's home directory from
+/// the container's /etc/passwd, else `/`.
+pub fn with_home(mut env: Vec<String>, rootfs: &Path, uid: u32) -> Vec<String> {
+    if env.iter().any(|e| e.starts_with("HOME=")) {
+        return env;
+    }
+    let passwd = runtime::rootfs::secure_join(rootfs, Path::new("/etc/passwd"))
+        .ok()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    let home = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 6 && f[2].parse() == Ok(uid))
+        .map(|f| f[5].to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".into());
+    env.push(format!("HOME={home}"));
+    env
+}
+
 fn normalize_cap(c: &str) -> String {
     let c = c.trim().to_ascii_uppercase();
     if c.starts_with("CAP_") || c == "ALL" {
@@ -220,6 +241,8 @@ pub fn resolve_user(
         Some((u, g)) => (u, Some(g)),
         None => (user, None),
     };
+    // Docker looks the default user up as uid 0 (its name and groups come from /etc/passwd).
+    let u = if u.is_empty() { "0" } else { u };
     let passwd = if u.is_empty()
         || u.parse::<u32>().is_ok() && g.is_some_and(|g| g.parse::<u32>().is_ok())
     {
@@ -279,12 +302,14 @@ pub fn resolve_user(
     if let Some(g) = g {
         gid = find_group(g)?;
     }
-    let mut extra = Vec::new();
-    if !uname.is_empty() {
+    // As Docker (moby/sys/user GetExecUser): the supplementary groups are the primary gid,
+    // plus, unless a group was given, every group listing the user, plus --group-add.
+    let mut extra = vec![gid];
+    if !uname.is_empty() && g.is_none() {
         for f in &groups {
             if f.len() >= 4 && f[3].split(',').any(|m| m == uname) {
                 if let Ok(n) = f[2].parse::<u32>() {
-                    if n != gid && !extra.contains(&n) {
+                    if !extra.contains(&n) {
                         extra.push(n);
                     }
                 }
@@ -518,7 +543,7 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
         "terminal": c.tty,
         "user": {"uid": uid, "gid": gid},
         "args": args,
-        "env": environment(c),
+        "env": with_home(environment(c), inp.rootfs, uid),
         "cwd": cwd,
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "noNewPrivileges": no_new_privs,
@@ -653,10 +678,16 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
     if let Some(s) = seccomp {
         linux["seccomp"] = s;
     }
-    if let Some(sys) = &h.sysctls {
-        if !sys.is_empty() {
-            linux["sysctl"] = json!(sys);
-        }
+    let mut sys = h.sysctls.clone().unwrap_or_default();
+    // dockerd (>= 20.10): ICMP echo sockets for every group, so `ping` works without
+    // CAP_NET_RAW, in any network namespace of the container's own (`--network none` too;
+    // berth's bridge namespaces already have it). Not with the host's or another container's.
+    let own_netns = h.network_mode != "host" && !h.network_mode.starts_with("container:");
+    if own_netns && !sys.contains_key("net.ipv4.ping_group_range") {
+        sys.insert("net.ipv4.ping_group_range".into(), "0 2147483647".into());
+    }
+    if !sys.is_empty() {
+        linux["sysctl"] = json!(sys);
     }
     let mut spec = json!({
         "ociVersion": "1.0.2-dev",
@@ -665,6 +696,9 @@ pub fn build(inp: &SpecInput) -> Result<Value> {
         "mounts": mounts,
         "linux": linux,
     });
+    if crate::procfs_serve::mode(h) == crate::procfs_serve::Mode::Container {
+        spec["annotations"] = json!({ crate::procfs_serve::ANNOTATION: "container" });
+    }
     if inp.uts != Ns::Host {
         spec["hostname"] = json!(c.hostname);
         if !c.domainname.is_empty() {
@@ -861,15 +895,19 @@ mod tests {
         .unwrap();
         assert_eq!(
             resolve_user(d.path(), "bob", &[]).unwrap(),
-            (1000, 1001, vec![10])
+            (1000, 1001, vec![1001, 10])
         );
-        assert_eq!(resolve_user(d.path(), "5:6", &[]).unwrap(), (5, 6, vec![]));
+        assert_eq!(resolve_user(d.path(), "5:6", &[]).unwrap(), (5, 6, vec![6]));
         assert_eq!(
             resolve_user(d.path(), "bob:wheel", &[]).unwrap(),
-            (1000, 10, vec![])
+            (1000, 10, vec![10])
         );
         assert!(resolve_user(d.path(), "nobody", &[]).is_err());
-        assert_eq!(resolve_user(d.path(), "", &[]).unwrap(), (0, 0, vec![]));
+        assert_eq!(resolve_user(d.path(), "", &[]).unwrap(), (0, 0, vec![0]));
+        assert_eq!(
+            resolve_user(d.path(), "", &["10".into()]).unwrap(),
+            (0, 0, vec![0, 10])
+        );
         let (s, t, ro, _, named) = parse_bind("/a:/b:ro").unwrap();
         assert_eq!(
             (s.as_str(), t.as_str(), ro, named),

@@ -512,6 +512,9 @@ pub struct ContainerJson {
     pub mounts: Vec<MountPoint>,
     pub config: Config,
     pub network_settings: NetworkSettings,
+    /// berth's own: where the container's /proc numbers come from, "container" (its own
+    /// cgroups) or "host" (see procfs_serve.rs): as it runs, or as its next start will.
+    pub procfs: String,
 }
 
 #[cfg(test)]

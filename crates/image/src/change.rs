@@ -93,6 +93,29 @@ fn key_values(instr: &str, rest: &str) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// Applies change instructions in order, as dockerd's builder does: an ENTRYPOINT resets the
+/// CMD inherited from before, but not one set by an earlier change of the same list
+/// (`-c 'CMD [...]' -c 'ENTRYPOINT [...]'` keeps both).
+pub fn apply_changes<S: AsRef<str>>(cfg: &mut ContainerConfig, changes: &[S]) -> Result<()> {
+    let mut cmd_set = false;
+    for ch in changes {
+        let ch = ch.as_ref();
+        let instr = ch
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let kept = cfg.cmd.clone();
+        apply_change(cfg, ch)?;
+        match instr.as_str() {
+            "CMD" => cmd_set = true,
+            "ENTRYPOINT" if cmd_set => cfg.cmd = kept,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Applies one change instruction (`CMD ["sh"]`, `ENV A=1`, …) to `cfg`.
 pub fn apply_change(cfg: &mut ContainerConfig, change: &str) -> Result<()> {
     let line = change.trim();
@@ -232,6 +255,23 @@ mod tests {
         assert_eq!(c.cmd.unwrap(), ["/bin/sh", "-c", "echo hi there"]);
         let c = apply(&["CMD x", r#"ENTRYPOINT ["/bin/ep"]"#]);
         assert_eq!(c.entrypoint.unwrap(), ["/bin/ep"]);
+        assert_eq!(c.cmd, None);
+        let mut c = ContainerConfig {
+            cmd: Some(vec!["inherited".into()]),
+            ..Default::default()
+        };
+        apply_changes(
+            &mut c,
+            &[r#"CMD ["echo","hi"]"#, r#"ENTRYPOINT ["/bin/sh","-c"]"#],
+        )
+        .unwrap();
+        assert_eq!(c.cmd.unwrap(), ["echo", "hi"]);
+        assert_eq!(c.entrypoint.unwrap(), ["/bin/sh", "-c"]);
+        let mut c = ContainerConfig {
+            cmd: Some(vec!["inherited".into()]),
+            ..Default::default()
+        };
+        apply_changes(&mut c, &[r#"ENTRYPOINT ["/ep"]"#]).unwrap();
         assert_eq!(c.cmd, None);
         let c = apply(&[r#"SHELL ["/bin/ash","-e","-c"]"#, "CMD ls"]);
         assert_eq!(c.cmd.unwrap(), ["/bin/ash", "-e", "-c", "ls"]);

@@ -1,6 +1,6 @@
 //! `import`: a root filesystem tar (plain, gzip or zstd) becomes a one-layer image.
 
-use crate::change::apply_change;
+use crate::change::apply_changes;
 use crate::config::{ContainerConfig, History, ImageConfig, RootFs};
 use crate::store::ImageStore;
 use crate::{Reference, Result};
@@ -36,9 +36,7 @@ pub fn host_architecture() -> &'static str {
 /// The config bytes of an imported image.
 pub fn import_config(diff_id: &str, opts: &ImportOptions, created: &str) -> Result<Vec<u8>> {
     let mut cfg = ContainerConfig::default();
-    for c in &opts.changes {
-        apply_change(&mut cfg, c)?;
-    }
+    apply_changes(&mut cfg, &opts.changes)?;
     let comment = opts
         .message
         .clone()
@@ -73,9 +71,7 @@ pub fn import_config(diff_id: &str, opts: &ImportOptions, created: &str) -> Resu
 pub fn import(store: &ImageStore, tar: &mut dyn Read, opts: &ImportOptions) -> Result<String> {
     // Validate the changes before the (possibly long) unpack.
     let mut probe = ContainerConfig::default();
-    for c in &opts.changes {
-        apply_change(&mut probe, c)?;
-    }
+    apply_changes(&mut probe, &opts.changes)?;
     let mut op = store.begin()?;
     let layer = store.layers().register(tar, None, None)?;
     op.took(&layer.chain_id)?;

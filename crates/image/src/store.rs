@@ -447,6 +447,19 @@ impl ImageStore {
         force: bool,
         is_used: &dyn Fn(&str) -> bool,
     ) -> Result<Vec<DeleteItem>> {
+        self.remove_with(ref_or_id, force, is_used, is_used)
+    }
+
+    /// [`ImageStore::remove`], told also which images a *running* container uses: as dockerd,
+    /// a forced removal deletes an image that only stopped containers use (they keep its ID)
+    /// and only untags one a running container uses.
+    pub fn remove_with(
+        &self,
+        ref_or_id: &str,
+        force: bool,
+        is_used: &dyn Fn(&str) -> bool,
+        is_used_running: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<DeleteItem>> {
         let lock = self.lock()?;
         let id = self.resolve(ref_or_id)?;
         let img = self.get(&id)?;
@@ -504,8 +517,8 @@ impl ImageStore {
             self.remove_refs(&mut repos, &all_refs, &mut out);
             self.write_repos(&repos)?;
         }
-        if is_used(&id) {
-            // Forced untag of an image in use: the image itself stays (dangling).
+        if is_used_running(&id) {
+            // Forced untag of an image a running container uses: the image stays (dangling).
             return Ok(out);
         }
         self.delete_image(&img, &mut out)?;

@@ -284,6 +284,10 @@ fn create_opts(a: &CreateArgs) -> CreateOptions {
         preserve_fds: a.preserve_fds,
         preloaded: None,
         die_with_parent: false,
+        // The container's own /proc files need a server that lives as long as the container
+        // (berth's monitor); berth-runtime exits after create and does not serve them.
+        procfs_fd: None,
+        procfs_sysinfo: None,
     }
 }
 

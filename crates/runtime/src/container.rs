@@ -40,6 +40,14 @@ pub struct CreateOptions {
     /// (berth's monitor): a dead supervisor then means a dead container, never one running
     /// unsupervised. Not for `create`, which exits after READY.
     pub die_with_parent: bool,
+    /// A created FUSE filesystem context whose connection the caller serves with the `procfs`
+    /// crate's server (`procfs::fuse::Connection`): the init mounts it and binds its files
+    /// over the container's /proc (see procfs_mount.rs). Not supported with a joined pid
+    /// namespace (the sealed init stage).
+    pub procfs_fd: Option<RawFd>,
+    /// With `procfs_fd`: a socket on which the init sends the listener of its sysinfo(2)
+    /// seccomp filter (`procfs::sysinfo`), for the same server to answer.
+    pub procfs_sysinfo: Option<RawFd>,
 }
 
 /// An extra process in a running container.
@@ -578,6 +586,11 @@ impl Container {
         } else {
             None
         };
+        if sealed.is_some() && opts.procfs_fd.is_some() {
+            return Err(Error::other(
+                "the container's own /proc files are not supported with a joined pid namespace",
+            ));
+        }
         if plan.creates(LinuxNamespaceType::Time) {
             setup_time_ns(spec)?;
         }
@@ -645,6 +658,8 @@ impl Container {
                 preserve_fds: opts.preserve_fds,
                 hook_sync,
                 die_with_parent: opts.die_with_parent,
+                procfs_fd: opts.procfs_fd,
+                procfs_sysinfo: opts.procfs_sysinfo,
             });
         }
         drop(child_sync);

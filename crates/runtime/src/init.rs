@@ -33,6 +33,10 @@ pub(crate) struct InitArgs<'a> {
     /// Keep the death signal (SIGKILL when the creator dies) for the container's life: see
     /// `CreateOptions::die_with_parent`.
     pub die_with_parent: bool,
+    /// See `CreateOptions::procfs_fd`.
+    pub procfs_fd: Option<RawFd>,
+    /// See `CreateOptions::procfs_sysinfo`.
+    pub procfs_sysinfo: Option<RawFd>,
 }
 
 /// Entry point of the cloned init. Never returns.
@@ -114,6 +118,13 @@ fn init(a: &InitArgs) -> Result<()> {
 
     let hooks = spec.hooks().as_ref();
     let mut before_pivot = || -> Result<()> {
+        // The container's own /proc files, after its /proc and /sys are mounted.
+        if let Some(fd) = a.procfs_fd {
+            crate::procfs_mount::bind(a.rootfs, fd)?;
+            if let Some(sock) = a.procfs_sysinfo {
+                crate::procfs_mount::sysinfo_filter(sock)?;
+            }
+        }
         if a.hook_sync {
             a.sync.send(sync::HOOKS, &[])?;
             a.sync.expect(sync::HOOKS_DONE)?;

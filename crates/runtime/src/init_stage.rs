@@ -177,6 +177,8 @@ pub(crate) fn stage(cfg_fd: RawFd) -> ! {
             preserve_fds,
             hook_sync,
             die_with_parent,
+            procfs_fd: None,
+            procfs_sysinfo: None,
         });
     }
     let _ = sync.send(sync::PID, &(pid as i32).to_ne_bytes());

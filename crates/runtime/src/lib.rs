@@ -14,6 +14,7 @@ mod init_stage;
 mod keyring;
 mod namespaces;
 pub mod process_attrs;
+mod procfs_mount;
 pub mod rootfs;
 mod seccomp_notify;
 pub mod security;

@@ -34,9 +34,7 @@ pub fn inspect(g: &Global, a: crate::image_cmds::InspectArgs, container_only: bo
     let tmpl = a
         .format
         .as_deref()
-        .map(|f| {
-            Template::parse(f).map_err(|e| Failure::new(format!("template parsing error: {e}"), 1))
-        })
+        .map(|f| Template::parse(f).map_err(Failure::template_parse))
         .transpose()?;
     let e = open_engine(g)?;
     let mut found = Vec::new();
@@ -67,19 +65,37 @@ pub fn inspect(g: &Global, a: crate::image_cmds::InspectArgs, container_only: bo
     }
     let mut out = std::io::stdout().lock();
     match &tmpl {
-        Some(_) if crate::format::is_json(a.format.as_deref()) => writeln!(
-            out,
-            "{}",
-            serde_json::to_string(&found).expect("serializable")
-        )?,
+        Some(_) if crate::format::is_json(a.format.as_deref()) => {
+            let all: Vec<_> = found.iter().map(|v| with_sizes(&e, a.size, v)).collect();
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(&all).expect("serializable")
+            )?
+        }
         Some(t) => {
             for v in &found {
-                let v = serde_json::to_value(v).expect("serializable");
+                let v = with_sizes(&e, a.size, v);
                 let s = t.execute(&v).map_err(|e| Failure::new(e, 1))?;
                 writeln!(out, "{s}")?;
             }
         }
+        None if a.size => {
+            let all: Vec<_> = found.iter().map(|v| with_sizes(&e, true, v)).collect();
+            writeln!(out, "{}", crate::image_cmds::pretty(&all))?
+        }
         None => writeln!(out, "{}", crate::image_cmds::pretty(&found))?,
     }
     finish(errors)
+}
+
+/// A container's inspect JSON, with Docker's `SizeRw` and `SizeRootFs` when `-s` is given.
+fn with_sizes(e: &engine::Engine, size: bool, v: &Inspected) -> serde_json::Value {
+    let mut j = serde_json::to_value(v).expect("serializable");
+    if let (true, Inspected::Container(c)) = (size, v) {
+        let (rw, root) = e.container_sizes(&c.id, &c.image);
+        j["SizeRw"] = rw.into();
+        j["SizeRootFs"] = root.into();
+    }
+    j
 }

@@ -1,6 +1,5 @@
 //! `kill`.
 
-use super::each;
 use crate::{CmdResult, Global};
 use clap::Args;
 
@@ -14,5 +13,15 @@ pub struct KillArgs {
 }
 
 pub(super) fn kill(g: &Global, a: KillArgs) -> CmdResult {
-    each(g, &a.containers, |e, id| e.kill(id, &a.signal))
+    // The engine resolves each name itself: Docker's messages name the container as typed
+    // ("Cannot kill container: web: Container <id> is not running").
+    let e = super::open_engine(g)?;
+    let mut errors = Vec::new();
+    for n in &a.containers {
+        match e.kill(n, &a.signal) {
+            Ok(()) => println!("{n}"),
+            Err(err) => errors.push(err.to_string()),
+        }
+    }
+    super::finish(errors)
 }

@@ -41,12 +41,8 @@ pub(super) fn logs(g: &Global, a: LogsArgs) -> CmdResult {
         n => match n.parse::<i64>() {
             Ok(v) if v < 0 => None,
             Ok(v) => Some(v as usize),
-            Err(_) => {
-                return Err(Failure::new(
-                    format!("invalid value for \"tail\": {n:?}"),
-                    1,
-                ))
-            }
+            // dockerd (20.10 and later) reads a --tail it cannot parse as "all".
+            Err(_) => None,
         },
     };
     let opts = engine::LogsOptions {
@@ -62,6 +58,13 @@ pub(super) fn logs(g: &Global, a: LogsArgs) -> CmdResult {
     let id = e.resolve(&a.container)?;
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
+    if a.details {
+        let attrs = super::log_details::attributes(&e.inspect(&id)?);
+        let mut out = super::log_details::Prefixed::new(&mut out, &attrs);
+        let mut err = super::log_details::Prefixed::new(&mut err, &attrs);
+        e.logs(&id, &opts, &mut out, &mut err)?;
+        return Ok(());
+    }
     e.logs(&id, &opts, &mut out, &mut err)?;
     Ok(())
 }

@@ -14,6 +14,7 @@ mod exec;
 mod export;
 mod inspect;
 mod kill;
+mod log_details;
 mod logs;
 mod port;
 mod prune;

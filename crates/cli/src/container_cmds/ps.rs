@@ -222,6 +222,8 @@ pub fn ps_row(c: &engine::ContainerSummary, trunc: bool, size: bool) -> Value {
         "Mounts": mounts.join(","),
         "Networks": c.network_settings.networks.keys().cloned().collect::<Vec<_>>().join(","),
         "LocalVolumes": c.mounts.iter().filter(|m| m.kind == "volume").count().to_string(),
+        // CLI >= 26: the image manifest's platform, which an engine without one leaves nil.
+        "Platform": null,
         crate::format::METHODS: {"Label": c.labels},
     })
 }
@@ -278,6 +280,13 @@ pub fn ps(g: &Global, a: PsArgs) -> CmdResult {
             f
         }
     };
+    // Docker's CLI parses ps's format up front, with a message of its own.
+    let body = format.strip_prefix("table").unwrap_or(&format);
+    crate::format::Template::parse(body).map_err(|e| Failure {
+        msg: format!("failed to parse template: {e}"),
+        code: 1,
+        bare: true,
+    })?;
     let rows: Vec<Value> = list.iter().map(|c| ps_row(c, trunc, a.size)).collect();
     let text = format_rows(&format, &rows, PS_HEADERS).map_err(|m| Failure::new(m, 1))?;
     out.write_all(text.as_bytes())?;

@@ -12,7 +12,18 @@ pub struct RenameArgs {
 
 pub(super) fn rename(g: &Global, a: RenameArgs) -> CmdResult {
     let e = open_engine(g)?;
-    let id = e.resolve(&a.container)?;
-    e.rename(&id, &a.new_name)?;
-    Ok(())
+    // Docker's CLI prints the engine's error, then its own.
+    match e
+        .resolve(&a.container)
+        .and_then(|id| e.rename(&id, &a.new_name))
+    {
+        Ok(()) => Ok(()),
+        Err(err) => {
+            eprintln!("Error: {err}");
+            Err(crate::Failure::new(
+                format!("failed to rename container named {}", a.container),
+                1,
+            ))
+        }
+    }
 }

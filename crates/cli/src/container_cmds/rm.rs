@@ -24,5 +24,18 @@ pub(super) fn rm(g: &Global, a: RmArgs) -> CmdResult {
         force: a.force,
         volumes: a.volumes,
     };
-    each(g, &a.containers, |e, id| e.remove(id, &opts))
+    if !a.force {
+        return each(g, &a.containers, |e, id| e.remove(id, &opts));
+    }
+    // Docker CLI: with -f a missing container is reported but does not fail the command.
+    let e = super::open_engine(g)?;
+    let mut errors = Vec::new();
+    for n in &a.containers {
+        match e.resolve(n).and_then(|id| e.remove(&id, &opts)) {
+            Ok(()) => println!("{n}"),
+            Err(err @ engine::Error::NoSuchContainer(_)) => eprintln!("Error: {err}"),
+            Err(err) => errors.push(err.to_string()),
+        }
+    }
+    super::finish(errors)
 }

@@ -303,10 +303,11 @@ pub fn to_config(f: &CreateFlags, detach: bool) -> Res<Parsed> {
     h.cgroup_parent = f.cgroup_parent.clone();
 
     // restart
-    h.restart_policy = parse_restart(&f.restart)?;
-    if f.rm && h.restart_policy.name != "no" {
-        return Err("Conflicting options: --restart and --rm".into());
+    // Docker checks the conflict before the policy's syntax.
+    if f.rm && !f.restart.is_empty() && f.restart != "no" {
+        return Err("conflicting options: cannot specify both --restart and --rm".into());
     }
+    h.restart_policy = parse_restart(&f.restart)?;
 
     // storage
     if !f.storage_opt.is_empty() {

@@ -612,7 +612,7 @@ pub(super) fn parse_security_opt(s: &str) -> Res<String> {
             Ok(format!("seccomp={json}"))
         }
         "seccomp" | "no-new-privileges" | "label" | "apparmor" | "systempaths" | "mask"
-        | "unmask" => Ok(s.into()),
+        | "unmask" | "procfs" => Ok(s.into()),
         _ => Err(format!("Invalid --security-opt: {s:?}")),
     }
 }

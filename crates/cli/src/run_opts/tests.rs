@@ -112,7 +112,7 @@ fn restart_policies() {
     assert!(parse_restart("on-failure:x").is_err());
     assert_eq!(
         parse(&["--rm", "--restart", "always", "busybox"]).unwrap_err(),
-        "Conflicting options: --restart and --rm"
+        "conflicting options: cannot specify both --restart and --rm"
     );
 }
 

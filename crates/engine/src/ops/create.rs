@@ -16,9 +16,13 @@ fn merge_image_config(c: &mut Config, img: &image::config::ContainerConfig) {
     if c.user.is_empty() {
         c.user = img.user.clone();
     }
-    let mut env = img.env.clone().unwrap_or_default();
-    spec::merge_env(&mut env, &c.env);
-    c.env = env;
+    // Docker's order: the user's variables, then the image's that the user did not set.
+    let key = |e: &str| e.split('=').next().unwrap_or(e).to_string();
+    for ie in img.env.iter().flatten() {
+        if !c.env.iter().any(|e| key(e) == key(ie)) {
+            c.env.push(ie.clone());
+        }
+    }
     // Docker: an entrypoint of the user's (even `--entrypoint ""`, sent as [""]) replaces the
     // image's entrypoint and cmd; [""] itself means none.
     if c.entrypoint.as_deref() == Some(&[String::new()][..]) {
@@ -83,7 +87,7 @@ impl Engine {
         let warnings = Vec::new();
         if host.auto_remove && !matches!(host.restart_policy.name.as_str(), "" | "no") {
             return Err(Error::InvalidArgument(
-                "Conflicting options: --restart and --rm".into(),
+                "conflicting options: cannot specify both --restart and --rm".into(),
             ));
         }
         match host.restart_policy.name.as_str() {
@@ -177,6 +181,12 @@ impl Engine {
             host.ipc_mode = "private".into();
         }
         let id = hex::encode(rand::random::<[u8; 32]>());
+        // Docker: a container sharing another's network namespace has that one's hostname.
+        if let Some(other) = host.network_mode.strip_prefix("container:") {
+            if let Ok((_, r)) = self.record(other) {
+                config.hostname = r.config.hostname.clone();
+            }
+        }
         if config.hostname.is_empty() {
             config.hostname = if host.network_mode() == NetworkMode::Host {
                 nix::unistd::gethostname()

@@ -2,6 +2,7 @@
 //! container uses an image is the engine's to decide, from its records.
 
 use crate::images::{ImageDeleteItem, ImagePruneReport};
+use crate::types::ContainerStatus;
 use crate::{record, Engine, Result};
 use std::collections::BTreeMap;
 
@@ -29,11 +30,35 @@ impl Engine {
         })
     }
 
+    /// Whether a running (or paused/restarting) container uses image `id`.
+    fn image_in_use_running(&self, id: &str) -> bool {
+        let Ok(rd) = std::fs::read_dir(self.paths.containers()) else {
+            return false;
+        };
+        rd.flatten().any(|e| {
+            let n = e.file_name();
+            let Some(n) = n.to_str() else { return false };
+            n.len() == 64
+                && n.bytes().all(|b| b.is_ascii_hexdigit())
+                && record::load(&self.paths, n).is_ok_and(|r| {
+                    r.image == id
+                        && matches!(
+                            r.effective_status(),
+                            ContainerStatus::Running
+                                | ContainerStatus::Paused
+                                | ContainerStatus::Restarting
+                        )
+                })
+        })
+    }
+
     /// `rmi [-f] NAME`: untags and deletes as Docker does, refusing images containers use
-    /// (unless forced, which then only untags).
+    /// unless forced; forced, it deletes an image only stopped containers use (dockerd: they
+    /// keep its ID) and only untags one a running container uses.
     pub fn image_remove(&self, name: &str, force: bool) -> Result<Vec<ImageDeleteItem>> {
         let used = |id: &str| self.image_in_use(id);
-        let items = self.images()?.remove(name, force, &used)?;
+        let running = |id: &str| self.image_in_use_running(id);
+        let items = self.images()?.remove_with(name, force, &used, &running)?;
         Ok(items.into_iter().map(item).collect())
     }
 

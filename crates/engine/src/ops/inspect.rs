@@ -27,6 +27,8 @@ impl Engine {
                 gd.data.insert(k, v);
             }
         }
+        let procfs =
+            crate::procfs_serve::inspect_mode(&host, &self.paths.run_dir(&id), state.running);
         Ok(ContainerJson {
             id: id.clone(),
             created: r.created.clone(),
@@ -51,6 +53,7 @@ impl Engine {
             mounts: r.mount_points.iter().map(|m| m.to_mount_point()).collect(),
             config: r.config.clone(),
             network_settings: r.network_settings.clone(),
+            procfs: procfs.as_str().into(),
         })
     }
 

@@ -61,6 +61,9 @@ impl Engine {
             )));
         }
         self.signal_init(&rec, sig)?;
+        if sig == libc::SIGKILL {
+            self.wait_not_running(&rec);
+        }
         events::container_event_with(
             &self.paths.root,
             &rec.id,
@@ -68,5 +71,23 @@ impl Engine {
             &[("signal", sig.to_string())],
         );
         Ok(())
+    }
+
+    /// As dockerd's kill with SIGKILL: return once the container is no longer running (its
+    /// monitor recorded the exit, or restarted it: a new PID). Bounded: a process stuck in
+    /// the kernel (D state) does not hang the command.
+    fn wait_not_running(&self, rec: &Record) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            match self.record(&rec.id) {
+                Ok((_, r))
+                    if r.effective_status() == ContainerStatus::Running
+                        && r.state.pid == rec.state.pid =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5))
+                }
+                _ => return,
+            }
+        }
     }
 }

@@ -34,24 +34,20 @@ impl Engine {
             }
         }
         let (size_rw, size_root) = if size {
-            let rw = self
-                .images()
-                .ok()
-                .and_then(|i| i.layers().container_size(&r.id).ok())
-                .unwrap_or(0) as i64;
-            let img = self
-                .images()
-                .ok()
-                .and_then(|i| i.get(&r.image).ok().map(|im| i.size(&im)))
-                .unwrap_or(0) as i64;
-            (Some(rw), Some(rw + img))
+            let (rw, root) = self.container_sizes(&r.id, &r.image);
+            (Some(rw), Some(root))
         } else {
             (None, None)
         };
+        // dockerd's list: arguments containing a space are put in single quotes.
         let mut command = r.path.clone();
         for a in &r.args {
             command.push(' ');
-            command.push_str(a);
+            if a.contains(' ') {
+                command.push_str(&format!("'{a}'"));
+            } else {
+                command.push_str(a);
+            }
         }
         ContainerSummary {
             id: r.id.clone(),

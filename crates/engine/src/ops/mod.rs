@@ -28,6 +28,7 @@ pub(crate) mod registry;
 mod remove;
 mod rename;
 mod restart;
+mod size;
 mod start;
 mod stats;
 mod stop;
