@@ -6,6 +6,7 @@
 //! container's command can't be invoked / found, the container's own code for `run`, `start -a`
 //! and `exec`, 1 for other command errors such as an unknown image.
 
+mod build_cmd;
 mod container_cmds;
 mod detach_keys;
 mod df_verbose;
@@ -77,6 +78,11 @@ enum Cmd {
     ContainerSub(ContainerSub),
     /// Get real time events from the server
     Events(container_cmds::EventsArgs),
+    /// Build an image from a Dockerfile
+    Build(build_cmd::BuildArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(build_cmd::BuilderCmd),
     /// Manage networks
     #[command(subcommand)]
     Network(network_cmds::NetworkCmd),
@@ -150,6 +156,8 @@ struct ContainerInspectArgs {
 #[derive(Subcommand)]
 #[command(defer = true)]
 enum ImageCmd {
+    /// Build an image from a Dockerfile
+    Build(build_cmd::BuildArgs),
     /// Download an image from a registry
     Pull(registry_cmds::PullArgs),
     /// Upload an image to a registry
@@ -303,6 +311,8 @@ fn main() {
             ContainerSub::Prune(a) => container_cmds::container_prune(&g, a),
         },
         Cmd::Events(a) => container_cmds::events(&g, a),
+        Cmd::Build(a) => build_cmd::build(&g, a),
+        Cmd::Builder(c) => build_cmd::builder(&g, c),
         Cmd::Network(c) => match network_cmds::run(c, &g.root, &g.runroot) {
             Ok(0) => Ok(()),
             Ok(code) => Err(Failure::new("", code)),
@@ -318,6 +328,7 @@ fn main() {
         Cmd::Load(a) => image_cmds::load(&g, a),
         Cmd::Images(a) => image_cmds::images(&g, a),
         Cmd::Image(c) => match c {
+            ImageCmd::Build(a) => build_cmd::build(&g, a),
             ImageCmd::Ls(a) => image_cmds::images(&g, a),
             ImageCmd::Pull(a) => registry_cmds::pull(&g, a),
             ImageCmd::Push(a) => registry_cmds::push(&g, a),

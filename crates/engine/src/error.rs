@@ -83,6 +83,9 @@ pub enum Error {
     },
     #[error("{0}")]
     Other(String),
+    /// A failed `build` (the Dockerfile line it points at, and the cause).
+    #[error("{0}")]
+    Build(Box<crate::build::BuildFailure>),
 }
 
 impl Error {
@@ -134,6 +137,8 @@ impl Error {
             Error::Runtime(_) | Error::Storage(_) | Error::Io { .. } | Error::Other(_) => {
                 ErrorKind::Internal
             }
+            // A Dockerfile that does not build is the request's fault, as a bad flag is.
+            Error::Build(_) => ErrorKind::InvalidArgument,
         }
     }
 

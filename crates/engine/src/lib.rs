@@ -22,6 +22,7 @@
 pub mod api_support;
 mod attach_io;
 mod blkio;
+pub mod build;
 mod check;
 mod commit;
 mod commit_pause;

@@ -20,6 +20,11 @@ struct TestBridge(String);
 
 impl TestBridge {
     fn new() -> TestBridge {
+        Self::in_net("10.213")
+    }
+
+    /// A bridge with a /24 inside `net` (two octets, e.g. "10.233").
+    fn in_net(net: &str) -> TestBridge {
         use std::sync::atomic::{AtomicU32, Ordering};
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
@@ -30,7 +35,7 @@ impl TestBridge {
             .status()
             .is_ok_and(|s| s.success())
             && Command::new("ip")
-                .args(["addr", "add", &format!("10.213.{octet}.1/24"), "dev", &name])
+                .args(["addr", "add", &format!("{net}.{octet}.1/24"), "dev", &name])
                 .status()
                 .is_ok_and(|s| s.success());
         assert!(ok, "cannot create test bridge {name}");
@@ -46,13 +51,18 @@ impl Drop for TestBridge {
 
 impl Dockerd {
     pub fn start() -> Dockerd {
+        Self::start_in("10.213")
+    }
+
+    /// A private dockerd whose bridge's /24 lies inside `net` (two octets: a test's own range).
+    pub fn start_in(net: &str) -> Dockerd {
         let dir = tempfile::Builder::new()
             .prefix("berth-dockerd")
             .tempdir_in("/var/tmp")
             .unwrap();
         let d = dir.path();
         let log = std::fs::File::create(d.join("dockerd.log")).unwrap();
-        let bridge = TestBridge::new();
+        let bridge = TestBridge::in_net(net);
         let child = Command::new("/usr/sbin/dockerd")
             .arg("--data-root")
             .arg(d.join("data"))
@@ -92,6 +102,11 @@ impl Dockerd {
     }
 
     pub fn docker(&self, args: &[&str]) -> Output {
+        self.docker_env(args, &[("DOCKER_BUILDKIT", "0")])
+    }
+
+    /// `docker` with extra environment (e.g. DOCKER_BUILDKIT=1).
+    pub fn docker_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(DOCKER)
             .arg("-H")
             .arg(format!(
@@ -101,7 +116,7 @@ impl Dockerd {
             .args(args)
             // Its own client config dir: no credentials of the machine's user are used or written.
             .env("DOCKER_CONFIG", self.dir.path().join("client"))
-            .env("DOCKER_BUILDKIT", "0")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
             .unwrap()

@@ -18,7 +18,7 @@ mod image_remove;
 mod image_tag;
 mod info;
 mod inspect;
-mod kill;
+pub(crate) mod kill;
 mod list;
 mod logs;
 mod network;
