@@ -1,114 +1,14 @@
 //! The typed requests and responses of the network operations (ops/network.rs), with
 //! Docker's JSON shapes (`network inspect`, `GET /networks`).
 
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// `network inspect` output, field for field like Docker's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct NetworkResource {
-    pub name: String,
-    pub id: String,
-    pub created: String,
-    pub scope: String,
-    pub driver: String,
-    #[serde(rename = "EnableIPv6")]
-    pub enable_ipv6: bool,
-    #[serde(rename = "IPAM")]
-    pub ipam: NetworkIpam,
-    pub internal: bool,
-    pub attachable: bool,
-    pub ingress: bool,
-    pub containers: BTreeMap<String, NetworkContainer>,
-    pub options: BTreeMap<String, String>,
-    pub labels: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct NetworkIpam {
-    pub driver: String,
-    pub options: BTreeMap<String, String>,
-    pub config: Vec<NetworkIpamConfig>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct NetworkIpamConfig {
-    pub subnet: String,
-    pub gateway: String,
-    #[serde(rename = "IPRange", default, skip_serializing_if = "Option::is_none")]
-    pub ip_range: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct NetworkContainer {
-    pub name: String,
-    #[serde(rename = "EndpointID")]
-    pub endpoint_id: String,
-    pub mac_address: String,
-    #[serde(rename = "IPv4Address")]
-    pub ipv4_address: String,
-    #[serde(rename = "IPv6Address")]
-    pub ipv6_address: String,
-}
-
-impl NetworkResource {
-    /// `bridge`, `host` and `none`.
-    pub fn is_builtin(&self) -> bool {
-        ["bridge", "host", "none"].contains(&self.name.as_str())
-    }
-}
-
-impl From<::network::Network> for NetworkResource {
-    fn from(n: ::network::Network) -> Self {
-        NetworkResource {
-            name: n.name,
-            id: n.id,
-            created: n.created,
-            scope: n.scope,
-            driver: n.driver,
-            enable_ipv6: n.enable_ipv6,
-            ipam: NetworkIpam {
-                driver: n.ipam.driver,
-                options: n.ipam.options,
-                config: n
-                    .ipam
-                    .config
-                    .into_iter()
-                    .map(|c| NetworkIpamConfig {
-                        subnet: c.subnet,
-                        gateway: c.gateway,
-                        ip_range: c.ip_range,
-                    })
-                    .collect(),
-            },
-            internal: n.internal,
-            attachable: n.attachable,
-            ingress: n.ingress,
-            containers: n
-                .containers
-                .into_iter()
-                .map(|(k, c)| {
-                    (
-                        k,
-                        NetworkContainer {
-                            name: c.name,
-                            endpoint_id: c.endpoint_id,
-                            mac_address: c.mac_address,
-                            ipv4_address: c.ipv4_address,
-                            ipv6_address: c.ipv6_address,
-                        },
-                    )
-                })
-                .collect(),
-            options: n.options,
-            labels: n.labels,
-        }
-    }
-}
+/// `network inspect` output, field for field like Docker's: the network crate's own types (its
+/// controller already keeps Docker's shapes), re-exported so front ends link only the engine.
+pub use ::network::{
+    Ipam as NetworkIpam, IpamConfig as NetworkIpamConfig, Network as NetworkResource,
+    NetworkContainer,
+};
 
 /// `network create`
 #[derive(Debug, Clone, Default)]

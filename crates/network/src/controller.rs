@@ -61,6 +61,13 @@ pub struct Network {
     pub labels: BTreeMap<String, String>,
 }
 
+impl Network {
+    /// `bridge`, `host` and `none`.
+    pub fn is_builtin(&self) -> bool {
+        ["bridge", "host", "none"].contains(&self.name.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Ipam {

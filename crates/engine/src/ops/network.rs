@@ -103,14 +103,12 @@ impl Engine {
     /// Every network: the bridge networks plus `host` and `none`.
     pub fn network_list(&self) -> Result<Vec<NetworkResource>> {
         let v = network::list(&self.net_paths()).map_err(net_err)?;
-        Ok(v.into_iter().map(NetworkResource::from).collect())
+        Ok(v)
     }
 
     /// A network by name, ID or unique ID prefix.
     pub fn network_inspect(&self, key: &str) -> Result<NetworkResource> {
-        Ok(network::inspect(&self.net_paths(), key)
-            .map_err(net_err)?
-            .into())
+        network::inspect(&self.net_paths(), key).map_err(net_err)
     }
 
     /// Removes a network (not a pre-defined one, not one in use); returns its name.
